@@ -1,0 +1,127 @@
+"""Who is calling: bearer tokens (OAuth2 password flow) or HTTP Basic for scripts.
+
+Users and roles come from settings; passwords are argon2 hashes. Tokens are random strings
+kept in Redis (by their SHA-256) with an expiry, so they can be revoked at once.
+`python -m api.auth` prints the hash of a password for the users setting.
+"""
+
+import asyncio
+import getpass
+import hashlib
+import json
+import secrets
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from anyio import to_thread
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from redis.asyncio import Redis
+
+from api.store import redis_errors
+from worker.settings import Settings
+
+_hasher = PasswordHasher()
+# Verified against when the user is unknown, so both cases take the same time.
+_DUMMY_HASH = _hasher.hash("not a password")
+
+
+class Role(StrEnum):
+    ADMIN = "admin"  # every task
+    USER = "user"  # own tasks only
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: Role
+
+    def sees(self, owner: str) -> bool:
+        """Whether this user may see a task of `owner` (others' tasks read as unknown)."""
+        return self.role is Role.ADMIN or owner == self.name
+
+    @property
+    def owner_filter(self) -> str | None:
+        """The owner to restrict listings to, or None for all."""
+        return None if self.role is Role.ADMIN else self.name
+
+
+def load_users(settings: Settings) -> dict[str, tuple[str, Role]]:
+    """name → (argon2 hash, role), from the users setting, the users file or the admin."""
+    raw = settings.users or (Path(settings.users_file).read_text() if settings.users_file else "")
+    if not raw:
+        return {"admin": (_hasher.hash(settings.admin_password.get_secret_value()), Role.ADMIN)}
+    return {
+        name: (entry["password_hash"], Role(entry.get("role", Role.USER)))
+        for name, entry in json.loads(raw).items()
+    }
+
+
+class Authenticator:
+    """Checks passwords and tokens."""
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.users = load_users(settings)
+        self.redis = redis
+        self.prefix = settings.key_prefix
+        self.ttl = settings.token_ttl_seconds
+        # Basic auth checks a password on every request: remember recent successes (by a
+        # digest of the credentials) instead of paying argon2's cost each time.
+        self._verified: dict[str, tuple[float, User]] = {}
+
+    def _check(self, name: str, password: str) -> User | None:
+        stored, role = self.users.get(name, (_DUMMY_HASH, None))
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return User(name, role) if role else None
+
+    async def login(self, name: str, password: str) -> User | None:
+        """The user if the password is right (argon2 runs off the event loop)."""
+        digest = hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
+        now = asyncio.get_running_loop().time()
+        cached = self._verified.get(digest)
+        if cached and now - cached[0] < 60:
+            return cached[1]
+        user = await to_thread.run_sync(self._check, name, password)
+        if user:
+            self._verified[digest] = (now, user)
+        return user
+
+    def _token_key(self, token: str) -> str:
+        return f"{self.prefix}token:{hashlib.sha256(token.encode()).hexdigest()}"
+
+    async def issue(self, user: User) -> str:
+        """A new bearer token for the user, valid for the token TTL."""
+        token = secrets.token_urlsafe(32)
+        with redis_errors():
+            await self.redis.set(
+                self._token_key(token), json.dumps([user.name, user.role]), ex=self.ttl
+            )
+        return token
+
+    async def resolve(self, token: str) -> User | None:
+        """The user a token belongs to, or None if it is unknown, expired or revoked."""
+        with redis_errors():
+            found = await self.redis.get(self._token_key(token))
+        if not found:
+            return None
+        name, role = json.loads(found)
+        return User(name, Role(role)) if name in self.users else None
+
+    async def revoke(self, token: str) -> None:
+        with redis_errors():
+            await self.redis.delete(self._token_key(token))
+
+
+def main() -> None:
+    """Print the argon2 hash of a password read from stdin (or asked for)."""
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
+    print(_hasher.hash(password))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Wakes the requests watching a task when its event stream grows.
+
+One pub/sub connection per API process carries the ids of tasks with new events; a request
+waiting on a task (long poll, SSE, WebSocket) sleeps on an asyncio.Event until its id comes by,
+then reads the stream itself. No polling of Redis, no thread per waiting client.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("taskline.events")
+
+
+class EventHub:
+    """Fans task-change notifications out to the requests watching those tasks."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        self.redis = redis
+        self.channel = channel
+        self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _wake(self, task_id: str) -> None:
+        for event in self._watchers.get(task_id, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._watchers.values():
+            for event in events:
+                event.set()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    # Anything published while we were not subscribed: let watchers re-read.
+                    self._wake_all()
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._wake(message["data"])
+            except (RedisError, OSError) as exc:
+                log.warning("event subscription lost, retrying: %s", exc)
+                self._wake_all()
+                await asyncio.sleep(1.0)
+
+    @contextlib.contextmanager
+    def watch(self, task_id: str) -> Iterator[asyncio.Event]:
+        """An event set whenever the task has something new (clear it before reading)."""
+        event = asyncio.Event()
+        self._watchers[task_id].add(event)
+        try:
+            yield event
+        finally:
+            watchers = self._watchers[task_id]
+            watchers.discard(event)
+            if not watchers:
+                del self._watchers[task_id]
+
+
+async def wait_for(event: asyncio.Event, seconds: float) -> bool:
+    """Wait for the event up to `seconds`; True if it was set."""
+    if seconds <= 0:
+        return event.is_set()
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True

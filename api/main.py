@@ -1,0 +1,73 @@
+"""The FastAPI application: lifespan, routers and the one error handler."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from api.auth import Authenticator
+from api.errors import TasklineError
+from api.events import EventHub
+from api.ledger import SerialLedger
+from api.limits import BodyLimit
+from api.producer import Producer
+from api.routes import auth, catalog, health, metrics, queue, seeds, serials, stats, tasks
+from api.stats import CpuSampler
+from api.store import TaskStore
+from api.submit import Submitter
+from worker.records import Keys
+from worker.settings import Settings, get_settings, production_problems
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API around one Redis pool, one producer and one CPU sampler."""
+    settings = settings or get_settings()
+    if settings.env == "production" and (problems := production_problems(settings)):
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.connect_timeout,
+        )
+        app.state.settings = settings
+        keys = Keys(settings.key_prefix)
+        app.state.store = TaskStore(redis, keys)
+        app.state.hub = EventHub(redis, keys.channel)
+        await app.state.hub.start()
+        app.state.producer = Producer(settings)
+        app.state.ledger = SerialLedger(redis, settings.key_prefix)
+        app.state.submitter = Submitter(
+            app.state.store, app.state.producer, app.state.ledger, settings
+        )
+        app.state.authenticator = Authenticator(settings, redis)
+        app.state.sampler = CpuSampler()
+        await app.state.sampler.start()
+        try:
+            yield
+        finally:
+            await app.state.sampler.stop()
+            await app.state.hub.stop()
+            app.state.producer.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Taskline",
+        summary="Run predefined tasks one at a time on a Celery worker; watch and control them.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (tasks, queue, catalog, serials, auth, health, metrics, stats, seeds):
+        app.include_router(module.router)
+
+    @app.exception_handler(TasklineError)
+    async def taskline_error(request: Request, exc: TasklineError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+    return app

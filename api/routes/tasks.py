@@ -1,0 +1,413 @@
+"""Tasks: submit, read, list, wait, edit, postpone, cancel, delete, stream.
+
+Every route needs a user; a user who is not an admin sees only their own tasks, and another
+user's task reads as unknown (404), not forbidden.
+"""
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, WebSocket, status
+from fastapi.responses import JSONResponse
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.websockets import WebSocketDisconnect
+
+from api.auth import User
+from api.deps import CurrentUser, HubDep, SettingsDep, StoreDep, SubmitterDep
+from api.errors import (
+    ConflictError,
+    PreconditionFailedError,
+    TasklineError,
+    TaskNotFoundError,
+    UnauthorizedError,
+    UnavailableError,
+)
+from api.events import EventHub, wait_for
+from api.schemas import (
+    HistoryEntry,
+    ResultPage,
+    TaskCreate,
+    TaskOut,
+    TaskPage,
+    TaskPatch,
+    TaskResult,
+    task_out,
+)
+from api.store import Snapshot, TaskStore
+from api.submit import moment, validate_params
+from worker.catalog import TaskName
+from worker.records import TERMINAL, State, now_iso
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+_NOT_FOUND = {404: {"description": "Unknown task"}}
+_AUTH = {401: {"description": "Not authenticated"}}
+MAX_WAIT_SECONDS = 60
+MAX_PAGE = 500
+# A cancel answers once the task has stopped, or after this long with its current state.
+CANCEL_ANSWER_SECONDS = 2.0
+KEEPALIVE_SECONDS = 15.0
+
+
+async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
+    """The task if it exists and the user may see it, else TaskNotFoundError."""
+    snapshot = await store.read(task_id)
+    if snapshot is None or not user.sees(snapshot.record.get("owner", "")):
+        raise TaskNotFoundError(f"task {task_id} not found")
+    return snapshot
+
+
+def etag(snapshot: Snapshot) -> str:
+    return f'"v{snapshot.record.get("version", 0)}"'
+
+
+async def wait_until_terminal(
+    store: TaskStore, hub: EventHub, task_id: str, user: User, seconds: float
+) -> Snapshot:
+    """The task once terminal, or after `seconds` as it is then."""
+    deadline = time.monotonic() + seconds
+    with hub.watch(task_id) as changed:
+        while True:
+            changed.clear()
+            snapshot = await visible(store, task_id, user)
+            remaining = deadline - time.monotonic()
+            if snapshot.record["state"] in TERMINAL or remaining <= 0:
+                return snapshot
+            await wait_for(changed, remaining)
+
+
+CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    409: {"description": "Serial range already issued"},
+    413: {"description": "Request body too large"},
+    422: {"description": "Unknown task, invalid params, or a reused Idempotency-Key"},
+    429: {"description": "Too many tasks created or waiting"},
+    503: {"description": "RabbitMQ or Redis unavailable"},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskOut,
+    responses=CREATE_RESPONSES,
+)
+async def create_task(
+    body: TaskCreate,
+    user: CurrentUser,
+    submitter: SubmitterDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> TaskOut:
+    """Validate a task, record it and put it in line (or postpone it with `not_before`)."""
+    params = dict(body.params)
+    if body.delay_seconds is not None:
+        params["delay_seconds"] = body.delay_seconds
+    snapshot = await submitter.submit(
+        body.name.value, params, user.name, body.priority, body.not_before, idempotency_key
+    )
+    response.headers["Location"] = f"/tasks/{snapshot.record['id']}"
+    response.headers["ETag"] = etag(snapshot)
+    return task_out(snapshot)
+
+
+@router.get("", response_model=TaskPage, responses=_AUTH)
+async def read_tasks(
+    store: StoreDep,
+    user: CurrentUser,
+    state: State | None = None,
+    name: TaskName | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> TaskPage:
+    """List tasks, newest first, optionally by state and name; page with `cursor`."""
+    # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
+    index_state = State.STARTED if state is State.PROGRESS else state
+    snapshots, next_cursor = await store.page(
+        index_state and index_state.value,
+        name and name.value,
+        user.owner_filter,
+        limit,
+        int(cursor) if cursor else None,
+    )
+    return TaskPage(
+        items=[task_out(s) for s in snapshots],
+        next_cursor=None if next_cursor is None else str(next_cursor),
+    )
+
+
+@router.get("/{task_id}", response_model=TaskOut, responses={**_AUTH, **_NOT_FOUND})
+async def read_task(
+    task_id: str,
+    store: StoreDep,
+    hub: HubDep,
+    user: CurrentUser,
+    response: Response,
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Hold up to this many seconds until the task has ended.",
+        ),
+    ] = 0,
+) -> TaskOut:
+    """Read a task: state, progress, place in line, result or error."""
+    if wait:
+        snapshot = await wait_until_terminal(store, hub, task_id, user, wait)
+    else:
+        snapshot = await visible(store, task_id, user)
+    response.headers["ETag"] = etag(snapshot)
+    return task_out(snapshot)
+
+
+@router.get(
+    "/{task_id}/result",
+    response_model=TaskResult,
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        202: {"model": TaskOut, "description": "Not finished yet: the task"},
+        409: {"description": "The task failed or was cancelled"},
+    },
+)
+async def read_task_result(
+    task_id: str, store: StoreDep, user: CurrentUser
+) -> TaskResult | JSONResponse:
+    """Read a finished task's result, as often as needed."""
+    task = task_out(await visible(store, task_id, user))
+    if task.state is State.SUCCESS:
+        return TaskResult(id=task.id, state=task.state, result=task.result)
+    if task.state in (State.FAILURE, State.CANCELLED):
+        raise ConflictError(
+            {
+                "message": f"task {task_id} ended in {task.state.value}",
+                "state": task.state.value,
+                "error": task.error.model_dump() if task.error else None,
+            }
+        )
+    return JSONResponse(task.model_dump(mode="json"), status.HTTP_202_ACCEPTED)
+
+
+@router.get(
+    "/{task_id}/pages/{page}",
+    response_model=ResultPage,
+    responses={**_AUTH, 404: {"description": "Unknown task, or no such page"}},
+)
+async def read_task_result_page(
+    task_id: str, page: Annotated[int, Path(ge=0, le=10_000)], store: StoreDep, user: CurrentUser
+) -> ResultPage:
+    """Read one page of a large result, as it is produced (pages count from 0)."""
+    await visible(store, task_id, user)
+    items, pages = await store.page_of_result(task_id, page)
+    if items is None:
+        raise TaskNotFoundError(f"task {task_id} has no page {page} (it has {pages})")
+    return ResultPage(id=task_id, page=page, pages=pages, items=items)
+
+
+@router.get(
+    "/{task_id}/history", response_model=list[HistoryEntry], responses={**_AUTH, **_NOT_FOUND}
+)
+async def read_task_history(task_id: str, store: StoreDep, user: CurrentUser) -> list[HistoryEntry]:
+    """List every change made to a task: creation, edits, postponements, cancellation."""
+    await visible(store, task_id, user)
+    return [HistoryEntry(**entry) for entry in await store.history(task_id)]
+
+
+@router.patch(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        409: {"description": "The task is not waiting"},
+        412: {"description": "If-Match does not match the task's ETag"},
+    },
+)
+async def update_task(
+    task_id: str,
+    body: TaskPatch,
+    store: StoreDep,
+    submitter: SubmitterDep,
+    user: CurrentUser,
+    response: Response,
+    if_match: Annotated[str | None, Header(max_length=100)] = None,
+) -> TaskOut:
+    """Edit, re-prioritise or postpone a waiting task (`not_before: null` brings it back)."""
+    current = await visible(store, task_id, user)
+    given = body.model_fields_set
+    params = validate_params(current.record["name"], body.params) if "params" in given else None
+    if "not_before" not in given:
+        mode = "keep"
+    else:
+        mode = "clear" if body.not_before is None else "set"
+    change = {
+        "at": now_iso(),
+        "change": "edited",
+        **body.model_dump(mode="json", exclude_unset=True),
+    }
+    version = ""
+    if if_match:
+        version = if_match.strip().removeprefix("W/").strip('"').removeprefix("v")
+    outcome, *detail = await store.edit(
+        task_id,
+        version,
+        params,
+        body.priority if "priority" in given else None,
+        mode,
+        moment(body.not_before),
+        change,
+    )
+    if outcome == "unknown":
+        raise TaskNotFoundError(f"task {task_id} not found")
+    if outcome == "conflict":
+        raise ConflictError(f"task {task_id} is {detail[0]}: only waiting tasks can be changed")
+    if outcome == "precondition":
+        raise PreconditionFailedError(
+            f'task {task_id} was changed meanwhile (its ETag is now "v{detail[0]}")'
+        )
+    snapshot = await store.read(task_id)
+    if int(detail[0]):
+        # The change is durable and the turn sits in the outbox: if RabbitMQ is away the
+        # scheduler publishes it later, so the edit still succeeds.
+        try:
+            await submitter.publish_turn(snapshot, int(detail[0]))
+        except UnavailableError:
+            pass
+    response.headers["ETag"] = etag(snapshot)
+    return task_out(snapshot)
+
+
+@router.post(
+    "/{task_id}/cancel",
+    response_model=TaskOut,
+    responses={**_AUTH, **_NOT_FOUND, 409: {"description": "The task already ended"}},
+)
+async def cancel_task(
+    task_id: str, store: StoreDep, hub: HubDep, settings: SettingsDep, user: CurrentUser
+) -> TaskOut:
+    """Cancel a task: a waiting one never runs, a running one is stopped within a second."""
+    await visible(store, task_id, user)
+    outcome, *detail = await store.cancel(
+        task_id, settings.cancel_grace_seconds, settings.retention_seconds
+    )
+    if outcome == "unknown":
+        raise TaskNotFoundError(f"task {task_id} not found")
+    if outcome == "ended":
+        raise ConflictError(f"task {task_id} already ended in {detail[0]}")
+    if outcome == "cancelling":
+        return task_out(await wait_until_terminal(store, hub, task_id, user, CANCEL_ANSWER_SECONDS))
+    return task_out(await visible(store, task_id, user))
+
+
+@router.delete(
+    "/{task_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**_AUTH, **_NOT_FOUND, 409: {"description": "The task is running"}},
+)
+async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Response:
+    """Forget a task that is not running: record, result, history and indexes."""
+    await visible(store, task_id, user)
+    outcome = await store.delete(task_id)
+    if outcome is None:
+        raise TaskNotFoundError(f"task {task_id} not found")
+    if outcome == State.STARTED:
+        raise ConflictError(f"task {task_id} is running: cancel it first")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def task_events(
+    store: TaskStore, hub: EventHub, task_id: str, user: User, last_event_id: str | None
+) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
+    """(id, kind, data) for each change of a task, ending after a terminal state.
+
+    A new watcher first gets the current state; one that resumes from an event id gets every
+    event after it. Keep-alives come as (None, "keepalive", {}).
+    """
+    with hub.watch(task_id) as changed:
+        if last_event_id is None:
+            last_id = await store.last_event_id(task_id)
+            task = task_out(await visible(store, task_id, user))
+            yield last_id, "state", task.model_dump(mode="json")
+            if task.state in TERMINAL:
+                return
+        else:
+            await visible(store, task_id, user)
+            last_id = last_event_id
+        while True:
+            changed.clear()
+            for event_id, fields in await store.events_after(task_id, last_id):
+                last_id = event_id
+                data = {"id": task_id, **fields}
+                for key in ("progress", "error"):
+                    if key in data:
+                        data[key] = json.loads(data[key])
+                if "attempts" in data:
+                    data["attempts"] = int(data["attempts"])
+                kind = "progress" if data["state"] == State.PROGRESS else "state"
+                yield event_id, kind, data
+                if data["state"] in TERMINAL:
+                    return
+            if not await wait_for(changed, KEEPALIVE_SECONDS):
+                yield None, "keepalive", {}
+
+
+async def _visible_task(task_id: str, store: StoreDep, user: CurrentUser) -> User:
+    # A dependency, so that an unknown id is a 404 before the event stream starts.
+    await visible(store, task_id, user)
+    return user
+
+
+@router.get(
+    "/{task_id}/events",
+    response_class=EventSourceResponse,
+    responses={**_AUTH, **_NOT_FOUND},
+)
+async def stream_task_events(
+    task_id: str,
+    user: Annotated[User, Depends(_visible_task)],
+    store: StoreDep,
+    hub: HubDep,
+    last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Stream a task's state and progress changes as Server-Sent Events, until it ends."""
+    async for event_id, kind, data in task_events(store, hub, task_id, user, last_event_id):
+        if kind == "keepalive":
+            yield ServerSentEvent(comment="keep-alive")
+        else:
+            yield ServerSentEvent(id=event_id, event=kind, data=data)
+
+
+async def _websocket_user(websocket: WebSocket) -> User:
+    """Browsers cannot set headers on a WebSocket: a token may come as `access_token`."""
+    authenticator = websocket.app.state.authenticator
+    header = websocket.headers.get("authorization", "")
+    token = websocket.query_params.get("access_token") or (
+        header[7:] if header.lower().startswith("bearer ") else ""
+    )
+    user = await authenticator.resolve(token) if token else None
+    if user is None:
+        raise UnauthorizedError("send a bearer token (header or access_token)")
+    return user
+
+
+@router.websocket("/{task_id}/ws")
+async def watch_task(websocket: WebSocket, task_id: str) -> None:
+    """Send a task's state and progress changes over a WebSocket, until it ends."""
+    state = websocket.app.state
+    await websocket.accept()
+    try:
+        user = await _websocket_user(websocket)
+        async for event_id, kind, data in task_events(
+            state.store, state.hub, task_id, user, websocket.query_params.get("last_event_id")
+        ):
+            if kind != "keepalive":
+                await websocket.send_json({"id": event_id, "event": kind, "data": data})
+        await websocket.close()
+    except TasklineError as exc:
+        # 4000 + the HTTP status: 4401 unauthenticated, 4404 unknown task, 4503 unavailable.
+        await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail)[:120])
+    except WebSocketDisconnect:
+        pass

@@ -1,0 +1,727 @@
+"""The Taskline benchmark suite (`make bench`, or `python -m bench.suite`).
+
+Starts its own processes on queues and Redis prefixes of its own (two Taskline APIs: 1 and 2
+uvicorn processes; the worker; Flower; an AsyncResult baseline app; a bare Celery worker),
+loads them from separate processes (wrk, the bare producer, the SSE clients), and writes
+bench/results/latest.{json,md,png}. Every figure is the median of several runs, with the
+spread; every comparison is a ratio taken within the same repetition. Everything it started
+is stopped and every key and queue it made is deleted, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+import redis
+from kombu import Connection
+
+from bench import procs, report
+from bench.fill import fill
+from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
+from bench.wrk import Request, closed_loop, fixed_rate
+from worker.celery_app import create_celery_app
+
+RESULTS = procs.ROOT / "bench" / "results"
+LOGS = procs.ROOT / "var" / "bench"
+REVERSE_BODY = json.dumps({"name": "reverse", "params": {"text": "hello"}})
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+@dataclass
+class Options:
+    """Run lengths; --quick shortens them for a smoke run (figures then only indicative)."""
+
+    runs: int = 3
+    seconds: float = 4.0
+    rate_seconds: float = 5.0
+    latency_tasks: int = 50
+    drain_tasks: int = 1000
+    sse_clients: int = 200
+    sse_delay: float = 10.0
+    list_seconds: float = 3.0
+    stored: int = 100_000
+    profile: bool = False
+
+
+@dataclass
+class Context:
+    """What the phases share: deployments, addresses, tokens and the figures so far."""
+
+    opts: Options
+    deps: dict[str, Deployment]
+    urls: dict[str, str] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    worker: subprocess.Popen | None = None
+    foreign: procs.ForeignLoad = field(default_factory=procs.ForeignLoad)
+
+    @property
+    def main(self) -> Deployment:
+        return self.deps["main"]
+
+    def auth(self, name: str = "main") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    def flower_auth(self) -> dict[str, str]:
+        client = httpx.BasicAuth("bench", self.main.password)
+        request = client.auth_flow(httpx.Request("GET", "http://x")).__next__()
+        return {"Authorization": request.headers["Authorization"]}
+
+    def log(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Run one phase; a failure is noted and the others still run (Ctrl-C still stops)."""
+        self.log(name)
+        before = self.foreign.sample()
+        try:
+            yield
+        except Exception as exc:  # noqa: BLE001 (reported in the results, run goes on)
+            self.log(f"{name} FAILED: {exc!r}")
+            traceback.print_exc()
+            self.notes.append(f"{name} failed: {exc!r}")
+        finally:
+            load = procs.foreign_percent(before, self.foreign.sample())
+            self.figures.setdefault("foreign_cpu_pct", {})[name] = load
+            if load > 10:
+                self.log(f"{name}: other processes used {load:.0f} % of a core meanwhile")
+
+
+def stats(values: list[float]) -> dict[str, Any]:
+    """Median and spread of one figure's runs."""
+    med = statistics.median(values)
+    return {
+        "median": med,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": 100 * (max(values) - min(values)) / med if med else 0.0,
+        "runs": values,
+    }
+
+
+def checked(result: dict[str, Any], ok: set[int], what: str) -> dict[str, Any]:
+    """A wrk result whose every answer had an expected status (else the run is void)."""
+    statuses = {int(code): n for code, n in result.get("statuses", {}).items()}
+    bad = {code: n for code, n in statuses.items() if code not in ok}
+    errors = sum(result.get(k, 0) for k in ("errors_connect", "errors_read", "errors_timeout"))
+    if bad or errors or (not statuses and result.get("errors_status")):
+        raise RuntimeError(f"{what}: unexpected answers {bad}, socket errors {errors}")
+    return result
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def start_services(ctx: Context) -> None:
+    """APIs (1 and 2 processes), Flower and the baseline app on the main deployment."""
+    main = ctx.main
+    ports = {name: procs.free_port() for name in ("api1", "api2", "flower", "baseline")}
+    ctx.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    ctx.pids["api1"] = main.start_api(ports["api1"], 1, "api1").pid
+    ctx.pids["api2"] = main.start_api(ports["api2"], 2, "api2").pid
+    ctx.pids["flower"] = main.start_flower(ports["flower"]).pid
+    args = [procs.PY, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1"]
+    args += ["--port", str(ports["baseline"]), "--no-access-log", "--log-level", "warning"]
+    baseline = procs.start("baseline", args, main.env(), main.logs)
+    procs.wait_http(f"{ctx.urls['baseline']}/health", baseline)
+    ctx.pids["baseline"] = baseline.pid
+    ctx.tokens["main"] = main.token(ctx.urls["api1"])
+
+
+def consumers(conn: Connection, queue: str) -> int:
+    """Consumers attached to a queue (0 if it does not exist)."""
+    try:
+        _, _, count = conn.default_channel.queue_declare(queue, passive=True)
+    except Exception:  # noqa: BLE001 (NotFound: not declared yet)
+        conn.close()
+        conn.connect()
+        return 0
+    return count
+
+
+def wait_consumers(queue: str, wanted: Callable[[int], bool], timeout: float = 60) -> None:
+    with Connection(BROKER_URL) as conn:
+        procs.wait_until(lambda: wanted(consumers(conn, queue)), timeout, 0.1, f"{queue} consumers")
+
+
+def start_worker(ctx: Context) -> None:
+    ctx.worker = ctx.main.start_worker()
+    ctx.pids["worker"] = ctx.worker.pid
+    wait_consumers(ctx.main.queue, lambda n: n >= 1)
+
+
+# --------------------------------------------------------------------------- task helpers
+
+
+def submit(client: httpx.Client, name: str, params: dict[str, Any], **extra: Any) -> dict:
+    response = client.post("/tasks", json={"name": name, "params": params, **extra})
+    if response.status_code != 202:
+        raise RuntimeError(f"POST /tasks answered {response.status_code}: {response.text}")
+    return response.json()
+
+
+def wait_state(client: httpx.Client, task_id: str, states: set[str], timeout: float = 30) -> dict:
+    def reached() -> dict | None:
+        task = client.get(f"/tasks/{task_id}").json()
+        return task if task["state"] in states else None
+
+    return procs.wait_until(reached, timeout, 0.02, f"task {task_id} in {states}")
+
+
+def epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def phase_submissions(ctx: Context) -> None:
+    """POST /tasks (1 and 2 processes) vs Flower send-task vs a bare producer; worker stopped."""
+    o, urls = ctx.opts, ctx.urls
+    json_type = {"Content-Type": "application/json"}
+    post1 = Request(f"{urls['api1']}/tasks", "POST", REVERSE_BODY, {**ctx.auth(), **json_type})
+    post2 = Request(f"{urls['api2']}/tasks", "POST", REVERSE_BODY, {**ctx.auth(), **json_type})
+    flower = Request(
+        f"{urls['flower']}/api/task/send-task/reverse",
+        "POST",
+        json.dumps({"kwargs": {"text": "hello"}}),
+        {**ctx.flower_auth(), **json_type},
+    )
+    bare_env = ctx.deps["bare"].env()
+    runs: dict[str, list[float]] = {k: [] for k in ("api1", "api2", "flower", "bare", "p50")}
+    ratios: dict[str, list[float]] = {"vs_flower": [], "two_vs_one": [], "vs_bare": []}
+    for i in range(o.runs):
+        one = checked(closed_loop(post1, o.seconds), {202}, "POST /tasks")
+        two = checked(closed_loop(post2, o.seconds), {202}, "POST /tasks (2 processes)")
+        fl = checked(closed_loop(flower, o.seconds), {200}, "Flower send-task")
+        out = subprocess.run(
+            [procs.PY, "-m", "bench.bare_celery", "produce", "--seconds", str(o.seconds - 1)],
+            cwd=procs.ROOT,
+            env=bare_env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        bare = json.loads(out.stdout.strip().splitlines()[-1])
+        runs["api1"].append(one["rate"])
+        runs["api2"].append(two["rate"])
+        runs["flower"].append(fl["rate"])
+        runs["bare"].append(bare["rate"])
+        runs["p50"].append(one["p50_ms"])
+        ratios["vs_flower"].append(one["rate"] / fl["rate"])
+        ratios["two_vs_one"].append(two["rate"] / one["rate"])
+        ratios["vs_bare"].append(one["rate"] / bare["rate"])
+        ctx.log(
+            f"submissions run {i + 1}: api {one['rate']:.0f}/s, 2 procs {two['rate']:.0f}/s, "
+            f"flower {fl['rate']:.0f}/s, bare producer {bare['rate']:.0f}/s"
+        )
+    ctx.figures["submissions"] = {
+        "api1_per_s": stats(runs["api1"]),
+        "api2_per_s": stats(runs["api2"]),
+        "flower_send_task_per_s": stats(runs["flower"]),
+        "bare_producer_per_s": stats(runs["bare"]),
+        "api1_p50_ms": stats(runs["p50"]),
+        "ratio_vs_flower": stats(ratios["vs_flower"]),
+        "ratio_two_vs_one": stats(ratios["two_vs_one"]),
+        "ratio_vs_bare_producer": stats(ratios["vs_bare"]),
+    }
+    ctx.main.purge()
+    ctx.deps["bare"].purge()
+
+
+def phase_reads(ctx: Context, client: httpx.Client) -> str:
+    """GET /tasks/{id} of a running task with progress, against Flower and the baseline app."""
+    o, urls = ctx.opts, ctx.urls
+    task = submit(client, "leibniz_pi", {"digits": 8}, delay_seconds=600)
+    task_id = task["id"]
+    wait_state(client, task_id, {"PROGRESS"})
+    fauth = ctx.flower_auth()
+    info_url = f"{urls['flower']}/api/task/info/{task_id}"
+    procs.wait_until(
+        lambda: httpx.get(info_url, headers=fauth).status_code == 200, 15, 0.1, "Flower's info"
+    )
+    result_url = f"{urls['flower']}/api/task/result/{task_id}"
+    flower_result = httpx.get(result_url, headers=fauth)
+    baseline = httpx.get(f"{urls['baseline']}/status/{task_id}").json()
+    if flower_result.status_code != 200 or baseline["state"] != "PROGRESS":
+        raise RuntimeError(f"baselines not ready: {flower_result.text} {baseline}")
+    targets = {
+        "api1": Request(f"{urls['api1']}/tasks/{task_id}", headers=ctx.auth()),
+        "api2": Request(f"{urls['api2']}/tasks/{task_id}", headers=ctx.auth()),
+        "flower_info": Request(info_url, headers=fauth),
+        "flower_result": Request(result_url, headers=fauth),
+        "baseline": Request(f"{urls['baseline']}/status/{task_id}"),
+    }
+    runs: dict[str, list[float]] = {k: [] for k in targets}
+    runs["p50"] = []
+    ratios: dict[str, list[float]] = {
+        k: [] for k in ("vs_flower_info", "vs_flower_result", "vs_baseline", "two_vs_one")
+    }
+    for i in range(o.runs):
+        got = {k: checked(closed_loop(r, o.seconds), {200}, k) for k, r in targets.items()}
+        for k, r in got.items():
+            runs[k].append(r["rate"])
+        runs["p50"].append(got["api1"]["p50_ms"])
+        one = got["api1"]["rate"]
+        ratios["vs_flower_info"].append(one / got["flower_info"]["rate"])
+        ratios["vs_flower_result"].append(one / got["flower_result"]["rate"])
+        ratios["vs_baseline"].append(one / got["baseline"]["rate"])
+        ratios["two_vs_one"].append(got["api2"]["rate"] / one)
+        ctx.log(
+            f"reads run {i + 1}: " + ", ".join(f"{k} {r['rate']:.0f}/s" for k, r in got.items())
+        )
+    rate = 0.5 * statistics.median(runs["api1"])
+    p99s, p50s, achieved = [], [], []
+    for i in range(o.runs):
+        r = fixed_rate(targets["api1"], rate, o.rate_seconds)
+        if r["errors_status"]:
+            raise RuntimeError(f"fixed-rate reads: {r['errors_status']} error answers")
+        p99s.append(r["p99_ms"])
+        p50s.append(r["p50_ms"])
+        achieved.append(r["rate"])
+        ctx.log(
+            f"reads at {rate:.0f}/s run {i + 1}: p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms"
+        )
+    ctx.figures["reads"] = {
+        "task_id": task_id,
+        "api1_per_s": stats(runs["api1"]),
+        "api2_per_s": stats(runs["api2"]),
+        "flower_info_per_s": stats(runs["flower_info"]),
+        "flower_result_per_s": stats(runs["flower_result"]),
+        "baseline_per_s": stats(runs["baseline"]),
+        "api1_p50_ms_at_peak": stats(runs["p50"]),
+        "ratio_vs_flower_info": stats(ratios["vs_flower_info"]),
+        "ratio_vs_flower_result": stats(ratios["vs_flower_result"]),
+        "ratio_vs_baseline": stats(ratios["vs_baseline"]),
+        "ratio_two_vs_one": stats(ratios["two_vs_one"]),
+        "half_peak_rate": rate,
+        "half_peak_achieved_per_s": stats(achieved),
+        "half_peak_p50_ms": stats(p50s),
+        "half_peak_p99_ms": stats(p99s),
+    }
+    return task_id
+
+
+class CpuTrace:
+    """CPU seconds of a process tree sampled every 50 ms, to cut any window out afterwards."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), procs.cpu_seconds(self.pid)))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> CpuTrace:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def percent(self, start: float, end: float) -> float:
+        """CPU use between two epoch times, in percent of one core."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return float("nan")
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return 100 * (c1 - c0) / (t1 - t0)
+
+
+def phase_sse(ctx: Context, client: httpx.Client) -> None:
+    """200 clients on one running task's event stream: complete delivery, API CPU."""
+    o = ctx.opts
+    store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    prefix = ctx.main.prefix
+    cpu_runs, complete, counts, notes = [], [], [], []
+    for i in range(o.runs):
+        # A task ahead in line keeps the watched one waiting until every client listens.
+        blocker = submit(client, "reverse", {"text": "x"}, delay_seconds=3)["id"]
+        wait_state(client, blocker, {"STARTED", "PROGRESS"})
+        task = submit(client, "leibniz_pi", {"digits": 8}, delay_seconds=o.sse_delay)
+        url = f"{ctx.urls['api1']}/tasks/{task['id']}/events"
+        args = [procs.PY, "-m", "bench.sse_clients", url, "--token", ctx.tokens["main"]]
+        args += ["--clients", str(o.sse_clients), "--timeout", str(o.sse_delay + 40)]
+        with CpuTrace(ctx.pids["api1"]) as trace:
+            proc = subprocess.Popen(args, cwd=procs.ROOT, stdout=subprocess.PIPE, text=True)
+            try:
+                ready = proc.stdout.readline()
+                if not ready.startswith("READY"):
+                    raise RuntimeError(f"SSE clients failed: {ready}")
+                waited = store.hget(f"{prefix}task:{task['id']}", "state")
+                out, _ = proc.communicate(timeout=o.sse_delay + 60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+        seen = json.loads(out.strip().splitlines()[-1])
+        record = store.hgetall(f"{prefix}task:{task['id']}")
+        events = store.xrange(f"{prefix}events:{task['id']}")
+        progress = [eid for eid, fields in events if fields.get("state") == "PROGRESS"]
+        ok = (
+            waited == "QUEUED"
+            and seen["finished"] == o.sse_clients
+            and seen["identical"]
+            and seen["progress_ids"] == progress
+            and seen["final_states"] == ["SUCCESS"]
+        )
+        cpu = trace.percent(epoch(record["started_at"]), epoch(record["finished_at"]))
+        cpu_runs.append(cpu)
+        complete.append(1.0 if ok else 0.0)
+        counts.append(len(progress))
+        if not ok:
+            detail = {k: v for k, v in seen.items() if k != "progress_ids"}
+            notes.append(f"run {i + 1}: waited {waited}, stream had {len(progress)}: {detail}")
+        ctx.log(
+            f"SSE run {i + 1}: {o.sse_clients} clients, {len(progress)} progress events, "
+            f"every client saw all: {ok}, API CPU {cpu:.1f} % of a core"
+        )
+    store.close()
+    ctx.figures["sse"] = {
+        "clients": o.sse_clients,
+        "api_cpu_pct": stats(cpu_runs),
+        "all_clients_all_events": stats(complete),
+        "progress_events": stats(counts),
+        "problems": notes,
+    }
+
+
+def phase_latency(ctx: Context, client: httpx.Client) -> None:
+    """Submit → STARTED on an idle worker: client send time to the record's started_at."""
+    o = ctx.opts
+    p50s, p99s, maxes, all_ms = [], [], [], []
+    for i in range(o.runs):
+        samples = []
+        for _ in range(o.latency_tasks):
+            time.sleep(0.02)  # the previous task has ended: the worker is idle
+            sent = time.time()
+            task = submit(client, "reverse", {"text": "hello"})
+            done = client.get(f"/tasks/{task['id']}", params={"wait": 10}).json()
+            if done["state"] != "SUCCESS":
+                raise RuntimeError(f"latency task ended {done['state']}")
+            samples.append(1000 * (epoch(done["started_at"]) - sent))
+        q = statistics.quantiles(samples, n=100, method="inclusive")
+        p50s.append(statistics.median(samples))
+        p99s.append(q[98])
+        maxes.append(max(samples))
+        all_ms += samples
+        ctx.log(f"submit→STARTED run {i + 1}: p50 {p50s[-1]:.1f} ms, p99 {p99s[-1]:.1f} ms")
+    ctx.figures["latency"] = {
+        "method": "client clock before sending POST /tasks → the record's started_at "
+        "(written by the worker's claim, ms resolution, same host clock); one task at a time, "
+        "each waited for with GET ?wait= before the next",
+        "tasks_per_run": o.latency_tasks,
+        "p50_ms": stats(p50s),
+        "p99_ms": stats(p99s),
+        "max_ms": stats(maxes),
+    }
+
+
+async def _prefill(base_url: str, headers: dict[str, str], count: int) -> None:
+    """Create `count` reverse tasks through the API, 16 at a time."""
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+        left = iter(range(count))
+
+        async def one_by_one() -> None:
+            for _ in left:
+                r = await client.post("/tasks", content=REVERSE_BODY, headers=JSON_TYPE)
+                if r.status_code != 202:
+                    raise RuntimeError(f"prefill: {r.status_code} {r.text}")
+
+        await asyncio.gather(*(one_by_one() for _ in range(16)))
+
+
+def drain_rate(queue: str, count: int, release: Callable[[], None], timeout: float) -> float:
+    """Tasks/s while `count` waiting messages are consumed: depth 90 % → 10 %, after release()."""
+    points: list[tuple[float, int]] = []
+    with Connection(BROKER_URL) as conn:
+        channel = conn.default_channel
+        release()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            _, depth, _ = channel.queue_declare(queue, passive=True)
+            points.append((time.monotonic(), depth))
+            if depth <= 0.1 * count:
+                break
+            time.sleep(0.02)
+    start = next(t for t, d in points if d <= 0.9 * count)
+    end = next((t for t, d in points if d <= 0.1 * count), None)
+    if end is None:
+        raise RuntimeError(f"{queue}: backlog not drained within {timeout} s")
+    return 0.8 * count / (end - start)
+
+
+@contextlib.contextmanager
+def paused(app: Any, queue: str, hostname: str) -> Iterator[Callable[[], None]]:
+    """The worker stops consuming `queue` until the yielded release() is called."""
+    app.control.cancel_consumer(queue, destination=[hostname], reply=True, timeout=5)
+    wait_consumers(queue, lambda n: n == 0, 10)
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        app.control.add_consumer(queue, destination=[hostname], reply=True, timeout=5)
+        released = True
+
+    try:
+        yield release
+    finally:
+        if not released:
+            release()
+
+
+def worker_rss(pid: int) -> float:
+    return procs.rss_mb(pid)
+
+
+def phase_worker(ctx: Context) -> None:
+    """Trivial-task throughput, Taskline vs a bare Celery worker; Taskline worker RSS growth."""
+    o = ctx.opts
+    bare = ctx.deps["bare"]
+    bare_proc = bare.start_worker("bench.bare_celery")
+    wait_consumers(bare.queue, lambda n: n >= 1)
+    control = create_celery_app(ctx.main.settings(), with_backend=False)
+    store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    done_key = f"{ctx.main.prefix}index:state:SUCCESS"
+    rss_before = worker_rss(ctx.pids["worker"])
+    done_before = store.zcard(done_key)
+    taskline, bare_rates, ratios = [], [], []
+    bare_env = bare.env()
+    for i in range(o.runs):
+        with paused(control, ctx.main.queue, ctx.main.worker_hostname) as release:
+            asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
+            rate = drain_rate(ctx.main.queue, o.drain_tasks, release, 120)
+        wanted = done_before + (i + 1) * o.drain_tasks
+        procs.wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained")
+        with paused(control, bare.queue, bare.worker_hostname) as release:
+            subprocess.run(
+                [procs.PY, "-m", "bench.bare_celery", "produce", "--count", str(o.drain_tasks - 1)],
+                cwd=procs.ROOT,
+                env=bare_env,
+                capture_output=True,
+                check=True,
+                timeout=120,
+            )
+            bare_rate = drain_rate(bare.queue, o.drain_tasks, release, 120)
+        taskline.append(rate)
+        bare_rates.append(bare_rate)
+        ratios.append(rate / bare_rate)
+        ctx.log(f"worker run {i + 1}: taskline {rate:.0f} tasks/s, bare {bare_rate:.0f} tasks/s")
+    time.sleep(0.5)
+    rss_after = worker_rss(ctx.pids["worker"])
+    ran = store.zcard(done_key)
+    store.close()
+    procs.stop(bare_proc)
+    control.close()
+    ctx.figures["worker"] = {
+        "tasks_per_run": o.drain_tasks,
+        "method": "queue paused (cancel_consumer), N tasks submitted, consumer added; rate = "
+        "0.8 N / time for the queue depth to fall from 90 % to 10 % of N",
+        "taskline_per_s": stats(taskline),
+        "bare_per_s": stats(bare_rates),
+        "ratio_vs_bare": stats(ratios),
+        "rss_mb_before": rss_before,
+        "rss_mb_after": rss_after,
+        "tasks_between": ran - done_before,
+        "tasks_total": ran,
+        "rss_growth_pct": 100 * (rss_after - rss_before) / rss_before,
+    }
+
+
+def phase_listing(ctx: Context) -> None:
+    """GET /tasks (a page of 50) with 1,000 and with 100,000 stored; API memory after reads."""
+    o = ctx.opts
+    small, large = ctx.deps["list1k"], ctx.deps["list100k"]
+    ports = {"small": procs.free_port(), "large": procs.free_port()}
+    urls = {k: f"http://127.0.0.1:{p}" for k, p in ports.items()}
+    small.start_api(ports["small"])
+    pid_large = large.start_api(ports["large"]).pid
+    auth = {
+        "small": {"Authorization": f"Bearer {small.token(urls['small'])}"},
+        "large": {"Authorization": f"Bearer {large.token(urls['large'])}"},
+    }
+    client = redis.Redis.from_url(REDIS_URL)
+    fill(client, small.prefix, 1000, USER)
+    seconds = fill(client, large.prefix, o.stored, USER)
+    client.close()
+    ctx.log(f"stored {o.stored} tasks in Redis in {seconds:.1f} s")
+    pages = {k: Request(f"{urls[k]}/tasks?limit=50", headers=auth[k]) for k in urls}
+    p50 = {"small": [], "large": []}
+    rate = {"small": [], "large": []}
+    ratios = []
+    for i in range(o.runs):
+        got = {
+            k: checked(closed_loop(r, o.list_seconds, connections=1, threads=1), {200}, k)
+            for k, r in pages.items()
+        }
+        for k, r in got.items():
+            p50[k].append(r["p50_ms"])
+            rate[k].append(r["rate"])
+        ratios.append(got["large"]["p50_ms"] / got["small"]["p50_ms"])
+        ctx.log(
+            f"listing run {i + 1}: p50 {got['small']['p50_ms']:.2f} ms (1,000 stored), "
+            f"{got['large']['p50_ms']:.2f} ms ({o.stored:,} stored)"
+        )
+    rss_start = procs.rss_mb(pid_large)
+    read = 0
+    with httpx.Client(base_url=urls["large"], headers=auth["large"], timeout=60) as http:
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+            body = http.get("/tasks", params=params).json()
+            read += len(body["items"])
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+    time.sleep(0.2)
+    ctx.figures["listing"] = {
+        "stored_small": 1000,
+        "stored_large": o.stored,
+        "method": "wrk, 1 connection, closed loop, GET /tasks?limit=50 (admin: the `all` index)",
+        "p50_ms_small": stats(p50["small"]),
+        "p50_ms_large": stats(p50["large"]),
+        "per_s_small": stats(rate["small"]),
+        "per_s_large": stats(rate["large"]),
+        "ratio_large_vs_small": stats(ratios),
+    }
+    ctx.figures["memory"]["api_after_reading_all"] = {
+        "what": f"RSS of a 1-process API that served the listing runs, then paged through all "
+        f"{read:,} stored tasks (GET /tasks?limit=500)",
+        "tasks": read,
+        "rss_mb_before_paging": rss_start,
+        "rss_mb": procs.rss_mb(pid_large),
+    }
+
+
+def main_api_memory(ctx: Context) -> None:
+    """RSS of the main 1-process API after everything it served."""
+    store = redis.Redis.from_url(REDIS_URL)
+    created = store.zcard(f"{ctx.main.prefix}index:all")
+    store.close()
+    ctx.figures["memory"] = {
+        "api_main": {
+            "what": f"RSS of the 1-process API after the submission, read, SSE, latency and "
+            f"worker phases ({created:,} tasks created through the two main APIs)",
+            "tasks": created,
+            "rss_mb": procs.rss_mb(ctx.pids["api1"]),
+        },
+        "api_two_processes_mb": procs.rss_mb(ctx.pids["api2"]),
+    }
+
+
+def run(opts: Options) -> dict[str, Any]:
+    """Every phase, in an order that needs the fewest restarts; always cleans up."""
+    started = time.monotonic()
+    deps = deployments(["main", "bare", "list1k", "list100k"], LOGS)
+    ctx = Context(opts, deps)
+    ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
+    try:
+        start_services(ctx)
+        with ctx.phase("submissions (worker stopped)"):
+            phase_submissions(ctx)
+        start_worker(ctx)
+        with httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client:
+            long_task = None
+            with ctx.phase("status reads"):
+                long_task = phase_reads(ctx, client)
+            if long_task:
+                client.post(f"/tasks/{long_task}/cancel")
+            with ctx.phase("SSE fan-out"):
+                phase_sse(ctx, client)
+            with ctx.phase("submit → STARTED latency"):
+                phase_latency(ctx, client)
+        # Flower turns task events on in every worker it sees (the bare one too): stop it.
+        procs.stop_pid(ctx.pids["flower"])
+        procs.stop_pid(ctx.pids["baseline"])
+        with ctx.phase("worker throughput"):
+            phase_worker(ctx)
+        main_api_memory(ctx)
+        if opts.profile:
+            with ctx.phase("profiles"):
+                profile_phases(ctx)
+        procs.stop_all()
+        with ctx.phase("listing"):
+            phase_listing(ctx)
+    finally:
+        procs.stop_all()
+        cleaned = cleanup(ctx.main.tag)
+        ctx.log(f"stopped everything; deleted {cleaned['keys']} keys, {cleaned['queues']} queues")
+    ctx.figures["runtime_s"] = time.monotonic() - started
+    return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
+
+
+def profile_phases(ctx: Context) -> None:
+    """py-spy profiles of the API and the worker under the loads that miss their targets."""
+    from bench.profile import spy
+
+    o = ctx.opts
+    json_type = {"Content-Type": "application/json"}
+    post = Request(f"{ctx.urls['api1']}/tasks", "POST", REVERSE_BODY, {**ctx.auth(), **json_type})
+    with spy("api-post", ctx.pids["api1"]):
+        closed_loop(post, o.seconds + 2)
+    task_id = ctx.figures["reads"]["task_id"]
+    get = Request(f"{ctx.urls['api1']}/tasks/{task_id}", headers=ctx.auth())
+    with spy("api-get", ctx.pids["api1"]):
+        closed_loop(get, o.seconds + 2)
+    control = create_celery_app(ctx.main.settings(), with_backend=False)
+    with paused(control, ctx.main.queue, ctx.main.worker_hostname) as release:
+        asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
+        with spy("worker", ctx.pids["worker"], subprocesses=True):
+            drain_rate(ctx.main.queue, o.drain_tasks, release, 120)
+    control.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="short runs, to try the suite out")
+    parser.add_argument("--profile", action="store_true", help="also record py-spy profiles")
+    args = parser.parse_args()
+    opts = Options(profile=args.profile)
+    if args.quick:
+        opts = Options(
+            runs=3,
+            seconds=2,
+            rate_seconds=2,
+            latency_tasks=15,
+            drain_tasks=300,
+            sse_clients=50,
+            sse_delay=3,
+            list_seconds=1,
+            stored=10_000,
+            profile=args.profile,
+        )
+    procs.install_handlers()
+    os.chdir(procs.ROOT)
+    results = run(opts)
+    report.write(results, RESULTS)
+    print(report.markdown_table(results))
+    print(
+        f"wrote bench/results/latest.json, latest.md, latest.png "
+        f"({results['figures']['runtime_s']:.0f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()

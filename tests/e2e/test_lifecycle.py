@@ -1,0 +1,190 @@
+"""A task's life through the real API, RabbitMQ, worker and Redis."""
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mpmath import mp
+
+from tests.client import TERMINAL, submit, wait_done
+from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, wait_for_api
+from tests.waiting import wait_until
+from worker.celery_app import create_celery_app
+
+pytestmark = pytest.mark.e2e
+
+
+def pi_truncated(digits: int) -> str:
+    mp.dps = digits + 20
+    text = mp.nstr(mp.pi, digits + 10, strip_zeros=False)
+    return text[: digits + 2]
+
+
+def test_leibniz_goes_queued_started_progress_success(api: httpx.Client) -> None:
+    created = submit(api, "leibniz_pi", {"digits": 7}, delay_seconds=2)
+    assert created["state"] == "QUEUED"
+    assert created["queued_at"].endswith("Z")
+    seen: list[dict] = []
+
+    def finished() -> bool:
+        task = api.get(f"/tasks/{created['id']}").json()
+        seen.append(task)
+        return task["state"] in TERMINAL
+
+    wait_until(finished, 60, interval=0.03)
+    states = [t["state"] for t in seen]
+    order = ["QUEUED", "STARTED", "PROGRESS", "SUCCESS"]
+    ranks = [order.index(s) for s in states]
+    assert ranks == sorted(ranks), states
+    percents = [t["progress"]["percent"] for t in seen if t["state"] == "PROGRESS"]
+    assert len(set(percents)) >= 3, percents
+    assert percents == sorted(percents)
+    assert all(
+        t["progress"]["intermediate"].startswith("3.1") for t in seen if t["state"] == "PROGRESS"
+    )
+    final = seen[-1]
+    assert final["state"] == "SUCCESS"
+    assert final["result"]["pi"] == pi_truncated(7)
+    assert final["started_at"] and final["finished_at"] and final["attempts"] == 1
+    assert final["started_at"] >= final["queued_at"]
+    assert final["finished_at"] >= final["started_at"]
+
+
+def test_result_can_be_read_again_and_again(api: httpx.Client) -> None:
+    task = submit(api, "reverse", {"text": "noël 👍🏽"})
+    wait_done(api, task["id"])
+    first = api.get(f"/tasks/{task['id']}/result")
+    second = api.get(f"/tasks/{task['id']}/result")
+    assert first.status_code == second.status_code == 200
+    assert first.json() == second.json()
+    assert first.json()["result"] == "👍🏽 lëon"
+
+
+def test_result_of_unfinished_task_is_202(api: httpx.Client) -> None:
+    task = submit(api, "reverse", {"text": "slow"}, delay_seconds=1.5)
+    response = api.get(f"/tasks/{task['id']}/result")
+    assert response.status_code == 202
+    assert response.json()["state"] in {"QUEUED", "STARTED", "PROGRESS"}
+    wait_done(api, task["id"])
+
+
+def test_tasks_run_one_at_a_time_in_submission_order(api: httpx.Client) -> None:
+    ids = [submit(api, "reverse", {"text": f"t{i}"}, delay_seconds=0.3)["id"] for i in range(5)]
+    tasks = [wait_done(api, task_id) for task_id in ids]
+    assert all(t["state"] == "SUCCESS" for t in tasks)
+    starts = [t["started_at"] for t in tasks]
+    assert starts == sorted(starts), "tasks started out of submission order"
+    for before, after in zip(tasks, tasks[1:], strict=False):
+        assert before["finished_at"] <= after["started_at"], "two tasks overlapped"
+
+
+def test_unknown_id_is_404(api: httpx.Client) -> None:
+    response = api.get("/tasks/does-not-exist")
+    assert response.status_code == 404
+    assert "not found" in response.json()["detail"]
+    assert api.get("/tasks/does-not-exist/result").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "leibniz_pi", "params": {"digits": 0}},
+        {"name": "leibniz_pi", "params": {"digits": 11}},
+        {"name": "leibniz_pi", "params": {"digits": "many"}},
+        {"name": "leibniz_pi", "params": {}},
+        {"name": "reverse", "params": {"text": "x", "colour": "red"}},
+        {"name": "reverse", "params": {"text": "x"}, "delay_seconds": 3601},
+        {"name": "generate_serials", "params": {"code_model": "01", "number": 999_999, "count": 2}},
+        {"name": "no_such_task", "params": {}},
+        {"name": "reverse", "params": {"text": "x"}, "priority": 10},
+    ],
+)
+def test_invalid_params_are_422_and_create_nothing(
+    api: httpx.Client, stack: Stack, body: dict
+) -> None:
+    before = stack.redis.zcard(stack.key("index:all"))
+    response = api.post("/tasks", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+    assert stack.redis.zcard(stack.key("index:all")) == before
+
+
+def test_bad_message_sent_by_name_ends_in_failure(api: httpx.Client, stack: Stack) -> None:
+    """A message from another tool (as Flower sends) with bad params fails cleanly."""
+    app = create_celery_app(stack.settings, with_backend=False)
+    task_id = app.send_task("leibniz_pi", kwargs={"digits": -3}).id
+    app.close()
+    # The worker adopts a message sent by name into a record when it takes it.
+    wait_until(lambda: api.get(f"/tasks/{task_id}").status_code == 200, 30)
+    task = wait_done(api, task_id)
+    assert task["state"] == "FAILURE"
+    assert task["error"]["type"] == "ValidationError"
+    assert "digits" in task["error"]["message"]
+    assert task["finished_at"]
+    result = api.get(f"/tasks/{task_id}/result")
+    assert result.status_code == 409
+    assert result.json()["detail"]["state"] == "FAILURE"
+
+
+def test_task_types_describe_the_catalogue(api: httpx.Client) -> None:
+    types = {t["name"]: t for t in api.get("/task-types").json()}
+    assert set(types) == {"leibniz_pi", "reverse", "generate_serials"}
+    assert types["leibniz_pi"]["params_schema"]["properties"]["digits"]["maximum"] == 10_000
+
+
+def test_host_stats_answer_with_real_values(api: httpx.Client) -> None:
+    cpu = api.get("/cpu/percent").json()
+    assert len(cpu["per_core"]) >= 1 and 0 <= cpu["total"] <= 100
+    times = api.get("/cpu/times_percent").json()
+    assert len(times) == len(cpu["per_core"]) and "idle" in times[0]
+    assert sum(times[0].values()) > 50  # shares of a real interval add up to ~100
+    parts = api.get("/partitions/usage").json()
+    assert any(p["mountpoint"] == "/" and p["total"] > 0 for p in parts)
+    memory = api.get("/memory").json()
+    assert memory["virtual"]["total"] > 0
+    host = api.get("/").json()
+    assert host["cpu_count"] >= 1
+
+
+def test_broker_unreachable_gives_503_fast_and_no_record(stack: Stack, tmp_path: Path) -> None:
+    closed = free_port()
+    env = {**stack.env, "TASKLINE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{closed}//"}
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    index = stack.key("index:all")
+    proc = start(api_command(port), env, tmp_path / "api.log")
+    try:
+        wait_for_api(url)
+        before = stack.redis.zcard(index)
+        started = time.monotonic()
+        response = httpx.post(
+            f"{url}/tasks",
+            json={"name": "reverse", "params": {"text": "x"}},
+            auth=("admin", PASSWORDS["admin"]),
+            timeout=30,
+        )
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert "RabbitMQ" in response.json()["detail"]
+        assert elapsed < 10, f"503 took {elapsed:.1f} s"
+        assert stack.redis.zcard(index) == before
+        ready = httpx.get(f"{url}/ready", timeout=30)
+        assert ready.status_code == 503 and ready.json()["broker"] is False
+    finally:
+        stop(proc)
+
+
+def test_pickle_messages_are_refused_and_the_worker_carries_on(
+    api: httpx.Client, stack: Stack
+) -> None:
+    """JSON only: a pickled message never runs (and never creates a record)."""
+    app = create_celery_app(stack.settings, with_backend=False)
+    app.conf.task_serializer = "pickle"
+    task_id = app.send_task("reverse", kwargs={"text": "pickled"}).id
+    app.close()
+    after = submit(api, "reverse", {"text": "json"})
+    assert wait_done(api, after["id"])["result"] == "nosj"
+    assert api.get(f"/tasks/{task_id}").status_code == 404
+    log = (stack.logs / "worker.log").read_text()
+    assert "ContentDisallowed" in log or "pickle" in log

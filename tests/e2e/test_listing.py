@@ -1,0 +1,72 @@
+"""Listing through the sorted-set indexes, and forgetting tasks after their retention."""
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.client import submit, wait_done
+from tests.processes import Stack
+from tests.waiting import wait_until
+from worker.records import dumps, now_iso, now_ms
+from worker.transitions import Transitions
+
+pytestmark = pytest.mark.e2e
+
+
+def store_tasks(stack: Stack, count: int, cancel_every: int) -> list[str]:
+    """Write `count` task records straight into Redis (no messages), oldest first."""
+    scripts = Transitions.register(stack.redis)
+    prefix = stack.settings.key_prefix
+    ids = [f"task-{i:05d}" for i in range(count)]
+    with stack.redis.pipeline(transaction=False) as pipe:
+        for i, task_id in enumerate(ids):
+            base = [prefix, task_id, now_iso(), now_ms()]
+            name = "reverse" if i % 2 else "leibniz_pi"
+            fields = [name, dumps({"text": "x"}), 5, "", "", 0, count, "", "", 0]
+            scripts.create(args=[*base, *fields], client=pipe)
+            if i % cancel_every == 0:
+                scripts.cancel(args=[*base, 0, now_ms() + 3_600_000], client=pipe)
+        pipe.execute()
+    return ids
+
+
+def pages(api: httpx.Client, **params: object) -> list[str]:
+    seen, cursor = [], None
+    while True:
+        query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
+        body = api.get("/tasks", params=query).json()
+        seen += [t["id"] for t in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+def test_pages_through_ten_thousand_tasks_without_gaps_or_repeats(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack()
+    stack.start("api")
+    ids = store_tasks(stack, 10_000, cancel_every=7)
+    with stack.client() as api:
+        listed = pages(api)
+        assert listed == ids[::-1]  # newest first, each exactly once
+        cancelled = pages(api, state="CANCELLED")
+        assert cancelled == [t for i, t in enumerate(ids) if i % 7 == 0][::-1]
+        queued_reverse = pages(api, state="QUEUED", name="reverse")
+        assert queued_reverse == [t for i, t in enumerate(ids) if i % 7 and i % 2][::-1]
+        assert api.get("/tasks", params={"limit": 501}).status_code == 422
+        assert api.get("/tasks", params={"state": "NOPE"}).status_code == 422
+        assert api.get("/tasks", params={"cursor": "abc"}).status_code == 422
+
+
+def test_finished_tasks_are_forgotten_after_retention(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(TASKLINE_RETENTION_SECONDS="1")
+    stack.start()
+    with stack.client() as api:
+        task = submit(api, "reverse", {"text": "brief"})
+        wait_done(api, task["id"])
+        wait_until(lambda: api.get(f"/tasks/{task['id']}").status_code == 404, 10, 0.1)
+        assert task["id"] not in pages(api)
+        assert not list(stack.redis.scan_iter(match=f"{stack.settings.key_prefix}*{task['id']}"))
+        assert stack.redis.zcard(stack.key("index:state:SUCCESS")) == 0

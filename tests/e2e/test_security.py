@@ -1,0 +1,112 @@
+"""Who may do what, and the bounds every request meets."""
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.client import submit, wait_done
+from tests.processes import PASSWORDS, Stack
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+REVERSE = {"name": "reverse", "params": {"text": "mine"}}
+
+
+def token(api: httpx.Client, user: str) -> str:
+    response = api.post("/auth/token", data={"username": user, "password": PASSWORDS[user]})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def test_anonymous_requests_to_tasks_are_401_public_routes_answer(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.url) as anonymous:
+        for method, path in [
+            ("POST", "/tasks"),
+            ("GET", "/tasks"),
+            ("GET", "/tasks/x"),
+            ("GET", "/queue"),
+            ("POST", "/leibnic/3"),
+            ("GET", "/tasks/x/events"),
+        ]:
+            response = anonymous.request(method, path, json=REVERSE)
+            assert response.status_code == 401, (method, path)
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.json()["detail"]
+        for path in ["/health", "/ready", "/task-types", "/cpu/percent", "/memory", "/docs"]:
+            assert anonymous.get(path).status_code == 200, path
+        wrong = anonymous.get("/tasks", auth=("admin", "wrong"))
+        assert wrong.status_code == 401
+        bad_login = anonymous.post("/auth/token", data={"username": "admin", "password": "x"})
+        assert bad_login.status_code == 401
+
+
+def test_users_see_only_their_tasks_and_admin_sees_all(stack: Stack) -> None:
+    with stack.client("alice") as alice, stack.client("bob") as bob, stack.client() as admin:
+        mine = submit(alice, "reverse", {"text": "alice"})
+        assert mine["owner"] == "alice"
+        for path in (
+            f"/tasks/{mine['id']}",
+            f"/tasks/{mine['id']}/result",
+            f"/tasks/{mine['id']}/history",
+        ):
+            assert bob.get(path).status_code == 404, path
+        assert bob.post(f"/tasks/{mine['id']}/cancel").status_code == 404
+        assert bob.patch(f"/tasks/{mine['id']}", json={"priority": 1}).status_code == 404
+        assert bob.delete(f"/tasks/{mine['id']}").status_code == 404
+        assert mine["id"] not in {t["id"] for t in bob.get("/tasks").json()["items"]}
+        assert mine["id"] in {t["id"] for t in alice.get("/tasks").json()["items"]}
+        assert admin.get(f"/tasks/{mine['id']}").status_code == 200
+        assert mine["id"] in {t["id"] for t in admin.get("/tasks").json()["items"]}
+        wait_done(alice, mine["id"])
+
+
+def test_bearer_tokens_work_and_can_be_revoked(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.url) as client:
+        bearer = {"Authorization": f"Bearer {token(client, 'alice')}"}
+        assert client.get("/tasks", headers=bearer).status_code == 200
+        assert client.delete("/auth/token", headers=bearer).status_code == 204
+        assert client.get("/tasks", headers=bearer).status_code == 401
+        assert client.get("/tasks", headers={"Authorization": "Bearer forged"}).status_code == 401
+
+
+def test_idempotency_key_answers_the_same_task_again(api: httpx.Client, stack: Stack) -> None:
+    key = {"Idempotency-Key": "retry-42"}
+    first = api.post("/tasks", json=REVERSE, headers=key)
+    again = api.post("/tasks", json=REVERSE, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    other = api.post("/tasks", json={**REVERSE, "params": {"text": "other"}}, headers=key)
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
+    with stack.client("alice") as alice:  # keys belong to their user
+        assert alice.post("/tasks", json=REVERSE, headers=key).json()["id"] != first.json()["id"]
+    wait_done(api, first.json()["id"])
+
+
+def test_oversized_body_is_413(api: httpx.Client) -> None:
+    huge = {"name": "reverse", "params": {"text": "x" * 2_000_000}}
+    before = api.get("/tasks", params={"limit": 1}).json()["items"]
+    response = api.post("/tasks", json=huge)
+    assert response.status_code == 413 and "bytes" in response.json()["detail"]
+    assert api.get("/tasks", params={"limit": 1}).json()["items"] == before
+
+
+def test_rate_cap_and_token_expiry(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(
+        TASKLINE_CREATIONS_PER_MINUTE="4",
+        TASKLINE_MAX_WAITING_PER_USER="3",
+        TASKLINE_TOKEN_TTL_SECONDS="1",
+    )
+    stack.start("api")  # no worker: tasks stay waiting
+    with stack.client("alice") as alice, stack.client("bob") as bob:
+        for _ in range(3):
+            assert alice.post("/tasks", json=REVERSE).status_code == 202
+        capped = alice.post("/tasks", json=REVERSE)
+        assert capped.status_code == 429 and "waiting" in capped.json()["detail"]
+        limited = alice.post("/tasks", json=REVERSE)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        assert bob.post("/tasks", json=REVERSE).status_code == 202  # limits are per user
+        bearer = {"Authorization": f"Bearer {token(bob, 'bob')}"}
+        assert bob.get("/tasks", headers=bearer, auth=None).status_code == 200
+        wait_until(lambda: bob.get("/tasks", headers=bearer, auth=None).status_code == 401, 5, 0.2)

@@ -1,0 +1,82 @@
+"""Serial numbers: generated through the worker, never issued twice, verifiable."""
+
+import httpx
+import pytest
+
+from tests.client import submit, wait_done
+from tests.processes import Stack
+from worker.serials import is_genuine, make_serial
+
+pytestmark = pytest.mark.e2e
+
+
+def generate(api: httpx.Client, code_model: str, number: int, count: int) -> httpx.Response:
+    params = {"code_model": code_model, "number": number, "count": count}
+    return api.post("/tasks", json={"name": "generate_serials", "params": params})
+
+
+def test_serials_are_generated_unique_and_verifiable(api: httpx.Client, stack: Stack) -> None:
+    secret = stack.settings.serial_secret.get_secret_value().encode()
+    task = submit(api, "generate_serials", {"code_model": "A7", "number": 100, "count": 50})
+    serials = wait_done(api, task["id"])["result"]["serials"]
+    assert len(serials) == len(set(serials)) == 50
+    assert serials[0] == make_serial(secret, "A7", 100) and serials[-1].endswith("A7000149")
+    assert all(is_genuine(secret, s) for s in serials)
+
+    check = api.get(f"/serials/{serials[7]}").json()
+    assert check == {
+        "serial": serials[7],
+        "genuine": True,
+        "code_model": "A7",
+        "number": 107,
+        "issued": True,
+        "task_id": task["id"],
+    }
+    forged = f"{(int(serials[7][:6]) + 1) % 10**6:06d}{serials[7][6:]}"
+    assert api.get(f"/serials/{forged}").json()["genuine"] is False
+    unissued = make_serial(secret, "A7", 999)
+    assert api.get(f"/serials/{unissued}").json() | {"issued": None} == {
+        "serial": unissued,
+        "genuine": True,
+        "code_model": "A7",
+        "number": 999,
+        "issued": None,
+        "task_id": None,
+    }
+    assert api.get(f"/serials/{unissued}").json()["issued"] is False
+    assert api.get("/serials/not-a-serial").json()["genuine"] is False
+
+
+def test_large_generations_come_out_in_pages(api: httpx.Client, stack: Stack) -> None:
+    secret = stack.settings.serial_secret.get_secret_value().encode()
+    task = submit(api, "generate_serials", {"code_model": "P9", "number": 0, "count": 2500})
+    result = wait_done(api, task["id"])["result"]
+    assert (result["count"], result["pages"], result["page_size"]) == (2500, 3, 1000)
+    pages = [api.get(f"/tasks/{task['id']}/pages/{n}").json() for n in range(3)]
+    serials = [serial for page in pages for serial in page["items"]]
+    assert [len(page["items"]) for page in pages] == [1000, 1000, 500]
+    assert serials == [make_serial(secret, "P9", n) for n in range(2500)]
+    assert serials[:1000] == result["serials"] and serials[-1] == result["last"]
+    assert api.get(f"/tasks/{task['id']}/pages/3").status_code == 404
+    assert api.delete(f"/tasks/{task['id']}").status_code == 204
+    assert not stack.redis.exists(stack.key(f"pages:{task['id']}"))
+
+
+def test_overlapping_range_is_refused_and_changes_nothing(api: httpx.Client) -> None:
+    assert generate(api, "B1", 1, 10).status_code == 202
+    for number, count in [(1, 10), (10, 5), (0, 2), (5, 1), (0, 100)]:
+        refused = generate(api, "B1", number, count)
+        assert refused.status_code == 409, (number, count)
+        assert "overlap" in refused.json()["detail"]
+    assert generate(api, "B1", 11, 5).status_code == 202  # right after: fine
+    assert generate(api, "B2", 1, 10).status_code == 202  # another model: fine
+    assert generate(api, "B1", 0, 1).status_code == 202
+    listed = api.get("/tasks", params={"name": "generate_serials", "limit": 500}).json()
+    ranges = [(t["params"]["code_model"], t["params"]["number"]) for t in listed["items"]]
+    assert ranges.count(("B1", 1)) == 1
+
+
+def test_seed_route_refuses_a_range_twice(api: httpx.Client) -> None:
+    body = {"code_model": "C3", "number": 5, "count": 3}
+    assert api.post("/generate_sn", json=body).status_code == 202
+    assert api.post("/generate_sn", json=body).status_code == 409

@@ -1,0 +1,83 @@
+"""Live views of a task: Server-Sent Events (with resume) and the WebSocket."""
+
+import json
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+from websockets.sync.client import connect
+
+from tests.client import blocker, submit, wait_done
+from tests.processes import PASSWORDS, Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def sse_events(
+    api: httpx.Client, task_id: str, last_event_id: str | None = None, limit: int | None = None
+) -> list[tuple[str, str, dict]]:
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    out = []
+    with connect_sse(api, "GET", f"/tasks/{task_id}/events", headers=headers, timeout=60) as source:
+        assert source.response.headers["content-type"].startswith("text/event-stream")
+        for event in source.iter_sse():
+            out.append((event.id, event.event, json.loads(event.data)))
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def test_sse_carries_rising_progress_and_ends_with_success(api: httpx.Client) -> None:
+    busy = blocker(api, 1.0)
+    task = submit(api, "leibniz_pi", {"digits": 7}, delay_seconds=2)
+    events = sse_events(api, task["id"])
+    first_kind, first = events[0][1], events[0][2]
+    assert first_kind == "state" and first["id"] == task["id"]  # the current state first
+    assert first["state"] == "QUEUED" and first["queue_position"] == 1
+    progress = [data["progress"]["percent"] for _, kind, data in events if kind == "progress"]
+    assert len(progress) >= 5 and progress == sorted(progress)
+    assert events[-1][2]["state"] == "SUCCESS"
+    states = [data["state"] for _, kind, data in events if kind == "state"]
+    assert states == ["QUEUED", "STARTED", "SUCCESS"]
+    assert wait_done(api, busy["id"])["finished_at"] <= wait_done(api, task["id"])["started_at"]
+
+
+def test_sse_late_client_gets_current_state_and_stream_ends(api: httpx.Client) -> None:
+    task = submit(api, "reverse", {"text": "done"})
+    wait_done(api, task["id"])
+    events = sse_events(api, task["id"])
+    assert len(events) == 1 and events[0][2]["state"] == "SUCCESS"
+    assert events[0][2]["result"] == "enod"
+
+
+def test_sse_resume_with_last_event_id_misses_nothing(api: httpx.Client) -> None:
+    task = submit(api, "leibniz_pi", {"digits": 7}, delay_seconds=1.5)
+    head = sse_events(api, task["id"], limit=4)
+    rest = sse_events(api, task["id"], last_event_id=head[-1][0])
+    wait_done(api, task["id"])
+    everything = sse_events(api, task["id"], last_event_id="0-0")
+    resumed = [event_id for event_id, _, _ in head[1:] + rest]
+    assert resumed == [event_id for event_id, _, _ in everything][-len(resumed) :]
+    assert [e for e, _, _ in everything][0] <= head[1][0] or len(head) == 1
+    assert rest[-1][2]["state"] == "SUCCESS"
+
+
+def test_sse_of_unknown_task_is_404(api: httpx.Client) -> None:
+    assert api.get("/tasks/nope/events").status_code == 404
+
+
+def test_websocket_carries_the_same_events(api: httpx.Client, stack: Stack) -> None:
+    task = submit(api, "leibniz_pi", {"digits": 6}, delay_seconds=1)
+    token = api.post(
+        "/auth/token", data={"username": "admin", "password": PASSWORDS["admin"]}
+    ).json()["access_token"]
+    messages = []
+    url = f"ws://127.0.0.1:{stack.port}/tasks/{task['id']}/ws?access_token={token}"
+    with connect(url) as ws:
+        for raw in ws:
+            messages.append(json.loads(raw))
+    assert messages[0]["event"] == "state"
+    assert any(m["event"] == "progress" for m in messages)
+    assert messages[-1]["data"]["state"] == "SUCCESS"
+    replay = sse_events(api, task["id"], last_event_id=messages[0]["id"])
+    assert [m["id"] for m in messages[1:]] == [event_id for event_id, _, _ in replay]

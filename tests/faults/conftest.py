@@ -1,0 +1,356 @@
+"""Fault injection fixtures: private RabbitMQ nodes and Redis servers that tests may stop.
+
+The shared RabbitMQ (127.0.0.1:5672) and Redis (127.0.0.1:6379) are never touched: a test that
+takes a service down gets its own node of it, on free ports and in its own temporary folder,
+and removes it afterwards.
+"""
+
+import contextlib
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import redis
+from amqp.exceptions import AMQPError
+from kombu import Connection
+from kombu.exceptions import OperationalError
+
+from tests.processes import Stack, free_port
+from tests.waiting import wait_until
+
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+RABBITMQ_USER = "rabbitmq"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The end of a log file, for failure messages."""
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class RabbitNode:
+    """One private RabbitMQ node: its own name, ports, data folder and Erlang cookie.
+
+    It runs as the `rabbitmq` user (as Debian's wrapper would), from a folder under /tmp that
+    user owns, so pytest's root-only temporary folders are no obstacle. Stopping it with
+    `rabbitmqctl stop` and starting it again keeps its data: durable queues and persistent
+    messages survive, as on a real broker restart.
+    """
+
+    def __init__(self, *erl_args: str) -> None:
+        self.name = f"taskline-test-{secrets.token_hex(4)}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        self.dir = Path(tempfile.mkdtemp(prefix="taskline-rabbit-"))
+        self.proc: subprocess.Popen | None = None
+        account = pwd.getpwnam(RABBITMQ_USER)
+        self._uid, self._gid = account.pw_uid, account.pw_gid
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
+        # Our own (empty) env file: the system one names the shared node.
+        (self.dir / "rabbitmq-env.conf").write_text("")
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        cookie = self.dir / ".erlang.cookie"
+        cookie.write_text(secrets.token_hex(16))
+        for sub in ("mnesia", "log"):
+            (self.dir / sub).mkdir()
+        for path in (self.dir, *self.dir.iterdir()):
+            os.chown(path, self._uid, self._gid)
+        cookie.chmod(0o400)
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "LANG": "C.UTF-8",
+            # The server and rabbitmqctl both read the cookie from $HOME/.erlang.cookie.
+            "HOME": str(self.dir),
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+            "RABBITMQ_CONF_ENV_FILE": str(self.dir / "rabbitmq-env.conf"),
+            "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.dir / "log"),
+            "RABBITMQ_PID_FILE": str(self.dir / "rabbitmq.pid"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": " ".join(
+                ["-kernel inet_dist_use_interface {127,0,0,1}", *erl_args]
+            ),
+        }
+
+    @property
+    def log(self) -> Path:
+        """The node's console output, quoted when it fails to start."""
+        return self.dir / "server.out"
+
+    def _as_rabbitmq(self) -> dict[str, object]:
+        """Popen arguments that run a command as the rabbitmq user, in this node's setting."""
+        return {
+            "cwd": self.dir,
+            "env": self.env,
+            "user": self._uid,
+            "group": self._gid,
+            "extra_groups": [],
+        }
+
+    def answers(self) -> bool:
+        """Whether an AMQP connection (guest, from loopback) succeeds."""
+        try:
+            with Connection(self.url, connect_timeout=1) as conn:
+                conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+                return True
+        except (OSError, OperationalError, AMQPError):
+            return False
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the node in the foreground (we hold its process) and wait for AMQP."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(RABBITMQ_BIN / "rabbitmq-server")],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **self._as_rabbitmq(),
+            )
+
+        def up() -> bool:
+            assert self.proc.poll() is None, f"RabbitMQ exited:\n{tail(self.log)}"
+            return self.answers()
+
+        wait_until(up, timeout, interval=0.2)
+
+    def running(self) -> bool:
+        """Whether the node's process is alive (a fixture restarts a node left stopped)."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop the node cleanly with `rabbitmqctl stop` (messages on disk stay there)."""
+        if not self.running():
+            return
+        stopped = subprocess.run(
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, "stop"],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            **self._as_rabbitmq(),
+        )
+        try:
+            # rabbitmqctl failing (it should not) leaves SIGTERM, which the node also takes
+            # as a clean stop.
+            self.proc.wait(timeout if stopped.returncode == 0 else 0.1)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+
+    def close(self) -> None:
+        """Stop the node, kill anything of this node that lingers, remove its folder."""
+        try:
+            self.stop()
+        finally:
+            for proc in psutil.process_iter(["cmdline"]):
+                # Only processes of this node carry its unique name (epmd is shared: kept).
+                if any(self.name in part for part in proc.info["cmdline"] or ()):
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        proc.kill()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisServer:
+    """A private redis-server on a free port; with `persist`, an append-only file keeps data."""
+
+    def __init__(self, folder: Path, persist: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.dir = folder
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.persist = persist
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        """The server's output, quoted when it fails to start."""
+        return self.dir / "redis.out"
+
+    def answers(self) -> bool:
+        """Whether the server answers PING."""
+        try:
+            with redis.Redis(port=self.port, socket_connect_timeout=0.5) as client:
+                return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    def start(self, timeout: float = 20) -> None:
+        """Start redis-server in the foreground on the same port as before."""
+        assert not self.running(), "already running"
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--daemonize", "no", "--dir", str(self.dir)]
+        args += ["--appendonly", "yes" if self.persist else "no"]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+        def up() -> bool:
+            assert self.proc.poll() is None, f"redis-server exited:\n{tail(self.log)}"
+            return self.answers()
+
+        wait_until(up, timeout, interval=0.05)
+
+    def running(self) -> bool:
+        """Whether the server's process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 20) -> None:
+        """`redis-cli shutdown`: with append-only persistence the data is on disk first."""
+        if not self.running():
+            return
+        subprocess.run(
+            [REDIS_CLI, "-p", str(self.port), "shutdown"],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def close(self) -> None:
+        """Stop the server and remove its data folder."""
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def make_rabbit() -> Iterator[Callable[..., RabbitNode]]:
+    """Private RabbitMQ nodes, started; stopped and removed after the test."""
+    nodes: list[RabbitNode] = []
+
+    def make(*erl_args: str) -> RabbitNode:
+        nodes.append(RabbitNode(*erl_args))
+        nodes[-1].start()
+        return nodes[-1]
+
+    try:
+        yield make
+    finally:
+        for node in nodes:
+            node.close()
+
+
+@pytest.fixture
+def make_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """Private Redis servers, started; stopped and removed after the test."""
+    servers: list[RedisServer] = []
+
+    def make(persist: bool = False) -> RedisServer:
+        servers.append(RedisServer(tmp_path / f"redis-{len(servers)}", persist))
+        servers[-1].start()
+        return servers[-1]
+
+    try:
+        yield make
+    finally:
+        for server in servers:
+            server.close()
+
+
+@pytest.fixture
+def rabbit_stack(
+    make_rabbit: Callable[..., RabbitNode], make_stack: Callable[..., Stack]
+) -> Iterator[Callable[..., tuple[RabbitNode, Stack]]]:
+    """A stack on a private RabbitMQ node; the node is up again before the stack is closed.
+
+    Teardown order: this fixture (restart a node a failed test left stopped), then
+    make_stack (close the stacks: delete queues and keys), then make_rabbit (remove nodes).
+    """
+    made: list[RabbitNode] = []
+
+    def make(*erl_args: str, **overrides: str) -> tuple[RabbitNode, Stack]:
+        node = make_rabbit(*erl_args)
+        made.append(node)
+        return node, make_stack(TASKLINE_BROKER_URL=node.url, **overrides)
+
+    try:
+        yield make
+    finally:
+        for node in made:
+            if not node.running():
+                node.start()
+
+
+@pytest.fixture
+def redis_stack(
+    make_redis: Callable[..., RedisServer], make_stack: Callable[..., Stack]
+) -> Iterator[Callable[..., tuple[RedisServer, Stack]]]:
+    """A stack on a private Redis; the server is up again before the stack is closed."""
+    made: list[RedisServer] = []
+
+    def make(persist: bool = False, **overrides: str) -> tuple[RedisServer, Stack]:
+        server = make_redis(persist)
+        made.append(server)
+        return server, make_stack(TASKLINE_REDIS_URL=server.url, **overrides)
+
+    try:
+        yield make
+    finally:
+        for server in made:
+            if not server.running():
+                server.start()
+
+
+# Helpers shared by the fault tests.
+
+
+def events(stack: Stack, task_id: str) -> list[dict[str, str]]:
+    """The task's event stream as the worker and API wrote it (state changes, progress)."""
+    return [fields for _, fields in stack.redis.xrange(stack.key(f"events:{task_id}"))]
+
+
+def states(stack: Stack, task_id: str) -> list[str]:
+    """The states the task went through, progress left out."""
+    return [e["state"] for e in events(stack, task_id) if e["state"] != "PROGRESS"]
+
+
+def received(stack: Stack, task_id: str) -> int:
+    """How many times the worker log shows the task's message received."""
+    log = stack.logs / "worker.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return len(re.findall(rf"Task \w+\[{re.escape(task_id)}\] received", text))
+
+
+def pool_children(stack: Stack) -> list[psutil.Process]:
+    """The prefork pool processes: children of the worker's main process."""
+    return psutil.Process(stack.procs["worker"].pid).children()
+
+
+def ran_once_to_success(stack: Stack, api: httpx.Client, task_id: str, attempts: int) -> dict:
+    """Assert the task ended SUCCESS exactly once after `attempts` starts; return it."""
+    task = api.get(f"/tasks/{task_id}").json()
+    assert task["state"] == "SUCCESS", task
+    assert task["attempts"] == attempts, task
+    assert task["finished_at"], task
+    seen = states(stack, task_id)
+    assert seen.count("SUCCESS") == 1 and seen[-1] == "SUCCESS", seen
+    assert seen.count("STARTED") == attempts, seen
+    assert not {"FAILURE", "CANCELLED"} & set(seen), seen
+    return task

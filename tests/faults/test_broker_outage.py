@@ -1,0 +1,143 @@
+"""RabbitMQ stopped in the middle of a burst of submissions, then started again."""
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.client import TERMINAL
+from tests.faults.conftest import RabbitNode, ran_once_to_success
+from tests.processes import Stack
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+# A 503 must come well before a client would give up; the API waits connect_timeout (2 s)
+# per attempt and retries once.
+FAST_ANSWER_SECONDS = 8.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One POST /tasks as the client saw it."""
+
+    status: int  # 0: no HTTP answer at all (timeout, connection refused)
+    seconds: float
+    task_id: str | None
+    text: str
+
+
+class Burst:
+    """Submits tasks one after another from a thread until stopped, recording each outcome."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.outcomes: list[Outcome] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with self.stack.client() as api:
+            number = 0
+            while not self._stop.is_set():
+                number += 1
+                body = {"name": "reverse", "params": {"text": f"burst {number}"}}
+                began = time.monotonic()
+                try:
+                    response = api.post("/tasks", json=body, timeout=15)
+                except httpx.HTTPError as exc:
+                    self.outcomes.append(Outcome(0, time.monotonic() - began, None, repr(exc)))
+                    continue
+                task_id = response.json().get("id") if response.status_code == 202 else None
+                self.outcomes.append(
+                    Outcome(response.status_code, time.monotonic() - began, task_id, response.text)
+                )
+                # A steady stream rather than a flood: the worker keeps up between outages.
+                self._stop.wait(0.02)
+
+    def count(self, status: int, since: int = 0) -> int:
+        """How many answers had this status, from outcome number `since` on."""
+        return sum(1 for o in self.outcomes[since:] if o.status == status)
+
+    def __enter__(self) -> "Burst":
+        """Start submitting."""
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop submitting; the thread must end promptly (no request hangs)."""
+        self._stop.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the submitting thread hangs"
+
+
+def cut_off(stack: Stack, task_id: str) -> bool:
+    """Whether the worker log shows the task stopped because the broker connection dropped."""
+    log = (stack.logs / "worker.log").read_text(errors="replace")
+    return f"[{task_id}] cannot be acknowledged after a connection loss" in log
+
+
+def listed_ids(api: httpx.Client) -> list[str]:
+    """Every task id GET /tasks lists, following the cursor."""
+    ids: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = api.get("/tasks", params=params)
+        assert page.status_code == 200, page.text
+        ids += [item["id"] for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return ids
+
+
+@pytest.mark.timeout(180)
+def test_broker_outage_mid_burst_loses_no_accepted_task(
+    rabbit_stack: Callable[..., tuple[RabbitNode, Stack]],
+) -> None:
+    """Every answer is a 202 or a fast 503; every 202 runs once; no 503 leaves a record."""
+    node, stack = rabbit_stack(TASKLINE_CREATIONS_PER_MINUTE="100000")
+    stack.start()
+    with Burst(stack) as burst:
+        wait_until(lambda: burst.count(202) >= 10, 30)
+        node.stop()
+        wait_until(lambda: burst.count(503) >= 3, 60)
+        node.start()
+        restarted = len(burst.outcomes)
+        # The API reconnects by itself: accepted again without any restart of it.
+        wait_until(lambda: burst.count(202, since=restarted) >= 3, 60, interval=0.1)
+
+    outcomes = burst.outcomes
+    odd = [o for o in outcomes if o.status not in (202, 503)]
+    assert not odd, odd
+    slow = [o for o in outcomes if o.status == 503 and o.seconds > FAST_ANSWER_SECONDS]
+    assert not slow, slow
+    accepted = [o.task_id for o in outcomes if o.status == 202]
+    assert len(set(accepted)) == len(accepted)
+
+    with stack.client() as api:
+        # The worker reconnects by itself too, and drains the queue.
+        def all_done() -> bool:
+            """Whether every accepted task has ended."""
+            return all(api.get(f"/tasks/{i}").json()["state"] in TERMINAL for i in accepted)
+
+        wait_until(all_done, 90, interval=0.5)
+        # The one task running when the connection dropped (if any) cannot be acknowledged:
+        # the worker stops it (worker_cancel_long_running_tasks_on_connection_loss) and its
+        # redelivery runs it again (a second attempt if it had been claimed already). Every
+        # other accepted task starts exactly once.
+        interrupted = [i for i in accepted if cut_off(stack, i)]
+        assert len(interrupted) <= 1, interrupted
+        for task_id in accepted:
+            attempts = 1
+            if task_id in interrupted:
+                attempts = api.get(f"/tasks/{task_id}").json()["attempts"]
+                assert attempts in (1, 2)
+            ran_once_to_success(stack, api, task_id, attempts)
+        # A refused submission leaves nothing behind: the listing is exactly the 202s.
+        assert sorted(listed_ids(api)) == sorted(accepted)
+        assert stack.procs["api"].poll() is None and stack.procs["worker"].poll() is None
+        assert api.get("/ready").status_code == 200

@@ -1,0 +1,139 @@
+"""A task that outlives RabbitMQ's consumer_timeout must still run exactly once.
+
+RabbitMQ closes the channel of a consumer that holds an unacknowledged message longer than
+consumer_timeout and requeues the message. The deployment raises the timeout above the
+longest task (deploy/rabbitmq.conf, scripts/ensure-services.sh); these tests use a private
+node with a 5 s timeout to see what happens when a broker was not configured so.
+"""
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.client import TERMINAL, submit, wait_done, wait_state
+from tests.faults.conftest import RabbitNode, ran_once_to_success, received, states, tail
+from tests.processes import Stack, start, worker_command
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+CONSUMER_TIMEOUT_MS = 5000
+# RabbitMQ checks the timeout on its channel tick (every 60 s by default): tick every second
+# so that a task of a few seconds more than the timeout certainly crosses it.
+BROKER_ARGS = (
+    f"-rabbit consumer_timeout {CONSUMER_TIMEOUT_MS}",
+    "-rabbit channel_tick_interval 1000",
+)
+
+
+@pytest.fixture(scope="module")
+def short_timeout_broker() -> Iterator[RabbitNode]:
+    """One private node with a 5 s consumer_timeout for this module's tests."""
+    node = RabbitNode(*BROKER_ARGS)
+    try:
+        node.start()
+        yield node
+    finally:
+        node.close()
+
+
+def worker_gone_or_done(stack: Stack, api_get: Callable[[], dict]) -> bool:
+    """Whether the worker process has exited, or the given task has ended."""
+    return stack.procs["worker"].poll() is not None or api_get()["state"] in TERMINAL
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(
+    strict=True,
+    reason="when consumer_timeout closes the channel, Celery's consumer raises "
+    "PreconditionFailed (406) as an 'Unrecoverable error': the worker main process finishes "
+    "the running task (SUCCESS, attempts 1), then exits with status 1, and the next task "
+    "waits in QUEUED until something restarts the worker",
+)
+def test_task_longer_than_consumer_timeout_runs_once_and_worker_carries_on(
+    short_timeout_broker: RabbitNode, make_stack: Callable[..., Stack]
+) -> None:
+    """A 12 s task, a 5 s consumer_timeout: one run, SUCCESS, and the next task runs."""
+    stack = make_stack(TASKLINE_BROKER_URL=short_timeout_broker.url)
+    stack.start()
+    with stack.client() as api:
+        task = submit(api, "reverse", {"text": "long"}, delay_seconds=12)
+        nxt = submit(api, "reverse", {"text": "next"})
+        wait_state(api, task["id"], {"STARTED", "PROGRESS"}, timeout=30)
+        done = wait_done(api, task["id"], timeout=60)
+        assert done["state"] == "SUCCESS", (done, tail(stack.logs / "worker.log"))
+        assert done["result"] == "gnol"
+        ran_once_to_success(stack, api, task["id"], attempts=1)
+
+        wait_until(
+            lambda: worker_gone_or_done(stack, lambda: api.get(f"/tasks/{nxt['id']}").json()),
+            30,
+            interval=0.1,
+        )
+        assert stack.procs["worker"].poll() is None, tail(stack.logs / "worker.log")
+        assert wait_done(api, nxt["id"], timeout=10)["result"] == "txen"
+        assert received(stack, task["id"]) == 1
+
+
+@pytest.mark.timeout(120)
+def test_task_past_consumer_timeout_is_not_run_again_by_a_restarted_worker(
+    short_timeout_broker: RabbitNode, make_stack: Callable[..., Stack]
+) -> None:
+    """Whatever the worker does on the closed channel, the requeued message never reruns it.
+
+    If the worker exits (see the strict xfail above) and is started again, as supervisord's
+    autorestart would, the redelivered message finds the record finished and is dropped.
+    """
+    stack = make_stack(TASKLINE_BROKER_URL=short_timeout_broker.url)
+    stack.start()
+    with stack.client() as api:
+        task = submit(api, "reverse", {"text": "long"}, delay_seconds=8)
+        nxt = submit(api, "reverse", {"text": "next"})
+        done = wait_done(api, task["id"], timeout=60)
+        assert done["state"] == "SUCCESS", (done, tail(stack.logs / "worker.log"))
+        wait_until(
+            lambda: worker_gone_or_done(stack, lambda: api.get(f"/tasks/{nxt['id']}").json()),
+            30,
+            interval=0.1,
+        )
+        if stack.procs["worker"].poll() is not None:
+            stack.start("worker")
+        assert wait_done(api, nxt["id"], timeout=30)["result"] == "txen"
+        ran_once_to_success(stack, api, task["id"], attempts=1)
+        ran_once_to_success(stack, api, nxt["id"], attempts=1)
+        log = (stack.logs / "worker.log").read_text(errors="replace")
+        assert log.count(f"[{task['id']}] succeeded") == 1
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.xfail(
+    strict=True,
+    reason="with a standby worker attached (the queue is single-active-consumer), the message "
+    "requeued by consumer_timeout goes to the standby while the first run still goes on; the "
+    "claim script (worker/transitions.py _CLAIM) takes 'STARTED + redelivered' for a crash and "
+    "runs the task a second time, concurrently: attempts 2, two STARTED events",
+)
+def test_task_past_consumer_timeout_is_not_run_twice_with_a_standby_worker(
+    short_timeout_broker: RabbitNode, make_stack: Callable[..., Stack]
+) -> None:
+    """The standby that inherits the requeued message must not start a second run."""
+    stack = make_stack(TASKLINE_BROKER_URL=short_timeout_broker.url)
+    stack.start()
+    # Registered with the stack, so that closing the stack stops it too.
+    stack.procs["standby"] = start(worker_command(), stack.env, stack.logs / "standby.log")
+    standby_log = stack.logs / "standby.log"
+    wait_until(lambda: standby_log.exists() and " ready." in standby_log.read_text(), 60, 0.2)
+    try:
+        with stack.client() as api:
+            task = submit(api, "reverse", {"text": "long"}, delay_seconds=10)
+            done = wait_done(api, task["id"], timeout=60)
+            assert done["state"] == "SUCCESS", done
+            assert states(stack, task["id"]).count("STARTED") == 1, states(stack, task["id"])
+            assert done["attempts"] == 1, done
+    finally:
+        # A second run would hold the standby's warm shutdown for seconds: end it at once.
+        standby = stack.procs.pop("standby")
+        os.killpg(standby.pid, signal.SIGKILL)
+        standby.wait(10)

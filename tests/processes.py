@@ -1,0 +1,207 @@
+"""Real Taskline processes for tests: worker, scheduler and API, isolated by queue and prefix."""
+
+import functools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import redis
+from argon2 import PasswordHasher
+
+from tests.waiting import wait_until
+from worker.celery_app import create_celery_app
+from worker.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PASSWORDS = {"admin": "admin-password", "alice": "alice-password", "bob": "bob-password"}
+
+
+@functools.cache
+def users_setting() -> str:
+    """An admin and two users, with argon2 hashes of PASSWORDS."""
+    hasher = PasswordHasher()
+    return json.dumps(
+        {
+            name: {
+                "password_hash": hasher.hash(password),
+                "role": "admin" if name == "admin" else "user",
+            }
+            for name, password in PASSWORDS.items()
+        }
+    )
+
+
+def isolated_env(**overrides: str) -> dict[str, str]:
+    """Settings of one test stack: its own queue and Redis key prefix."""
+    tag = uuid.uuid4().hex[:10]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLINE_")}
+    env.update(
+        {
+            "TASKLINE_QUEUE": f"test-{tag}",
+            "TASKLINE_KEY_PREFIX": f"test-{tag}:",
+            "TASKLINE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+            "TASKLINE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "TASKLINE_PROGRESS_INTERVAL": "0.05",
+            "TASKLINE_SOFT_SHUTDOWN_SECONDS": "5",
+            "TASKLINE_CANCEL_GRACE_SECONDS": "1.5",
+            "TASKLINE_USERS": users_setting(),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+def settings_of(env: dict[str, str]) -> Settings:
+    return Settings(
+        **{
+            k.removeprefix("TASKLINE_").lower(): v
+            for k, v in env.items()
+            if k.startswith("TASKLINE_")
+        }
+    )
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a process in its own group, output to a log file."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
+    """TERM the process group, KILL it if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def worker_command() -> list[str]:
+    # tests.stubborn adds a task that never looks for cancel requests.
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        "--loglevel=INFO",
+        "--include=tests.stubborn",
+        f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+
+
+def scheduler_command() -> list[str]:
+    return [sys.executable, "-m", "worker.scheduler"]
+
+
+def api_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
+
+
+def api_answers(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_for_api(base_url: str, timeout: float = 30) -> None:
+    """Wait until the API answers /health."""
+    wait_until(lambda: api_answers(base_url), timeout, interval=0.1)
+
+
+class Stack:
+    """A worker, a scheduler and an API sharing one queue and key prefix; each restartable."""
+
+    def __init__(self, logs: Path, **overrides: str) -> None:
+        self.logs = logs
+        self.env = isolated_env(**overrides)
+        self.settings = settings_of(self.env)
+        self.redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: dict[str, subprocess.Popen | None] = {}
+
+    def client(self, user: str = "admin") -> httpx.Client:
+        """An HTTP client of this stack's API, signed in as `user` with HTTP Basic."""
+        return httpx.Client(base_url=self.url, timeout=10, auth=(user, PASSWORDS[user]))
+
+    def key(self, suffix: str) -> str:
+        return f"{self.settings.key_prefix}{suffix}"
+
+    def start(self, *names: str) -> None:
+        """Start the named parts (all by default) and wait until they serve."""
+        names = names or ("worker", "scheduler", "api")
+        commands = {
+            "worker": worker_command(),
+            "scheduler": scheduler_command(),
+            "api": api_command(self.port),
+        }
+        for name in names:
+            self.procs[name] = start(commands[name], self.env, self.logs / f"{name}.log")
+        if "api" in names:
+            wait_for_api(self.url)
+        if "worker" in names:
+            wait_until(self._consumed, 60, interval=0.2)
+
+    def _consumed(self) -> bool:
+        return httpx.get(f"{self.url}/ready", timeout=10).status_code == 200
+
+    def stop(self, *names: str) -> None:
+        for name in names or tuple(self.procs):
+            stop(self.procs.pop(name, None))
+
+    def restart(self, *names: str) -> None:
+        self.stop(*names)
+        self.start(*names)
+
+    def close(self) -> None:
+        """Stop every process and remove the queue and every key of this stack."""
+        self.stop()
+        app = create_celery_app(self.settings, with_backend=False)
+        with app.connection_for_write() as conn:
+            channel = conn.channel()
+            channel.queue_delete(self.settings.queue)
+            channel.exchange_delete(self.settings.queue)
+        app.close()
+        keys = list(self.redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000))
+        if keys:
+            self.redis.delete(*keys)
+        self.redis.close()

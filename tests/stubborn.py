@@ -1,0 +1,15 @@
+"""A task for tests only: it never looks for cancel requests (loaded with --include)."""
+
+import time
+
+from celery import shared_task
+
+from worker.base import TasklineTask
+from worker.catalog import TaskParams
+
+
+@shared_task(bind=True, name="test_stubborn")
+def stubborn(task: TasklineTask, params: TaskParams) -> str:
+    """Sleep through any cancel request; only killing the pool child stops it."""
+    time.sleep(params.delay_seconds)
+    return "finished anyway"

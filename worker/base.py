@@ -1,0 +1,162 @@
+"""The base class of every Taskline task: record checks, lifecycle, progress, cancellation.
+
+Before running a message the task claims its record; a message for an unknown, cancelled,
+finished or superseded task is skipped without running (`Ignore`), so control over waiting
+tasks never depends on touching RabbitMQ or on Celery's in-memory revoke list. The params come
+from the record, so an edit made while the task waited is the one that runs.
+"""
+
+import json
+import os
+import time
+from typing import Any, ClassVar
+
+import redis
+from celery import Task
+from celery.exceptions import Ignore
+from pydantic import ValidationError
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from worker.catalog import CATALOG, TaskParams
+from worker.records import TURN_HEADER, Keys, State, dumps, now_iso, now_ms
+from worker.transitions import Transitions
+
+# How often a running task looks for a cancel request (seconds).
+CANCEL_CHECK_INTERVAL = 0.1
+
+
+class TaskCancelledError(Exception):
+    """Raised inside a task whose cancellation was requested."""
+
+
+class TasklineTask(Task):
+    """Runs a catalogue task against its Redis record."""
+
+    typing = False  # params are validated by the catalogue model instead
+    throws = (TaskCancelledError,)  # an expected outcome: logged without a traceback
+    _redis: ClassVar[redis.Redis | None] = None
+    _scripts: ClassVar[Transitions | None] = None
+    _redis_pid: ClassVar[int] = 0
+
+    @property
+    def store(self) -> redis.Redis:
+        """A Redis client of this process (pool children must not share their parent's)."""
+        cls = type(self)
+        if cls._redis is None or cls._redis_pid != os.getpid():
+            settings = self.app.settings
+            cls._redis = redis.Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=settings.connect_timeout,
+                socket_timeout=5.0,
+                decode_responses=True,
+                # Redis may restart under a running task: keep trying its state writes.
+                retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=30),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            )
+            cls._scripts = Transitions.register(cls._redis)
+            cls._redis_pid = os.getpid()
+        return cls._redis
+
+    @property
+    def scripts(self) -> Transitions:
+        self.store  # noqa: B018 (creates the client and its scripts for this process)
+        return type(self)._scripts
+
+    def _run_script(self, name: str, task_id: str, *args: Any) -> Any:
+        prefix = self.app.settings.key_prefix
+        return getattr(self.scripts, name)(args=[prefix, task_id, now_iso(), now_ms(), *args])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Claim the record, validate its params, then run the task body."""
+        task_id = self.request.id
+        redelivered = (self.request.delivery_info or {}).get("redelivered")
+        outcome = self._run_script(
+            "claim",
+            task_id,
+            self.request.get(TURN_HEADER) or "",
+            "1" if redelivered else "",
+            self.name,
+            dumps(kwargs),
+        )
+        if outcome[0] != "claimed":
+            raise Ignore(f"task {task_id} not run: {outcome[0]}")
+        model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
+        params = model.model_validate(json.loads(outcome[1]))
+        self._started = time.monotonic()
+        self._last_progress = self._last_cancel_check = 0.0
+        return self.run(params)
+
+    def check_cancelled(self) -> None:
+        """Raise TaskCancelledError if a cancel was requested (looked up at most every 0.1 s)."""
+        now = time.monotonic()
+        if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
+            return
+        self._last_cancel_check = now
+        keys = Keys(self.app.settings.key_prefix)
+        if self.store.hget(keys.task(self.request.id), "cancel_requested"):
+            raise TaskCancelledError("cancelled on request")
+
+    def progress(
+        self, current: float, total: float, intermediate: Any = None, **extra: Any
+    ) -> None:
+        """Report progress, at most once per `progress_interval` (and always at the end)."""
+        self.check_cancelled()
+        now = time.monotonic()
+        if current < total and now - self._last_progress < self.app.settings.progress_interval:
+            return
+        self._last_progress = now
+        percent = round(100.0 * current / total, 2) if total else 100.0
+        meta = {
+            "percent": percent,
+            "current": current,
+            "total": total,
+            "intermediate": intermediate,
+            **extra,
+        }
+        self.update_state(state=State.PROGRESS.value, meta=meta)
+        self._run_script("progress", self.request.id, dumps(meta))
+
+    def clear_pages(self) -> None:
+        """Drop pages a previous attempt of this task wrote (a redelivery starts over)."""
+        self.store.delete(Keys(self.app.settings.key_prefix).pages(self.request.id))
+
+    def append_page(self, items: list[Any]) -> None:
+        """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
+        self.store.rpush(Keys(self.app.settings.key_prefix).pages(self.request.id), dumps(items))
+
+    def pace(self, params: TaskParams, fraction: float) -> None:
+        """Sleep so that `fraction` of the work ends no sooner than that part of the delay."""
+        while True:
+            self.check_cancelled()
+            behind = params.delay_seconds * fraction - (time.monotonic() - self._started)
+            if behind <= 0:
+                return
+            time.sleep(min(behind, CANCEL_CHECK_INTERVAL))
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        self._finish(task_id, State.SUCCESS, None)
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        if isinstance(exc, TaskCancelledError):
+            self._finish(task_id, State.CANCELLED, None)
+            return
+        self._finish(
+            task_id, State.FAILURE, {"type": type(exc).__name__, "message": _describe(exc)}
+        )
+
+    def _finish(self, task_id: str, state: State, error: dict[str, str] | None) -> None:
+        # A hard time limit calls on_failure in the worker's main process, where no request
+        # (and so no turn) is at hand: any turn of the running record then matches.
+        turn = (self.request.get(TURN_HEADER) or "") if self.request.id == task_id else ""
+        forget_at = now_ms() + self.app.settings.retention_seconds * 1000
+        self._run_script("finish", task_id, turn, state.value, dumps(error), forget_at)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line message for users: validation errors list their fields."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc) or type(exc).__name__

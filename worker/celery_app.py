@@ -1,0 +1,91 @@
+"""The configured Celery app: every execution guarantee lives here, not in task decorators.
+
+Task modules are listed in `imports`, which only a booting worker loads: the API can publish
+by name through this app without importing any task code.
+"""
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from worker.catalog import CATALOG
+from worker.settings import Settings, get_settings
+
+MAX_PRIORITY = 9
+
+
+class TasklineCelery(Celery):
+    """A Celery app that carries the Taskline settings it was built from."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("taskline", set_as_current=False, task_cls="worker.base:TasklineTask")
+        self.settings = settings
+
+
+def create_celery_app(settings: Settings, *, with_backend: bool = True) -> TasklineCelery:
+    """Build the app: durable priority queue, confirms, late acks, one task at a time.
+
+    A publisher passes `with_backend=False`: it reads task state from Redis itself, and
+    Celery's Redis backend would otherwise subscribe to a channel for every task it sends.
+    """
+    app = TasklineCelery(settings)
+    exchange = Exchange(settings.queue, type="direct", durable=True)
+    queue = Queue(
+        settings.queue,
+        exchange,
+        routing_key=settings.queue,
+        durable=True,
+        # Priority 0-9 (higher first, then FIFO); one active consumer keeps the order even
+        # with a standby worker attached.
+        queue_arguments={"x-max-priority": MAX_PRIORITY, "x-single-active-consumer": True},
+    )
+    app.conf.update(
+        broker_url=settings.broker_url,
+        result_backend=settings.redis_url if with_backend else None,
+        result_backend_transport_options={"global_keyprefix": settings.key_prefix},
+        broker_transport_options={"confirm_publish": True},
+        broker_connection_timeout=settings.connect_timeout,
+        broker_connection_retry_on_startup=True,
+        redis_socket_connect_timeout=settings.connect_timeout,
+        redis_socket_timeout=5.0,
+        redis_retry_on_timeout=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_queues=(queue,),
+        task_default_queue=settings.queue,
+        task_default_exchange=settings.queue,
+        task_default_routing_key=settings.queue,
+        task_create_missing_queues=False,
+        task_default_delivery_mode="persistent",
+        task_queue_max_priority=MAX_PRIORITY,
+        task_default_priority=5,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_track_started=True,
+        task_send_sent_event=True,
+        result_extended=True,
+        result_expires=settings.retention_seconds,
+        worker_send_task_events=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,
+        worker_pool="prefork",
+        # A lost broker connection requeues the running task's message: stop the task rather
+        # than let it finish while its redelivery runs it again.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # On SIGTERM (remapped to SIGQUIT under supervisord) give the running task this long
+        # to finish, then cancel it: its unacknowledged message goes back to the queue.
+        worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,
+        worker_hijack_root_logger=False,
+        task_annotations={
+            name: {"soft_time_limit": t.soft_time_limit, "time_limit": t.time_limit}
+            for name, t in CATALOG.items()
+        },
+        imports=("tasks.jobs", "worker.presence"),
+        enable_utc=True,
+        timezone="UTC",
+    )
+    return app
+
+
+app = create_celery_app(get_settings())
