@@ -19,6 +19,7 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	scripts/ensure-services.sh
+	scripts/ensure-test-tools.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest

@@ -16,31 +16,31 @@ from api.submit import Submitter
 from worker.settings import Settings
 
 
-def _store(request: Request) -> TaskStore:
+async def _store(request: Request) -> TaskStore:
     return request.app.state.store
 
 
-def _producer(request: Request) -> Producer:
+async def _producer(request: Request) -> Producer:
     return request.app.state.producer
 
 
-def _submitter(request: Request) -> Submitter:
+async def _submitter(request: Request) -> Submitter:
     return request.app.state.submitter
 
 
-def _ledger(request: Request) -> SerialLedger:
+async def _ledger(request: Request) -> SerialLedger:
     return request.app.state.ledger
 
 
-def _hub(request: Request) -> EventHub:
+async def _hub(request: Request) -> EventHub:
     return request.app.state.hub
 
 
-def _sampler(request: Request) -> CpuSampler:
+async def _sampler(request: Request) -> CpuSampler:
     return request.app.state.sampler
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -48,7 +48,7 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 _basic = HTTPBasic(auto_error=False)
 
 
-def _authenticator(request: Request) -> Authenticator:
+async def _authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator
 
 

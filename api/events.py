@@ -47,13 +47,16 @@ class EventHub:
     async def _listen(self) -> None:
         while True:
             try:
-                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
-                    # Anything published while we were not subscribed: let watchers re-read.
-                    self._wake_all()
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             self._wake(message["data"])
+                        elif message["type"] == "subscribe":
+                            # Subscribed, first or again: redis-py's retry may reconnect and
+                            # resubscribe by itself. Anything published meanwhile was missed,
+                            # so let every watcher re-read.
+                            self._wake_all()
             except (RedisError, OSError) as exc:
                 log.warning("event subscription lost, retrying: %s", exc)
                 self._wake_all()

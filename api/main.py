@@ -6,6 +6,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.auth import Authenticator
 from api.errors import TasklineError
@@ -29,11 +32,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # After a Redis restart the idle pooled connections are dead, and redis-py hands them
+        # out unchecked (RESP3): retry a command that meets a closed connection on a fresh
+        # one. Only connection errors: retried timeouts would turn a 503 into a long wait.
         redis = Redis.from_url(
             settings.redis_url,
             decode_responses=True,
             socket_connect_timeout=settings.connect_timeout,
             socket_timeout=settings.connect_timeout,
+            retry=Retry(
+                ExponentialBackoff(cap=0.1, base=0.01),
+                retries=2,
+                supported_errors=(RedisConnectionError,),
+            ),
         )
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
@@ -53,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.sampler.stop()
             await app.state.hub.stop()
-            app.state.producer.close()
+            await app.state.producer.close()
             await redis.aclose()
 
     app = FastAPI(

@@ -1,32 +1,182 @@
-"""The API's side of publishing: the blocking publisher run off the event loop, errors as 503."""
+"""The API's publisher: Celery task messages sent by name over an asyncio AMQP channel.
 
+Celery's `send_task` blocks its thread until RabbitMQ confirms each message, one at a time.
+Here Celery still builds the message (`app.amqp.as_task_v2`: protocol 2, JSON, by name, no
+task code imported), and aio-pika publishes it on one channel in confirm mode, so the confirms
+of many concurrent requests are in flight together and no thread is involved. A message counts
+as sent only once RabbitMQ has confirmed it (persistent, mandatory: an unroutable one is an
+error, not a silent drop). Any broker trouble becomes a 503 within the connect timeout, and the
+next request connects afresh.
+"""
+
+import asyncio
+import contextlib
+import os
 from typing import Any
 
-from anyio import to_thread
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from celery.events.event import Event
+from celery.utils.nodenames import anon_nodename
+from celery.utils.time import utcoffset
+from kombu.serialization import dumps as serialize
 
 from api.errors import UnavailableError
-from worker.publisher import BrokerUnavailableError, Publisher
+from worker.celery_app import create_celery_app
+from worker.records import TURN_HEADER
 from worker.settings import Settings
+
+# Connection failures, closed channels, nacks and returns (DeliveryError), timeouts.
+_BROKER_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    OSError,
+    TimeoutError,
+)
 
 
 class Producer:
-    """Publishes tasks by name to the durable queue, with confirms."""
+    """Publishes tasks by name to the durable queue; many confirms in flight at once."""
 
     def __init__(self, settings: Settings) -> None:
-        self.publisher = Publisher(settings)
+        self.settings = settings
+        self.app = create_celery_app(settings, with_backend=False)
+        self.queue = self.app.amqp.queues[settings.queue]
+        self.timeout = settings.connect_timeout
+        self.hostname = anon_nodename()
+        self._connection: AbstractConnection | None = None
+        self._tasks: AbstractExchange | None = None
+        self._events: AbstractExchange | None = None
+        self._connecting = asyncio.Lock()
+
+    async def _connect(self) -> tuple[AbstractExchange, AbstractExchange]:
+        """The task and event exchanges on a live connection, declared once per connection."""
+        async with self._connecting:
+            if self._connection is None or self._connection.is_closed:
+                await self._drop()
+                connection = await aio_pika.connect(self.settings.broker_url, timeout=self.timeout)
+                try:
+                    self._tasks, self._events = await self._declare(connection)
+                except BaseException:
+                    await connection.close()
+                    raise
+                self._connection = connection
+            assert self._tasks is not None and self._events is not None
+            return self._tasks, self._events
+
+    async def _declare(
+        self, connection: AbstractConnection
+    ) -> tuple[AbstractExchange, AbstractExchange]:
+        """The queue, its exchange and Celery's event exchange, as the worker declares them."""
+        confirmed = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await confirmed.declare_exchange(
+            self.queue.exchange.name, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        queue = await confirmed.declare_queue(
+            self.queue.name, durable=True, arguments=self.queue.queue_arguments
+        )
+        await queue.bind(exchange, routing_key=self.queue.routing_key)
+        # Task-sent events are for monitors (Flower): not confirmed, like Celery's own.
+        fire_and_forget: AbstractChannel = await connection.channel(publisher_confirms=False)
+        events = await fire_and_forget.declare_exchange(
+            self.app.conf.event_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        return exchange, events
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and not connection.is_closed:
+            try:
+                await asyncio.wait_for(connection.close(), self.timeout)
+            except _BROKER_ERRORS:
+                pass
 
     async def publish(
         self, task_id: str, name: str, params: dict[str, Any], priority: int, turn: int
     ) -> None:
-        """Send the task and wait for RabbitMQ to confirm it is stored."""
+        """Send one turn of a task and wait until RabbitMQ has stored it (else a 503)."""
+        message = self.app.amqp.as_task_v2(
+            task_id,
+            name,
+            kwargs=params,
+            reply_to=self.app.thread_oid,
+            create_sent_event=True,
+            ignore_result=None,  # as send_task leaves it: the task's own setting decides
+        )
+        headers, properties, body, sent_event = message
+        headers[TURN_HEADER] = str(turn)
+        content_type, encoding, data = serialize(body, "json")
         try:
-            await to_thread.run_sync(self.publisher.publish, task_id, name, params, priority, turn)
-        except BrokerUnavailableError as exc:
+            async with asyncio.timeout(self.timeout * 2):
+                tasks, events = await self._connect()
+                await tasks.publish(
+                    aio_pika.Message(
+                        data.encode(encoding) if isinstance(data, str) else data,
+                        headers=headers,
+                        content_type=content_type,
+                        content_encoding=encoding,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        priority=priority,
+                        correlation_id=properties["correlation_id"],
+                        # aiormq matches a returned (unroutable) message to its publish by id.
+                        message_id=f"{task_id}.{turn}",
+                        reply_to=properties["reply_to"] or None,
+                    ),
+                    routing_key=self.queue.routing_key,
+                    mandatory=True,
+                )
+        except _BROKER_ERRORS as exc:
+            await self._drop()
             raise UnavailableError("RabbitMQ is unavailable, try again shortly") from exc
+        # The task is stored; a lost monitoring event must not turn that into a 503.
+        with contextlib.suppress(*_BROKER_ERRORS):
+            await self._send_event(events, sent_event)
+
+    async def _send_event(self, events: AbstractExchange, fields: dict[str, Any]) -> None:
+        """Tell monitors the task was sent, as Celery's own event dispatcher would."""
+        fields.update(
+            queue=self.queue.name, exchange=self.queue.exchange.name, routing_key=self.queue.name
+        )
+        event = Event(
+            "task-sent",
+            hostname=self.hostname,
+            utcoffset=utcoffset(),
+            pid=os.getpid(),
+            clock=self.app.clock.forward(),
+            **fields,
+        )
+        content_type, encoding, data = serialize(event, "json")
+        await events.publish(
+            aio_pika.Message(
+                data.encode(encoding) if isinstance(data, str) else data,
+                content_type=content_type,
+                content_encoding=encoding,
+                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+            ),
+            routing_key="task.sent",
+            mandatory=False,
+        )
 
     async def consumers(self) -> int | None:
         """How many workers consume the task queue; None when RabbitMQ cannot be reached."""
-        return await to_thread.run_sync(self.publisher.consumers)
+        try:
+            async with asyncio.timeout(self.timeout * 2):
+                await self._connect()
+                assert self._connection is not None
+                channel = await self._connection.channel(publisher_confirms=False)
+                try:
+                    queue = await channel.declare_queue(self.queue.name, passive=True)
+                    return queue.declaration_result.consumer_count
+                finally:
+                    if not channel.is_closed:
+                        await channel.close()
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return 0
+        except _BROKER_ERRORS:
+            await self._drop()
+            return None
 
-    def close(self) -> None:
-        self.publisher.close()
+    async def close(self) -> None:
+        """Close the broker connection."""
+        await self._drop()

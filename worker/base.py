@@ -4,16 +4,24 @@ Before running a message the task claims its record; a message for an unknown, c
 finished or superseded task is skipped without running (`Ignore`), so control over waiting
 tasks never depends on touching RabbitMQ or on Celery's in-memory revoke list. The params come
 from the record, so an edit made while the task waited is the one that runs.
+
+A run holds a lease on its task while it is alive. A redelivered message of a task whose run
+still holds it (RabbitMQ's consumer_timeout or a lost connection requeued the message of a run
+that goes on, perhaps to a standby worker) holds its turn until that run ends, then is
+dropped; only a lapsed lease means the run died, and the task runs again.
 """
 
+import functools
 import json
 import os
+import threading
 import time
 from typing import Any, ClassVar
 
 import redis
 from celery import Task
 from celery.exceptions import Ignore
+from celery.utils.log import get_task_logger
 from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -24,6 +32,14 @@ from worker.transitions import Transitions
 
 # How often a running task looks for a cancel request (seconds).
 CANCEL_CHECK_INTERVAL = 0.1
+# A run's lease lapses this long after its pool child stopped renewing it (died); renewed by
+# a thread every LEASE_RENEW_SECONDS, so a few missed beats (a busy host) do not lapse it.
+LEASE_MS = 10_000
+LEASE_RENEW_SECONDS = 2.0
+# How often a redelivery held by a live run looks at the record again (seconds).
+HOLD_POLL_SECONDS = 0.5
+
+logger = get_task_logger(__name__)
 
 
 class TaskCancelledError(Exception):
@@ -71,21 +87,46 @@ class TasklineTask(Task):
         """Claim the record, validate its params, then run the task body."""
         task_id = self.request.id
         redelivered = (self.request.delivery_info or {}).get("redelivered")
-        outcome = self._run_script(
+        runner = f"{self.request.hostname}:{os.getpid()}"
+        claim = functools.partial(
+            self._run_script,
             "claim",
             task_id,
             self.request.get(TURN_HEADER) or "",
             "1" if redelivered else "",
             self.name,
             dumps(kwargs),
+            runner,
+            LEASE_MS,
         )
+        outcome = claim()
+        if outcome[0] == "running":
+            logger.info("redelivered while %s holds its lease: waiting for its end", outcome[1])
+        while outcome[0] == "running":
+            # Holding the turn (rather than dropping it) keeps the line one at a time, and the
+            # unacknowledged message is still there to run the task again if that run dies.
+            time.sleep(HOLD_POLL_SECONDS)
+            outcome = claim()
         if outcome[0] != "claimed":
             raise Ignore(f"task {task_id} not run: {outcome[0]}")
-        model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
-        params = model.model_validate(json.loads(outcome[1]))
-        self._started = time.monotonic()
-        self._last_progress = self._last_cancel_check = 0.0
-        return self.run(params)
+        done = threading.Event()
+        threading.Thread(target=self._keep_lease, args=(task_id, runner, done), daemon=True).start()
+        try:
+            model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
+            params = model.model_validate(json.loads(outcome[1]))
+            self._started = time.monotonic()
+            self._last_progress = self._last_cancel_check = 0.0
+            return self.run(params)
+        finally:
+            done.set()
+
+    def _keep_lease(self, task_id: str, runner: str, done: threading.Event) -> None:
+        """Renew the run's lease until it ends: a thread, so a busy task body still renews."""
+        while not done.wait(LEASE_RENEW_SECONDS):
+            try:
+                self._run_script("renew", task_id, runner, LEASE_MS)
+            except redis.RedisError:
+                pass  # the lease outlives a few missed beats; the next one tries again
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelledError if a cancel was requested (looked up at most every 0.1 s)."""

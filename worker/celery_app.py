@@ -70,9 +70,15 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
         worker_pool="prefork",
-        # A lost broker connection requeues the running task's message: stop the task rather
-        # than let it finish while its redelivery runs it again.
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # RabbitMQ's consumer_timeout closes the channel of a consumer holding a message too
+        # long (406 PRECONDITION_FAILED): reconnect, as after a lost connection, instead of
+        # exiting.
+        broker_channel_error_retry=True,
+        # A lost connection or channel requeues the running task's message; let the task go
+        # on: its redelivery, wherever it lands, waits while the run holds its lease
+        # (worker.base) and is dropped once it ended. Cancelling it instead would restart a
+        # task longer than consumer_timeout over and over.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # On SIGTERM (remapped to SIGQUIT under supervisord) give the running task this long
         # to finish, then cancel it: its unacknowledged message goes back to the queue.
         worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,

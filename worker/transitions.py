@@ -15,6 +15,8 @@ from redis.asyncio import Redis as AsyncRedis
 _PRELUDE = """
 local P, ID, NOW, NOW_MS = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local REC = P .. 'task:' .. ID
+-- held by the current run while it is alive (worker.base renews it); expires by itself
+local LEASE = P .. 'lease:' .. ID
 
 local function line_score(priority, seq)
   -- higher priority first, then first come: the order RabbitMQ's priority queue delivers in
@@ -124,7 +126,8 @@ return state
 """
 
 # ARGV[5] turn of the message ('' = sent by another tool), [6] '1' if redelivered,
-# [7] name and [8] params (to adopt a task another tool sent). Returns {outcome, params}.
+# [7] name and [8] params (to adopt a task another tool sent), [9] who runs it, [10] its
+# lease (ms). Returns {outcome, params}, or {'running', holder} while another run is alive.
 _CLAIM = """
 local state = redis.call('HGET', REC, 'state')
 if not state then
@@ -141,10 +144,17 @@ elseif ARGV[5] ~= '' and redis.call('HGET', REC, 'turn') ~= ARGV[5] then
 end
 -- the same turn while running: a crash redelivers (run again), anything else is a duplicate
 if state == 'STARTED' and ARGV[6] ~= '1' then return {'duplicate'} end
+-- a redelivery while the run still holds its lease is no crash: consumer_timeout or a lost
+-- connection requeued the message of a run that goes on
+if state == 'STARTED' then
+  local holder = redis.call('GET', LEASE)
+  if holder then return {'running', holder} end
+end
 if state ~= 'QUEUED' and state ~= 'STARTED' then return {state} end
 move_state(state, 'STARTED')
 redis.call('HSET', REC, 'started_at', NOW, 'finished_at', '', 'error', '',
-           'cancel_requested', '', 'progress', '')
+           'cancel_requested', '', 'progress', '', 'runner', ARGV[9])
+redis.call('SET', LEASE, ARGV[9], 'PX', tonumber(ARGV[10]))
 local attempts = redis.call('HINCRBY', REC, 'attempts', 1)
 redis.call('ZREM', P .. 'line', ID)
 redis.call('ZREM', P .. 'outbox', ID)
@@ -160,6 +170,7 @@ if ARGV[5] ~= '' and redis.call('HGET', REC, 'turn') ~= ARGV[5] then return 0 en
 move_state('STARTED', ARGV[6])
 redis.call('HSET', REC, 'finished_at', NOW, 'error', ARGV[7])
 redis.call('ZREM', P .. 'cancelling', ID)
+redis.call('DEL', LEASE)
 redis.call('ZADD', P .. 'expiry', tonumber(ARGV[8]), ID)
 if ARGV[7] ~= '' then emit(ARGV[6], {'error', ARGV[7]}) else emit(ARGV[6]) end
 return 1
@@ -259,6 +270,15 @@ emit('PROGRESS', {'progress', ARGV[5]})
 return 1
 """
 
+# ARGV[5] who runs it, [6] lease (ms). Renews the lease of a run still going on; takes it
+# again if it lapsed (Redis was away) and nobody has claimed the task since. Returns 1 if held.
+_RENEW = """
+if redis.call('HGET', REC, 'state') ~= 'STARTED' then return 0 end
+if redis.call('HGET', REC, 'runner') ~= ARGV[5] then return 0 end
+redis.call('SET', LEASE, ARGV[5], 'PX', tonumber(ARGV[6]))
+return 1
+"""
+
 SCRIPTS = {
     "create": _CREATE,
     "delete": _DELETE,
@@ -268,6 +288,7 @@ SCRIPTS = {
     "edit": _EDIT,
     "release": _RELEASE,
     "progress": _PROGRESS,
+    "renew": _RENEW,
 }
 
 
@@ -283,6 +304,7 @@ class Transitions:
     edit: object
     release: object
     progress: object
+    renew: object
 
     @classmethod
     def register(cls, client: Redis | AsyncRedis) -> "Transitions":

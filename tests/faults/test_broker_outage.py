@@ -74,12 +74,6 @@ class Burst:
         assert not self._thread.is_alive(), "the submitting thread hangs"
 
 
-def cut_off(stack: Stack, task_id: str) -> bool:
-    """Whether the worker log shows the task stopped because the broker connection dropped."""
-    log = (stack.logs / "worker.log").read_text(errors="replace")
-    return f"[{task_id}] cannot be acknowledged after a connection loss" in log
-
-
 def listed_ids(api: httpx.Client) -> list[str]:
     """Every task id GET /tasks lists, following the cursor."""
     ids: list[str] = []
@@ -125,18 +119,10 @@ def test_broker_outage_mid_burst_loses_no_accepted_task(
             return all(api.get(f"/tasks/{i}").json()["state"] in TERMINAL for i in accepted)
 
         wait_until(all_done, 90, interval=0.5)
-        # The one task running when the connection dropped (if any) cannot be acknowledged:
-        # the worker stops it (worker_cancel_long_running_tasks_on_connection_loss) and its
-        # redelivery runs it again (a second attempt if it had been claimed already). Every
-        # other accepted task starts exactly once.
-        interrupted = [i for i in accepted if cut_off(stack, i)]
-        assert len(interrupted) <= 1, interrupted
+        # The task running when the connection dropped goes on; its requeued message waits
+        # for that run (its lease, worker.base) and is dropped: every accepted task ran once.
         for task_id in accepted:
-            attempts = 1
-            if task_id in interrupted:
-                attempts = api.get(f"/tasks/{task_id}").json()["attempts"]
-                assert attempts in (1, 2)
-            ran_once_to_success(stack, api, task_id, attempts)
+            ran_once_to_success(stack, api, task_id, attempts=1)
         # A refused submission leaves nothing behind: the listing is exactly the 202s.
         assert sorted(listed_ids(api)) == sorted(accepted)
         assert stack.procs["api"].poll() is None and stack.procs["worker"].poll() is None
