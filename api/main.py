@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -23,6 +23,9 @@ from api.submit import Submitter
 from worker.records import Keys
 from worker.settings import Settings, get_settings, production_problems
 
+# Redis connections of one API process; one of them is held by the event subscription.
+REDIS_CONNECTIONS = 100
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API around one Redis pool, one producer and one CPU sampler."""
@@ -35,8 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # After a Redis restart the idle pooled connections are dead, and redis-py hands them
         # out unchecked (RESP3): retry a command that meets a closed connection on a fresh
         # one. Only connection errors: retried timeouts would turn a 503 into a long wait.
-        redis = Redis.from_url(
+        # When every pooled connection is busy (hundreds of streams woken at once) a request
+        # waits for one, up to the connect timeout, instead of failing at once.
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=settings.connect_timeout,
             decode_responses=True,
             socket_connect_timeout=settings.connect_timeout,
             socket_timeout=settings.connect_timeout,
@@ -46,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 supported_errors=(RedisConnectionError,),
             ),
         )
+        redis = Redis.from_pool(pool)
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
         app.state.store = TaskStore(redis, keys)

@@ -63,10 +63,13 @@ class TaskStore:
         max_waiting: int,
         idempotency: tuple[str, str] | None,
     ) -> list[Any]:
-        """Record a new task (and its place in line); see the `create` script's outcomes."""
+        """Record a new task (and its place in line); see the `create` script's outcomes.
+
+        A created task comes back as [state, turn, its Snapshot].
+        """
         nb_iso, nb_ms = not_before or ("", 0)
         key, digest = idempotency or ("", "")
-        return await self._script(
+        outcome = await self._script(
             "create",
             task_id,
             name,
@@ -80,6 +83,11 @@ class TaskStore:
             digest,
             IDEMPOTENCY_SECONDS,
         )
+        if outcome[0] in ("full", "existing"):
+            return outcome
+        state, turn, flat, rank = outcome
+        record = dict(zip(flat[::2], flat[1::2], strict=True))
+        return [state, turn, Snapshot(record, None, None if rank is None else rank + 1)]
 
     def _idempotency_key(self, owner: str, key: str) -> str:
         return f"{self.keys.prefix}idempotency:{owner}:{key}"

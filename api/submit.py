@@ -128,7 +128,7 @@ class Submitter:
                     await self.ledger.release(params["code_model"], serials)
                 return await self._again(outcome[1:], digest)
             try:
-                snapshot = await self.store.read(task_id)
+                snapshot = outcome[2]
                 if outcome[1]:
                     await self.publish_turn(snapshot, int(outcome[1]))
             except Exception:

@@ -102,7 +102,10 @@ else
 end
 remember(cjson.encode({at = NOW, change = 'created', state = state}))
 emit(state)
-return {state, turn}
+-- the new record and its place in line, so the API answers without reading it back
+local rank = false
+if state == 'QUEUED' then rank = redis.call('ZRANK', P .. 'line', ID) end
+return {state, turn, redis.call('HGETALL', REC), rank}
 """
 
 # ARGV[5] force ('1': even a running task). Returns the state it had, or false if unknown.

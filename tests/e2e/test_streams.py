@@ -1,5 +1,6 @@
 """Live views of a task: Server-Sent Events (with resume) and the WebSocket."""
 
+import asyncio
 import json
 
 import httpx
@@ -81,3 +82,51 @@ def test_websocket_carries_the_same_events(api: httpx.Client, stack: Stack) -> N
     assert messages[-1]["data"]["state"] == "SUCCESS"
     replay = sse_events(api, task["id"], last_event_id=messages[0]["id"])
     assert [m["id"] for m in messages[1:]] == [event_id for event_id, _, _ in replay]
+
+
+async def _watch(client: httpx.AsyncClient, task_id: str) -> tuple[int, list[str], str]:
+    """One SSE client: its status, the ids of the progress events it saw, its last state."""
+    seen, last = [], ""
+    async with client.stream("GET", f"/tasks/{task_id}/events") as response:
+        if response.status_code != 200:
+            return response.status_code, seen, last
+        fields: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            name, sep, value = line.partition(": ")
+            if sep:
+                fields[name] = value
+            elif not line and "data" in fields:  # a blank line ends an event
+                if fields.get("event") == "progress":
+                    seen.append(fields["id"])
+                else:
+                    last = json.loads(fields["data"])["state"]
+                fields = {}
+    return response.status_code, seen, last
+
+
+def test_many_watchers_of_one_task_all_see_every_event(api: httpx.Client, stack: Stack) -> None:
+    """More concurrent streams than the API has Redis connections: none is refused or cut."""
+    watchers = 150
+    busy = blocker(api, 1.5)
+    task = submit(api, "leibniz_pi", {"digits": 6}, delay_seconds=1)
+
+    async def watch_all() -> list[tuple[int, list[str], str]]:
+        async with httpx.AsyncClient(
+            base_url=stack.url,
+            auth=("admin", PASSWORDS["admin"]),
+            timeout=60,
+            limits=httpx.Limits(max_connections=watchers),
+        ) as client:
+            return await asyncio.gather(*(_watch(client, task["id"]) for _ in range(watchers)))
+
+    outcomes = asyncio.run(watch_all())
+    assert wait_done(api, busy["id"])["state"] == "SUCCESS"
+    progress = [
+        event_id
+        for event_id, fields in stack.redis.xrange(stack.key(f"events:{task['id']}"))
+        if fields["state"] == "PROGRESS"
+    ]
+    assert len(progress) >= 3
+    assert {status for status, _, _ in outcomes} == {200}
+    assert all(seen == progress for _, seen, _ in outcomes)
+    assert {last for _, _, last in outcomes} == {"SUCCESS"}
