@@ -36,6 +36,15 @@ _BROKER_ERRORS = (
 )
 
 
+def json_message(payload: Any, **properties: Any) -> aio_pika.Message:
+    """An AMQP message of `payload` serialised by kombu, as Celery's own publisher would."""
+    content_type, encoding, data = serialize(payload, "json")
+    body = data.encode(encoding) if isinstance(data, str) else data
+    return aio_pika.Message(
+        body, content_type=content_type, content_encoding=encoding, **properties
+    )
+
+
 class Producer:
     """Publishes tasks by name to the durable queue; many confirms in flight at once."""
 
@@ -106,16 +115,13 @@ class Producer:
         )
         headers, properties, body, sent_event = message
         headers[TURN_HEADER] = str(turn)
-        content_type, encoding, data = serialize(body, "json")
         try:
             async with asyncio.timeout(self.timeout * 2):
                 tasks, events = await self._connect()
                 await tasks.publish(
-                    aio_pika.Message(
-                        data.encode(encoding) if isinstance(data, str) else data,
+                    json_message(
+                        body,
                         headers=headers,
-                        content_type=content_type,
-                        content_encoding=encoding,
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                         priority=priority,
                         correlation_id=properties["correlation_id"],
@@ -146,12 +152,9 @@ class Producer:
             clock=self.app.clock.forward(),
             **fields,
         )
-        content_type, encoding, data = serialize(event, "json")
         await events.publish(
-            aio_pika.Message(
-                data.encode(encoding) if isinstance(data, str) else data,
-                content_type=content_type,
-                content_encoding=encoding,
+            json_message(
+                event,
                 delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
             ),
             routing_key="task.sent",
