@@ -13,6 +13,8 @@ TasklineError
 
 from typing import Any
 
+from fastapi.responses import JSONResponse
+
 
 class TasklineError(Exception):
     """Base of every error the API reports to clients."""
@@ -58,3 +60,8 @@ class TooManyRequestsError(TasklineError):
 
 class UnavailableError(TasklineError):
     status_code = 503
+
+
+def error_response(exc: TasklineError) -> JSONResponse:
+    """The answer to a TasklineError: `{"detail": ...}` with its status and headers."""
+    return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)

@@ -11,8 +11,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.auth import Authenticator
-from api.errors import TasklineError
+from api.errors import TasklineError, error_response
 from api.events import EventHub
+from api.fastread import FastTaskRead
 from api.ledger import SerialLedger
 from api.limits import BodyLimit
 from api.producer import Producer
@@ -82,11 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(FastTaskRead)
     for module in (tasks, queue, catalog, serials, auth, health, metrics, stats, seeds):
         app.include_router(module.router)
 
     @app.exception_handler(TasklineError)
     async def taskline_error(request: Request, exc: TasklineError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        return error_response(exc)
 
     return app

@@ -7,6 +7,7 @@ whose publisher dies before the confirm stays in the outbox for the scheduler to
 
 import hashlib
 import json
+import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,7 @@ class Submitter:
             int(record["priority"]),
             turn,
         )
-        await self.store.published(record["id"])
+        self.store.published(record["id"])
 
     async def _reserve_serials(self, task_id: str, params: dict[str, Any]) -> Allocation:
         wanted = Allocation(params["number"], params["number"] + params["count"] - 1, task_id)
@@ -99,12 +100,6 @@ class Submitter:
             seen = await self.store.idempotent(owner, idempotency_key)
             if seen:
                 return await self._again(seen, digest)
-        wait = await self.store.allow_creation(owner, self.settings.creations_per_minute)
-        if wait:
-            raise TooManyRequestsError(
-                f"more than {self.settings.creations_per_minute} tasks a minute",
-                headers={"Retry-After": str(wait)},
-            )
         task_id = str(uuid.uuid4())
         serials = await self._reserve_serials(task_id, params) if name == SERIALS else None
         try:
@@ -117,7 +112,13 @@ class Submitter:
                 moment(not_before),
                 self.settings.max_waiting_per_user,
                 idempotency,
+                self.settings.creations_per_minute,
             )
+            if outcome[0] == "limited":
+                raise TooManyRequestsError(
+                    f"more than {self.settings.creations_per_minute} tasks a minute",
+                    headers={"Retry-After": str(60 - int(time.time()) % 60)},
+                )
             if outcome[0] == "full":
                 raise TooManyRequestsError(
                     f"at most {self.settings.max_waiting_per_user} waiting tasks per user",

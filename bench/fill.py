@@ -31,6 +31,7 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
                 params = {"text": f"text {i}"} if i % 2 else {"digits": 6}
                 args = [prefix, str(uuid.uuid4()), now_iso(), now_ms()]
                 args += [name, dumps(params), 5, owner, "", 0, count + 1, "", "", 0]
+                args += [f"{prefix}rate:{owner}", count + 1]
                 scripts.create(args=args, client=pipe)
             pipe.execute()
         made = min(count, made + BATCH)

@@ -16,6 +16,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import redis
@@ -44,6 +45,40 @@ logger = get_task_logger(__name__)
 
 class TaskCancelledError(Exception):
     """Raised inside a task whose cancellation was requested."""
+
+
+class _LeaseKeeper:
+    """One thread per process renews the lease of the run in progress, every few seconds.
+
+    A thread, so that a task body busy computing still renews; one per process rather than
+    one per run, so that starting a run costs no thread.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, Callable[[], Any]] = {}
+        self._pid = 0
+
+    def hold(self, task_id: str, renew: Callable[[], Any]) -> None:
+        if self._pid != os.getpid():  # first run in this (forked) process
+            self._pid = os.getpid()
+            self._held = {}
+            threading.Thread(target=self._renew_forever, daemon=True).start()
+        self._held[task_id] = renew
+
+    def release(self, task_id: str) -> None:
+        self._held.pop(task_id, None)
+
+    def _renew_forever(self) -> None:
+        while True:
+            time.sleep(LEASE_RENEW_SECONDS)
+            for renew in list(self._held.values()):
+                try:
+                    renew()
+                except redis.RedisError:
+                    pass  # the lease outlives a few missed beats; the next one tries again
+
+
+_leases = _LeaseKeeper()
 
 
 class TasklineTask(Task):
@@ -109,24 +144,18 @@ class TasklineTask(Task):
             outcome = claim()
         if outcome[0] != "claimed":
             raise Ignore(f"task {task_id} not run: {outcome[0]}")
-        done = threading.Event()
-        threading.Thread(target=self._keep_lease, args=(task_id, runner, done), daemon=True).start()
+        renew = functools.partial(self._run_script, "renew", task_id, runner, LEASE_MS)
+        _leases.hold(task_id, renew)
         try:
             model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
             params = model.model_validate(json.loads(outcome[1]))
-            self._started = time.monotonic()
-            self._last_progress = self._last_cancel_check = 0.0
+            # The claim found no cancel request, and a run shorter than one progress
+            # interval reports no progress: a trivial task costs no extra round trip.
+            self._started = self._last_progress = self._last_cancel_check = time.monotonic()
+            self._reported = False
             return self.run(params)
         finally:
-            done.set()
-
-    def _keep_lease(self, task_id: str, runner: str, done: threading.Event) -> None:
-        """Renew the run's lease until it ends: a thread, so a busy task body still renews."""
-        while not done.wait(LEASE_RENEW_SECONDS):
-            try:
-                self._run_script("renew", task_id, runner, LEASE_MS)
-            except redis.RedisError:
-                pass  # the lease outlives a few missed beats; the next one tries again
+            _leases.release(task_id)
 
     def check_cancelled(self) -> None:
         """Raise TaskCancelledError if a cancel was requested (looked up at most every 0.1 s)."""
@@ -141,12 +170,18 @@ class TasklineTask(Task):
     def progress(
         self, current: float, total: float, intermediate: Any = None, **extra: Any
     ) -> None:
-        """Report progress, at most once per `progress_interval` (and always at the end)."""
+        """Report progress at most once per `progress_interval`, the first after one interval.
+
+        A run that reported progress also reports its end (100 %); one that ended within its
+        first interval reports none: its SUCCESS follows at once.
+        """
         self.check_cancelled()
         now = time.monotonic()
-        if current < total and now - self._last_progress < self.app.settings.progress_interval:
+        ended = current >= total and self._reported
+        if not ended and now - self._last_progress < self.app.settings.progress_interval:
             return
         self._last_progress = now
+        self._reported = True
         percent = round(100.0 * current / total, 2) if total else 100.0
         meta = {
             "percent": percent,

@@ -4,7 +4,10 @@ Task modules are listed in `imports`, which only a booting worker loads: the API
 by name through this app without importing any task code.
 """
 
+from typing import Any
+
 from celery import Celery
+from celery.signals import celeryd_init
 from kombu import Exchange, Queue
 
 from worker.catalog import CATALOG
@@ -95,3 +98,14 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
 
 
 app = create_celery_app(get_settings())
+
+
+@celeryd_init.connect
+def _events_unconfirmed(conf: Any, **_: Any) -> None:
+    """A worker sends its task events (for Flower) without waiting for publisher confirms.
+
+    Events are transient, and the worker publishes nothing else; waiting for RabbitMQ's
+    confirm of three events per task held the worker's main loop for a round trip each.
+    Publishers of tasks (API, scheduler, Flower) keep their confirms.
+    """
+    conf.broker_transport_options = {**conf.broker_transport_options, "confirm_publish": False}

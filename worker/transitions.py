@@ -68,14 +68,19 @@ end
 
 # ARGV[5] name, [6] params, [7] priority, [8] owner, [9] not_before ISO or '', [10] its ms,
 # [11] most waiting tasks the owner may have, [12] idempotency key or '', [13] request digest,
-# [14] how long the key is remembered (s).
-# Returns {state, turn}, {'full'}, or {'existing', task id, digest} for a key already used.
+# [14] how long the key is remembered (s), [15] the owner's creation counter of this minute,
+# [16] most creations a minute.
+# Returns {state, turn, record, rank}, {'limited'}, {'full'}, or {'existing', task id, digest}
+# for a key already used.
 _CREATE = """
 local name, params, priority = ARGV[5], ARGV[6], ARGV[7]
 if ARGV[12] ~= '' then
   local seen = redis.call('HMGET', ARGV[12], 'id', 'digest')
   if seen[1] then return {'existing', seen[1], seen[2]} end
 end
+local created = redis.call('INCR', ARGV[15])
+if created == 1 then redis.call('EXPIRE', ARGV[15], 120) end
+if created > tonumber(ARGV[16]) then return {'limited'} end
 local mine = P .. 'index:owner:' .. ARGV[8] .. ':state:'
 if redis.call('ZCARD', mine .. 'QUEUED') + redis.call('ZCARD', mine .. 'SCHEDULED')
    >= tonumber(ARGV[11]) then

@@ -63,6 +63,15 @@ def etag(snapshot: Snapshot) -> str:
     return f'"v{snapshot.record.get("version", 0)}"'
 
 
+def task_response(snapshot: Snapshot) -> Response:
+    """The task as JSON with its ETag, serialised once (FastAPI would validate it again)."""
+    return Response(
+        task_out(snapshot).model_dump_json(),
+        media_type="application/json",
+        headers={"ETag": etag(snapshot)},
+    )
+
+
 async def wait_until_terminal(
     store: TaskStore, hub: EventHub, task_id: str, user: User, seconds: float
 ) -> Snapshot:
@@ -144,7 +153,6 @@ async def read_task(
     store: StoreDep,
     hub: HubDep,
     user: CurrentUser,
-    response: Response,
     wait: Annotated[
         float,
         Query(
@@ -153,14 +161,13 @@ async def read_task(
             description="Hold up to this many seconds until the task has ended.",
         ),
     ] = 0,
-) -> TaskOut:
+) -> Response:
     """Read a task: state, progress, place in line, result or error."""
     if wait:
         snapshot = await wait_until_terminal(store, hub, task_id, user, wait)
     else:
         snapshot = await visible(store, task_id, user)
-    response.headers["ETag"] = etag(snapshot)
-    return task_out(snapshot)
+    return task_response(snapshot)
 
 
 @router.get(

@@ -1,5 +1,6 @@
 """A task's life through the real API, RabbitMQ, worker and Redis."""
 
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from tests.client import TERMINAL, submit, wait_done
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, wait_for_api
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
+from worker.records import Keys
 
 pytestmark = pytest.mark.e2e
 
@@ -188,3 +190,22 @@ def test_pickle_messages_are_refused_and_the_worker_carries_on(
     assert api.get(f"/tasks/{task_id}").status_code == 404
     log = (stack.logs / "worker.log").read_text()
     assert "ContentDisallowed" in log or "pickle" in log
+
+
+def test_progress_is_reported_by_long_runs_only(api: httpx.Client, stack: Stack) -> None:
+    """A run that ends within one progress interval writes no progress (its SUCCESS follows
+    at once); a longer one reports on the way and ends at 100 %."""
+    quick = submit(api, "reverse", {"text": "quick"})
+    slow = submit(api, "reverse", {"text": "slow"}, delay_seconds=1)
+    wait_done(api, slow["id"])
+    keys = Keys(stack.settings.key_prefix)
+
+    def states(task_id: str) -> list[str]:
+        return [fields["state"] for _, fields in stack.redis.xrange(keys.events(task_id))]
+
+    assert states(quick["id"]) == ["QUEUED", "STARTED", "SUCCESS"]
+    slow_states = states(slow["id"])
+    assert slow_states.count("PROGRESS") >= 3, slow_states
+    assert slow_states[-1] == "SUCCESS"
+    last = [f for _, f in stack.redis.xrange(keys.events(slow["id"])) if "progress" in f][-1]
+    assert json.loads(last["progress"])["percent"] == 100.0

@@ -24,6 +24,7 @@ def store_tasks(stack: Stack, count: int, cancel_every: int) -> list[str]:
             base = [prefix, task_id, now_iso(), now_ms()]
             name = "reverse" if i % 2 else "leibniz_pi"
             fields = [name, dumps({"text": "x"}), 5, "", "", 0, count, "", "", 0]
+            fields += [f"{prefix}rate:test", count]
             scripts.create(args=[*base, *fields], client=pipe)
             if i % cancel_every == 0:
                 scripts.cancel(args=[*base, 0, now_ms() + 3_600_000], client=pipe)

@@ -110,3 +110,37 @@ def test_rate_cap_and_token_expiry(make_stack: Callable[..., Stack]) -> None:
         bearer = {"Authorization": f"Bearer {token(bob, 'bob')}"}
         assert bob.get("/tasks", headers=bearer, auth=None).status_code == 200
         wait_until(lambda: bob.get("/tasks", headers=bearer, auth=None).status_code == 401, 5, 0.2)
+
+
+def test_plain_read_answers_exactly_as_the_full_route(stack: Stack) -> None:
+    """`GET /tasks/{id}` is answered before FastAPI's routing (api.fastread); with a query
+    string it goes through the route. Both give the same answer, errors included."""
+    with (
+        stack.client("alice") as alice,
+        stack.client("bob") as bob,
+        httpx.Client(base_url=stack.url) as anonymous,
+    ):
+        task = submit(alice, "reverse", {"text": "same answer"})
+        wait_done(alice, task["id"])
+        path = f"/tasks/{task['id']}"
+        bearer = {"Authorization": f"Bearer {token(anonymous, 'alice')}"}
+        cases = [
+            (alice, path, {}),  # the owner, HTTP Basic
+            (anonymous, path, bearer),  # the owner, bearer token
+            (bob, path, {}),  # another user: unknown
+            (alice, "/tasks/no-such-task", {}),
+            (anonymous, path, {}),  # no credentials
+            (anonymous, path, {"Authorization": "Bearer forged"}),
+            (anonymous, path, {"Authorization": "Basic not-base64!"}),
+        ]
+        seen = []
+        for client, url, headers in cases:
+            plain = client.get(url, headers=headers)
+            routed = client.get(url, params={"wait": 0}, headers=headers)
+            seen.append(plain.status_code)
+            assert plain.status_code == routed.status_code, (url, headers, plain.text)
+            assert plain.json() == routed.json(), (url, headers)
+            for header in ("etag", "www-authenticate", "content-type"):
+                assert plain.headers.get(header) == routed.headers.get(header), header
+        assert seen == [200, 200, 404, 404, 401, 401, 401]
+        assert alice.get(path).json()["result"] == "rewsna emas"
