@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from api.auth import Authenticator
 from api.errors import TasklineError, error_response
 from api.events import EventHub
-from api.fastread import FastTaskRead
+from api.hotpaths import HotPaths
 from api.ledger import SerialLedger
 from api.limits import BodyLimit
 from api.producer import Producer
@@ -82,8 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
+    # The last added runs first: the body limit also guards the hot paths.
+    app.add_middleware(HotPaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(FastTaskRead)
     for module in (tasks, queue, catalog, serials, auth, health, metrics, stats, seeds):
         app.include_router(module.router)
 

@@ -36,7 +36,7 @@ from api.schemas import (
     task_out,
 )
 from api.store import Snapshot, TaskStore
-from api.submit import moment, validate_params
+from api.submit import Submitter, moment, validate_params
 from worker.catalog import TaskName
 from worker.records import TERMINAL, State, now_iso
 
@@ -45,6 +45,7 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 _NOT_FOUND = {404: {"description": "Unknown task"}}
 _AUTH = {401: {"description": "Not authenticated"}}
 MAX_WAIT_SECONDS = 60
+IDEMPOTENCY_KEY_MAX = 200
 MAX_PAGE = 500
 # A cancel answers once the task has stopped, or after this long with its current state.
 CANCEL_ANSWER_SECONDS = 2.0
@@ -63,10 +64,11 @@ def etag(snapshot: Snapshot) -> str:
     return f'"v{snapshot.record.get("version", 0)}"'
 
 
-def task_response(snapshot: Snapshot) -> Response:
+def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> Response:
     """The task as JSON with its ETag, serialised once (FastAPI would validate it again)."""
     return Response(
         task_out(snapshot).model_dump_json(),
+        status_code,
         media_type="application/json",
         headers={"ETag": etag(snapshot)},
     )
@@ -107,19 +109,25 @@ async def create_task(
     body: TaskCreate,
     user: CurrentUser,
     submitter: SubmitterDep,
-    response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> TaskOut:
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX)] = None,
+) -> Response:
     """Validate a task, record it and put it in line (or postpone it with `not_before`)."""
+    return await accept(body, user, submitter, idempotency_key)
+
+
+async def accept(
+    body: TaskCreate, user: User, submitter: Submitter, idempotency_key: str | None
+) -> Response:
+    """Submit the task; the 202 with its Location and ETag (also api.hotpaths' answer)."""
     params = dict(body.params)
     if body.delay_seconds is not None:
         params["delay_seconds"] = body.delay_seconds
     snapshot = await submitter.submit(
         body.name.value, params, user.name, body.priority, body.not_before, idempotency_key
     )
+    response = task_response(snapshot, status.HTTP_202_ACCEPTED)
     response.headers["Location"] = f"/tasks/{snapshot.record['id']}"
-    response.headers["ETag"] = etag(snapshot)
-    return task_out(snapshot)
+    return response
 
 
 @router.get("", response_model=TaskPage, responses=_AUTH)

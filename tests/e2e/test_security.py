@@ -113,7 +113,7 @@ def test_rate_cap_and_token_expiry(make_stack: Callable[..., Stack]) -> None:
 
 
 def test_plain_read_answers_exactly_as_the_full_route(stack: Stack) -> None:
-    """`GET /tasks/{id}` is answered before FastAPI's routing (api.fastread); with a query
+    """`GET /tasks/{id}` is answered before FastAPI's routing (api.hotpaths); with a query
     string it goes through the route. Both give the same answer, errors included."""
     with (
         stack.client("alice") as alice,
@@ -144,3 +144,40 @@ def test_plain_read_answers_exactly_as_the_full_route(stack: Stack) -> None:
                 assert plain.headers.get(header) == routed.headers.get(header), header
         assert seen == [200, 200, 404, 404, 401, 401, 401]
         assert alice.get(path).json()["result"] == "rewsna emas"
+
+
+def test_plain_submission_answers_exactly_as_the_full_route(stack: Stack) -> None:
+    """`POST /tasks` is answered before FastAPI's routing (api.hotpaths); with a query string
+    it goes through the route. Both give the same answer, errors included."""
+    with stack.client() as admin, httpx.Client(base_url=stack.url) as anonymous:
+        cases = [
+            (admin, {"json": REVERSE}),
+            (admin, {"json": {**REVERSE, "priority": 7, "delay_seconds": 0.1}}),
+            (admin, {"json": {"name": "reverse", "params": {"text": 5}}}),  # catalogue 422
+            (admin, {"json": {"name": "no_such_task"}}),  # body 422
+            (admin, {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
+            (admin, {"json": REVERSE, "headers": {"Idempotency-Key": "k" * 201}}),
+            (anonymous, {"json": REVERSE}),
+        ]
+        seen = []
+        for client, request in cases:
+            plain = client.post("/tasks", **request)
+            routed = client.post("/tasks", params={"via": "route"}, **request)
+            seen.append(plain.status_code)
+            assert plain.status_code == routed.status_code, (request, plain.text, routed.text)
+            assert plain.headers.get("www-authenticate") == routed.headers.get("www-authenticate")
+            if plain.status_code != 202:
+                assert plain.json() == routed.json(), request
+                continue
+            ours, theirs = plain.json(), routed.json()
+            assert plain.headers["location"] == f"/tasks/{ours['id']}"
+            assert routed.headers["location"] == f"/tasks/{theirs['id']}"
+            assert plain.headers["etag"] == routed.headers["etag"] == '"v1"'
+            varying = {"id", "links", "queued_at", "queue_position"}
+            assert {k: v for k, v in ours.items() if k not in varying} == {
+                k: v for k, v in theirs.items() if k not in varying
+            }
+            assert ours.keys() == theirs.keys()
+            wait_done(admin, ours["id"])
+            wait_done(admin, theirs["id"])
+        assert seen == [202, 202, 422, 422, 422, 422, 401]
