@@ -43,7 +43,10 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
     )
     app.conf.update(
         broker_url=settings.broker_url,
-        result_backend=settings.redis_url if with_backend else None,
+        # Celery's Redis backend, each state write one round trip (worker.backend).
+        result_backend=(
+            f"worker.backend:TasklineRedisBackend+{settings.redis_url}" if with_backend else None
+        ),
         result_backend_transport_options={"global_keyprefix": settings.key_prefix},
         broker_transport_options={"confirm_publish": True},
         broker_connection_timeout=settings.connect_timeout,

@@ -45,10 +45,15 @@ local function index_all()
   for _, fam in ipairs(fams) do redis.call('ZADD', fam .. 'all', seq, ID) end
 end
 
-local function emit(state, extra)
+local function record_event(state, extra)
   local fields = {'state', state, 'at', NOW}
   if extra then for _, v in ipairs(extra) do table.insert(fields, v) end end
   redis.call('XADD', P .. 'events:' .. ID, 'MAXLEN', '~', 1000, '*', unpack(fields))
+end
+
+local function emit(state, extra)
+  -- the event, and a wake-up for the API processes' watchers of this task
+  record_event(state, extra)
   redis.call('PUBLISH', P .. 'events', ID)
 end
 
@@ -106,7 +111,8 @@ else
   redis.call('ZADD', P .. 'scheduled', tonumber(ARGV[10]), ID)
 end
 remember(cjson.encode({at = NOW, change = 'created', state = state}))
-emit(state)
+-- no wake-up: nobody can watch a task before it exists (and every API process would read it)
+record_event(state)
 -- the new record and its place in line, so the API answers without reading it back
 local rank = false
 if state == 'QUEUED' then rank = redis.call('ZRANK', P .. 'line', ID) end
