@@ -2,7 +2,9 @@
 
 Same broker, Redis backend and worker settings as Taskline (durable priority queue, publisher
 confirms, persistent messages, acks late, prefetch 1, prefork with one child), none of its
-record keeping: `bare.reverse` returns the reversed text and Celery stores it in Redis.
+record keeping: `bare.reverse` returns the reversed text and Celery stores it in Redis. With
+BENCH_BARE_MONITORED=1 the worker also sends task events and stores the STARTED state, as
+Taskline's does.
 
 `python -m bench.bare_celery produce --seconds S` publishes from one thread, each publish
 waiting for RabbitMQ's confirm, and prints {"published", "seconds", "rate"} as JSON.
@@ -10,6 +12,7 @@ waiting for RabbitMQ's confirm, and prints {"published", "seconds", "rate"} as J
 
 import argparse
 import json
+import os
 import time
 
 from celery import Celery
@@ -44,6 +47,9 @@ app.conf.update(
     worker_hijack_root_logger=False,
     result_expires=3600,
 )
+if os.environ.get("BENCH_BARE_MONITORED"):
+    # What Celery's own monitoring costs: the task events Flower needs, the STARTED state.
+    app.conf.update(worker_send_task_events=True, task_track_started=True)
 
 
 @app.task(name="bare.reverse")

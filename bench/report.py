@@ -185,6 +185,11 @@ INFO = [
         ("submissions", "bare_producer_per_s"),
     ),
     ("Taskline worker, trivial tasks /s", ("worker", "taskline_per_s")),
+    (
+        "bare Celery worker with task events and STARTED (as Taskline's), tasks /s",
+        ("worker", "bare_monitored_per_s"),
+    ),
+    ("Taskline worker ÷ that", ("worker", "ratio_vs_bare_monitored")),
     ("status read p50 at peak, ms", ("reads", "api1_p50_ms_at_peak")),
     ("submission p50 at peak, ms", ("submissions", "api1_p50_ms")),
     ("listing p50 with 1,000 stored, ms", ("listing", "p50_ms_small")),
@@ -334,7 +339,9 @@ def markdown(results: dict[str, Any]) -> str:
         f"{lookup(f, ('latency', 'tasks_per_run'))} tasks per run.",
         f"- worker: {lookup(f, ('worker', 'method'))}; N = {lookup(f, ('worker', 'tasks_per_run'))}"
         ". Bare Celery: bench/bare_celery.py, same queue arguments, confirms, acks late, "
-        "prefetch 1, prefork with one child, Redis result backend, no task events.",
+        "prefetch 1, prefork with one child, Redis result backend, no task events; then the "
+        "same worker with task events and the STARTED state on (BENCH_BARE_MONITORED), as "
+        "Taskline's worker has them for Flower.",
         f"- SSE: {lookup(f, ('sse', 'clients'))} clients (bench/sse_clients.py) on "
         "`GET /tasks/{id}/events` of `leibniz_pi` digits 8 with a delay, connected while it "
         "waits behind another task; API CPU from psutil between its started_at and "

@@ -89,12 +89,12 @@ class Deployment:
     def worker_hostname(self) -> str:
         return f"bench-{self.tag}-{self.name}@{socket.gethostname()}"
 
-    def start_worker(self, app: str = "worker.celery_app") -> subprocess.Popen:
+    def start_worker(self, app: str = "worker.celery_app", **env: str) -> subprocess.Popen:
         """The worker as supervisord runs it: prefork, one child (settings from the app)."""
         args = [procs.PY, "-m", "celery", "-A", app, "worker", "--pool=prefork"]
         args += ["--concurrency=1", "--loglevel=WARNING", f"--hostname={self.worker_hostname}"]
         args += ["--without-mingle", "--without-gossip"]
-        return procs.start(f"{self.name}-worker", args, self.env(), self.logs)
+        return procs.start(f"{self.name}-worker", args, self.env(**env), self.logs)
 
     def start_flower(self, port: int) -> subprocess.Popen:
         """Flower on this deployment's app, with basic auth as under supervisord."""

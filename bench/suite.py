@@ -496,6 +496,18 @@ def worker_rss(pid: int) -> float:
     return procs.rss_mb(pid)
 
 
+def fill_bare(env: dict[str, str], count: int) -> None:
+    """Put `count` trivial tasks in the bare app's queue (the producer warms up with one)."""
+    subprocess.run(
+        [procs.PY, "-m", "bench.bare_celery", "produce", "--count", str(count - 1)],
+        cwd=procs.ROOT,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+
+
 def phase_worker(ctx: Context) -> None:
     """Trivial-task throughput, Taskline vs a bare Celery worker; Taskline worker RSS growth."""
     o = ctx.opts
@@ -516,24 +528,28 @@ def phase_worker(ctx: Context) -> None:
         wanted = done_before + (i + 1) * o.drain_tasks
         procs.wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained")
         with paused(control, bare.queue, bare.worker_hostname) as release:
-            subprocess.run(
-                [procs.PY, "-m", "bench.bare_celery", "produce", "--count", str(o.drain_tasks - 1)],
-                cwd=procs.ROOT,
-                env=bare_env,
-                capture_output=True,
-                check=True,
-                timeout=120,
-            )
+            fill_bare(bare_env, o.drain_tasks)
             bare_rate = drain_rate(bare.queue, o.drain_tasks, release, 120)
         taskline.append(rate)
         bare_rates.append(bare_rate)
         ratios.append(rate / bare_rate)
         ctx.log(f"worker run {i + 1}: taskline {rate:.0f} tasks/s, bare {bare_rate:.0f} tasks/s")
+    procs.stop(bare_proc)
+    # The same bare worker with Celery's monitoring on (task events, STARTED), as Taskline's.
+    bare_proc = bare.start_worker("bench.bare_celery", BENCH_BARE_MONITORED="1")
+    wait_consumers(bare.queue, lambda n: n >= 1)
+    monitored, monitored_ratios = [], []
+    for i in range(o.runs):
+        with paused(control, bare.queue, bare.worker_hostname) as release:
+            fill_bare(bare_env, o.drain_tasks)
+            monitored.append(drain_rate(bare.queue, o.drain_tasks, release, 120))
+        monitored_ratios.append(taskline[i] / monitored[-1])
+        ctx.log(f"worker run {i + 1}: bare with task events and STARTED {monitored[-1]:.0f}/s")
+    procs.stop(bare_proc)
     time.sleep(0.5)
     rss_after = worker_rss(ctx.pids["worker"])
     ran = store.zcard(done_key)
     store.close()
-    procs.stop(bare_proc)
     control.close()
     ctx.figures["worker"] = {
         "tasks_per_run": o.drain_tasks,
@@ -542,6 +558,8 @@ def phase_worker(ctx: Context) -> None:
         "taskline_per_s": stats(taskline),
         "bare_per_s": stats(bare_rates),
         "ratio_vs_bare": stats(ratios),
+        "bare_monitored_per_s": stats(monitored),
+        "ratio_vs_bare_monitored": stats(monitored_ratios),
         "rss_mb_before": rss_before,
         "rss_mb_after": rss_after,
         "tasks_between": ran - done_before,
