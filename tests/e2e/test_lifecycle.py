@@ -8,7 +8,7 @@ import httpx
 import pytest
 from mpmath import mp
 
-from tests.client import TERMINAL, submit, wait_done
+from tests.client import TERMINAL, blocker, read, submit, wait_done
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, wait_for_api
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
@@ -209,3 +209,16 @@ def test_progress_is_reported_by_long_runs_only(api: httpx.Client, stack: Stack)
     assert slow_states[-1] == "SUCCESS"
     last = [f for _, f in stack.redis.xrange(keys.events(slow["id"])) if "progress" in f][-1]
     assert json.loads(last["progress"])["percent"] == 100.0
+
+
+def test_confirmed_turns_leave_the_outbox_while_they_wait(api: httpx.Client, stack: Stack) -> None:
+    """The API takes a confirmed turn off the outbox (in batches, shortly after the 202), so
+    the scheduler never publishes it again; tasks waiting behind a running one show it."""
+    keys = Keys(stack.settings.key_prefix)
+    busy = blocker(api, 3.0)
+    waiting = [submit(api, "reverse", {"text": f"behind {i}"})["id"] for i in range(5)]
+    wait_until(lambda: stack.redis.zmscore(keys.outbox, waiting) == [None] * 5, 2)
+    assert all(read(api, task_id)["state"] == "QUEUED" for task_id in waiting)
+    assert read(api, busy["id"])["state"] in {"STARTED", "PROGRESS"}
+    for task_id in waiting:
+        wait_done(api, task_id)
