@@ -7,13 +7,11 @@ the process that revoked it and within that time by the others.
 `python -m api.auth` prints the hash of a password for the users setting.
 """
 
-import asyncio
 import getpass
 import hashlib
 import json
 import secrets
 import sys
-import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 from anyio import to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
 from redis.asyncio import Redis
 
 from api.store import redis_errors
@@ -32,8 +31,10 @@ _DUMMY_HASH = _hasher.hash("not a password")
 # How long a process trusts a token it resolved without asking Redis again: every request
 # carries one, and the lookup was a third of the cost of reading a task.
 TOKEN_CACHE_SECONDS = 1.0
-# Entries at most; beyond that the oldest half is forgotten.
-TOKEN_CACHE_SIZE = 10_000
+# How long a verified HTTP Basic password is trusted without running argon2 again.
+BASIC_CACHE_SECONDS = 60.0
+# Entries at most in each of these caches (the least recently used go first).
+CACHE_SIZE = 10_000
 
 
 class Role(StrEnum):
@@ -77,9 +78,9 @@ class Authenticator:
         self.ttl = settings.token_ttl_seconds
         # Basic auth checks a password on every request: remember recent successes (by a
         # digest of the credentials) instead of paying argon2's cost each time.
-        self._verified: dict[str, tuple[float, User]] = {}
-        # token key → (monotonic time it was resolved, its user)
-        self._resolved: dict[str, tuple[float, User]] = {}
+        self._verified: TTLCache[str, User] = TTLCache(CACHE_SIZE, BASIC_CACHE_SECONDS)
+        # token key → its user, as Redis last said
+        self._resolved: TTLCache[str, User] = TTLCache(CACHE_SIZE, TOKEN_CACHE_SECONDS)
 
     def _check(self, name: str, password: str) -> User | None:
         stored, role = self.users.get(name, (_DUMMY_HASH, None))
@@ -92,13 +93,11 @@ class Authenticator:
     async def login(self, name: str, password: str) -> User | None:
         """The user if the password is right (argon2 runs off the event loop)."""
         digest = hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
-        now = asyncio.get_running_loop().time()
-        cached = self._verified.get(digest)
-        if cached and now - cached[0] < 60:
-            return cached[1]
+        if user := self._verified.get(digest):
+            return user
         user = await to_thread.run_sync(self._check, name, password)
         if user:
-            self._verified[digest] = (now, user)
+            self._verified[digest] = user
         return user
 
     def _token_key(self, token: str) -> str:
@@ -116,23 +115,16 @@ class Authenticator:
     async def resolve(self, token: str) -> User | None:
         """The user a token belongs to, or None if it is unknown, expired or revoked."""
         key = self._token_key(token)
-        now = time.monotonic()
-        cached = self._resolved.get(key)
-        if cached and now - cached[0] < TOKEN_CACHE_SECONDS:
-            return cached[1]
+        if user := self._resolved.get(key):
+            return user
         with redis_errors():
             found = await self.redis.get(key)
         if not found:
-            self._resolved.pop(key, None)
             return None
         name, role = json.loads(found)
         if name not in self.users:
             return None
-        user = User(name, Role(role))
-        if len(self._resolved) >= TOKEN_CACHE_SIZE:
-            for stale in list(self._resolved)[: TOKEN_CACHE_SIZE // 2]:
-                del self._resolved[stale]
-        self._resolved[key] = (now, user)
+        user = self._resolved[key] = User(name, Role(role))
         return user
 
     async def revoke(self, token: str) -> None:

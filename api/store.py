@@ -87,12 +87,13 @@ class TaskStore:
     ) -> list[Any]:
         """Record a new task (and its place in line); see the `create` script's outcomes.
 
-        A created task comes back as [state, turn, its Snapshot]; ['limited'] means the
-        owner created `per_minute` tasks this minute already.
+        A created task comes back as [state, turn, its Snapshot]; ['limited', seconds] means
+        the owner created `per_minute` tasks this minute already, and may again in `seconds`.
         """
         nb_iso, nb_ms = not_before or ("", 0)
         key, digest = idempotency or ("", "")
-        window = now_ms() // 60_000
+        now = now_ms()
+        window = now // 60_000
         outcome = await self._script(
             "create",
             task_id,
@@ -109,7 +110,9 @@ class TaskStore:
             f"{self.keys.prefix}rate:{owner}:{window}",
             per_minute,
         )
-        if outcome[0] in ("limited", "full", "existing"):
+        if outcome[0] == "limited":
+            return ["limited", 60 - (now // 1000) % 60]
+        if outcome[0] in ("full", "existing"):
             return outcome
         state, turn, flat, rank = outcome
         record = dict(zip(flat[::2], flat[1::2], strict=True))

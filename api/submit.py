@@ -7,7 +7,6 @@ whose publisher dies before the confirm stays in the outbox for the scheduler to
 
 import hashlib
 import json
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -117,7 +116,7 @@ class Submitter:
             if outcome[0] == "limited":
                 raise TooManyRequestsError(
                     f"more than {self.settings.creations_per_minute} tasks a minute",
-                    headers={"Retry-After": str(60 - int(time.time()) % 60)},
+                    headers={"Retry-After": str(outcome[1])},
                 )
             if outcome[0] == "full":
                 raise TooManyRequestsError(

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+. scripts/apt.sh
 
 answers() {  # host port
   timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
@@ -21,13 +22,7 @@ wait_for() {  # name host port seconds
 }
 
 install_or_explain() {  # package
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "Installing $1 with apt-get…"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$1" >/dev/null
-  else
-    echo "$1 is not installed. Install it with: sudo apt-get install -y $1" >&2
-    exit 1
-  fi
+  apt_install "$1" || { echo "$1 is not installed. Install it with: sudo apt-get install -y $1" >&2; exit 1; }
 }
 
 read -r redis_host redis_port amqp_host amqp_port < <(python3 - <<'PY'

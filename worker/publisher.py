@@ -1,12 +1,13 @@
 """Publishing a task's turn in line: by name, persistent, confirmed by RabbitMQ.
 
-Blocking (it waits for the publisher confirm); the API calls it from a thread, the scheduler
-directly. Connection problems become BrokerUnavailableError after a short, bounded retry.
+Blocking (it waits for the publisher confirm): the scheduler's, which republishes turns and
+stops tasks; the API publishes with its own asyncio producer (api.producer). Connection
+problems become BrokerUnavailableError after a short, bounded retry.
 """
 
 from typing import Any
 
-from amqp.exceptions import AMQPError, NotFound
+from amqp.exceptions import AMQPError
 from kombu.exceptions import OperationalError
 
 from worker.celery_app import create_celery_app
@@ -21,7 +22,7 @@ class BrokerUnavailableError(Exception):
 
 
 class Publisher:
-    """Sends tasks by name to the durable queue and asks RabbitMQ about it."""
+    """Sends tasks by name to the durable queue, and asks the worker to stop one."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -50,20 +51,6 @@ class Publisher:
             )
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailableError(str(exc)) from exc
-
-    def consumers(self) -> int | None:
-        """How many workers consume the task queue; None when RabbitMQ cannot be reached."""
-        try:
-            with self.app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1, timeout=self.settings.connect_timeout)
-                channel = conn.channel()
-                try:
-                    _, _, consumers = channel.queue_declare(self.settings.queue, passive=True)
-                except NotFound:
-                    return 0
-                return consumers
-        except _BROKER_ERRORS:
-            return None
 
     def terminate(self, task_id: str) -> None:
         """Kill the pool child running a task; the worker itself lives on."""

@@ -51,10 +51,6 @@ class Keys:
         """Pages of a large result, a JSON list each."""
         return f"{self.prefix}pages:{task_id}"
 
-    def lease(self, task_id: str) -> str:
-        """Who runs the task, while that run is alive (expires unless renewed)."""
-        return f"{self.prefix}lease:{task_id}"
-
     def history(self, task_id: str) -> str:
         return f"{self.prefix}history:{task_id}"
 

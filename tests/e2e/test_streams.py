@@ -5,7 +5,7 @@ import json
 
 import httpx
 import pytest
-from httpx_sse import connect_sse
+from httpx_sse import aconnect_sse, connect_sse
 from websockets.sync.client import connect
 
 from tests.client import blocker, submit, wait_done
@@ -87,21 +87,15 @@ def test_websocket_carries_the_same_events(api: httpx.Client, stack: Stack) -> N
 async def _watch(client: httpx.AsyncClient, task_id: str) -> tuple[int, list[str], str]:
     """One SSE client: its status, the ids of the progress events it saw, its last state."""
     seen, last = [], ""
-    async with client.stream("GET", f"/tasks/{task_id}/events") as response:
-        if response.status_code != 200:
-            return response.status_code, seen, last
-        fields: dict[str, str] = {}
-        async for line in response.aiter_lines():
-            name, sep, value = line.partition(": ")
-            if sep:
-                fields[name] = value
-            elif not line and "data" in fields:  # a blank line ends an event
-                if fields.get("event") == "progress":
-                    seen.append(fields["id"])
-                else:
-                    last = json.loads(fields["data"])["state"]
-                fields = {}
-    return response.status_code, seen, last
+    async with aconnect_sse(client, "GET", f"/tasks/{task_id}/events") as source:
+        if source.response.status_code != 200:
+            return source.response.status_code, seen, last
+        async for event in source.aiter_sse():
+            if event.event == "progress":
+                seen.append(event.id)
+            else:
+                last = json.loads(event.data)["state"]
+    return source.response.status_code, seen, last
 
 
 def test_many_watchers_of_one_task_all_see_every_event(api: httpx.Client, stack: Stack) -> None:

@@ -26,12 +26,17 @@ PER_WRITE = {"date_done"}
 
 
 @pytest.fixture
-def settings() -> Iterator[Settings]:
-    settings = settings_of(isolated_env())
-    yield settings
-    client = redis.Redis.from_url(settings.redis_url)
-    for key in client.scan_iter(f"{settings.key_prefix}*"):
-        client.delete(key)
+def settings() -> Settings:
+    return settings_of(isolated_env())
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[redis.Redis]:
+    """A Redis client; this test's keys are deleted afterwards."""
+    with redis.Redis.from_url(settings.redis_url) as client:
+        yield client
+        for key in client.scan_iter(f"{settings.key_prefix}*"):
+            client.delete(key)
 
 
 @pytest.fixture
@@ -39,8 +44,8 @@ def app(settings: Settings) -> TasklineCelery:
     return create_celery_app(settings)
 
 
-def stored(app: TasklineCelery, task_id: str) -> dict:
-    raw = redis.Redis.from_url(app.settings.redis_url).get(app.backend.get_key_for_task(task_id))
+def stored(client: redis.Redis, backend: RedisBackend, task_id: str) -> dict:
+    raw = client.get(backend.get_key_for_task(task_id))
     assert raw is not None
     return json.loads(raw)
 
@@ -51,10 +56,12 @@ def test_app_uses_the_one_script_backend(app: TasklineCelery) -> None:
     assert key.decode() == f"{app.settings.key_prefix}celery-task-meta-x"
 
 
-def test_writes_store_and_publish_what_celerys_backend_does(app: TasklineCelery) -> None:
+def test_writes_store_and_publish_what_celerys_backend_does(
+    app: TasklineCelery, client: redis.Redis
+) -> None:
     stock = RedisBackend(app=app, url=app.settings.redis_url)
     ours, theirs = str(uuid.uuid4()), str(uuid.uuid4())
-    listener = redis.Redis.from_url(app.settings.redis_url).pubsub()
+    listener = client.pubsub()
     listener.subscribe(app.backend.get_key_for_task(ours), stock.get_key_for_task(theirs))
     for writes in (
         (states.STARTED, {"pid": 1, "hostname": "h"}),
@@ -65,16 +72,16 @@ def test_writes_store_and_publish_what_celerys_backend_does(app: TasklineCelery)
         with warnings.catch_warnings():  # Celery's own backend still calls redis-py's setex
             warnings.simplefilter("ignore", DeprecationWarning)
             stock.store_result(theirs, writes[1], writes[0])
-        mine, stock_meta = stored(app, ours), stored(app, theirs)
+        mine, stock_meta = stored(client, app.backend, ours), stored(client, stock, theirs)
         assert {k: v for k, v in mine.items() if k not in PER_WRITE | {"task_id"}} == {
             k: v for k, v in stock_meta.items() if k not in PER_WRITE | {"task_id"}
         }
         assert mine["task_id"] == ours
-    client = redis.Redis.from_url(app.settings.redis_url)
     ttl = client.ttl(app.backend.get_key_for_task(ours))
     assert 0 < ttl <= app.settings.retention_seconds
     assert abs(ttl - client.ttl(stock.get_key_for_task(theirs))) <= 1
     published = list(iter(lambda: listener.get_message(timeout=1), None))
+    listener.close()
     by_channel: dict[str, list[str]] = {}
     for message in published:
         if message["type"] == "message":
@@ -85,7 +92,7 @@ def test_writes_store_and_publish_what_celerys_backend_does(app: TasklineCelery)
     assert app.backend.get_task_meta(ours)["result"] == "olleh"
 
 
-def test_a_late_write_never_overwrites_success(app: TasklineCelery) -> None:
+def test_a_late_write_never_overwrites_success(app: TasklineCelery, client: redis.Redis) -> None:
     task_id = str(uuid.uuid4())
     app.backend.store_result(task_id, "done", states.SUCCESS)
     app.backend.store_result(task_id, {"pid": 2}, states.STARTED)
