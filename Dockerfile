@@ -22,4 +22,5 @@ USER taskline
 EXPOSE 8000 5555 9001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
-CMD ["supervisord", "-c", "/app/supervisord.conf"]
+# Settings (defaults, .env, the environment) exported for supervisord by core.settings.
+CMD ["bash", "-c", ". scripts/env.sh && exec supervisord -c /app/supervisord.conf"]

@@ -23,7 +23,7 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 
 from api.store import redis_errors
-from worker.settings import Settings
+from core.settings import Settings
 
 _hasher = PasswordHasher()
 # Verified against when the user is unknown, so both cases take the same time.

@@ -9,12 +9,12 @@ from fastapi.security import OAuth2PasswordBearer
 from api.auth import Authenticator, User
 from api.errors import UnauthorizedError
 from api.events import EventHub
-from api.ledger import SerialLedger
 from api.producer import Producer
 from api.stats import CpuSampler
 from api.store import TaskStore
 from api.submit import Submitter
-from worker.settings import Settings
+from core.ledger import SerialLedger
+from core.settings import Settings
 
 
 async def _store(request: Request) -> TaskStore:

@@ -9,6 +9,8 @@ TasklineError
 ├── InvalidParamsError       422  parameters the catalogue refuses (or a reused key)
 ├── TooManyRequestsError     429  creation rate or waiting-task cap exceeded
 └── UnavailableError         503  RabbitMQ or Redis cannot be reached
+    └── UnconfirmedError     503  sent, but RabbitMQ never confirmed it: the task is kept
+                                  (its id in the detail) and runs once RabbitMQ has it
 """
 
 from typing import Any
@@ -60,6 +62,20 @@ class TooManyRequestsError(TasklineError):
 
 class UnavailableError(TasklineError):
     status_code = 503
+
+
+class UnconfirmedError(UnavailableError):
+    """The message may be in RabbitMQ: its task stays QUEUED, republished if it was lost."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            {
+                "message": "RabbitMQ did not confirm the task; it is kept and will run. Retry "
+                "with the same Idempotency-Key, or read the task, to see it",
+                "task_id": task_id,
+            }
+        )
+        self.task_id = task_id
 
 
 def error_response(exc: TasklineError) -> JSONResponse:

@@ -14,15 +14,15 @@ from api.auth import Authenticator
 from api.errors import TasklineError, error_response
 from api.events import EventHub
 from api.hotpaths import HotPaths
-from api.ledger import SerialLedger
 from api.limits import BodyLimit
 from api.producer import Producer
 from api.routes import auth, catalog, health, metrics, queue, seeds, serials, stats, tasks
 from api.stats import CpuSampler
 from api.store import TaskStore
 from api.submit import Submitter
-from worker.records import Keys
-from worker.settings import Settings, get_settings, production_problems
+from core.ledger import SerialLedger
+from core.records import Keys
+from core.settings import Settings, get_settings, production_problems
 
 # Redis connections of one API process; one of them is held by the event subscription.
 REDIS_CONNECTIONS = 100
@@ -61,10 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = EventHub(redis, keys.channel)
         await app.state.hub.start()
         app.state.producer = Producer(settings)
-        app.state.ledger = SerialLedger(redis, settings.key_prefix)
-        app.state.submitter = Submitter(
-            app.state.store, app.state.producer, app.state.ledger, settings
-        )
+        app.state.ledger = SerialLedger(redis, keys)
+        app.state.submitter = Submitter(app.state.store, app.state.producer, settings)
         app.state.authenticator = Authenticator(settings, redis)
         app.state.sampler = CpuSampler()
         await app.state.sampler.start()

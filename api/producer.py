@@ -6,7 +6,8 @@ task code imported), and aio-pika publishes it on one channel in confirm mode, s
 of many concurrent requests are in flight together and no thread is involved. A message counts
 as sent only once RabbitMQ has confirmed it (persistent, mandatory: an unroutable one is an
 error, not a silent drop). Any broker trouble becomes a 503 within the connect timeout, and the
-next request connects afresh.
+next request connects afresh. A failure after the message went out (no confirm, or the
+connection lost) is told apart: RabbitMQ may hold the message, so the task must be kept.
 """
 
 import asyncio
@@ -22,10 +23,10 @@ from celery.utils.nodenames import anon_nodename
 from celery.utils.time import utcoffset
 from kombu.serialization import dumps as serialize
 
-from api.errors import UnavailableError
+from api.errors import UnavailableError, UnconfirmedError
+from core.records import TURN_HEADER
+from core.settings import Settings
 from worker.celery_app import create_celery_app
-from worker.records import TURN_HEADER
-from worker.settings import Settings
 
 # Connection failures, closed channels, nacks and returns (DeliveryError), timeouts.
 _BROKER_ERRORS = (
@@ -116,8 +117,13 @@ class Producer:
         headers, properties, body, sent_event = message
         headers[TURN_HEADER] = str(turn)
         try:
-            async with asyncio.timeout(self.timeout * 2):
+            async with asyncio.timeout(self.timeout):
                 tasks, events = await self._connect()
+        except _BROKER_ERRORS as exc:
+            await self._drop()
+            raise UnavailableError("RabbitMQ is unavailable, try again shortly") from exc
+        try:
+            async with asyncio.timeout(self.timeout):
                 await tasks.publish(
                     json_message(
                         body,
@@ -132,9 +138,14 @@ class Producer:
                     routing_key=self.queue.routing_key,
                     mandatory=True,
                 )
-        except _BROKER_ERRORS as exc:
+        except aiormq.exceptions.DeliveryError as exc:
+            # Nacked or returned: RabbitMQ said it did not keep the message.
             await self._drop()
-            raise UnavailableError("RabbitMQ is unavailable, try again shortly") from exc
+            raise UnavailableError("RabbitMQ refused the message, try again shortly") from exc
+        except _BROKER_ERRORS as exc:
+            # Sent, but no confirm came: RabbitMQ may hold it.
+            await self._drop()
+            raise UnconfirmedError(task_id) from exc
         # The task is stored; a lost monitoring event must not turn that into a 503.
         with contextlib.suppress(*_BROKER_ERRORS):
             await self._send_event(events, sent_event)

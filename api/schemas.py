@@ -1,13 +1,11 @@
 """Request and response models: the shapes of the HTTP contract."""
 
-import json
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.store import Snapshot
-from worker.catalog import MAX_DELAY_SECONDS, TaskName
-from worker.records import State
+from core.catalog import MAX_DELAY_SECONDS, TaskName
+from core.records import Snapshot, State
 
 _LEIBNIZ_EXAMPLE = {"name": "leibniz_pi", "params": {"digits": 6}}
 
@@ -112,6 +110,8 @@ class TaskOut(BaseModel):
                     "result": None,
                     "error": None,
                     "attempts": 1,
+                    "worker": "celery@host:4242",
+                    "lease_renewed_at": "2026-11-23T18:00:03.010Z",
                     "links": {
                         "self": "/tasks/6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10",
                         "result": "/tasks/6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10/result",
@@ -137,6 +137,14 @@ class TaskOut(BaseModel):
     result: Any = None
     error: ErrorInfo | None = None
     attempts: int = 0
+    worker: str | None = Field(
+        None, description="Running: the worker process that runs it (host:pid)."
+    )
+    lease_renewed_at: str | None = Field(
+        None,
+        description="Running: when its run last renewed its lease (every 2 s while alive; "
+        "the lease lapses 10 s after the last renewal, and the task then runs again).",
+    )
     links: Links
 
 
@@ -250,30 +258,32 @@ class SerialRequest(BaseModel):
 def task_out(snapshot: Snapshot) -> TaskOut:
     """Build the resource from the Redis record and Celery's result."""
     record, meta = snapshot.record, snapshot.meta
-    task_id = record["id"]
-    state = State(record["state"])
+    state = record.state
     progress = result = None
-    if state is State.STARTED and record.get("progress"):
+    running = state is State.STARTED
+    if running and record.progress:
         state = State.PROGRESS
-        progress = json.loads(record["progress"])
+        progress = record.progress
     elif state is State.SUCCESS and meta and meta.get("status") == State.SUCCESS:
         result = meta["result"]
-    link = f"/tasks/{task_id}"
+    link = f"/tasks/{record.id}"
     return TaskOut(
-        id=task_id,
-        name=record["name"],
-        params=json.loads(record["params"]),
+        id=record.id,
+        name=record.name,
+        params=record.params,
         state=state,
-        priority=int(record.get("priority") or 5),
-        owner=record.get("owner", ""),
-        queued_at=record.get("queued_at") or None,
-        not_before=record.get("not_before") or None,
-        started_at=record.get("started_at") or None,
-        finished_at=record.get("finished_at") or None,
+        priority=record.priority,
+        owner=record.owner,
+        queued_at=record.queued_at,
+        not_before=record.not_before,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
         queue_position=snapshot.position,
         progress=progress,
         result=result,
-        error=json.loads(record["error"]) if record.get("error") else None,
-        attempts=int(record.get("attempts") or 0),
+        error=record.error,
+        attempts=record.attempts,
+        worker=record.runner if running else None,
+        lease_renewed_at=record.renewed_at if running else None,
         links=Links(self=link, result=f"{link}/result", events=f"{link}/events"),
     )

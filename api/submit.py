@@ -1,8 +1,10 @@
 """Submitting a task: validate against the catalogue, record it, then publish it.
 
-The record is written before the message so the worker always finds it; if the publish is not
-confirmed the record is removed again, so a 503 leaves no half-created task behind. A turn
-whose publisher dies before the confirm stays in the outbox for the scheduler to publish.
+The record (with its serial range, reserved in the same script) is written before the
+message, so the worker always finds it. If RabbitMQ surely did not take the message, the
+record is removed again: a 503 leaves no half-created task behind. If it may have taken it
+(sent, never confirmed), the record stays QUEUED with its turn in the outbox: the 503 names
+the task, the scheduler publishes the turn again, and the worker runs a turn once.
 """
 
 import hashlib
@@ -13,13 +15,19 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.errors import ConflictError, InvalidParamsError, TooManyRequestsError
-from api.ledger import Allocation, SerialLedger
+from api.errors import (
+    ConflictError,
+    InvalidParamsError,
+    TooManyRequestsError,
+    UnavailableError,
+    UnconfirmedError,
+)
 from api.producer import Producer
-from api.store import Snapshot, TaskStore
-from worker.catalog import CATALOG, TaskName
-from worker.records import iso, to_ms
-from worker.settings import Settings
+from api.store import TaskStore
+from core.catalog import CATALOG, TaskName
+from core.records import Snapshot, iso, to_ms
+from core.settings import Settings
+from core.transitions import Created, Existing, Full, Limited, Overlap, SerialRange
 
 SERIALS = TaskName.GENERATE_SERIALS.value
 
@@ -38,44 +46,39 @@ def validate_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
+def serial_range(name: str, params: dict[str, Any]) -> SerialRange | None:
+    """The serial range a task's (validated) params need reserved, if any."""
+    if name != SERIALS:
+        return None
+    return params["code_model"], params["number"], params["number"] + params["count"] - 1
+
+
+def overlap_error(wanted: SerialRange, clash: Overlap) -> ConflictError:
+    model, first, last = wanted
+    return ConflictError(
+        f"serial numbers {first}–{last} of model {model} overlap {clash.first}–{clash.last}, "
+        f"already reserved for task {clash.task_id}"
+    )
+
+
 def moment(value: datetime | None) -> tuple[str, int] | None:
     """A not_before as stored: ISO text and epoch milliseconds."""
     return None if value is None else (iso(value), to_ms(value))
 
 
 class Submitter:
-    """Puts tasks in line and republishes their turns."""
+    """Puts tasks in line and publishes their turns."""
 
-    def __init__(
-        self, store: TaskStore, producer: Producer, ledger: SerialLedger, settings: Settings
-    ) -> None:
+    def __init__(self, store: TaskStore, producer: Producer, settings: Settings) -> None:
         self.settings = settings
         self.store = store
         self.producer = producer
-        self.ledger = ledger
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
-        """Publish the task's current turn and take it off the outbox once confirmed."""
+        """Publish the task's turn and take it off the outbox once confirmed."""
         record = snapshot.record
-        await self.producer.publish(
-            record["id"],
-            record["name"],
-            json.loads(record["params"]),
-            int(record["priority"]),
-            turn,
-        )
-        self.store.published(record["id"])
-
-    async def _reserve_serials(self, task_id: str, params: dict[str, Any]) -> Allocation:
-        wanted = Allocation(params["number"], params["number"] + params["count"] - 1, task_id)
-        clash = await self.ledger.reserve(params["code_model"], wanted)
-        if clash:
-            raise ConflictError(
-                f"serial numbers {wanted.first}–{wanted.last} of model "
-                f"{params['code_model']} overlap {clash.first}–{clash.last}, already issued "
-                f"to task {clash.task_id}"
-            )
-        return wanted
+        await self.producer.publish(record.id, record.name, record.params, record.priority, turn)
+        self.store.published(record.id, turn)
 
     async def submit(
         self,
@@ -94,15 +97,14 @@ class Submitter:
         digest = hashlib.sha256(
             json.dumps([name, params, priority, not_before and iso(not_before)]).encode()
         ).hexdigest()
-        idempotency = (idempotency_key, digest) if idempotency_key else None
-        if idempotency:
+        if idempotency_key:
             seen = await self.store.idempotent(owner, idempotency_key)
             if seen:
-                return await self._again(seen, digest)
+                return await self._again(*seen, digest)
         task_id = str(uuid.uuid4())
-        serials = await self._reserve_serials(task_id, params) if name == SERIALS else None
-        try:
-            outcome = await self.store.create(
+        serials = serial_range(name, params)
+        outcome = await self.store.change(
+            self.store.transitions.create(
                 task_id,
                 name,
                 params,
@@ -110,39 +112,47 @@ class Submitter:
                 owner,
                 moment(not_before),
                 self.settings.max_waiting_per_user,
-                idempotency,
+                (idempotency_key, digest) if idempotency_key else None,
                 self.settings.creations_per_minute,
+                serials,
             )
-            if outcome[0] == "limited":
+        )
+        match outcome:
+            case Limited(retry_after):
                 raise TooManyRequestsError(
                     f"more than {self.settings.creations_per_minute} tasks a minute",
-                    headers={"Retry-After": str(outcome[1])},
+                    headers={"Retry-After": str(retry_after)},
                 )
-            if outcome[0] == "full":
+            case Full():
                 raise TooManyRequestsError(
                     f"at most {self.settings.max_waiting_per_user} waiting tasks per user",
                     headers={"Retry-After": "10"},
                 )
-            if outcome[0] == "existing":  # a concurrent retry with the same key won the race
-                if serials:
-                    await self.ledger.release(params["code_model"], serials)
-                return await self._again(outcome[1:], digest)
-            try:
-                snapshot = outcome[2]
-                if outcome[1]:
-                    await self.publish_turn(snapshot, int(outcome[1]))
-            except Exception:
-                await self.store.delete(task_id, force=True)
-                raise
-        except BaseException:
-            if serials:
-                await self.ledger.release(params["code_model"], serials)
-            raise
-        return snapshot
+            case Overlap():
+                raise overlap_error(serials, outcome)
+            case Existing(found, seen_digest):  # a concurrent retry with the same key won
+                return await self._again(found, seen_digest, digest)
+            case Created(turn=turn, snapshot=snapshot) if turn:
+                await self._publish_new(snapshot, turn)
+                return snapshot
+            case Created(snapshot=snapshot):
+                return snapshot
+        raise AssertionError(outcome)
 
-    async def _again(self, seen: list[str], digest: str) -> Snapshot:
+    async def _publish_new(self, snapshot: Snapshot, turn: int) -> None:
+        """Publish a new task's first turn; forget the task if RabbitMQ surely lacks it."""
+        try:
+            await self.publish_turn(snapshot, turn)
+        except UnconfirmedError:
+            raise  # RabbitMQ may hold the message: the task stays, its turn in the outbox
+        except UnavailableError:
+            await self.store.change(
+                self.store.transitions.delete(snapshot.record.id, unpublished=True)
+            )
+            raise
+
+    async def _again(self, task_id: str, seen_digest: str, digest: str) -> Snapshot:
         """The task an Idempotency-Key already created, if this request is the same one."""
-        task_id, seen_digest = seen
         if seen_digest != digest:
             raise InvalidParamsError(
                 "this Idempotency-Key was used for a different request; use a new key"

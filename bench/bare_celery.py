@@ -18,7 +18,7 @@ import time
 from celery import Celery
 from kombu import Exchange, Queue
 
-from worker.settings import get_settings
+from core.settings import get_settings
 
 settings = get_settings()
 _exchange = Exchange(settings.queue, type="direct", durable=True)

@@ -1,6 +1,6 @@
 """Stored tasks for the listing figures, written straight into Redis.
 
-The records go through the same `create` transition the API runs (worker/transitions.py), in
+The records go through the same `create` transition the API runs (core/transitions.py), in
 pipelines, so their indexes, line, history and event streams are exactly what the API would
 have left, at a small fraction of the time. No message is published: no worker runs there.
 """
@@ -12,27 +12,35 @@ import uuid
 
 import redis
 
-from worker.records import dumps, now_iso, now_ms
-from worker.transitions import Transitions
+from core.records import Keys
+from core.transitions import Transitions
 
 BATCH = 2000
 
 
 def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
     """Create `count` QUEUED tasks of `owner` under `prefix`; returns the seconds it took."""
-    scripts = Transitions.register(client)
-    client.script_load(scripts.create.script)
+    transitions = Transitions(client, Keys(prefix))
     start = time.perf_counter()
     made = 0
     while made < count:
         with client.pipeline(transaction=False) as pipe:
+            queued = transitions.queued_on(pipe)
             for i in range(made, min(count, made + BATCH)):
                 name = "reverse" if i % 2 else "leibniz_pi"
                 params = {"text": f"text {i}"} if i % 2 else {"digits": 6}
-                args = [prefix, str(uuid.uuid4()), now_iso(), now_ms()]
-                args += [name, dumps(params), 5, owner, "", 0, count + 1, "", "", 0]
-                args += [f"{prefix}rate:{owner}", count + 1]
-                scripts.create(args=args, client=pipe)
+                queued.create(
+                    str(uuid.uuid4()),
+                    name,
+                    params,
+                    5,
+                    owner,
+                    None,
+                    count + 1,
+                    None,
+                    count + 1,
+                    None,
+                )
             pipe.execute()
         made = min(count, made + BATCH)
     return time.perf_counter() - start

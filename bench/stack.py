@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from kombu import Connection
 
 from bench import procs
-from worker.settings import Settings
+from core.settings import Settings
 
 USER = "bench"
 BROKER_URL = os.environ.get("TASKLINE_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")

@@ -9,11 +9,11 @@ from typing import Any
 
 from celery import shared_task
 
+from core.catalog import LeibnizParams, ReverseParams, SerialParams, TaskName
+from core.serials import iter_serials
 from tasks.leibniz import iter_pi
 from tasks.text import reverse_graphemes
 from worker.base import TasklineTask
-from worker.catalog import LeibnizParams, ReverseParams, SerialParams, TaskName
-from worker.serials import iter_serials
 
 # Series terms per snapshot when a delay pads the run: fine steps to spread over the delay.
 PADDED_CHUNK_TERMS = 1 << 16
@@ -45,8 +45,8 @@ def reverse(task: TasklineTask, params: ReverseParams) -> str:
     """Reverse the text, spreading any requested delay over ten progress steps."""
     steps = 10
     for step in range(1, steps + 1):
-        task.pace(params, step / steps)
         task.progress(step, steps)
+        task.pace(params, step / steps)
     return reverse_graphemes(params.text)
 
 
@@ -63,7 +63,7 @@ def generate_serials(task: TasklineTask, params: SerialParams) -> dict[str, Any]
     """
     secret = task.app.settings.serial_secret.get_secret_value().encode()
     serials = iter_serials(secret, params.code_model, params.number, params.count)
-    task.clear_pages()
+    # Pages of an earlier attempt are gone: each claim starts the pages afresh.
     first_page: list[str] = []
     made = pages = 0
     while made < params.count:

@@ -14,9 +14,9 @@ import httpx
 import redis
 from argon2 import PasswordHasher
 
+from core.settings import Settings
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
-from worker.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

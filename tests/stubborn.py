@@ -4,8 +4,8 @@ import time
 
 from celery import shared_task
 
+from core.catalog import TaskParams
 from worker.base import TasklineTask
-from worker.catalog import TaskParams
 
 
 @shared_task(bind=True, name="test_stubborn")

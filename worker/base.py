@@ -5,31 +5,36 @@ finished or superseded task is skipped without running (`Ignore`), so control ov
 tasks never depends on touching RabbitMQ or on Celery's in-memory revoke list. The params come
 from the record, so an edit made while the task waited is the one that runs.
 
+The claim returns the run's token (its attempt number). Every write of the run (progress,
+pages, lease renewal, its end) carries it, and the scripts refuse a stale one: a run whose
+lease lapsed while it was alive (a stalled host) cannot overwrite the attempt that replaced
+it, and it stops at its next step.
+
 A run holds a lease on its task while it is alive. A redelivered message of a task whose run
 still holds it (RabbitMQ's consumer_timeout or a lost connection requeued the message of a run
 that goes on, perhaps to a standby worker) holds its turn until that run ends, then is
 dropped; only a lapsed lease means the run died, and the task runs again.
 """
 
-import functools
-import json
 import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import psutil
 import redis
 from celery import Task
 from celery.exceptions import Ignore
+from celery.signals import celeryd_after_setup, task_revoked
 from celery.utils.log import get_task_logger
 from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from worker.catalog import CATALOG, TaskParams
-from worker.records import TURN_HEADER, Keys, State, dumps, now_iso, now_ms
-from worker.transitions import Transitions
+from core.catalog import CATALOG, TaskName, TaskParams
+from core.records import TURN_HEADER, Keys, State, now_ms
+from core.transitions import Claimed, Held, Transitions
 
 # How often a running task looks for a cancel request (seconds).
 CANCEL_CHECK_INTERVAL = 0.1
@@ -39,6 +44,10 @@ LEASE_MS = 10_000
 LEASE_RENEW_SECONDS = 2.0
 # How often a redelivery held by a live run looks at the record again (seconds).
 HOLD_POLL_SECONDS = 0.5
+# How long the worker waits for a killed pool child to be gone before recording its end.
+CHILD_EXIT_SECONDS = 10.0
+# Task types that take a range of the serial ledger: they run only with a turn from the API.
+LEDGERED = frozenset({TaskName.GENERATE_SERIALS.value})
 
 logger = get_task_logger(__name__)
 
@@ -47,33 +56,42 @@ class TaskCancelledError(Exception):
     """Raised inside a task whose cancellation was requested."""
 
 
+class StaleRunError(Exception):
+    """Raised inside a run that no longer holds its task (another attempt has taken it)."""
+
+
 class _LeaseKeeper:
     """One thread per process renews the lease of the run in progress, every few seconds.
 
     A thread, so that a task body busy computing still renews; one per process rather than
-    one per run, so that starting a run costs no thread.
+    one per run, so that starting a run costs no thread. A renewal refused as stale marks the
+    run, which then stops at its next step.
     """
 
     def __init__(self) -> None:
-        self._held: dict[str, Callable[[], Any]] = {}
+        self._held: dict[str, Callable[[], bool]] = {}
+        self.stale: set[str] = set()
         self._pid = 0
 
-    def hold(self, task_id: str, renew: Callable[[], Any]) -> None:
+    def hold(self, task_id: str, renew: Callable[[], bool]) -> None:
         if self._pid != os.getpid():  # first run in this (forked) process
             self._pid = os.getpid()
             self._held = {}
             threading.Thread(target=self._renew_forever, daemon=True).start()
+        self.stale.discard(task_id)
         self._held[task_id] = renew
 
     def release(self, task_id: str) -> None:
         self._held.pop(task_id, None)
+        self.stale.discard(task_id)
 
     def _renew_forever(self) -> None:
         while True:
             time.sleep(LEASE_RENEW_SECONDS)
-            for renew in list(self._held.values()):
+            for task_id, renew in list(self._held.items()):
                 try:
-                    renew()
+                    if not renew():
+                        self.stale.add(task_id)
                 except redis.RedisError:
                     pass  # the lease outlives a few missed beats; the next one tries again
 
@@ -85,9 +103,10 @@ class TasklineTask(Task):
     """Runs a catalogue task against its Redis record."""
 
     typing = False  # params are validated by the catalogue model instead
-    throws = (TaskCancelledError,)  # an expected outcome: logged without a traceback
+    # Expected outcomes: logged without a traceback.
+    throws = (TaskCancelledError, StaleRunError)
     _redis: ClassVar[redis.Redis | None] = None
-    _scripts: ClassVar[Transitions | None] = None
+    _transitions: ClassVar[Transitions | None] = None
     _redis_pid: ClassVar[int] = 0
 
     @property
@@ -105,60 +124,65 @@ class TasklineTask(Task):
                 retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=30),
                 retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             )
-            cls._scripts = Transitions.register(cls._redis)
+            cls._transitions = Transitions(cls._redis, Keys(settings.key_prefix))
             cls._redis_pid = os.getpid()
         return cls._redis
 
     @property
-    def scripts(self) -> Transitions:
+    def transitions(self) -> Transitions:
         self.store  # noqa: B018 (creates the client and its scripts for this process)
-        return type(self)._scripts
-
-    def _run_script(self, name: str, task_id: str, *args: Any) -> Any:
-        prefix = self.app.settings.key_prefix
-        return getattr(self.scripts, name)(args=[prefix, task_id, now_iso(), now_ms(), *args])
+        return type(self)._transitions
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Claim the record, validate its params, then run the task body."""
         task_id = self.request.id
-        redelivered = (self.request.delivery_info or {}).get("redelivered")
         runner = f"{self.request.hostname}:{os.getpid()}"
-        claim = functools.partial(
-            self._run_script,
-            "claim",
-            task_id,
-            self.request.get(TURN_HEADER) or "",
-            "1" if redelivered else "",
-            self.name,
-            dumps(kwargs),
-            runner,
-            LEASE_MS,
-        )
+        turn = self.request.get(TURN_HEADER)
+        self.token = 0  # no run yet: nothing of this message to finish
+
+        def claim() -> Any:
+            return self.transitions.claim(
+                task_id,
+                turn,
+                bool((self.request.delivery_info or {}).get("redelivered")),
+                self.name,
+                kwargs,
+                runner,
+                LEASE_MS,
+                self.name in LEDGERED,
+            )
+
         outcome = claim()
-        if outcome[0] == "running":
-            logger.info("redelivered while %s holds its lease: waiting for its end", outcome[1])
-        while outcome[0] == "running":
+        if isinstance(outcome, Held):
+            logger.info("redelivered while %s holds its lease: waiting for its end", outcome.holder)
+        while isinstance(outcome, Held):
             # Holding the turn (rather than dropping it) keeps the line one at a time, and the
             # unacknowledged message is still there to run the task again if that run dies.
             time.sleep(HOLD_POLL_SECONDS)
             outcome = claim()
-        if outcome[0] != "claimed":
-            raise Ignore(f"task {task_id} not run: {outcome[0]}")
-        renew = functools.partial(self._run_script, "renew", task_id, runner, LEASE_MS)
-        _leases.hold(task_id, renew)
+        if not isinstance(outcome, Claimed):
+            raise Ignore(f"task {task_id} not run: {outcome.reason}")
+        self.token = outcome.token
+        _leases.hold(
+            task_id, lambda: self.transitions.renew(task_id, outcome.token, runner, LEASE_MS)
+        )
         try:
             model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
-            params = model.model_validate(json.loads(outcome[1]))
+            params = model.model_validate(outcome.params)
             # The claim found no cancel request, and a run shorter than one progress
             # interval reports no progress: a trivial task costs no extra round trip.
             self._started = self._last_progress = self._last_cancel_check = time.monotonic()
             self._reported = False
+            self._delay = params.delay_seconds
+            self._work: tuple[float, float, Any, dict[str, Any]] = (0, 1, None, {})
             return self.run(params)
         finally:
             _leases.release(task_id)
 
     def check_cancelled(self) -> None:
-        """Raise TaskCancelledError if a cancel was requested (looked up at most every 0.1 s)."""
+        """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
+        if self.request.id in _leases.stale:
+            raise StaleRunError("another attempt holds this task now")
         now = time.monotonic()
         if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
             return
@@ -176,38 +200,51 @@ class TasklineTask(Task):
         first interval reports none: its SUCCESS follows at once.
         """
         self.check_cancelled()
+        self._work = (current, total, intermediate, extra)
+        self._report(ended=current >= total and self._reported)
+
+    def _report(self, ended: bool = False) -> None:
+        """Write the progress: the share of the work done, or of the delay while it pads.
+
+        With a delay, the share is the smaller of the two, so it rises with the time that
+        passes while the run waits and reaches 100 % only at the end.
+        """
         now = time.monotonic()
-        ended = current >= total and self._reported
         if not ended and now - self._last_progress < self.app.settings.progress_interval:
             return
         self._last_progress = now
         self._reported = True
-        percent = round(100.0 * current / total, 2) if total else 100.0
+        current, total, intermediate, extra = self._work
+        share = current / total if total else 1.0
+        if self._delay:
+            share = min(share, (now - self._started) / self._delay)
         meta = {
-            "percent": percent,
+            "percent": round(100.0 * min(share, 1.0), 2),
             "current": current,
             "total": total,
             "intermediate": intermediate,
             **extra,
         }
+        # The record first: its script refuses a stale run, which then writes nothing else.
+        if not self.transitions.progress(self.request.id, self.token, meta):
+            raise StaleRunError("another attempt holds this task now")
         self.update_state(state=State.PROGRESS.value, meta=meta)
-        self._run_script("progress", self.request.id, dumps(meta))
-
-    def clear_pages(self) -> None:
-        """Drop pages a previous attempt of this task wrote (a redelivery starts over)."""
-        self.store.delete(Keys(self.app.settings.key_prefix).pages(self.request.id))
 
     def append_page(self, items: list[Any]) -> None:
         """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
-        self.store.rpush(Keys(self.app.settings.key_prefix).pages(self.request.id), dumps(items))
+        if not self.transitions.page(self.request.id, self.token, items):
+            raise StaleRunError("another attempt holds this task now")
 
     def pace(self, params: TaskParams, fraction: float) -> None:
-        """Sleep so that `fraction` of the work ends no sooner than that part of the delay."""
+        """Wait until `fraction` of the delay has passed, reporting progress meanwhile."""
         while True:
             self.check_cancelled()
             behind = params.delay_seconds * fraction - (time.monotonic() - self._started)
             if behind <= 0:
+                if fraction >= 1 and self._reported:
+                    self._report(ended=True)  # the padded run ends at 100 %
                 return
+            self._report()
             time.sleep(min(behind, CANCEL_CHECK_INTERVAL))
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
@@ -216,6 +253,8 @@ class TasklineTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
+        if isinstance(exc, StaleRunError):
+            return  # the attempt that replaced this run records the end
         if isinstance(exc, TaskCancelledError):
             self._finish(task_id, State.CANCELLED, None)
             return
@@ -224,11 +263,14 @@ class TasklineTask(Task):
         )
 
     def _finish(self, task_id: str, state: State, error: dict[str, str] | None) -> None:
-        # A hard time limit calls on_failure in the worker's main process, where no request
-        # (and so no turn) is at hand: any turn of the running record then matches.
-        turn = (self.request.get(TURN_HEADER) or "") if self.request.id == task_id else ""
-        forget_at = now_ms() + self.app.settings.retention_seconds * 1000
-        self._run_script("finish", task_id, turn, state.value, dumps(error), forget_at)
+        if self.request.id == task_id:  # in the pool child, inside the run
+            if self.token:
+                forget_at = now_ms() + self.app.settings.retention_seconds * 1000
+                self.transitions.finish(task_id, state, error, forget_at, token=self.token)
+        else:
+            # A hard time limit calls on_failure in the worker's main process, which killed
+            # the pool child: no run token at hand, so the run is named by its process.
+            _finish_when_child_gone(self, task_id, state, error)
 
 
 def _describe(exc: BaseException) -> str:
@@ -236,3 +278,53 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     return str(exc) or type(exc).__name__
+
+
+# The worker's node name ("celery@host"), as its runs record it; set when the worker boots.
+_node: dict[str, str] = {}
+
+
+@celeryd_after_setup.connect
+def _remember_node(sender: str, **_: Any) -> None:
+    _node["name"] = sender
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _finish_when_child_gone(
+    task: TasklineTask, task_id: str, state: State, error: dict[str, str] | None
+) -> None:
+    """Record the end of a run this worker's main process stopped, once its child is gone.
+
+    In a thread: the main process must go on serving (the next task starts meanwhile). The
+    run is named by its runner, so this never ends an attempt that another worker took.
+    """
+
+    def finish() -> None:
+        runner = task.store.hget(Keys(task.app.settings.key_prefix).task(task_id), "runner")
+        node, _, pid = (runner or "").rpartition(":")
+        if not pid.isdecimal() or node != _node.get("name", node):
+            return
+        deadline = time.monotonic() + CHILD_EXIT_SECONDS
+        while not _gone(int(pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _gone(int(pid)):
+            logger.warning("pool child %s of task %s outlived its stop", pid, task_id)
+            return
+        forget_at = now_ms() + task.app.settings.retention_seconds * 1000
+        task.transitions.finish(task_id, state, error, forget_at, runner=runner)
+
+    threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True).start()
+
+
+@task_revoked.connect
+def _stopped_after_cancel(sender: Any, request: Any, terminated: bool, **_: Any) -> None:
+    """A run killed for ignoring its cancel request ends CANCELLED once its child is gone."""
+    if terminated and isinstance(sender, TasklineTask):
+        error = {"type": "Cancelled", "message": "stopped after the cancel grace period"}
+        _finish_when_child_gone(sender, request.id, State.CANCELLED, error)

@@ -10,8 +10,8 @@ from celery import Celery
 from celery.signals import celeryd_init
 from kombu import Exchange, Queue
 
-from worker.catalog import CATALOG
-from worker.settings import Settings, get_settings
+from core.catalog import CATALOG
+from core.settings import Settings, get_settings
 
 MAX_PRIORITY = 9
 

@@ -5,7 +5,7 @@ from typing import Any
 import redis
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
-from worker.records import Keys, now_ms
+from core.records import Keys, now_ms
 
 _seen: dict[str, Any] = {}
 

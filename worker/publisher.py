@@ -10,9 +10,9 @@ from typing import Any
 from amqp.exceptions import AMQPError
 from kombu.exceptions import OperationalError
 
+from core.records import TURN_HEADER
+from core.settings import Settings
 from worker.celery_app import create_celery_app
-from worker.records import TURN_HEADER
-from worker.settings import Settings
 
 _BROKER_ERRORS = (OperationalError, AMQPError, OSError, TimeoutError)
 
@@ -51,6 +51,17 @@ class Publisher:
             )
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailableError(str(exc)) from exc
+
+    def ready(self) -> int:
+        """How many messages wait in the task queue, ready to be delivered."""
+        try:
+            with self.app.connection_for_write() as connection:
+                declared = connection.default_channel.queue_declare(
+                    queue=self.settings.queue, passive=True
+                )
+        except _BROKER_ERRORS as exc:
+            raise BrokerUnavailableError(str(exc)) from exc
+        return declared.message_count
 
     def terminate(self, task_id: str) -> None:
         """Kill the pool child running a task; the worker itself lives on."""

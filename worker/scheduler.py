@@ -1,10 +1,12 @@
 """The scheduler process: the clock of the line (`python -m worker.scheduler`).
 
 Every tick it releases postponed tasks that are due (they wait here, in Redis, not as held or
-unacknowledged RabbitMQ messages), republishes messages whose publisher never confirmed them
-(a crash between record and publish), stops running tasks that ignored a cancel request after
-the grace period, and forgets finished tasks past their retention. All of it is state in Redis,
-so a restart of this process loses nothing.
+unacknowledged RabbitMQ messages), republishes turns whose publisher never saw them confirmed
+(a crash between record and publish), has the worker kill the pool child of a running task that
+ignored a cancel request past the grace period, forgets finished tasks past their retention,
+and compares the line with RabbitMQ's queue: a waiting task whose turn is missing there (a
+purged queue, a lost message) gets its turn published again. All of it is state in Redis, so a
+restart of this process loses nothing; the worker runs each turn once, however often it comes.
 """
 
 import json
@@ -12,23 +14,26 @@ import logging
 import signal
 import threading
 import time
-from typing import Any
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from core.records import Keys, State, now_ms
+from core.settings import Settings, get_settings
+from core.transitions import Transitions
 from worker.publisher import BrokerUnavailableError, Publisher
-from worker.records import Keys, State, dumps, now_iso, now_ms
-from worker.settings import Settings, get_settings
-from worker.transitions import Transitions
 
 log = logging.getLogger("taskline.scheduler")
 
 TICK_SECONDS = 0.1
-# A message still unconfirmed this long after its publish began is published again.
+# A turn still unconfirmed this long after its publish began is published again.
 OUTBOX_GRACE_MS = 30_000
+# A running task still there this long after its pool child was told to die is told again.
+KILL_AGAIN_MS = 5_000
 BATCH = 200
+# Most waiting tasks compared with the queue per reconciliation.
+RECONCILE_BATCH = 1_000
 
 
 class Scheduler:
@@ -45,33 +50,29 @@ class Scheduler:
             retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=3),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
-        self.scripts = Transitions.register(self.redis)
+        self.transitions = Transitions(self.redis, self.keys)
         self.publisher = Publisher(settings)
-        self._last_sweep = 0.0
-
-    def _script(self, name: str, task_id: str, *args: Any) -> Any:
-        return getattr(self.scripts, name)(
-            args=[self.settings.key_prefix, task_id, now_iso(), now_ms(), *args]
-        )
+        self._last_sweep = self._last_reconcile = 0.0
+        # Waiting tasks whose turn seemed missing from the queue at the last reconciliation.
+        self._missing: set[str] = set()
 
     def _due(self, key: str, until_ms: int) -> list[str]:
         return self.redis.zrangebyscore(key, "-inf", until_ms, start=0, num=BATCH)
 
     def _publish(self, task_id: str, turn: int) -> None:
+        """Publish a turn of a waiting task and take it off the outbox once confirmed."""
         name, params, priority = self.redis.hmget(
             self.keys.task(task_id), "name", "params", "priority"
         )
-        if name is None:
-            self.redis.zrem(self.keys.outbox, task_id)
-            return
-        self.publisher.publish(task_id, name, json.loads(params), int(priority), turn)
-        self.redis.zrem(self.keys.outbox, task_id)
+        if name is not None:
+            self.publisher.publish(task_id, name, json.loads(params), int(priority), turn)
+        self.transitions.confirm([(task_id, turn)])
 
     def release_due(self) -> int:
         """Put postponed tasks whose time has come back in line."""
         released = 0
         for task_id in self._due(self.keys.scheduled, now_ms()):
-            turn = self._script("release", task_id)
+            turn = self.transitions.release(task_id)
             if turn:
                 self._publish(task_id, turn)
                 released += 1
@@ -82,24 +83,65 @@ class Scheduler:
         for task_id in self._due(self.keys.outbox, now_ms() - OUTBOX_GRACE_MS):
             state, turn = self.redis.hmget(self.keys.task(task_id), "state", "turn")
             if state != State.QUEUED:
-                self.redis.zrem(self.keys.outbox, task_id)
+                # Taken off only if that turn is still the task's (or the task is gone).
+                self.transitions.confirm([(task_id, int(turn or 0))])
                 continue
             self.redis.zadd(self.keys.outbox, {task_id: now_ms()})
             self._publish(task_id, int(turn))
 
     def stop_ignored_cancels(self) -> None:
-        """Kill the pool child of a task that ignored its cancel request past the grace period."""
+        """Have the pool child of a task that ignored its cancel request killed.
+
+        The worker records the task CANCELLED once the child is gone (worker.base); if the
+        run's lease has lapsed instead (its worker is gone too), the run is over and the
+        task is recorded CANCELLED here.
+        """
         for task_id in self._due(self.keys.cancelling, now_ms()):
-            self.publisher.terminate(task_id)
-            error = {"type": "Cancelled", "message": "stopped after the cancel grace period"}
-            forget_at = now_ms() + self.settings.retention_seconds * 1000
-            self._script("finish", task_id, "", State.CANCELLED.value, dumps(error), forget_at)
-            self.redis.zrem(self.keys.cancelling, task_id)
+            key = self.keys.task(task_id)
+            state, runner = self.redis.hmget(key, "state", "runner")
+            if state != State.STARTED:
+                self.redis.zrem(self.keys.cancelling, task_id)
+            elif not self.redis.exists(self.keys.lease(task_id)):
+                error = {"type": "Cancelled", "message": "its run stopped after a cancel"}
+                forget_at = now_ms() + self.settings.retention_seconds * 1000
+                self.transitions.finish(
+                    task_id, State.CANCELLED, error, forget_at, runner=runner or ""
+                )
+            else:
+                self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS})
+                self.publisher.terminate(task_id)
 
     def forget_expired(self) -> None:
         """Delete finished tasks past their retention: record, result, events, indexes."""
         for task_id in self._due(self.keys.expiry, now_ms()):
-            self._script("delete", task_id, "1")
+            self.transitions.delete(task_id)
+
+    def reconcile(self) -> None:
+        """Publish again the turns of waiting tasks that RabbitMQ's queue lacks.
+
+        The queue holds at least one message for each waiting task (more for superseded
+        turns), so fewer ready messages than waiting tasks outside the outbox means turns
+        were lost. Which ones cannot be told from the count: every waiting task seen at two
+        reconciliations in a row while the count fell short gets its turn again. A
+        duplicate turn is harmless (the worker runs a turn once).
+        """
+        waiting = self.redis.zcard(self.keys.line)
+        in_flight = self.redis.zcard(self.keys.outbox)
+        if not waiting or self.publisher.ready() + in_flight >= waiting:
+            self._missing = set()
+            return
+        line = self.redis.zrange(self.keys.line, 0, RECONCILE_BATCH - 1)
+        outbox = set(self.redis.zrange(self.keys.outbox, 0, -1)) if in_flight else set()
+        suspects = [task_id for task_id in line if task_id not in outbox]
+        lost = [task_id for task_id in suspects if task_id in self._missing]  # in line order
+        self._missing = set(suspects)
+        for task_id in lost:
+            state, turn = self.redis.hmget(self.keys.task(task_id), "state", "turn")
+            if state == State.QUEUED:
+                log.warning(
+                    "turn %s of task %s missing from the queue: published again", turn, task_id
+                )
+                self._publish(task_id, int(turn))
 
     def tick(self) -> None:
         self.release_due()
@@ -108,6 +150,9 @@ class Scheduler:
             self._last_sweep = time.monotonic()
             self.republish_unconfirmed()
             self.forget_expired()
+        if time.monotonic() - self._last_reconcile >= self.settings.reconcile_seconds:
+            self._last_reconcile = time.monotonic()
+            self.reconcile()
 
     def run(self, stop: threading.Event) -> None:
         """Tick until stopped; an unreachable RabbitMQ or Redis is waited out, not fatal."""

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from api.schemas import TaskType
-from worker.catalog import CATALOG
+from core.catalog import CATALOG
 
 router = APIRouter(tags=["catalogue"])
 

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from api.deps import StoreDep
-from worker.records import State
+from core.records import State
 
 router = APIRouter(tags=["health"])
 

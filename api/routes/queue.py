@@ -29,8 +29,8 @@ async def read_queue(
     return QueueOut(
         depth=line["depth"],
         scheduled=line["scheduled"],
-        running=[task_out(s) for s in running if user.sees(s.record.get("owner", ""))],
-        next=[task_out(s) for s in upcoming if user.sees(s.record.get("owner", ""))],
+        running=[task_out(s) for s in running if user.sees(s.record.owner)],
+        next=[task_out(s) for s in upcoming if user.sees(s.record.owner)],
         workers=line["workers"],
         consumers=consumers,
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, status
 from api.deps import CurrentUser, SubmitterDep
 from api.routes.tasks import CREATE_RESPONSES
 from api.schemas import SeedTask, SerialRequest, TaskId
-from worker.catalog import MAX_SERIES_DIGITS, TaskName
+from core.catalog import MAX_SERIES_DIGITS, TaskName
 
 router = APIRouter(tags=["seed routes"])
 
@@ -21,7 +21,7 @@ async def _leibnic(digits: int, submitter: SubmitterDep, user: CurrentUser) -> T
     snapshot = await submitter.submit(
         TaskName.LEIBNIZ_PI.value, {"digits": digits, "method": method}, user.name
     )
-    return TaskId(id=snapshot.record["id"])
+    return TaskId(id=snapshot.record.id)
 
 
 @router.post(
@@ -60,7 +60,7 @@ async def create_leibnic_by_get(
 async def create_serials(body: SerialRequest, submitter: SubmitterDep, user: CurrentUser) -> TaskId:
     """Generate `count` serial numbers from `number` for a model (seed 4's route)."""
     snapshot = await submitter.submit(TaskName.GENERATE_SERIALS.value, body.model_dump(), user.name)
-    return TaskId(id=snapshot.record["id"])
+    return TaskId(id=snapshot.record.id)
 
 
 @router.post(
@@ -74,4 +74,4 @@ async def create_seed_task(body: SeedTask, submitter: SubmitterDep, user: Curren
     snapshot = await submitter.submit(
         body.name.value, {**body.qwargs, "delay_seconds": body.delay_seconds}, user.name
     )
-    return TaskId(id=snapshot.record["id"])
+    return TaskId(id=snapshot.record.id)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Path
 
 from api.deps import CurrentUser, LedgerDep, SettingsDep, StoreDep
 from api.schemas import SerialCheck
-from worker.serials import is_genuine, parse_serial
+from api.store import redis_errors
+from core.serials import is_genuine, parse_serial
 
 router = APIRouter(tags=["serials"])
 
@@ -28,11 +29,12 @@ async def read_serial(
     secret = settings.serial_secret.get_secret_value().encode()
     if parsed is None or not is_genuine(secret, serial):
         return SerialCheck(serial=serial, genuine=False, issued=False)
-    allocation = await ledger.find(parsed.code_model, parsed.number)
+    with redis_errors():
+        allocation = await ledger.find(parsed.code_model, parsed.number)
     task_id = None
     if allocation:
         snapshot = await store.read(allocation.task_id)
-        if snapshot is None or user.sees(snapshot.record.get("owner", "")):
+        if snapshot is None or user.sees(snapshot.record.owner):
             task_id = allocation.task_id
     return SerialCheck(
         serial=serial,

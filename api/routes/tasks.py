@@ -35,10 +35,19 @@ from api.schemas import (
     TaskResult,
     task_out,
 )
-from api.store import Snapshot, TaskStore
-from api.submit import Submitter, moment, validate_params
-from worker.catalog import TaskName
-from worker.records import TERMINAL, State, now_iso
+from api.store import TaskStore
+from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
+from core.catalog import TaskName
+from core.records import TERMINAL, Snapshot, State, now_iso, now_ms
+from core.transitions import (
+    Cancelling,
+    Conflict,
+    Ended,
+    Overlap,
+    Running,
+    Unknown,
+    VersionMismatch,
+)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -55,13 +64,9 @@ KEEPALIVE_SECONDS = 15.0
 async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
     """The task if it exists and the user may see it, else TaskNotFoundError."""
     snapshot = await store.read(task_id)
-    if snapshot is None or not user.sees(snapshot.record.get("owner", "")):
+    if snapshot is None or not user.sees(snapshot.record.owner):
         raise TaskNotFoundError(f"task {task_id} not found")
     return snapshot
-
-
-def etag(snapshot: Snapshot) -> str:
-    return f'"v{snapshot.record.get("version", 0)}"'
 
 
 def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> Response:
@@ -70,7 +75,7 @@ def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> 
         task_out(snapshot).model_dump_json(),
         status_code,
         media_type="application/json",
-        headers={"ETag": etag(snapshot)},
+        headers={"ETag": snapshot.record.etag},
     )
 
 
@@ -84,7 +89,7 @@ async def wait_until_terminal(
             changed.clear()
             snapshot = await visible(store, task_id, user)
             remaining = deadline - time.monotonic()
-            if snapshot.record["state"] in TERMINAL or remaining <= 0:
+            if snapshot.record.state in TERMINAL or remaining <= 0:
                 return snapshot
             await wait_for(changed, remaining)
 
@@ -126,7 +131,7 @@ async def accept(
         body.name.value, params, user.name, body.priority, body.not_before, idempotency_key
     )
     response = task_response(snapshot, status.HTTP_202_ACCEPTED)
-    response.headers["Location"] = f"/tasks/{snapshot.record['id']}"
+    response.headers["Location"] = f"/tasks/{snapshot.record.id}"
     return response
 
 
@@ -237,7 +242,7 @@ async def read_task_history(task_id: str, store: StoreDep, user: CurrentUser) ->
     responses={
         **_AUTH,
         **_NOT_FOUND,
-        409: {"description": "The task is not waiting"},
+        409: {"description": "The task is not waiting, or its new serial range is taken"},
         412: {"description": "If-Match does not match the task's ETag"},
     },
 )
@@ -251,47 +256,55 @@ async def update_task(
     if_match: Annotated[str | None, Header(max_length=100)] = None,
 ) -> TaskOut:
     """Edit, re-prioritise or postpone a waiting task (`not_before: null` brings it back)."""
-    current = await visible(store, task_id, user)
+    current = (await visible(store, task_id, user)).record
     given = body.model_fields_set
-    params = validate_params(current.record["name"], body.params) if "params" in given else None
+    params = validate_params(current.name, body.params) if "params" in given else None
     if "not_before" not in given:
-        mode = "keep"
+        postpone = "keep"
     else:
-        mode = "clear" if body.not_before is None else "set"
+        postpone = "clear" if body.not_before is None else "set"
     change = {
         "at": now_iso(),
         "change": "edited",
         **body.model_dump(mode="json", exclude_unset=True),
     }
-    version = ""
+    version = None
     if if_match:
-        version = if_match.strip().removeprefix("W/").strip('"').removeprefix("v")
-    outcome, *detail = await store.edit(
-        task_id,
-        version,
-        params,
-        body.priority if "priority" in given else None,
-        mode,
-        moment(body.not_before),
-        change,
-    )
-    if outcome == "unknown":
-        raise TaskNotFoundError(f"task {task_id} not found")
-    if outcome == "conflict":
-        raise ConflictError(f"task {task_id} is {detail[0]}: only waiting tasks can be changed")
-    if outcome == "precondition":
-        raise PreconditionFailedError(
-            f'task {task_id} was changed meanwhile (its ETag is now "v{detail[0]}")'
+        text = if_match.strip().removeprefix("W/").strip('"').removeprefix("v")
+        version = int(text) if text.isdecimal() else -1  # -1: matches no version
+    serials = serial_range(current.name, params) if params is not None else None
+    outcome = await store.change(
+        store.transitions.edit(
+            task_id,
+            version,
+            params,
+            body.priority if "priority" in given else None,
+            postpone,
+            moment(body.not_before),
+            change,
+            serials,
         )
-    snapshot = await store.read(task_id)
-    if int(detail[0]):
+    )
+    match outcome:
+        case Unknown():
+            raise TaskNotFoundError(f"task {task_id} not found")
+        case Conflict(state):
+            raise ConflictError(f"task {task_id} is {state}: only waiting tasks can be changed")
+        case VersionMismatch(now):
+            raise PreconditionFailedError(
+                f'task {task_id} was changed meanwhile (its ETag is now "v{now}")'
+            )
+        case Overlap():
+            raise overlap_error(serials, outcome)
+    snapshot = await visible(store, task_id, user)
+    if outcome.turn:
         # The change is durable and the turn sits in the outbox: if RabbitMQ is away the
         # scheduler publishes it later, so the edit still succeeds.
         try:
-            await submitter.publish_turn(snapshot, int(detail[0]))
+            await submitter.publish_turn(snapshot, outcome.turn)
         except UnavailableError:
             pass
-    response.headers["ETag"] = etag(snapshot)
+    response.headers["ETag"] = snapshot.record.etag
     return task_out(snapshot)
 
 
@@ -305,15 +318,23 @@ async def cancel_task(
 ) -> TaskOut:
     """Cancel a task: a waiting one never runs, a running one is stopped within a second."""
     await visible(store, task_id, user)
-    outcome, *detail = await store.cancel(
-        task_id, settings.cancel_grace_seconds, settings.retention_seconds
+    now = now_ms()
+    outcome = await store.change(
+        store.transitions.cancel(
+            task_id,
+            now + int(settings.cancel_grace_seconds * 1000),
+            now + settings.retention_seconds * 1000,
+        )
     )
-    if outcome == "unknown":
-        raise TaskNotFoundError(f"task {task_id} not found")
-    if outcome == "ended":
-        raise ConflictError(f"task {task_id} already ended in {detail[0]}")
-    if outcome == "cancelling":
-        return task_out(await wait_until_terminal(store, hub, task_id, user, CANCEL_ANSWER_SECONDS))
+    match outcome:
+        case Unknown():
+            raise TaskNotFoundError(f"task {task_id} not found")
+        case Ended(state):
+            raise ConflictError(f"task {task_id} already ended in {state}")
+        case Cancelling():
+            return task_out(
+                await wait_until_terminal(store, hub, task_id, user, CANCEL_ANSWER_SECONDS)
+            )
     return task_out(await visible(store, task_id, user))
 
 
@@ -325,11 +346,11 @@ async def cancel_task(
 async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Response:
     """Forget a task that is not running: record, result, history and indexes."""
     await visible(store, task_id, user)
-    outcome = await store.delete(task_id)
-    if outcome is None:
-        raise TaskNotFoundError(f"task {task_id} not found")
-    if outcome == State.STARTED:
-        raise ConflictError(f"task {task_id} is running: cancel it first")
+    match await store.change(store.transitions.delete(task_id)):
+        case Unknown():
+            raise TaskNotFoundError(f"task {task_id} not found")
+        case Running():
+            raise ConflictError(f"task {task_id} is running: cancel it first")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

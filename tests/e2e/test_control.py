@@ -1,11 +1,15 @@
 """Controlling tasks through the real stack: cancel, postpone, edit, prioritise, delete, list."""
 
 import random
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import psutil
 import pytest
 
+from core.records import Keys
 from tests.client import TERMINAL, blocker, read, submit, wait_done, wait_state
 from tests.processes import Stack
 from tests.waiting import wait_until
@@ -50,20 +54,72 @@ def test_cancel_running_leibniz_within_a_second_and_next_starts(api: httpx.Clien
     assert wait_done(api, nxt["id"])["state"] == "SUCCESS"
 
 
+def gone(proc: psutil.Process) -> bool:
+    """Whether a process has ended (a zombie not yet reaped by its parent has)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def test_task_ignoring_cancel_is_stopped_after_grace_and_worker_survives(
     api: httpx.Client, stack: Stack
 ) -> None:
+    """Only killing its pool child stops a task deaf to cancel requests; the worker lives on.
+
+    The run goes on through the grace period, then the scheduler has its pool child killed;
+    the task is CANCELLED only once that child is gone, and the worker runs the next task.
+    """
+    worker = psutil.Process(stack.procs["worker"].pid)
     app = create_celery_app(stack.settings, with_backend=False)
     task_id = app.send_task("test_stubborn", kwargs={"delay_seconds": 30}).id
     app.close()
+
     # Sent by name, as another tool would: the worker adopts it into a record when it starts.
-    wait_until(lambda: api.get(f"/tasks/{task_id}").json().get("state") == "STARTED", 30)
+    def running() -> dict | None:
+        task = api.get(f"/tasks/{task_id}").json()
+        return task if task.get("state") == "STARTED" and task.get("worker") else None
+
+    node, _, pid = wait_until(running, 30)["worker"].rpartition(":")
+    child = psutil.Process(int(pid))
+    assert child in worker.children(), (node, pid, worker.children())
     nxt = submit(api, "reverse", {"text": "still here"})
-    assert api.post(f"/tasks/{task_id}/cancel").status_code == 200
-    task = wait_state(api, task_id, TERMINAL, timeout=10)
-    assert task["state"] == "CANCELLED"
+    grace = stack.settings.cancel_grace_seconds
+    seen: list[str] = []
+
+    def grace_over() -> bool:
+        if time.monotonic() - asked >= grace - 0.2:  # a margin for the last read
+            return True
+        seen.append(read(api, task_id)["state"])
+        assert seen[-1] in {"STARTED", "PROGRESS"} and not gone(child), (seen, child)
+        return False
+
+    # The cancel answers once the task ended or after 2 s: sent aside, so that the run can
+    # be watched meanwhile.
+    with stack.client() as canceller, ThreadPoolExecutor(1) as aside:
+        asked, asked_at = time.monotonic(), datetime.now(UTC)
+        answer = aside.submit(canceller.post, f"/tasks/{task_id}/cancel")
+        key = Keys(stack.settings.key_prefix).task(task_id)
+        wait_until(lambda: stack.redis.hget(key, "cancel_requested"), 5)
+        # Through the grace period the run goes on: asked to stop, not stopped.
+        wait_until(grace_over, grace + 5)
+        assert seen, "the task was not looked at during the grace period"
+        # A task that is never killed sleeps 30 s more: STARTED all along, this wait fails.
+        task = wait_state(api, task_id, TERMINAL, timeout=15)
+        assert gone(child), (task, child)
+        response = answer.result(timeout=30)
+    assert response.status_code == 200, response.text
+    assert task["state"] == "CANCELLED", task
     assert task["error"]["message"] == "stopped after the cancel grace period"
+    assert parse(task["finished_at"]) - asked_at >= timedelta(seconds=grace), task
+
+    # The same worker process runs the next task, in a new pool child.
     assert wait_done(api, nxt["id"], timeout=30)["result"] == "ereh llits"
+    assert stack.procs["worker"].poll() is None and worker.is_running()
+    runner = stack.redis.hget(Keys(stack.settings.key_prefix).task(nxt["id"]), "runner")
+    next_node, _, next_pid = runner.rpartition(":")
+    assert next_node == node and int(next_pid) != child.pid, runner
+    assert psutil.Process(int(next_pid)).ppid() == worker.pid, runner
 
 
 def test_cancelled_task_stays_cancelled_across_restarts(own_stack: Stack) -> None:

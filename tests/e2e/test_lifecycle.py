@@ -2,17 +2,18 @@
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from mpmath import mp
 
+from core.records import Keys
 from tests.client import TERMINAL, blocker, read, submit, wait_done
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, wait_for_api
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
-from worker.records import Keys
 
 pytestmark = pytest.mark.e2e
 
@@ -222,3 +223,44 @@ def test_confirmed_turns_leave_the_outbox_while_they_wait(api: httpx.Client, sta
     assert read(api, busy["id"])["state"] in {"STARTED", "PROGRESS"}
     for task_id in waiting:
         wait_done(api, task_id)
+
+
+def test_a_padded_run_reports_progress_that_rises_with_the_delay(api: httpx.Client) -> None:
+    """The seeds' demo: a short computation padded to two seconds can be watched by polling:
+    its percent rises on the way, it says which worker runs it and when its lease was last
+    renewed, and it ends at 100 %."""
+    task = submit(api, "leibniz_pi", {"digits": 3}, delay_seconds=2)
+    seen: list[dict] = []
+
+    def ended() -> bool:
+        seen.append(read(api, task["id"]))
+        return seen[-1]["state"] in TERMINAL
+
+    wait_until(ended, 30, interval=0.1)
+    running = [t for t in seen if t["state"] == "PROGRESS"]
+    percents = [t["progress"]["percent"] for t in running]
+    assert len(set(percents)) >= 5, percents
+    assert percents == sorted(percents) and 0 < percents[0] < 50
+    assert all(t["progress"]["intermediate"].startswith("3.1") for t in running)
+    assert all(t["worker"] and t["lease_renewed_at"] for t in running)
+    assert seen[-1]["state"] == "SUCCESS" and seen[-1]["worker"] is None
+
+
+def test_a_turn_lost_from_the_queue_is_published_again_and_runs_once(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """A purged queue loses the turns of waiting tasks; the scheduler finds them missing
+    (two looks, one second apart here) and publishes them again; each runs once, in order."""
+    stack = make_stack(TASKLINE_RECONCILE_SECONDS="1")
+    stack.start("api", "scheduler")
+    with stack.client() as api:
+        waiting = [submit(api, "reverse", {"text": f"lost {i}"})["id"] for i in range(3)]
+        app = create_celery_app(stack.settings, with_backend=False)
+        with app.connection_for_write() as connection:
+            assert connection.default_channel.queue_purge(stack.settings.queue) == 3
+        app.close()
+        stack.start("worker")
+        done = [wait_done(api, task_id, timeout=30) for task_id in waiting]
+    assert [t["state"] for t in done] == ["SUCCESS"] * 3
+    assert [t["attempts"] for t in done] == [1, 1, 1]
+    assert [t["started_at"] for t in done] == sorted(t["started_at"] for t in done)

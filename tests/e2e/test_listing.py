@@ -5,29 +5,26 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from core.records import Keys, now_ms
+from core.transitions import Transitions
 from tests.client import submit, wait_done
 from tests.processes import Stack
 from tests.waiting import wait_until
-from worker.records import dumps, now_iso, now_ms
-from worker.transitions import Transitions
 
 pytestmark = pytest.mark.e2e
 
 
 def store_tasks(stack: Stack, count: int, cancel_every: int) -> list[str]:
     """Write `count` task records straight into Redis (no messages), oldest first."""
-    scripts = Transitions.register(stack.redis)
-    prefix = stack.settings.key_prefix
+    transitions = Transitions(stack.redis, Keys(stack.settings.key_prefix))
     ids = [f"task-{i:05d}" for i in range(count)]
     with stack.redis.pipeline(transaction=False) as pipe:
+        queued = transitions.queued_on(pipe)
         for i, task_id in enumerate(ids):
-            base = [prefix, task_id, now_iso(), now_ms()]
             name = "reverse" if i % 2 else "leibniz_pi"
-            fields = [name, dumps({"text": "x"}), 5, "", "", 0, count, "", "", 0]
-            fields += [f"{prefix}rate:test", count]
-            scripts.create(args=[*base, *fields], client=pipe)
+            queued.create(task_id, name, {"text": "x"}, 5, "", None, count, None, count, None)
             if i % cancel_every == 0:
-                scripts.cancel(args=[*base, 0, now_ms() + 3_600_000], client=pipe)
+                queued.cancel(task_id, 0, now_ms() + 3_600_000)
         pipe.execute()
     return ids
 

@@ -3,9 +3,11 @@
 import httpx
 import pytest
 
+from core.serials import is_genuine, make_serial
 from tests.client import submit, wait_done
 from tests.processes import Stack
-from worker.serials import is_genuine, make_serial
+from tests.waiting import wait_until
+from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 
@@ -80,3 +82,44 @@ def test_seed_route_refuses_a_range_twice(api: httpx.Client) -> None:
     body = {"code_model": "C3", "number": 5, "count": 3}
     assert api.post("/generate_sn", json=body).status_code == 202
     assert api.post("/generate_sn", json=body).status_code == 409
+
+
+def test_an_edit_cannot_take_a_range_already_issued(api: httpx.Client) -> None:
+    done = submit(api, "generate_serials", {"code_model": "ED", "number": 1, "count": 5})
+    first = wait_done(api, done["id"])["result"]["serials"]
+    later = submit(
+        api,
+        "generate_serials",
+        {"code_model": "ED", "number": 100, "count": 5},
+        not_before="2100-01-01T00:00:00Z",
+    )
+
+    same = {"params": {"code_model": "ED", "number": 1, "count": 5}, "not_before": None}
+    refused = api.patch(f"/tasks/{later['id']}", json=same)
+    assert refused.status_code == 409, refused.text
+    assert done["id"] in refused.json()["detail"]
+    kept = api.get(f"/tasks/{later['id']}").json()
+    assert kept["state"] == "SCHEDULED" and kept["params"]["number"] == 100
+
+    # Moving it to a free range gives its old one back, and it then runs with the new one.
+    free = {"params": {"code_model": "ED", "number": 200, "count": 5}, "not_before": None}
+    assert api.patch(f"/tasks/{later['id']}", json=free).status_code == 200
+    moved = wait_done(api, later["id"])["result"]["serials"]
+    assert not set(moved) & set(first) and moved[0].endswith("ED000200")
+    assert generate(api, "ED", 100, 5).status_code == 202
+    assert generate(api, "ED", 202, 1).status_code == 409
+
+
+def test_a_serial_message_sent_without_a_turn_fails_and_reserves_nothing(
+    api: httpx.Client, stack: Stack
+) -> None:
+    """Flower or any AMQP client can send by name; only the API can reserve a range."""
+    app = create_celery_app(stack.settings, with_backend=False)
+    params = {"code_model": "NT", "number": 1, "count": 3}
+    task_id = app.send_task("generate_serials", kwargs=params).id
+    app.close()
+    wait_until(lambda: api.get(f"/tasks/{task_id}").status_code == 200, 30)
+    task = wait_done(api, task_id)
+    assert task["state"] == "FAILURE" and task["error"]["type"] == "Refused"
+    assert "through the API" in task["error"]["message"]
+    assert generate(api, "NT", 1, 3).status_code == 202

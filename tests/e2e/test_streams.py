@@ -8,7 +8,7 @@ import pytest
 from httpx_sse import aconnect_sse, connect_sse
 from websockets.sync.client import connect
 
-from tests.client import blocker, submit, wait_done
+from tests.client import TERMINAL, blocker, submit, wait_done
 from tests.processes import PASSWORDS, Stack
 
 pytestmark = pytest.mark.e2e
@@ -51,16 +51,37 @@ def test_sse_late_client_gets_current_state_and_stream_ends(api: httpx.Client) -
     assert events[0][2]["result"] == "enod"
 
 
+def stream_id(event_id: str) -> tuple[int, int]:
+    """A Redis stream id ("ms-seq") as numbers: as strings, "5-10" sorts before "5-9"."""
+    ms, seq = event_id.split("-")
+    return int(ms), int(seq)
+
+
 def test_sse_resume_with_last_event_id_misses_nothing(api: httpx.Client) -> None:
+    """A client that reconnects with the last id it saw gets every later event, once."""
+    busy = blocker(api, 1.0)
+    # Queued behind the blocker, then padded with progress: the stream is long and still
+    # open when the first client leaves it.
     task = submit(api, "leibniz_pi", {"digits": 7}, delay_seconds=1.5)
     head = sse_events(api, task["id"], limit=4)
+    assert len(head) == 4, head
+    assert head[0][2]["state"] == "QUEUED", head  # the state when it connected...
+    assert all(data["state"] not in TERMINAL for _, _, data in head), head  # ...not ended
     rest = sse_events(api, task["id"], last_event_id=head[-1][0])
+    assert rest and rest[-1][2]["state"] == "SUCCESS", rest
     wait_done(api, task["id"])
-    everything = sse_events(api, task["id"], last_event_id="0-0")
+    everything = [event_id for event_id, _, _ in sse_events(api, task["id"], "0-0")]
     resumed = [event_id for event_id, _, _ in head[1:] + rest]
-    assert resumed == [event_id for event_id, _, _ in everything][-len(resumed) :]
-    assert [e for e, _, _ in everything][0] <= head[1][0] or len(head) == 1
-    assert rest[-1][2]["state"] == "SUCCESS"
+    # Stream ids rise strictly: nothing repeated, nothing out of order.
+    ids = [stream_id(event_id) for event_id in everything]
+    assert ids == sorted(set(ids)), everything
+    # The first client went on right after the state it was shown, the second right after
+    # the last event the first saw: together they hold every event after that state.
+    assert head[0][0] in everything, (head[0][0], everything)
+    assert stream_id(everything[0]) <= stream_id(head[0][0]) < stream_id(head[1][0])
+    assert stream_id(head[-1][0]) < stream_id(rest[0][0])
+    assert resumed == everything[everything.index(head[0][0]) + 1 :], (resumed, everything)
+    assert wait_done(api, busy["id"])["state"] == "SUCCESS"
 
 
 def test_sse_of_unknown_task_is_404(api: httpx.Client) -> None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -186,25 +187,39 @@ def test_supervisord_restarts_crashed_processes_and_requeues_on_stop(
         _, alive = psutil.wait_procs(orphans, timeout=15)
         assert not alive, alive
 
-        # supervisord itself is stopped while a task runs: the worker's soft shutdown (3 s)
-        # ends, the task is cancelled and its unacknowledged message goes back to the queue.
-        running = submit(api, "reverse", {"text": "interrupted"}, delay_seconds=10)
+        # supervisord itself is stopped while a task runs that cannot finish within the
+        # worker's soft shutdown: the shutdown ends the run, and its unacknowledged message
+        # goes back to the queue, to run again once the worker is back.
+        soft = float(supervised.env["TASKLINE_SOFT_SHUTDOWN_SECONDS"])
+        delay = soft + 7
+        running = submit(api, "reverse", {"text": "interrupted"}, delay_seconds=delay)
         wait_state(api, running["id"], {"STARTED", "PROGRESS"}, timeout=30)
+        worker = psutil.Process(supervised.pid("taskline:worker"))
         programs = [psutil.Process(supervised.pid(name)) for name in PROGRAMS]
-        programs += psutil.Process(supervised.pid("taskline:worker")).children()
+        programs += worker.children()
+        before = supervised.record(running["id"])
+        # Running when the stop begins: its first attempt, in the worker's pool child, with
+        # more of its delay left than the soft shutdown lasts.
+        assert before["state"] == "STARTED" and before["attempts"] == "1", before
+        pid = int(before["runner"].rpartition(":")[2])
+        assert pid in {child.pid for child in worker.children()}, (before, worker.children())
+        elapsed = datetime.now(UTC) - datetime.fromisoformat(before["started_at"])
+        assert elapsed < timedelta(seconds=delay - soft - 2), (elapsed, before)
         supervised.proc.send_signal(signal.SIGTERM)
         supervised.proc.wait(90)
         _, alive = psutil.wait_procs(programs, timeout=10)
         assert not alive, alive
-        # Not lost: still counted as running in the record, to be redelivered.
-        record = supervised.record(running["id"])
-        assert record["state"] in ("STARTED", "SUCCESS"), record
+        # Not finished, not lost: still its first attempt in the record, to be redelivered.
+        after = supervised.record(running["id"])
+        assert after["state"] == "STARTED" and after["attempts"] == "1", after
+        assert supervised.states_of(running["id"]).count("STARTED") == 1
 
         supervised.start()
-        done = wait_state(api, running["id"], TERMINAL, timeout=60)
+        done = wait_state(api, running["id"], TERMINAL, timeout=90)
         assert done["state"] == "SUCCESS", (done, tail(supervised.run_dir / "worker.log"))
         assert done["result"] == "detpurretni"
-        # Requeued while running: a second attempt; finished before the stop: the only one.
-        assert done["attempts"] == (2 if record["state"] == "STARTED" else 1), done
+        # The requeued message ran it again: a second attempt, to its end, once.
+        assert done["attempts"] == 2, done
         seen = supervised.states_of(running["id"])
-        assert seen.count("SUCCESS") == 1 and seen.count("STARTED") == done["attempts"], seen
+        assert seen.count("STARTED") == 2 and seen.count("SUCCESS") == 1, seen
+        assert seen[-1] == "SUCCESS" and not {"FAILURE", "CANCELLED"} & set(seen), seen

@@ -15,11 +15,11 @@ from kombu import Connection, Exchange, Queue
 
 from api.errors import UnavailableError
 from api.producer import Producer
+from core.records import TURN_HEADER
+from core.settings import Settings
 from tests.processes import free_port, isolated_env, settings_of
 from tests.waiting import wait_until
 from worker.publisher import Publisher
-from worker.records import TURN_HEADER
-from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
 

@@ -1,23 +1,68 @@
-"""The API never loads task code; the catalogue and the worker agree on task names."""
+"""Who may import whom: the API loads no task code and, of the worker, only the Celery app
+it builds messages with; the domain (core) stands on its own; the catalogue and the worker
+agree on task names."""
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+from core.catalog import CATALOG
 from tests.processes import ROOT
-from worker.catalog import CATALOG
+
+# What the API may load of the worker package: the app that builds Celery's messages.
+API_MAY_LOAD = {"worker", "worker.celery_app"}
 
 
-def test_api_imports_no_task_module() -> None:
+def loaded_after(statement: str) -> list[str]:
+    """The first-party and numpy modules a fresh interpreter holds after `statement`."""
     code = (
-        "import sys, json, api.main; app = api.main.create_app(); "
-        "print(json.dumps(sorted(m for m in sys.modules if m == 'tasks' or "
-        "m.startswith('tasks.') or m == 'numpy')))"
+        f"import sys, json; {statement}; print(json.dumps(sorted(m for m in sys.modules "
+        "if m.split('.')[0] in ('api', 'core', 'worker', 'tasks', 'numpy'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    assert json.loads(out) == []
+    return json.loads(out)
+
+
+def imported_packages(package: str) -> dict[str, set[str]]:
+    """Per module of a package, the top-level names of the modules its source imports."""
+    found = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_api_loads_no_task_code_and_of_the_worker_only_its_celery_app() -> None:
+    modules = loaded_after("import api.main; api.main.create_app()")
+    assert not [m for m in modules if m.split(".")[0] in ("tasks", "numpy")]
+    assert {m for m in modules if m.split(".")[0] == "worker"} <= API_MAY_LOAD
+    assert "core.transitions" in modules  # the check sees the modules it claims to
+
+
+def test_api_source_imports_of_the_worker_only_its_celery_app() -> None:
+    offending = {
+        module: sorted(n for n in names if n.split(".")[0] == "worker" and n not in API_MAY_LOAD)
+        for module, names in imported_packages("api").items()
+    }
+    assert {m: n for m, n in offending.items() if n} == {}
+
+
+def test_core_imports_nothing_of_api_worker_or_tasks() -> None:
+    offending = {
+        module: sorted(n for n in names if n.split(".")[0] in ("api", "worker", "tasks"))
+        for module, names in imported_packages("core").items()
+    }
+    assert {m: n for m, n in offending.items() if n} == {}
+    assert len(offending) >= 6  # every module of core was read
 
 
 def test_catalogue_names_are_exactly_the_registered_tasks() -> None:
@@ -29,3 +74,29 @@ def test_catalogue_names_are_exactly_the_registered_tasks() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert json.loads(out) == sorted(CATALOG)
+
+
+def test_every_lua_script_documents_its_keys_argv_and_replies() -> None:
+    scripts = sorted((ROOT / "core" / "lua").glob("*.lua"))
+    assert len(scripts) >= 12
+    for script in scripts:
+        header = script.read_text().split("\n\n")[0]
+        for word in ("KEYS", "ARGV"):
+            assert word in header, f"{script.name}: no {word} in its header"
+        if script.stem != "task":
+            assert "Replies" in header, f"{script.name}: replies undocumented"
+
+
+def test_no_caller_builds_script_arguments_or_compares_reply_strings() -> None:
+    """Scripts are run only through core.transitions' typed methods."""
+    callers = [
+        path
+        for package in ("api", "worker", "tasks", "bench")
+        for path in (ROOT / package).rglob("*.py")
+        if "register_script" in path.read_text() or "evalsha" in path.read_text().lower()
+    ]
+    # The result backend's own script is Celery's state write, not a record transition.
+    assert [str(p.relative_to(ROOT)) for p in callers] == ["worker/backend.py"]
+
+
+Path  # noqa: B018 (kept for type hints in helpers)

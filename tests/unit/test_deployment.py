@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
+from core.catalog import LONGEST_TIME_LIMIT
 from tests.processes import ROOT
-from worker.catalog import LONGEST_TIME_LIMIT
 
 
 def _compose_command() -> list[str] | None:

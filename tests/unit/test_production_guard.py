@@ -3,7 +3,7 @@
 import pytest
 
 from api.main import create_app
-from worker.settings import Settings, production_problems
+from core.settings import Settings, production_problems
 
 
 def test_development_defaults_are_refused_in_production() -> None:

@@ -3,11 +3,10 @@
 import json
 
 from api.schemas import task_out as build
-from api.store import Snapshot
-from worker.records import State, encode, now_iso
+from core.records import Snapshot, State, TaskRecord, encode, now_iso
 
 
-def record(**fields: object) -> dict[str, str]:
+def record(**fields: object) -> TaskRecord:
     base = {
         "id": "t1",
         "name": "leibniz_pi",
@@ -22,7 +21,7 @@ def record(**fields: object) -> dict[str, str]:
         "finished_at": None,
         "error": None,
     }
-    return encode({**base, **fields})
+    return TaskRecord.parse(encode({**base, **fields}))
 
 
 def test_encode_writes_json_for_structures_and_empty_for_none() -> None:

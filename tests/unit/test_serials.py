@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from worker.serials import (
+from core.serials import (
     CODE_MODEL_PATTERN,
     MAX_NUMBER,
     ParsedSerial,

@@ -1,11 +1,12 @@
-"""The task record in Redis: key layout, states and field encoding, shared by API and worker.
+"""The task record in Redis: key layout, states, and the typed record parsed in one place.
 
 The record (a hash) is the truth about a task; the RabbitMQ message is only its turn in line.
-All changes of state go through worker.transitions.
+All changes of state go through core.transitions.
 """
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -39,6 +40,47 @@ class Keys:
     def task(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}"
 
+    def lease(self, task_id: str) -> str:
+        """Held by a task's live run ("token runner"); lapses by itself when the run dies."""
+        return f"{self.prefix}lease:{task_id}"
+
+    def of_task(self, task_id: str) -> list[str]:
+        """The keys every transition script gets first, in the order core/lua/task.lua names."""
+        return [
+            self.task(task_id),
+            self.events(task_id),
+            self.history(task_id),
+            self.line,
+            self.outbox,
+            self.scheduled,
+            self.expiry,
+            self.cancelling,
+            self.lease(task_id),
+            self.seq,
+            self.pages(task_id),
+            self.meta(task_id),
+        ]
+
+    def families(self, name: str, owner: str) -> list[str]:
+        """The index families a task belongs to: all tasks, by name, by owner, by both."""
+        return [
+            self.index_family(),
+            self.index_family(name=name),
+            self.index_family(owner=owner),
+            self.index_family(name=name, owner=owner),
+        ]
+
+    def ledger(self, code_model: str) -> str:
+        """The serial ranges reserved for one model: entries "first:last:task", score first."""
+        return f"{self.prefix}serials:{code_model}"
+
+    def idempotency(self, owner: str, key: str) -> str:
+        return f"{self.prefix}idempotency:{owner}:{key}"
+
+    def rate(self, owner: str, minute: int) -> str:
+        """The owner's creations in one minute (since the epoch)."""
+        return f"{self.prefix}rate:{owner}:{minute}"
+
     def meta(self, task_id: str) -> str:
         """Celery's result-backend key (Celery adds the same prefix as `global_keyprefix`)."""
         return f"{self.prefix}celery-task-meta-{task_id}"
@@ -60,14 +102,18 @@ class Keys:
         """The sorted set of task ids (score: creation sequence) for a filter.
 
         Families: all tasks, by name, by owner, by owner and name; each has an `all` set and
-        one set per state (kept by worker.transitions).
+        one set per state (kept by core.transitions).
         """
+        family = self.index_family(name, owner)
+        return f"{family}state:{state}" if state else f"{family}all"
+
+    def index_family(self, name: str | None = None, owner: str | None = None) -> str:
         family = f"{self.prefix}index:"
         if owner is not None:
             family += f"owner:{owner}:"
         if name:
             family += f"name:{name}:"
-        return f"{family}state:{state}" if state else f"{family}all"
+        return family
 
     @property
     def line(self) -> str:
@@ -98,6 +144,11 @@ class Keys:
     def channel(self) -> str:
         """Pub/sub channel announcing the id of each task that has a new event."""
         return f"{self.prefix}events"
+
+    @property
+    def seq(self) -> str:
+        """The creation counter: orders the indexes and the line."""
+        return f"{self.prefix}seq"
 
     @property
     def workers(self) -> str:
@@ -138,3 +189,61 @@ def encode(fields: dict[str, Any]) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRecord:
+    """A task record as stored, parsed once (Redis keeps every field as text)."""
+
+    id: str
+    name: str
+    params: dict[str, Any]
+    state: State
+    priority: int
+    owner: str
+    version: int
+    attempts: int
+    queued_at: str | None
+    not_before: str | None
+    started_at: str | None
+    finished_at: str | None
+    progress: dict[str, Any] | None
+    error: dict[str, str] | None
+    runner: str | None
+    renewed_at: str | None
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> "TaskRecord":
+        """The record from its hash fields ('' stands for none)."""
+        get = fields.get
+        return cls(
+            id=fields["id"],
+            name=fields["name"],
+            params=json.loads(fields["params"]),
+            state=State(fields["state"]),
+            priority=int(get("priority") or 5),
+            owner=get("owner", ""),
+            version=int(get("version") or 0),
+            attempts=int(get("attempts") or 0),
+            queued_at=get("queued_at") or None,
+            not_before=get("not_before") or None,
+            started_at=get("started_at") or None,
+            finished_at=get("finished_at") or None,
+            progress=json.loads(fields["progress"]) if get("progress") else None,
+            error=json.loads(fields["error"]) if get("error") else None,
+            runner=get("runner") or None,
+            renewed_at=get("renewed_at") or None,
+        )
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}"'
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What Redis knows of one task: its record, Celery's result meta, its place in line."""
+
+    record: TaskRecord
+    meta: dict[str, Any] | None
+    position: int | None

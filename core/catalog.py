@@ -10,8 +10,8 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from worker.serials import CODE_MODEL_PATTERN
-from worker.serials import MAX_NUMBER as MAX_SERIAL_NUMBER
+from core.serials import CODE_MODEL_PATTERN
+from core.serials import MAX_NUMBER as MAX_SERIAL_NUMBER
 
 MAX_DELAY_SECONDS = 3600
 MAX_SERIES_DIGITS = 10

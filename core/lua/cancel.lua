@@ -1,0 +1,31 @@
+-- cancel: a waiting task is cancelled at once (and gives back a serial range it never
+-- used); a running one is asked to stop and is recorded CANCELLED by its run once stopped.
+--
+-- KEYS, ARGV[1..4]: those of task.lua.
+-- ARGV[5] stop_ms (when a run ignoring the request is stopped hard)   ARGV[6] forget_ms
+-- Replies: {'cancelled'} | {'cancelling'} | {'ended', state} | {'unknown'}
+
+local stop_ms, forget_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local state = redis.call('HGET', REC, 'state')
+if not state then return {'unknown'} end
+if state == 'SUCCESS' or state == 'FAILURE' or state == 'CANCELLED' then
+  return {'ended', state}
+end
+if state == 'STARTED' then
+  local asked = redis.call('HGET', REC, 'cancel_requested')
+  if not asked or asked == '' then
+    redis.call('HSET', REC, 'cancel_requested', NOW)
+    redis.call('ZADD', CANCELLING, stop_ms, ID)
+    remember({at = NOW, change = 'cancel requested'})
+  end
+  return {'cancelling'}
+end
+release_serials()
+move_state(state, 'CANCELLED')
+redis.call('HSET', REC, 'finished_at', NOW)
+redis.call('HINCRBY', REC, 'version', 1)
+for _, key in ipairs({LINE, SCHEDULED, OUTBOX}) do redis.call('ZREM', key, ID) end
+redis.call('ZADD', EXPIRY, forget_ms, ID)
+remember({at = NOW, change = 'cancelled', from = state})
+emit('CANCELLED')
+return {'cancelled'}

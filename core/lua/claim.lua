@@ -1,0 +1,71 @@
+-- claim: the worker takes a message's turn before running it. The run's token is its
+-- attempt number: every later write of the run (progress, pages, renew, finish) carries it.
+--
+-- KEYS, ARGV[1..4]: those of task.lua.
+-- ARGV[5]  turn          the message's turn, '' for a message sent without one (by name from
+--                        another tool): it is adopted, unless its task type needs the ledger
+-- ARGV[6]  redelivered   '1' when RabbitMQ redelivered the message
+-- ARGV[7]  name          ARGV[8] params (JSON): for an adopted task
+-- ARGV[9]  families      index families of an adopted task (JSON)
+-- ARGV[10] ledgered      '1' when the task type reserves serials (cannot be adopted)
+-- ARGV[11] runner        who runs it (host:pid)       ARGV[12] lease_ms
+-- Replies:
+--   {'claimed', token, params}   run it
+--   {'held', holder}             a live run of this turn holds the lease: try again later
+--   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state,
+--                                cancelled (a run asked to stop died), refused (no ledger)
+
+local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local fams, ledgered, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
+
+local state = redis.call('HGET', REC, 'state')
+if not state then
+  if turn ~= '' then return {'skipped', 'unknown'} end
+  local seq = redis.call('INCR', SEQ)
+  redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', 5,
+             'owner', '', 'families', fams, 'queued_at', NOW, 'not_before', '',
+             'attempts', 0, 'turn', '', 'seq', seq, 'version', 1)
+  index_all()
+  if ledgered == '1' then
+    move_state(nil, 'FAILURE')
+    local error = cjson.encode({type = 'Refused', message =
+      'sent without a turn: a task that issues serials must be submitted through the API, '
+      .. 'which reserves its range'})
+    redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
+    emit('FAILURE', {'error', error})
+    return {'skipped', 'refused'}
+  end
+  move_state(nil, 'QUEUED')
+  state = 'QUEUED'
+elseif turn ~= '' and redis.call('HGET', REC, 'turn') ~= turn then
+  return {'skipped', 'superseded'}
+end
+-- the same turn while running: a crash redelivers (run again), anything else is a duplicate
+if state == 'STARTED' and redelivered ~= '1' then return {'skipped', 'duplicate'} end
+if state == 'STARTED' then
+  -- a redelivery while the run still holds its lease is no crash: consumer_timeout or a lost
+  -- connection requeued the message of a run that goes on
+  local holder = redis.call('GET', LEASE)
+  if holder then return {'held', holder} end
+  local asked = redis.call('HGET', REC, 'cancel_requested')
+  if asked and asked ~= '' then
+    -- the run asked to stop has died: that is the stop it was asked for
+    move_state('STARTED', 'CANCELLED')
+    redis.call('HSET', REC, 'finished_at', NOW)
+    redis.call('ZREM', CANCELLING, ID)
+    emit('CANCELLED')
+    return {'skipped', 'cancelled'}
+  end
+end
+if state ~= 'QUEUED' and state ~= 'STARTED' then return {'skipped', state} end
+move_state(state, 'STARTED')
+local token = redis.call('HINCRBY', REC, 'attempts', 1)
+redis.call('HSET', REC, 'started_at', NOW, 'finished_at', '', 'error', '',
+           'cancel_requested', '', 'progress', '', 'runner', runner, 'renewed_at', NOW)
+redis.call('SET', LEASE, token .. ' ' .. runner, 'PX', lease_ms)
+redis.call('ZREM', LINE, ID)
+redis.call('ZREM', OUTBOX, ID)
+-- a new run starts over: pages of an earlier attempt are gone
+redis.call('DEL', PAGES)
+emit('STARTED', {'attempts', token})
+return {'claimed', token, redis.call('HGET', REC, 'params')}

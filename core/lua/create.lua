@@ -1,0 +1,68 @@
+-- create: record a new task, reserve its serial range, put it in line (or postpone it).
+--
+-- KEYS[13] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
+-- KEYS[14] rate          the owner's creation counter of this minute
+-- KEYS[15] mine_queued   the owner's index of QUEUED tasks
+-- KEYS[16] mine_sched    the owner's index of SCHEDULED tasks
+-- KEYS[17] ledger        the serial ledger of the task's model (unused when ARGV[16] is '')
+-- ARGV[5]  name           ARGV[6]  params (JSON)     ARGV[7]  priority (0-9)
+-- ARGV[8]  owner          ARGV[9]  families (JSON list of index families)
+-- ARGV[10] not_before ISO-8601, or '' to queue now    ARGV[11] not_before (ms)
+-- ARGV[12] max_waiting    most waiting tasks the owner may have
+-- ARGV[13] digest         the request's digest, '' without an Idempotency-Key
+-- ARGV[14] remember_s     how long the Idempotency-Key is remembered (s)
+-- ARGV[15] per_minute     most creations a minute
+-- ARGV[16] first, ARGV[17] last: the serial range to reserve, '' for none
+-- Replies:
+--   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
+--   {'existing', task id, digest}   the Idempotency-Key was used already
+--   {'limited'}                     per_minute creations this minute already
+--   {'full'}                        max_waiting tasks waiting already
+--   {'overlap', ledger entry}       the serial range overlaps one reserved already
+
+local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER =
+  KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17]
+local name, params, priority, owner, fams = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local not_before, not_before_ms = ARGV[10], tonumber(ARGV[11])
+local max_waiting, digest, remember_s = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
+local per_minute, first, last = tonumber(ARGV[15]), ARGV[16], ARGV[17]
+
+if digest ~= '' then
+  local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
+  if seen[1] then return {'existing', seen[1], seen[2]} end
+end
+local created = redis.call('INCR', RATE)
+if created == 1 then redis.call('EXPIRE', RATE, 120) end
+if created > per_minute then return {'limited'} end
+if redis.call('ZCARD', MINE_QUEUED) + redis.call('ZCARD', MINE_SCHED) >= max_waiting then
+  return {'full'}
+end
+if first ~= '' then
+  local clash = reserve(LEDGER, first, last)
+  if clash then return {'overlap', clash} end
+end
+if digest ~= '' then
+  redis.call('HSET', IDEMPOTENCY, 'id', ID, 'digest', digest)
+  redis.call('EXPIRE', IDEMPOTENCY, remember_s)
+  redis.call('HSET', REC, 'idempotency_key', IDEMPOTENCY)
+end
+local seq = redis.call('INCR', SEQ)
+local state = 'QUEUED'
+if not_before ~= '' then state = 'SCHEDULED' end
+redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', priority,
+           'owner', owner, 'families', fams, 'queued_at', NOW, 'not_before', not_before,
+           'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1)
+index_all()
+move_state(nil, state)
+local turn = 0
+if state == 'QUEUED' then
+  turn = enqueue(priority)
+else
+  redis.call('ZADD', SCHEDULED, not_before_ms, ID)
+end
+remember({at = NOW, change = 'created', state = state})
+-- no wake-up: nobody can watch a task before it exists (and every API process would read it)
+record_event(state)
+local rank = false
+if state == 'QUEUED' then rank = redis.call('ZRANK', LINE, ID) end
+return {'created', state, turn, redis.call('HGETALL', REC), rank}

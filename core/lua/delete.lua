@@ -1,0 +1,26 @@
+-- delete: forget a task that is not running: record, result, events, history, pages,
+-- indexes; a serial range it never used goes back to the ledger.
+--
+-- KEYS, ARGV[1..4]: those of task.lua.
+-- ARGV[5] unpublished   '1': the task's first message never reached RabbitMQ; its
+--                       Idempotency-Key is forgotten too, so a retry creates it afresh
+-- Replies: {'deleted', state it had} | {'running'} | {'unknown'}
+
+local state = redis.call('HGET', REC, 'state')
+if not state then return {'unknown'} end
+if state == 'STARTED' then return {'running'} end
+release_serials()
+if ARGV[5] == '1' then
+  local key = redis.call('HGET', REC, 'idempotency_key')
+  if key and key ~= '' then redis.call('DEL', key) end
+end
+local fams = families()
+for _, fam in ipairs(fams) do
+  redis.call('ZREM', fam .. 'all', ID)
+  redis.call('ZREM', fam .. 'state:' .. state, ID)
+end
+for _, key in ipairs({LINE, SCHEDULED, OUTBOX, EXPIRY, CANCELLING}) do
+  redis.call('ZREM', key, ID)
+end
+redis.call('DEL', REC, HISTORY, EVENTS, PAGES, META)
+return {'deleted', state}

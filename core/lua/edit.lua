@@ -1,0 +1,69 @@
+-- edit: change a waiting task: params, priority (moves it in line), not_before (postpones
+-- it, or brings it back). New serial params swap the task's reservation atomically.
+--
+-- KEYS, ARGV[1..4]: those of task.lua.
+-- KEYS[13] ledger       the serial ledger of the new params' model (unused without ARGV[13])
+-- ARGV[5]  version      the version the caller saw (If-Match), '' for any
+-- ARGV[6]  params       new params (JSON), '' to keep them
+-- ARGV[7]  priority     new priority, '' to keep it
+-- ARGV[8]  postpone     'keep' | 'clear' | 'set'    ARGV[9] not_before ISO   ARGV[10] its ms
+-- ARGV[11] change       the history entry (JSON)
+-- ARGV[12] first, ARGV[13] last: the serial range the new params need, '' for none
+-- Replies: {'edited', turn to publish or 0} | {'conflict', state} | {'precondition', version}
+--          | {'overlap', ledger entry} | {'unknown'}
+
+local LEDGER = KEYS[13]
+local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local not_before, not_before_ms, change = ARGV[9], tonumber(ARGV[10]), ARGV[11]
+local first, last = ARGV[12], ARGV[13]
+
+local state = redis.call('HGET', REC, 'state')
+if not state then return {'unknown'} end
+if state ~= 'QUEUED' and state ~= 'SCHEDULED' then return {'conflict', state} end
+local current = redis.call('HGET', REC, 'version')
+if version ~= '' and version ~= current then return {'precondition', current} end
+if first ~= '' then
+  local old_ledger, old_entry = unpack(redis.call('HMGET', REC, 'ledger', 'ledger_entry'))
+  if old_ledger and old_ledger ~= '' then redis.call('ZREM', old_ledger, old_entry) end
+  local clash = reserve(LEDGER, first, last)
+  if clash then
+    if old_ledger and old_ledger ~= '' then
+      redis.call('ZADD', old_ledger, string.match(old_entry, '^(%d+):'), old_entry)
+    end
+    return {'overlap', clash}
+  end
+end
+local priority = redis.call('HGET', REC, 'priority')
+if params ~= '' then redis.call('HSET', REC, 'params', params) end
+local requeue = false
+if new_priority ~= '' and new_priority ~= priority then
+  priority = new_priority
+  redis.call('HSET', REC, 'priority', priority)
+  requeue = state == 'QUEUED'
+end
+if postpone == 'set' then
+  redis.call('HSET', REC, 'not_before', not_before)
+  redis.call('ZADD', SCHEDULED, not_before_ms, ID)
+  if state == 'QUEUED' then
+    move_state(state, 'SCHEDULED')
+    redis.call('ZREM', LINE, ID)
+    redis.call('ZREM', OUTBOX, ID)
+    redis.call('HINCRBY', REC, 'turn', 1)
+    state = 'SCHEDULED'
+  end
+  requeue = false
+elseif postpone == 'clear' then
+  redis.call('HSET', REC, 'not_before', '')
+  if state == 'SCHEDULED' then
+    redis.call('ZREM', SCHEDULED, ID)
+    move_state(state, 'QUEUED')
+    state = 'QUEUED'
+    requeue = true
+  end
+end
+local turn = 0
+if requeue then turn = enqueue(priority) end
+redis.call('HINCRBY', REC, 'version', 1)
+remember(cjson.decode(change))
+emit(state)
+return {'edited', turn}

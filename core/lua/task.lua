@@ -1,0 +1,110 @@
+-- The keys, arguments and helpers every transition script shares; core.transitions loads
+-- this file in front of each script, so a script reads as if it began here.
+--
+-- KEYS[1..12]  the task's keys, in the order of core.records.Keys.of_task:
+--   REC (the record hash), EVENTS (its event stream), HISTORY (its list of changes),
+--   LINE (waiting tasks in run order), OUTBOX (turns awaiting RabbitMQ's confirm, by ms),
+--   SCHEDULED (postponed tasks, by due ms), EXPIRY (finished tasks, by forget ms),
+--   CANCELLING (running tasks asked to stop, by hard-stop ms), LEASE (held by the live run),
+--   SEQ (the creation counter), PAGES (pages of a large result), META (Celery's result)
+-- ARGV[1..4]   ID (task id), NOW (ISO-8601 UTC), NOW_MS (epoch ms), CHANNEL (pub/sub
+--              channel that wakes the API's watchers)
+-- A script's own KEYS and ARGV start at 13 and 5.
+--
+-- Index keys: a record carries `families`, the JSON list of its index families written at
+-- creation from core.records.Keys.families; `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S`
+-- are the sorted sets of each (score: the creation sequence).
+
+local REC, EVENTS, HISTORY, LINE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local OUTBOX, SCHEDULED, EXPIRY, CANCELLING = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local LEASE, SEQ, PAGES, META = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local ID, NOW, NOW_MS, CHANNEL = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
+
+-- At most this many entries of history are kept per task (the oldest go first).
+local HISTORY_MAX = 100
+
+local function line_score(priority, seq)
+  -- higher priority first, then first come: the order RabbitMQ's priority queue delivers in
+  return (9 - tonumber(priority)) * 1e13 + seq
+end
+
+local function families()
+  return cjson.decode(redis.call('HGET', REC, 'families')),
+         tonumber(redis.call('HGET', REC, 'seq'))
+end
+
+local function move_state(old, new)
+  local fams, seq = families()
+  for _, fam in ipairs(fams) do
+    if old then redis.call('ZREM', fam .. 'state:' .. old, ID) end
+    redis.call('ZADD', fam .. 'state:' .. new, seq, ID)
+  end
+  redis.call('HSET', REC, 'state', new)
+end
+
+local function index_all()
+  local fams, seq = families()
+  for _, fam in ipairs(fams) do redis.call('ZADD', fam .. 'all', seq, ID) end
+end
+
+local function record_event(state, extra)
+  local fields = {'state', state, 'at', NOW}
+  if extra then for _, v in ipairs(extra) do table.insert(fields, v) end end
+  redis.call('XADD', EVENTS, 'MAXLEN', '~', 1000, '*', unpack(fields))
+end
+
+local function emit(state, extra)
+  -- the event, and a wake-up for the API processes' watchers of this task
+  record_event(state, extra)
+  redis.call('PUBLISH', CHANNEL, ID)
+end
+
+local function remember(change)
+  redis.call('RPUSH', HISTORY, cjson.encode(change))
+  redis.call('LTRIM', HISTORY, -HISTORY_MAX, -1)
+end
+
+local function enqueue(priority)
+  -- a new turn in line: the previous message, if any, is superseded
+  local turn = redis.call('HINCRBY', REC, 'turn', 1)
+  local seq = redis.call('INCR', SEQ)
+  redis.call('ZADD', LINE, line_score(priority, seq), ID)
+  redis.call('ZADD', OUTBOX, NOW_MS, ID)
+  return turn
+end
+
+local function holds_run(token)
+  -- the writer's run token (its attempt number) is the running attempt's
+  return redis.call('HGET', REC, 'state') == 'STARTED'
+     and redis.call('HGET', REC, 'attempts') == token
+end
+
+local function release_serials()
+  -- give back a serial range no message of this task can use any more (it never ran)
+  local ledger = redis.call('HGET', REC, 'ledger')
+  if ledger and ledger ~= '' and redis.call('HGET', REC, 'attempts') == '0' then
+    redis.call('ZREM', ledger, redis.call('HGET', REC, 'ledger_entry'))
+    redis.call('HSET', REC, 'ledger', '', 'ledger_entry', '')
+  end
+end
+
+local function overlapping(ledger, first, last)
+  -- the ledger entry ('first:last:task') that overlaps first..last, or nil; ranges never
+  -- overlap, so the one starting last at or below `last` is the only candidate
+  local below = redis.call('ZREVRANGEBYSCORE', ledger, last, '-inf', 'LIMIT', 0, 1)
+  if below[1] then
+    local _, upto = string.match(below[1], '^(%d+):(%d+):')
+    if tonumber(upto) >= tonumber(first) then return below[1] end
+  end
+  return nil
+end
+
+local function reserve(ledger, first, last)
+  -- reserve first..last of a ledger for this task; the clashing entry if taken
+  local clash = overlapping(ledger, first, last)
+  if clash then return clash end
+  local entry = first .. ':' .. last .. ':' .. ID
+  redis.call('ZADD', ledger, first, entry)
+  redis.call('HSET', REC, 'ledger', ledger, 'ledger_entry', entry)
+  return nil
+end

@@ -1,0 +1,155 @@
+"""One Settings class for every process and for supervisord (env prefix TASKLINE_).
+
+The defaults are the development defaults, written here only: `.env.example` is generated
+from this class (`python -m core.settings --example`, checked by a test), and supervisord
+gets its values from it too (`python -m core.settings --shell`, sourced by scripts/env.sh).
+"""
+
+import argparse
+import shlex
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "TASKLINE_"
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Everything configurable; the defaults suit a local development run."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore")
+
+    env: Annotated[Literal["development", "production"], BeforeValidator(_lower)] = Field(
+        "development", description="`production` refuses every development default."
+    )
+    broker_url: str = Field("amqp://guest:guest@127.0.0.1:5672//", description="RabbitMQ.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis: task records and Celery's results."
+    )
+    queue: str = Field("taskline", description="The queue (and exchange) name.")
+    key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
+    retention_seconds: int = Field(
+        7 * 24 * 3600, description="How long finished tasks and their results are kept."
+    )
+    connect_timeout: float = Field(
+        2.0, description="Seconds before RabbitMQ or Redis count as unavailable (503)."
+    )
+
+    api_host: str = Field("127.0.0.1", description="The API's address (supervisord).")
+    api_port: int = 8000
+    flower_host: str = Field("127.0.0.1", description="Flower's address (supervisord).")
+    flower_port: int = 5555
+    flower_user: str = "admin"
+    flower_password: SecretStr = SecretStr("flower-dev-password")
+    console_host: str = Field(
+        "127.0.0.1", description="supervisord's web console (it can stop every process)."
+    )
+    console_port: int = 9001
+    console_user: str = "admin"
+    console_password: SecretStr = SecretStr("console-dev-password")
+    services_autostart: bool = Field(
+        False, description="true: supervisord also runs RabbitMQ and Redis (all-in-one)."
+    )
+
+    serial_secret: SecretStr = Field(
+        SecretStr("serial-dev-secret"), description="HMAC key of serial-number checksums."
+    )
+
+    users: str = Field(
+        "",
+        description='API users as JSON: {"name": {"password_hash": "$argon2id$…", "role": '
+        '"admin"|"user"}}; without them or a users file, one `admin` with admin_password.',
+    )
+    users_file: str = Field("", description="A file holding the users' JSON instead.")
+    admin_password: SecretStr = SecretStr("admin-dev-password")
+    token_ttl_seconds: int = Field(3600, description="Bearer token lifetime.")
+    max_body_bytes: int = Field(1_048_576, description="Request body limit (413 beyond).")
+    creations_per_minute: int = Field(600, description="Task creations per user and minute.")
+    max_waiting_per_user: int = Field(10_000, description="Waiting tasks per user.")
+    cancel_grace_seconds: float = Field(
+        3.0, description="A running task that ignores a cancel is killed after this long."
+    )
+    soft_shutdown_seconds: float = Field(
+        30.0, description="A stopping worker lets its task run this long, then requeues it."
+    )
+    progress_interval: float = Field(
+        0.2, description="Minimum seconds between two progress writes of a task."
+    )
+    reconcile_seconds: float = Field(
+        10.0,
+        description="How often the scheduler compares the line with RabbitMQ's queue; a turn "
+        "missing twice in a row is published again.",
+    )
+
+
+DEVELOPMENT_DEFAULTS = {
+    "serial_secret": "serial-dev-secret",
+    "admin_password": "admin-dev-password",
+    "flower_password": "flower-dev-password",
+    "console_password": "console-dev-password",
+}
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """What keeps these settings from being fit for production (empty when they are)."""
+    problems = [
+        f"TASKLINE_{name.upper()} is the development default"
+        for name, default in DEVELOPMENT_DEFAULTS.items()
+        if getattr(settings, name).get_secret_value() == default
+        and not (name == "admin_password" and (settings.users or settings.users_file))
+    ]
+    if "guest:guest@" in settings.broker_url:
+        problems.append("TASKLINE_BROKER_URL uses RabbitMQ's guest user")
+    return problems
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    return Settings()
+
+
+def as_text(value: object) -> str:
+    """A setting as an environment variable holds it (booleans as supervisord reads them)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def example() -> str:
+    """The text of .env.example: every setting at its development default, described."""
+    lines = ["# Development defaults, generated by: python -m core.settings --example"]
+    lines.append("# Copy to .env to change them; never use these in production.")
+    for name, field in Settings.model_fields.items():
+        if field.description:
+            lines.append(f"# {field.description}")
+        lines.append(f"{PREFIX}{name.upper()}={as_text(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def shell(settings: Settings) -> str:
+    """`export` lines of every setting as this process reads them (environment and .env)."""
+    return "".join(
+        f"export {PREFIX}{name.upper()}={shlex.quote(as_text(getattr(settings, name)))}\n"
+        for name in Settings.model_fields
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--example", action="store_true", help="print .env.example")
+    parser.add_argument("--shell", action="store_true", help="print export lines for a shell")
+    args = parser.parse_args()
+    print(example() if args.example else shell(Settings()), end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,431 @@
+"""Every change of a task record, one atomic Lua script each, behind typed methods.
+
+A record moves between states only here, so its indexes, the line of waiting tasks, the
+postponed set, the outbox, the serial ledger and its event stream always agree with it. The
+scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this class is
+the one place that packs their arguments and turns their replies into the outcomes below, so
+no caller builds an argument list or compares reply strings.
+
+The same class serves a blocking client (worker, scheduler) and an asyncio one (API): on an
+asyncio client each method returns an awaitable of the outcome it names.
+"""
+
+import copy
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.client import Pipeline
+
+from core.ledger import Allocation
+from core.records import Keys, Snapshot, State, TaskRecord, dumps, now_iso, now_ms
+
+LUA = Path(__file__).with_name("lua")
+# How long an Idempotency-Key is remembered (s).
+IDEMPOTENCY_SECONDS = 24 * 3600
+# Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
+# many tasks and stand alone.
+_STANDALONE = frozenset({"confirm", "read"})
+
+
+@cache
+def source(name: str) -> str:
+    """The text Redis runs for a script: task.lua and the script, or the script alone."""
+    body = (LUA / f"{name}.lua").read_text()
+    return body if name in _STANDALONE else (LUA / "task.lua").read_text() + "\n" + body
+
+
+# Outcomes. Each names what happened; the fields carry what a caller needs next.
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    state: State
+    turn: int  # the turn to publish; 0 for a postponed task
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """The Idempotency-Key created this task already."""
+
+    task_id: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limited:
+    """Too many creations this minute; the next window opens in `retry_after` seconds."""
+
+    retry_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    """The owner has the most waiting tasks allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """The serial range overlaps one reserved for another task."""
+
+    first: int
+    last: int
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    turn: int  # the turn to publish; 0 when the task keeps its place
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """The task is not in a state that allows the change."""
+
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMismatch:
+    """If-Match named another version."""
+
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """No such task."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    token: int  # the run's token: every write of the run carries it
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A live run of this turn holds the lease ("token runner")."""
+
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Do not run this message (unknown, superseded, duplicate, ended, cancelled, refused)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A waiting task was cancelled; it never runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelling:
+    """A running task was asked to stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A running task cannot be deleted."""
+
+
+Postpone = Literal["keep", "clear", "set"]
+# A serial range: model, first and last number.
+SerialRange = tuple[str, int, int]
+
+
+def _overlap(entry: str) -> Overlap:
+    found = Allocation.parse(entry)
+    return Overlap(found.first, found.last, found.task_id)
+
+
+def _record(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class Transitions:
+    """The scripts registered on one Redis client (blocking or asyncio), as typed methods."""
+
+    def __init__(self, client: Redis | AsyncRedis, keys: Keys) -> None:
+        self.keys = keys
+        self._async = isinstance(client, AsyncRedis)
+        self._pipe: Pipeline | None = None
+        self._scripts = {
+            path.stem: client.register_script(source(path.stem))
+            for path in LUA.glob("*.lua")
+            if path.stem != "task"
+        }
+
+    def queued_on(self, pipe: Pipeline) -> "Transitions":
+        """The same methods, queued on a blocking pipeline: they return None, and the
+        pipeline's execute() the raw replies (for bulk loads in tests and benchmarks)."""
+        queued = copy.copy(self)
+        queued._pipe = pipe
+        return queued
+
+    def _run(self, name: str, keys: list[str], args: list[Any], parse: Any) -> Any:
+        script = self._scripts[name]
+        if self._pipe is not None:
+            script(keys=keys, args=args, client=self._pipe)
+            return None
+        if self._async:
+
+            async def run() -> Any:
+                return parse(await script(keys=keys, args=args))
+
+            return run()
+        return parse(script(keys=keys, args=args))
+
+    def _task(self, name: str, task_id: str, extra_keys: list[str], args: list[Any], parse: Any):
+        """Run a script about one task: its keys and the shared arguments come first."""
+        keys = self.keys.of_task(task_id) + extra_keys
+        head = [task_id, now_iso(), now_ms(), self.keys.channel]
+        return self._run(name, keys, head + args, parse)
+
+    def create(
+        self,
+        task_id: str,
+        name: str,
+        params: dict[str, Any],
+        priority: int,
+        owner: str,
+        not_before: tuple[str, int] | None,
+        max_waiting: int,
+        idempotency: tuple[str, str] | None,
+        per_minute: int,
+        serials: SerialRange | None,
+    ) -> Created | Existing | Limited | Full | Overlap:
+        """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
+
+        `idempotency` is (key, request digest); `serials` the range to reserve.
+        """
+        now = now_ms()
+        key, digest = idempotency or ("", "")
+        model, first, last = serials or ("", "", "")
+        nb_iso, nb_ms = not_before or ("", 0)
+        extra_keys = [
+            self.keys.idempotency(owner, key),
+            self.keys.rate(owner, now // 60_000),
+            self.keys.index("QUEUED", owner=owner),
+            self.keys.index("SCHEDULED", owner=owner),
+            self.keys.ledger(model),
+        ]
+        args = [
+            name,
+            dumps(params),
+            priority,
+            owner,
+            dumps(self.keys.families(name, owner)),
+            nb_iso,
+            nb_ms,
+            max_waiting,
+            digest,
+            IDEMPOTENCY_SECONDS,
+            per_minute,
+            first,
+            last,
+        ]
+
+        def parse(reply: list[Any]) -> Created | Existing | Limited | Full | Overlap:
+            match reply:
+                case ["created", state, turn, flat, rank]:
+                    record = TaskRecord.parse(_record(flat))
+                    position = None if rank is None else rank + 1
+                    return Created(State(state), int(turn), Snapshot(record, None, position))
+                case ["existing", found, seen_digest]:
+                    return Existing(found, seen_digest)
+                case ["limited"]:
+                    return Limited(60 - (now // 1000) % 60)
+                case ["full"]:
+                    return Full()
+                case ["overlap", entry]:
+                    return _overlap(entry)
+            raise ValueError(f"create: unexpected reply {reply!r}")
+
+        return self._task("create", task_id, extra_keys, args, parse)
+
+    def delete(self, task_id: str, *, unpublished: bool = False) -> Deleted | Running | Unknown:
+        """Forget a task that is not running (a serial range it never used is given back).
+
+        `unpublished`: its first message never reached RabbitMQ; its Idempotency-Key goes too.
+        """
+
+        def parse(reply: list[Any]) -> Deleted | Running | Unknown:
+            match reply:
+                case ["deleted", state]:
+                    return Deleted(State(state))
+                case ["running"]:
+                    return Running()
+            return Unknown()
+
+        return self._task("delete", task_id, [], ["1" if unpublished else ""], parse)
+
+    def claim(
+        self,
+        task_id: str,
+        turn: str | None,
+        redelivered: bool,
+        name: str,
+        params: dict[str, Any],
+        runner: str,
+        lease_ms: int,
+        ledgered: bool,
+    ) -> Claimed | Held | Skipped:
+        """Take a message's turn before running it; `turn` None for a message without one."""
+        args = [
+            turn or "",
+            "1" if redelivered else "",
+            name,
+            dumps(params),
+            dumps(self.keys.families(name, "")),
+            "1" if ledgered else "",
+            runner,
+            lease_ms,
+        ]
+
+        def parse(reply: list[Any]) -> Claimed | Held | Skipped:
+            match reply:
+                case ["claimed", token, found]:
+                    return Claimed(int(token), json.loads(found))
+                case ["held", holder]:
+                    return Held(holder)
+                case ["skipped", why]:
+                    return Skipped(why)
+            raise ValueError(f"claim: unexpected reply {reply!r}")
+
+        return self._task("claim", task_id, [], args, parse)
+
+    def finish(
+        self,
+        task_id: str,
+        state: State,
+        error: dict[str, str] | None,
+        forget_ms: int,
+        *,
+        token: int | None = None,
+        runner: str | None = None,
+    ) -> bool:
+        """End the run named by its token (or, from outside the run, by its runner).
+
+        False when that run no longer holds the task: nothing changed.
+        """
+        if (token is None) == (runner is None):
+            raise ValueError("name the run by its token or by its runner")
+        args = ["" if token is None else token, runner or "", state.value, dumps(error)]
+        return self._task("finish", task_id, [], [*args, forget_ms], bool)
+
+    def progress(self, task_id: str, token: int, progress: dict[str, Any]) -> bool:
+        """Record a run's progress; False when the run is stale."""
+        return self._task("progress", task_id, [], [token, dumps(progress)], bool)
+
+    def page(self, task_id: str, token: int, items: list[Any]) -> bool:
+        """Append a page of a run's result; False when the run is stale."""
+        return self._task("page", task_id, [], [token, dumps(items)], bool)
+
+    def renew(self, task_id: str, token: int, runner: str, lease_ms: int) -> bool:
+        """Renew a run's lease; False when the run is stale and should stop."""
+        return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
+
+    def cancel(
+        self, task_id: str, stop_ms: int, forget_ms: int
+    ) -> Cancelled | Cancelling | Ended | Unknown:
+        """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`)."""
+
+        def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
+            match reply:
+                case ["cancelled"]:
+                    return Cancelled()
+                case ["cancelling"]:
+                    return Cancelling()
+                case ["ended", state]:
+                    return Ended(State(state))
+            return Unknown()
+
+        return self._task("cancel", task_id, [], [stop_ms, forget_ms], parse)
+
+    def edit(
+        self,
+        task_id: str,
+        version: int | None,
+        params: dict[str, Any] | None,
+        priority: int | None,
+        postpone: Postpone,
+        not_before: tuple[str, int] | None,
+        change: dict[str, Any],
+        serials: SerialRange | None,
+    ) -> Edited | Conflict | VersionMismatch | Overlap | Unknown:
+        """Change a waiting task; `serials` is the range new params need (swapped atomically)."""
+        model, first, last = serials or ("", "", "")
+        nb_iso, nb_ms = not_before or ("", 0)
+        args = [
+            "" if version is None else version,
+            "" if params is None else dumps(params),
+            "" if priority is None else priority,
+            postpone,
+            nb_iso,
+            nb_ms,
+            dumps(change),
+            first,
+            last,
+        ]
+
+        def parse(reply: list[Any]) -> Edited | Conflict | VersionMismatch | Overlap | Unknown:
+            match reply:
+                case ["edited", turn]:
+                    return Edited(int(turn))
+                case ["conflict", state]:
+                    return Conflict(State(state))
+                case ["precondition", current]:
+                    return VersionMismatch(int(current))
+                case ["overlap", entry]:
+                    return _overlap(entry)
+            return Unknown()
+
+        return self._task("edit", task_id, [self.keys.ledger(model)], args, parse)
+
+    def release(self, task_id: str) -> int:
+        """Put a due postponed task back in line: the turn to publish, or 0."""
+        return self._task("release", task_id, [], [], int)
+
+    def confirm(self, turns: list[tuple[str, int]]) -> int:
+        """Take confirmed turns off the outbox, each only if it is still its task's turn."""
+        keys = [self.keys.outbox, *(self.keys.task(task_id) for task_id, _ in turns)]
+        args = [task_id for task_id, _ in turns] + [str(turn) for _, turn in turns]
+        return self._run("confirm", keys, args, int)
+
+    def read(self, task_ids: list[str]) -> list[Snapshot]:
+        """Several tasks in one round trip, in the given order; unknown ids are left out."""
+        keys = [self.keys.line]
+        for task_id in task_ids:
+            keys += (self.keys.task(task_id), self.keys.meta(task_id))
+
+        def parse(replies: list[Any]) -> list[Snapshot]:
+            return [
+                Snapshot(
+                    TaskRecord.parse(_record(flat)),
+                    json.loads(meta) if meta else None,
+                    None if rank is None else rank + 1,
+                )
+                for flat, meta, rank in replies
+                if flat
+            ]
+
+        return self._run("read", keys, task_ids, parse)

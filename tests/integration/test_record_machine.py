@@ -1,0 +1,700 @@
+"""The record scripts as a state machine: no sequence of changes can tear a record apart.
+
+The example tests in test_transitions.py follow one story each. Here Hypothesis makes the
+stories up: it drives the real Lua scripts on the real Redis through core.transitions, as the
+API, the worker and the scheduler do (create, edit, release, cancel, claim, a run's writes,
+finish, delete, confirm), and plays the faults they must survive: a run whose lease lapses, a
+redelivered message, a stale run writing late, the confirm of an old turn. A small model of
+each record says what every call must answer, and after every step the invariants are read
+back from Redis: one state per task, in the indexes, the line, the postponed set and the
+outbox alike; no serial range reserved twice, and none given back once its task ran.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import redis
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    MultipleResults,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+)
+
+from core.ledger import Allocation
+from core.records import TERMINAL, WAITING, Keys, State, iso, now_ms
+from core.transitions import (
+    Cancelled,
+    Cancelling,
+    Claimed,
+    Conflict,
+    Created,
+    Deleted,
+    Edited,
+    Ended,
+    Existing,
+    Full,
+    Held,
+    Overlap,
+    Postpone,
+    Running,
+    SerialRange,
+    Skipped,
+    Transitions,
+    Unknown,
+    VersionMismatch,
+)
+
+pytestmark = pytest.mark.integration
+
+# Long enough never to lapse by itself during a run: the machine lapses leases on purpose.
+LEASE_MS = 600_000
+FOREVER = 2**42
+MAX_TASKS = 6
+SERIALS = "generate_serials"
+NAMES = ("reverse", SERIALS)
+OWNERS = ("alice", "bob")
+MODELS = ("AB", "CD")
+CHANGE = {"change": "edited"}
+
+# A ledger entry: model, first, last, task id.
+Entry = tuple[str, int, int, str]
+
+runners = st.sampled_from([f"w{n}:{pid}" for n in (1, 2) for pid in (100, 200)])
+priorities = st.integers(0, 9)
+ranges = st.builds(
+    lambda model, first, count: (model, first, first + count - 1),
+    st.sampled_from(MODELS),
+    st.integers(1, 30),
+    st.integers(1, 6),
+)
+# A due time a few minutes ahead: its ms (moment() makes the pair that
+# core.transitions takes).
+due_times = st.integers(1, 60).map(lambda minutes: now_ms() + minutes * 60_000)
+creations = {
+    "name": st.sampled_from(NAMES),
+    "owner": st.sampled_from(OWNERS),
+    "priority": priorities,
+    "due": st.none() | due_times,
+    "serials": ranges,
+    "max_waiting": st.sampled_from([2, 100]),
+    # an Idempotency-Key and the request's digest
+    "key": st.none() | st.tuples(st.sampled_from(["k1", "k2"]), st.sampled_from(["d1", "d2"])),
+}
+
+
+def moment(ms: int) -> tuple[str, int]:
+    return iso(datetime.fromtimestamp(ms / 1000, UTC)), ms
+
+
+def params_of(name: str, serials: SerialRange) -> dict[str, Any]:
+    model, first, last = serials
+    if name == SERIALS:
+        return {"code_model": model, "number": first, "count": last - first + 1}
+    return {"text": "x" * first}
+
+
+@dataclass
+class Task:
+    """What the model expects of one record (and of its keys around it)."""
+
+    name: str
+    owner: str
+    params: dict[str, Any]
+    priority: int
+    state: State
+    turn: int = 0
+    version: int = 1
+    attempts: int = 0
+    runners: list[str] = field(default_factory=list)  # who ran each attempt, in order
+    lease: bool = False  # the running attempt holds its lease
+    cancel_requested: bool = False
+    outbox: bool = False
+    placed: int = 0  # when it last took its place in line (the model's clock)
+    due_ms: int | None = None  # its score in the postponed set
+    entry: Entry | None = None  # its serial reservation
+    pages: int = 0
+    progress: dict[str, Any] | None = None
+    forget: bool = False  # in the expiry set
+    idempotency: tuple[str, str] | None = None  # (owner, key)
+
+    @property
+    def runner(self) -> str | None:
+        return self.runners[-1] if self.runners else None
+
+
+class RecordMachine(RuleBasedStateMachine):
+    """Up to MAX_TASKS tasks at a time, under a key prefix of its own."""
+
+    tasks = Bundle("tasks")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys = Keys(f"test-machine-{uuid4().hex[:8]}:")
+        self.client = redis.Redis(decode_responses=True)
+        self.transitions = Transitions(self.client, self.keys)
+        self.model: dict[str, Task] = {}  # records that exist
+        self.gone: dict[str, Task] = {}  # records deleted
+        self.ledger: set[Entry] = set()
+        self.used: set[Entry] = set()  # reservations of tasks that ran: never given back
+        self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        self.clock = 0
+
+    def teardown(self) -> None:
+        for key in self.client.scan_iter(f"{self.keys.prefix}*", count=1000):
+            self.client.delete(key)
+        self.client.close()
+
+    # The model's helpers.
+
+    def _ids(self, state: State, lease: bool | None = None) -> list[str]:
+        return sorted(
+            task_id
+            for task_id, task in self.model.items()
+            if task.state == state and lease in (None, task.lease)
+        )
+
+    def _stale_runs(self) -> list[tuple[str, int]]:
+        """(task, token) of every run that no longer holds its task."""
+        return [
+            (task_id, token)
+            for task_id, task in sorted({**self.gone, **self.model}.items())
+            for token in range(1, task.attempts + 1)
+            if not (task_id in self.model and task.state == State.STARTED) or token < task.attempts
+        ]
+
+    def _line(self) -> list[str]:
+        queued = [
+            (task_id, task) for task_id, task in self.model.items() if task.state == State.QUEUED
+        ]
+        queued.sort(key=lambda item: (-item[1].priority, item[1].placed))
+        return [task_id for task_id, _ in queued]
+
+    def _enqueue(self, task: Task) -> int:
+        task.turn += 1
+        self.clock += 1
+        task.placed = self.clock
+        task.outbox = True
+        return task.turn
+
+    def _clash(self, model: str, first: int, last: int) -> Entry | None:
+        """The entry the scripts report: the one starting last at or below `last`."""
+        below = [entry for entry in self.ledger if entry[0] == model and entry[1] <= last]
+        if below:
+            top = max(below, key=lambda entry: entry[1])
+            if top[2] >= first:
+                return top
+        return None
+
+    def _give_back(self, task: Task) -> None:
+        """A task that never ran gives its range back."""
+        if task.entry is not None and task.attempts == 0:
+            self.ledger.discard(task.entry)
+            task.entry = None
+
+    def _footprint(self, task_id: str) -> list[Any]:
+        """All a run's write could touch: compared before and after a write that must fail."""
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.task(task_id))
+        pipe.get(keys.lease(task_id))
+        pipe.lrange(keys.pages(task_id), 0, -1)
+        pipe.xlen(keys.events(task_id))
+        for key in (keys.cancelling, keys.expiry, keys.line, keys.outbox, keys.scheduled):
+            pipe.zscore(key, task_id)
+        return pipe.execute()
+
+    # Rules: the API.
+
+    @initialize(target=tasks, **creations)
+    def first_task(self, **creation: Any) -> str | MultipleResults[str]:
+        return self._create(**creation)
+
+    @precondition(lambda self: len(self.model) < MAX_TASKS)
+    @rule(target=tasks, **creations)
+    def create(self, **creation: Any) -> str | MultipleResults[str]:
+        """Create a task: queued now or postponed; a serial task reserves its range."""
+        return self._create(**creation)
+
+    def _create(
+        self,
+        name: str,
+        owner: str,
+        priority: int,
+        due: int | None,
+        serials: SerialRange,
+        max_waiting: int,
+        key: tuple[str, str] | None,
+    ) -> str | MultipleResults[str]:
+        task_id = f"t{len(self.model) + len(self.gone)}"  # ids are never reused
+        params = params_of(name, serials)
+        reserve = serials if name == SERIALS else None
+        outcome = self.transitions.create(
+            task_id,
+            name,
+            params,
+            priority,
+            owner,
+            None if due is None else moment(due),
+            max_waiting,
+            key,
+            10_000,
+            reserve,
+        )
+        waiting = sum(t.owner == owner and t.state in WAITING for t in self.model.values())
+        clash = None if reserve is None else self._clash(*reserve)
+        if key is not None and (owner, key[0]) in self.idempotency:
+            assert outcome == Existing(*self.idempotency[owner, key[0]])
+            return multiple()
+        if waiting >= max_waiting:
+            assert outcome == Full()
+            return multiple()
+        if clash is not None:
+            assert outcome == Overlap(clash[1], clash[2], clash[3])
+            return multiple()
+
+        task = Task(name, owner, params, priority, State.QUEUED if due is None else State.SCHEDULED)
+        if reserve is not None:
+            task.entry = (*reserve, task_id)
+            self.ledger.add(task.entry)
+        if key is not None:
+            task.idempotency = (owner, key[0])
+            self.idempotency[owner, key[0]] = (task_id, key[1])
+        turn = 0
+        if due is None:
+            turn = self._enqueue(task)
+        else:
+            task.due_ms = due
+        self.model[task_id] = task
+        assert isinstance(outcome, Created), outcome
+        assert (outcome.state, outcome.turn) == (task.state, turn)
+        record = outcome.snapshot.record
+        assert (record.id, record.state, record.params) == (task_id, task.state, params)
+        assert (record.priority, record.owner, record.version) == (priority, owner, 1)
+        assert record.attempts == 0
+        assert record.not_before == (None if due is None else moment(due)[0])
+        position = self._line().index(task_id) + 1 if due is None else None
+        assert outcome.snapshot.position == position
+        return task_id
+
+    @rule(
+        task_id=tasks,
+        version=st.sampled_from(["any", "current", "stale"]),
+        new_params=st.booleans(),
+        serials=ranges,
+        priority=st.none() | priorities,
+        postpone=st.sampled_from(["keep", "clear", "set"]),
+        due=due_times,
+    )
+    def edit(
+        self,
+        task_id: str,
+        version: str,
+        new_params: bool,
+        serials: SerialRange,
+        priority: int | None,
+        postpone: Postpone,
+        due: int,
+    ) -> None:
+        """Change params (swapping a serial range), priority, or postpone / bring back."""
+        task = self.model.get(task_id)
+        name = task.name if task else "reverse"
+        current = task.version if task else 1
+        seen = {"any": None, "current": current, "stale": current - 1}[version]
+        params = params_of(name, serials) if new_params else None
+        reserve = serials if new_params and name == SERIALS else None
+        outcome = self.transitions.edit(
+            task_id, seen, params, priority, postpone, moment(due), CHANGE, reserve
+        )
+        if task is None:
+            assert outcome == Unknown()
+            return
+        if task.state not in WAITING:
+            assert outcome == Conflict(task.state)
+            return
+        if seen is not None and seen != task.version:
+            assert outcome == VersionMismatch(task.version)
+            return
+        if reserve is not None:
+            if task.entry is not None:
+                self.ledger.discard(task.entry)
+            clash = self._clash(*reserve)
+            if clash is not None:
+                if task.entry is not None:
+                    self.ledger.add(task.entry)
+                assert outcome == Overlap(clash[1], clash[2], clash[3])
+                return
+            task.entry = (*reserve, task_id)
+            self.ledger.add(task.entry)
+        if params is not None:
+            task.params = params
+        requeue = False
+        if priority is not None and priority != task.priority:
+            task.priority = priority
+            requeue = task.state == State.QUEUED
+        if postpone == "set":
+            task.due_ms = due
+            if task.state == State.QUEUED:
+                task.state = State.SCHEDULED
+                task.outbox = False
+                task.turn += 1  # the turn in flight is superseded
+            requeue = False
+        elif postpone == "clear" and task.state == State.SCHEDULED:
+            task.state = State.QUEUED
+            task.due_ms = None
+            requeue = True
+        turn = self._enqueue(task) if requeue else 0
+        task.version += 1
+        assert outcome == Edited(turn)
+
+    @rule(task_id=tasks)
+    def release(self, task_id: str) -> None:
+        """The scheduler puts a due postponed task back in line."""
+        turn = self.transitions.release(task_id)
+        task = self.model.get(task_id)
+        if task is None or task.state != State.SCHEDULED:
+            assert turn == 0
+            return
+        task.state = State.QUEUED
+        task.due_ms = None
+        assert turn == self._enqueue(task)
+
+    @rule(task_id=tasks)
+    def cancel(self, task_id: str) -> None:
+        outcome = self.transitions.cancel(task_id, FOREVER, FOREVER)
+        task = self.model.get(task_id)
+        if task is None:
+            assert outcome == Unknown()
+        elif task.state in TERMINAL:
+            assert outcome == Ended(task.state)
+        elif task.state == State.STARTED:
+            assert outcome == Cancelling()
+            task.cancel_requested = True
+        else:
+            assert outcome == Cancelled()
+            self._give_back(task)
+            task.state = State.CANCELLED
+            task.outbox = False
+            task.due_ms = None
+            task.version += 1
+            task.forget = True
+
+    @rule(target=tasks, task_id=consumes(tasks), unpublished=st.booleans())
+    def delete(self, task_id: str, unpublished: bool) -> str | MultipleResults[str]:
+        """Forget a task (the bundle keeps the ids of records that exist)."""
+        outcome = self.transitions.delete(task_id, unpublished=unpublished)
+        task = self.model[task_id]
+        if task.state == State.STARTED:
+            assert outcome == Running()
+            return task_id
+        assert outcome == Deleted(task.state)
+        self._give_back(task)
+        if unpublished and task.idempotency is not None:
+            del self.idempotency[task.idempotency]
+        self.gone[task_id] = self.model.pop(task_id)
+        return multiple()
+
+    @rule(data=st.data(), runner=runners)
+    def nothing_there(self, data: st.DataObject, runner: str) -> None:
+        """Every call about a deleted task, or an id that never was one, finds nothing and
+        leaves nothing behind (a late message or a stale run does not bring a record back)."""
+        task_id = data.draw(st.sampled_from(["ghost", *sorted(self.gone)]), label="no record")
+        before = self._footprint(task_id)
+        assert before == [{}, None, [], 0, None, None, None, None, None]
+        transitions = self.transitions
+        assert transitions.edit(task_id, None, {}, 1, "clear", None, CHANGE, None) == Unknown()
+        assert transitions.cancel(task_id, FOREVER, FOREVER) == Unknown()
+        assert transitions.delete(task_id) == Unknown()
+        assert transitions.release(task_id) == 0
+        claimed = transitions.claim(task_id, "1", True, "reverse", {}, runner, LEASE_MS, False)
+        assert claimed == Skipped("unknown")
+        assert transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner=runner) is False
+        assert transitions.confirm([(task_id, 1)]) == 0
+        assert self._footprint(task_id) == before
+
+    @rule(
+        task_ids=st.lists(tasks, min_size=1, max_size=2),
+        data=st.data(),
+        old=st.booleans(),
+    )
+    def confirm(self, task_ids: list[str], data: st.DataObject, old: bool) -> None:
+        """RabbitMQ confirms turns: the current one leaves the outbox, an old one does not."""
+        turns = []
+        for task_id in task_ids:
+            task = self.model.get(task_id)
+            turn = task.turn if task else 1
+            if old and turn > 0:
+                turn = data.draw(st.integers(0, turn - 1), label=f"old turn of {task_id}")
+            turns.append((task_id, turn))
+        removed = self.transitions.confirm(turns)
+        expected = 0
+        for task_id, turn in turns:
+            task = self.model.get(task_id)
+            if task is not None and task.turn == turn and task.outbox:
+                task.outbox = False
+                expected += 1
+        assert removed == expected
+
+    # Rules: the worker.
+
+    def _claim(self, task_id: str, turn: int, redelivered: bool, runner: str) -> None:
+        task = self.model.get(task_id)
+        name = task.name if task else "reverse"
+        outcome = self.transitions.claim(
+            task_id, str(turn), redelivered, name, {}, runner, LEASE_MS, name == SERIALS
+        )
+        if task is None:
+            assert outcome == Skipped("unknown")
+        elif turn != task.turn:
+            assert outcome == Skipped("superseded")
+        elif task.state == State.STARTED and not redelivered:
+            assert outcome == Skipped("duplicate")
+        elif task.state == State.STARTED and task.lease:
+            assert outcome == Held(f"{task.attempts} {task.runner}")
+        elif task.state == State.STARTED and task.cancel_requested:
+            # The run asked to stop died: that is the stop. (claim.lua gets no retention,
+            # so this record is not put in the expiry set: see forget in the model.)
+            assert outcome == Skipped("cancelled")
+            task.state = State.CANCELLED
+        elif task.state != State.QUEUED and task.state != State.STARTED:
+            assert outcome == Skipped(task.state)
+        else:
+            assert outcome == Claimed(task.attempts + 1, task.params)
+            task.state = State.STARTED
+            task.attempts += 1
+            task.runners.append(runner)
+            task.lease = True
+            task.cancel_requested = False
+            task.outbox = False
+            task.progress = None
+            task.pages = 0
+            if task.entry is not None:
+                self.used.add(task.entry)
+
+    @rule(
+        task_id=tasks,
+        data=st.data(),
+        stale=st.booleans(),
+        redelivered=st.booleans(),
+        runner=runners,
+    )
+    def claim(
+        self, task_id: str, data: st.DataObject, stale: bool, redelivered: bool, runner: str
+    ) -> None:
+        """A message arrives: of the task's current turn, or of an older one."""
+        task = self.model.get(task_id)
+        turn = task.turn if task else 1
+        if stale and turn > 0:
+            turn = data.draw(st.integers(0, turn - 1), label="stale turn")
+        self._claim(task_id, turn, redelivered, runner)
+
+    @precondition(lambda self: self._ids(State.QUEUED))
+    @rule(data=st.data(), runner=runners)
+    def deliver(self, data: st.DataObject, runner: str) -> None:
+        """A waiting task's current turn reaches a worker: the usual way a run begins."""
+        task_id = data.draw(st.sampled_from(self._ids(State.QUEUED)))
+        self._claim(task_id, self.model[task_id].turn, False, runner)
+
+    @precondition(lambda self: self._ids(State.STARTED, lease=True))
+    @rule(data=st.data())
+    def lapse(self, data: st.DataObject) -> None:
+        """A run dies or stalls past its lease."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED, lease=True)))
+        assert self.client.delete(self.keys.lease(task_id)) == 1
+        self.model[task_id].lease = False
+
+    @precondition(lambda self: self._ids(State.STARTED))
+    @rule(data=st.data(), runner=runners)
+    def redeliver(self, data: st.DataObject, runner: str) -> None:
+        """RabbitMQ redelivers a running task's message: held, or run again if its run died."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
+        self._claim(task_id, self.model[task_id].turn, True, runner)
+
+    def _write(self, kind: str, task_id: str, token: int, runner: str) -> bool:
+        if kind == "progress":
+            return self.transitions.progress(task_id, token, {"percent": self.clock})
+        if kind == "page":
+            return self.transitions.page(task_id, token, [self.clock])
+        return self.transitions.renew(task_id, token, runner, LEASE_MS)
+
+    @rule(task_id=tasks, kind=st.sampled_from(["progress", "page", "renew"]))
+    def write(self, task_id: str, kind: str) -> None:
+        """The latest run writes with its token: only a running task takes it."""
+        task = self.model.get(task_id)
+        token = task.attempts if task else 1
+        runner = (task.runner if task else None) or "w0:0"
+        running = task is not None and task.state == State.STARTED
+        before = self._footprint(task_id)
+        self.clock += 1
+        assert self._write(kind, task_id, token, runner) is running
+        if not running:
+            assert self._footprint(task_id) == before
+        elif kind == "progress":
+            task.progress = {"percent": self.clock}
+        elif kind == "page":
+            task.pages += 1
+        else:
+            task.lease = True  # renewing takes a lapsed lease again
+
+    @precondition(lambda self: self._stale_runs())
+    @rule(data=st.data())
+    def stale_run_writes(self, data: st.DataObject) -> None:
+        """A run that no longer holds its task wakes up: each write is refused, nothing moves."""
+        task_id, token = data.draw(st.sampled_from(self._stale_runs()), label="stale run")
+        task = self.model.get(task_id) or self.gone[task_id]
+        runner = task.runners[token - 1]
+        before = self._footprint(task_id)
+        for kind in ("progress", "page", "renew"):
+            assert self._write(kind, task_id, token, runner) is False
+        assert self.transitions.finish(task_id, State.SUCCESS, None, FOREVER, token=token) is False
+        if not (task_id in self.model and task.state == State.STARTED and runner == task.runner):
+            # (A later attempt of the same process is no stale run.)
+            finish = self.transitions.finish(task_id, State.FAILURE, None, FOREVER, runner=runner)
+            assert finish is False
+        assert self._footprint(task_id) == before
+
+    @rule(
+        task_id=tasks,
+        final=st.sampled_from([State.SUCCESS, State.FAILURE, State.CANCELLED]),
+        by_runner=st.booleans(),
+    )
+    def finish(self, task_id: str, final: State, by_runner: bool) -> None:
+        """The latest run ends, named by its token (pool child) or its runner (main process)."""
+        task = self.model.get(task_id)
+        running = task is not None and task.state == State.STARTED
+        error = None if final == State.SUCCESS else {"type": "Boom", "message": "it broke"}
+        if by_runner:
+            runner = (task.runner if task else None) or "w0:0"
+            named: dict[str, Any] = {"runner": runner}
+        else:
+            named = {"token": task.attempts if task else 1}
+        before = self._footprint(task_id)
+        assert self.transitions.finish(task_id, final, error, FOREVER, **named) is running
+        if not running:
+            assert self._footprint(task_id) == before
+            return
+        task.state = final
+        task.lease = False
+        task.forget = True
+
+    # Invariants, read back from Redis.
+
+    def _index_keys(self) -> list[str]:
+        families = {self.keys.index_family()}
+        for name in NAMES:
+            for owner in OWNERS:
+                families.update(self.keys.families(name, owner))
+        return sorted(
+            f"{family}{suffix}"
+            for family in families
+            for suffix in ["all", *(f"state:{state}" for state in State)]
+        )
+
+    @invariant()
+    def one_state_per_task(self) -> None:
+        keys = self._index_keys()
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrange(key, 0, -1)
+        found = {key: set(members) for key, members in zip(keys, pipe.execute(), strict=True)}
+        expected: dict[str, set[str]] = {key: set() for key in keys}
+        for task_id, task in self.model.items():
+            for family in self.keys.families(task.name, task.owner):
+                expected[f"{family}all"].add(task_id)
+                expected[f"{family}state:{task.state}"].add(task_id)
+        assert found == expected
+        for task_id, task in self.model.items():
+            for owner in (None, task.owner):
+                states = [s for s in State if task_id in found[self.keys.index(s, owner=owner)]]
+                assert states == [task.state], (task_id, owner)
+
+    @invariant()
+    def records_agree(self) -> None:
+        ids = sorted(self.model)
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hgetall(self.keys.task(task_id))
+            pipe.get(self.keys.lease(task_id))
+            pipe.llen(self.keys.pages(task_id))
+        replies = pipe.execute()
+        for i, task_id in enumerate(ids):
+            record, lease, pages = replies[3 * i : 3 * i + 3]
+            task = self.model[task_id]
+            assert record["state"] == task.state, task_id
+            assert int(record["attempts"]) == task.attempts, task_id
+            assert int(record["turn"]) == task.turn, task_id
+            assert int(record["version"]) == task.version, task_id
+            assert int(record["priority"]) == task.priority, task_id
+            assert json.loads(record["params"]) == task.params, task_id
+            assert (record.get("runner") or None) == task.runner, task_id
+            progress = record.get("progress")
+            assert (json.loads(progress) if progress else None) == task.progress, task_id
+            assert bool(record.get("cancel_requested")) == task.cancel_requested, task_id
+            entry = record.get("ledger_entry") or None
+            assert entry == (None if task.entry is None else ":".join(map(str, task.entry[1:])))
+            holds = task.state == State.STARTED and task.lease
+            assert lease == (f"{task.attempts} {task.runner}" if holds else None), task_id
+            assert pages == task.pages, task_id
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in ["ghost", *sorted(self.gone)]:
+            pipe.exists(self.keys.task(task_id), self.keys.lease(task_id))
+        assert not any(pipe.execute())
+
+    @invariant()
+    def line_postponed_outbox_agree(self) -> None:
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrange(keys.line, 0, -1)
+        pipe.zrange(keys.scheduled, 0, -1, withscores=True)
+        pipe.zrange(keys.outbox, 0, -1)
+        pipe.zrange(keys.cancelling, 0, -1)
+        pipe.zrange(keys.expiry, 0, -1)
+        line, scheduled, outbox, cancelling, expiry = pipe.execute()
+        model = self.model
+        # The line holds exactly the QUEUED tasks, in the order they will run.
+        assert line == self._line()
+        assert dict(scheduled) == {
+            task_id: task.due_ms for task_id, task in model.items() if task.state == State.SCHEDULED
+        }
+        assert all(model[task_id].state == State.QUEUED for task_id in outbox)
+        assert set(outbox) == {task_id for task_id, task in model.items() if task.outbox}
+        assert set(cancelling) == {
+            task_id
+            for task_id, task in model.items()
+            if task.state == State.STARTED and task.cancel_requested
+        }
+        assert all(model[task_id].state in TERMINAL for task_id in expiry)
+        assert set(expiry) == {task_id for task_id, task in model.items() if task.forget}
+
+    @invariant()
+    def no_serial_issued_twice(self) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for model in MODELS:
+            pipe.zrange(self.keys.ledger(model), 0, -1, withscores=True)
+        found: set[Entry] = set()
+        for model, entries in zip(MODELS, pipe.execute(), strict=True):
+            ranges = [Allocation.parse(entry) for entry, _ in entries]
+            assert [score for _, score in entries] == [r.first for r in ranges]
+            for before, after in zip(ranges, ranges[1:], strict=False):
+                assert before.last < after.first, (model, before, after)
+            found |= {(model, r.first, r.last, r.task_id) for r in ranges}
+        assert found == self.ledger
+        # A range whose task ran is never given back, even once the task is forgotten.
+        assert self.used <= found
+
+
+TestRecordMachine = RecordMachine.TestCase
+TestRecordMachine.settings = settings(
+    max_examples=60, stateful_step_count=40, deadline=None, database=None
+)

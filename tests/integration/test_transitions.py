@@ -1,0 +1,198 @@
+"""The transition scripts on the real Redis: fenced runs, per-turn outbox, the serial ledger.
+
+Each test plays the part of the API, the worker or the scheduler by calling the typed methods
+of core.transitions, as they do, under this test's own key prefix.
+"""
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from core.ledger import Allocation
+from core.records import Keys, State, now_ms
+from core.transitions import (
+    Cancelled,
+    Claimed,
+    Created,
+    Deleted,
+    Edited,
+    Held,
+    Overlap,
+    Skipped,
+    Transitions,
+)
+from tests.processes import isolated_env, settings_of
+
+pytestmark = pytest.mark.integration
+
+LEASE_MS = 10_000
+FOREVER = 2**42
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(settings_of(isolated_env()).key_prefix)
+
+
+@pytest.fixture
+def client(keys: Keys) -> Iterator[redis.Redis]:
+    """A Redis client; this test's keys are deleted afterwards."""
+    with redis.Redis(decode_responses=True) as client:
+        yield client
+        for key in client.scan_iter(f"{keys.prefix}*"):
+            client.delete(key)
+
+
+@pytest.fixture
+def transitions(client: redis.Redis, keys: Keys) -> Transitions:
+    return Transitions(client, keys)
+
+
+def create(transitions: Transitions, task_id: str, **extra: object) -> Created:
+    args = {
+        "name": "reverse",
+        "params": {"text": "abc"},
+        "priority": 5,
+        "owner": "alice",
+        "not_before": None,
+        "max_waiting": 100,
+        "idempotency": None,
+        "per_minute": 1000,
+        "serials": None,
+    }
+    created = transitions.create(task_id, **{**args, **extra})
+    assert isinstance(created, Created), created
+    return created
+
+
+def claim(
+    transitions: Transitions, task_id: str, turn: int, runner: str, redelivered: bool = False
+) -> Claimed | Held | Skipped:
+    return transitions.claim(
+        task_id, str(turn), redelivered, "reverse", {}, runner, LEASE_MS, ledgered=False
+    )
+
+
+def test_a_run_whose_lease_lapsed_cannot_write_over_its_successor(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    created = create(transitions, "t1")
+    first = claim(transitions, "t1", created.turn, "w1:100")
+    assert isinstance(first, Claimed) and first.token == 1
+    # While the first run holds its lease, a redelivery is held back.
+    assert isinstance(claim(transitions, "t1", created.turn, "w2:200", True), Held)
+
+    client.delete(keys.lease("t1"))  # the first run's host stalled past its lease
+    second = claim(transitions, "t1", created.turn, "w2:200", redelivered=True)
+    assert isinstance(second, Claimed) and second.token == 2
+    lease = client.get(keys.lease("t1"))
+
+    # The stalled run wakes up: each of its writes is refused and changes nothing.
+    assert transitions.progress("t1", first.token, {"percent": 99}) is False
+    assert transitions.page("t1", first.token, ["stale"]) is False
+    assert transitions.renew("t1", first.token, "w1:100", LEASE_MS) is False
+    assert transitions.finish("t1", State.SUCCESS, None, FOREVER, token=first.token) is False
+    assert transitions.finish("t1", State.FAILURE, None, FOREVER, runner="w1:100") is False
+    record = client.hgetall(keys.task("t1"))
+    assert record["state"] == "STARTED" and record["progress"] == ""
+    assert record["runner"] == "w2:200" and record["attempts"] == "2"
+    assert client.get(keys.lease("t1")) == lease  # the successor's lease is untouched
+    assert client.llen(keys.pages("t1")) == 0
+
+    # The successor's own writes go through.
+    assert transitions.progress("t1", second.token, {"percent": 50}) is True
+    assert transitions.page("t1", second.token, ["fresh"]) is True
+    assert transitions.renew("t1", second.token, "w2:200", LEASE_MS) is True
+    assert transitions.finish("t1", State.SUCCESS, None, FOREVER, token=second.token) is True
+    assert client.hget(keys.task("t1"), "state") == "SUCCESS"
+    assert not client.exists(keys.lease("t1"))
+
+
+def test_a_confirm_takes_off_the_outbox_only_the_turn_it_confirms(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    created = create(transitions, "t1")
+    assert created.turn == 1 and client.zscore(keys.outbox, "t1") is not None
+    edited = transitions.edit("t1", None, None, 9, "keep", None, {"change": "edited"}, None)
+    assert edited == Edited(turn=2)
+
+    # The first turn's confirm arrives late: the newer turn stays until it is confirmed.
+    assert transitions.confirm([("t1", 1)]) == 0
+    assert client.zscore(keys.outbox, "t1") is not None
+    assert transitions.confirm([("t1", 2)]) == 1
+    assert client.zscore(keys.outbox, "t1") is None
+
+
+def test_an_edit_swaps_the_serial_reservation_or_is_refused(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    serials = {"name": "generate_serials", "params": {"code_model": "AB", "count": 5}}
+    issued = create(transitions, "done", **serials, serials=("AB", 1, 5))
+    run = claim(transitions, "done", issued.turn, "w1:1")
+    transitions.finish("done", State.SUCCESS, None, FOREVER, token=run.token)
+    create(transitions, "later", **serials, serials=("AB", 100, 104), not_before=("x", FOREVER))
+
+    change = {"change": "edited"}
+    refused = transitions.edit("later", None, {"n": 1}, None, "clear", None, change, ("AB", 1, 5))
+    assert refused == Overlap(1, 5, "done")
+    record = client.hgetall(keys.task("later"))
+    assert record["state"] == "SCHEDULED" and record["params"] != '{"n":1}'
+    ledger = client.zrange(keys.ledger("AB"), 0, -1)
+    assert ledger == ["1:5:done", "100:104:later"]
+
+    moved = transitions.edit(
+        "later", None, {"n": 200}, None, "keep", None, change, ("AB", 200, 204)
+    )
+    assert moved == Edited(turn=0)
+    assert client.zrange(keys.ledger("AB"), 0, -1) == ["1:5:done", "200:204:later"]
+    # The range given up is free again.
+    create(transitions, "again", **serials, serials=("AB", 100, 104))
+
+
+def test_a_range_is_given_back_only_by_a_task_that_never_ran(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    serials = {"name": "generate_serials", "params": {}}
+    waiting = create(transitions, "waiting", **serials, serials=("M", 1, 10))
+    assert transitions.cancel("waiting", FOREVER, FOREVER) == Cancelled()
+    assert client.zcard(keys.ledger("M")) == 0
+    create(transitions, "same", **serials, serials=("M", 1, 10))
+    assert waiting.turn == 1
+
+    ran = create(transitions, "ran", **serials, serials=("M", 20, 30))
+    run = claim(transitions, "ran", ran.turn, "w1:1")
+    transitions.finish("ran", State.FAILURE, None, FOREVER, token=run.token)
+    assert transitions.delete("ran") == Deleted(State.FAILURE)
+    # Serials of a run may be out: its range stays reserved after it is forgotten.
+    clash = transitions.create(
+        "next", "generate_serials", {}, 5, "alice", None, 100, None, 1000, ("M", 25, 26)
+    )
+    assert clash == Overlap(20, 30, "ran")
+    assert Allocation.parse(client.zrange(keys.ledger("M"), 0, -1)[1]).task_id == "ran"
+
+
+def test_a_serial_task_sent_without_a_turn_fails_clearly(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    outcome = transitions.claim(
+        "stray", None, False, "generate_serials", {"code_model": "Z"}, "w:1", LEASE_MS, True
+    )
+    assert outcome == Skipped("refused")
+    record = client.hgetall(keys.task("stray"))
+    assert record["state"] == "FAILURE"
+    assert "submitted through the API" in record["error"]
+    assert client.zscore(keys.index("FAILURE"), "stray") is not None
+    assert client.zcard(keys.ledger("Z")) == 0
+
+
+def test_a_run_asked_to_stop_that_died_is_recorded_cancelled_not_run_again(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    created = create(transitions, "t1")
+    claim(transitions, "t1", created.turn, "w1:1")
+    transitions.cancel("t1", now_ms() + 1000, FOREVER)
+    assert client.hget(keys.task("t1"), "state") == "STARTED"  # not before its run stops
+    client.delete(keys.lease("t1"))  # the run died
+    assert claim(transitions, "t1", created.turn, "w1:2", True) == Skipped("cancelled")
+    assert client.hget(keys.task("t1"), "state") == "CANCELLED"

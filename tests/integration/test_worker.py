@@ -1,0 +1,86 @@
+"""The worker's side of the record, on the embedded worker: turns, fencing, refusals.
+
+The test plays the API (records through core.transitions, turns published by name) and the
+embedded worker runs the real task code against them.
+"""
+
+import uuid
+
+import pytest
+
+from core.records import State, now_ms
+from core.transitions import Claimed, Created, Edited
+from tests.integration.conftest import Embedded
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def create(embedded: Embedded, name: str, params: dict) -> Created:
+    task_id = str(uuid.uuid4())
+    created = embedded.transitions.create(
+        task_id, name, params, 5, "alice", None, 100, None, 1000, None
+    )
+    assert isinstance(created, Created)
+    return created
+
+
+def publish(embedded: Embedded, created: Created, turn: int) -> None:
+    record = created.snapshot.record
+    embedded.publisher.publish(record.id, record.name, record.params, 5, turn)
+
+
+def field(embedded: Embedded, task_id: str, name: str) -> str | None:
+    return embedded.redis.hget(embedded.keys.task(task_id), name)
+
+
+def ended(embedded: Embedded, task_id: str) -> str | None:
+    state = field(embedded, task_id, "state")
+    return state if state in ("SUCCESS", "FAILURE", "CANCELLED") else None
+
+
+def test_a_superseded_turn_is_dropped_and_the_current_one_runs_once(embedded: Embedded) -> None:
+    created = create(embedded, "reverse", {"text": "abc"})
+    edited = embedded.transitions.edit(
+        created.snapshot.record.id, None, {"text": "xyz"}, 9, "keep", None, {}, None
+    )
+    assert edited == Edited(turn=2)
+    task_id = created.snapshot.record.id
+    publish(embedded, created, 1)  # the message of the first turn, still in the queue
+    publish(embedded, created, 2)
+    assert wait_until(lambda: ended(embedded, task_id), 20) == "SUCCESS"
+    assert field(embedded, task_id, "attempts") == "1"
+    # The edit made while it waited is what ran.
+    assert embedded.app.AsyncResult(task_id).get(timeout=5) == "zyx"
+
+
+def test_a_run_replaced_by_another_attempt_stops_and_writes_nothing_more(
+    embedded: Embedded,
+) -> None:
+    """A stalled run whose lease lapsed wakes up to find another attempt holds its task."""
+    created = create(embedded, "leibniz_pi", {"digits": 3, "delay_seconds": 5})
+    task_id = created.snapshot.record.id
+    publish(embedded, created, created.turn)
+    wait_until(lambda: field(embedded, task_id, "progress"), 10)
+
+    # Another worker takes the task over, as after a lapsed lease.
+    embedded.redis.delete(embedded.keys.lease(task_id))
+    successor = embedded.transitions.claim(
+        task_id, str(created.turn), True, "leibniz_pi", {}, "other@host:1", 10_000, False
+    )
+    assert isinstance(successor, Claimed) and successor.token == 2
+    progress = field(embedded, task_id, "progress")
+    events = embedded.redis.xlen(embedded.keys.events(task_id))
+
+    # The embedded run's next write is refused: it stops, and the record stays the
+    # successor's (no progress, no end written by the stale run).
+    def stopped() -> bool:
+        return embedded.app.AsyncResult(task_id).state == "FAILURE"
+
+    wait_until(stopped, 10)
+    assert field(embedded, task_id, "state") == "STARTED"
+    assert field(embedded, task_id, "runner") == "other@host:1"
+    assert field(embedded, task_id, "progress") == progress == ""
+    assert embedded.redis.xlen(embedded.keys.events(task_id)) == events
+    forget = now_ms() + 60_000
+    assert embedded.transitions.finish(task_id, State.SUCCESS, None, forget, token=2)
