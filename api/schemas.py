@@ -1,11 +1,23 @@
 """Request and response models: the shapes of the HTTP contract."""
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.catalog import MAX_DELAY_SECONDS, TaskName
 from core.records import Snapshot, State
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """The moment in UTC; one that has no UTC form (year 1 or 9999 shifted) is refused."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("not_before is out of range") from exc
+
+
+NotBefore = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 _LEIBNIZ_EXAMPLE = {"name": "leibniz_pi", "params": {"digits": 6}}
 
@@ -29,11 +41,11 @@ class TaskCreate(BaseModel):
 
     name: TaskName
     params: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(5, ge=0, le=9, description="0–9, higher runs first.")
+    priority: int = Field(5, ge=0, le=9, strict=True, description="0–9, higher runs first.")
     delay_seconds: float | None = Field(
         None, ge=0, le=MAX_DELAY_SECONDS, description="Shorthand for `params.delay_seconds`."
     )
-    not_before: AwareDatetime | None = Field(
+    not_before: NotBefore | None = Field(
         None, description="Postpone the task until then (state SCHEDULED)."
     )
 
@@ -54,8 +66,8 @@ class TaskPatch(BaseModel):
     )
 
     params: dict[str, Any] | None = Field(None, description="New params (replace the old).")
-    priority: int | None = Field(None, ge=0, le=9)
-    not_before: AwareDatetime | None = Field(
+    priority: int | None = Field(None, ge=0, le=9, strict=True)
+    not_before: NotBefore | None = Field(
         None, description="Postpone until then; `null` brings a postponed task back now."
     )
 

@@ -12,11 +12,9 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.errors import UnavailableError
-from core.records import Keys, Snapshot, now_ms
+from core.records import WORKER_SEEN_MS, Keys, Snapshot, now_ms
 from core.transitions import Transitions
 
-# How long a worker counts as present after its last heartbeat.
-WORKER_SEEN_MS = 10_000
 # How long confirmed turns gather before they are taken off the outbox together.
 OUTBOX_BATCH_SECONDS = 0.005
 
@@ -78,6 +76,12 @@ class TaskStore:
         """One task, or None if unknown."""
         found = await self.read_many([task_id])
         return found[0] if found else None
+
+    async def read_with_outbox(self, task_id: str) -> tuple[Snapshot | None, int | None]:
+        """One task, and since when (ms) its turn waits in the outbox for a confirm."""
+        with redis_errors():
+            since = await self.redis.zscore(self.keys.outbox, task_id)
+        return await self.read(task_id), None if since is None else int(since)
 
     async def read_many(self, task_ids: list[str]) -> list[Snapshot]:
         """Several tasks in one round trip, in the given order; unknown ids are left out."""

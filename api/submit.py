@@ -25,7 +25,7 @@ from api.errors import (
 from api.producer import Producer
 from api.store import TaskStore
 from core.catalog import CATALOG, TaskName
-from core.records import Snapshot, iso, to_ms
+from core.records import Snapshot, State, iso, now_ms, to_ms
 from core.settings import Settings
 from core.transitions import Created, Existing, Full, Limited, Overlap, SerialRange
 
@@ -73,6 +73,8 @@ class Submitter:
         self.settings = settings
         self.store = store
         self.producer = producer
+        # How long a first publish may take (connect, then confirm), with a margin.
+        self.publish_window_ms = int(2_000 * settings.connect_timeout) + 1_000
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
         """Publish the task's turn and take it off the outbox once confirmed."""
@@ -99,8 +101,8 @@ class Submitter:
         ).hexdigest()
         if idempotency_key:
             seen = await self.store.idempotent(owner, idempotency_key)
-            if seen:
-                return await self._again(*seen, digest)
+            if seen and (again := await self._again(owner, idempotency_key, *seen, digest)):
+                return again
         task_id = str(uuid.uuid4())
         serials = serial_range(name, params)
         outcome = await self.store.change(
@@ -130,8 +132,13 @@ class Submitter:
                 )
             case Overlap():
                 raise overlap_error(serials, outcome)
-            case Existing(found, seen_digest):  # a concurrent retry with the same key won
-                return await self._again(found, seen_digest, digest)
+            case Existing(found, seen_digest):  # a concurrent request with the same key won
+                again = await self._again(owner, idempotency_key, found, seen_digest, digest)
+                if again is None:  # its task was never published, and is gone: try again
+                    return await self.submit(
+                        name, params, owner, priority, not_before, idempotency_key
+                    )
+                return again
             case Created(turn=turn, snapshot=snapshot) if turn:
                 await self._publish_new(snapshot, turn)
                 return snapshot
@@ -151,15 +158,30 @@ class Submitter:
             )
             raise
 
-    async def _again(self, task_id: str, seen_digest: str, digest: str) -> Snapshot:
-        """The task an Idempotency-Key already created, if this request is the same one."""
+    async def _again(
+        self, owner: str, key: str, task_id: str, seen_digest: str, digest: str
+    ) -> Snapshot | None:
+        """The task an Idempotency-Key already created, if this request is the same one.
+
+        None when that task's first publish surely failed (the task and the key are gone):
+        this request may create it afresh. While the first request still publishes, a
+        retry cannot know whether a task will exist: it is told to come back (409).
+        """
         if seen_digest != digest:
             raise InvalidParamsError(
                 "this Idempotency-Key was used for a different request; use a new key"
             )
-        existing = await self.store.read(task_id)
+        existing, since = await self.store.read_with_outbox(task_id)
         if existing is None:
+            if await self.store.idempotent(owner, key) is None:
+                return None
             raise ConflictError(
                 f"the task created with this Idempotency-Key ({task_id}) was deleted"
+            )
+        publishing = since is not None and now_ms() - since < self.publish_window_ms
+        if existing.record.state is State.QUEUED and not existing.record.attempts and publishing:
+            raise ConflictError(
+                "a request with this Idempotency-Key is still being submitted; retry shortly",
+                headers={"Retry-After": "1"},
             )
         return existing

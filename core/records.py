@@ -29,6 +29,8 @@ WAITING = frozenset({State.QUEUED, State.SCHEDULED})
 
 # Header carried by each message: the record's turn it was published for.
 TURN_HEADER = "taskline_turn"
+# How long a worker counts as present after its last heartbeat (ms).
+WORKER_SEEN_MS = 10_000
 
 
 class Keys:

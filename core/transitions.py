@@ -27,6 +27,8 @@ from core.records import Keys, Snapshot, State, TaskRecord, dumps, now_iso, now_
 LUA = Path(__file__).with_name("lua")
 # How long an Idempotency-Key is remembered (s).
 IDEMPOTENCY_SECONDS = 24 * 3600
+# A rate no one reaches.
+UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
 _STANDALONE = frozenset({"confirm", "read"})
@@ -145,6 +147,25 @@ class Deleted:
 @dataclass(frozen=True, slots=True)
 class Running:
     """A running task cannot be deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """A lost run's task is back in line."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A lost run's task ended: SUCCESS (Celery had stored it) or CANCELLED."""
+
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    """The run still holds its lease (or its live worker is stopping it)."""
 
 
 Postpone = Literal["keep", "clear", "set"]
@@ -371,8 +392,16 @@ class Transitions:
         not_before: tuple[str, int] | None,
         change: dict[str, Any],
         serials: SerialRange | None,
-    ) -> Edited | Conflict | VersionMismatch | Overlap | Unknown:
-        """Change a waiting task; `serials` is the range new params need (swapped atomically)."""
+        *,
+        editor: str = "",
+        per_minute: int = UNLIMITED,
+    ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
+        """Change a waiting task; `serials` is the range new params need (swapped atomically).
+
+        An edit counts against the editor's creations and edits a minute (the API passes
+        both; tools and tests may leave them out).
+        """
+        now = now_ms()
         model, first, last = serials or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
         args = [
@@ -385,9 +414,13 @@ class Transitions:
             dumps(change),
             first,
             last,
+            per_minute,
         ]
+        extra_keys = [self.keys.ledger(model), self.keys.rate(editor, now // 60_000)]
 
-        def parse(reply: list[Any]) -> Edited | Conflict | VersionMismatch | Overlap | Unknown:
+        def parse(
+            reply: list[Any],
+        ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
             match reply:
                 case ["edited", turn]:
                     return Edited(int(turn))
@@ -397,13 +430,38 @@ class Transitions:
                     return VersionMismatch(int(current))
                 case ["overlap", entry]:
                     return _overlap(entry)
+                case ["limited"]:
+                    return Limited(60 - (now // 1000) % 60)
             return Unknown()
 
-        return self._task("edit", task_id, [self.keys.ledger(model)], args, parse)
+        return self._task("edit", task_id, extra_keys, args, parse)
 
     def release(self, task_id: str) -> int:
         """Put a due postponed task back in line: the turn to publish, or 0."""
         return self._task("release", task_id, [], [], int)
+
+    def reissue(self, task_id: str) -> int:
+        """A new turn for a waiting task, same place in line: the turn to publish, or 0."""
+        return self._task("reissue", task_id, [], [], int)
+
+    def recover(
+        self, task_id: str, node_alive: bool, forget_ms: int
+    ) -> Requeued | Recovered | Alive | Skipped:
+        """Settle a run whose lease lapsed: see core/lua/recover.lua."""
+
+        def parse(reply: list[Any]) -> Requeued | Recovered | Alive | Skipped:
+            match reply:
+                case ["requeued", turn]:
+                    return Requeued(int(turn))
+                case ["succeeded"]:
+                    return Recovered(State.SUCCESS)
+                case ["cancelled"]:
+                    return Recovered(State.CANCELLED)
+                case ["alive"]:
+                    return Alive()
+            return Skipped("not running")
+
+        return self._task("recover", task_id, [], ["1" if node_alive else "", forget_ms], parse)
 
     def confirm(self, turns: list[tuple[str, int]]) -> int:
         """Take confirmed turns off the outbox, each only if it is still its task's turn."""

@@ -3,10 +3,11 @@
 Every tick it releases postponed tasks that are due (they wait here, in Redis, not as held or
 unacknowledged RabbitMQ messages), republishes turns whose publisher never saw them confirmed
 (a crash between record and publish), has the worker kill the pool child of a running task that
-ignored a cancel request past the grace period, forgets finished tasks past their retention,
-and compares the line with RabbitMQ's queue: a waiting task whose turn is missing there (a
-purged queue, a lost message) gets its turn published again. All of it is state in Redis, so a
-restart of this process loses nothing; the worker runs each turn once, however often it comes.
+ignored a cancel request past the grace period, settles runs whose lease lapsed with no message
+left to run them again, forgets finished tasks past their retention, and compares the line
+with RabbitMQ's queue: turns missing there (a purged queue, a lost message) are published
+again, the rest of the line after them too, so the order holds. All of it is state in Redis, so
+a restart of this process loses nothing; the worker runs each turn once, however often it comes.
 """
 
 import json
@@ -19,9 +20,9 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from core.records import Keys, State, now_ms
+from core.records import WORKER_SEEN_MS, Keys, State, now_ms
 from core.settings import Settings, get_settings
-from core.transitions import Transitions
+from core.transitions import Recovered, Requeued, Transitions
 from worker.publisher import BrokerUnavailableError, Publisher
 
 log = logging.getLogger("taskline.scheduler")
@@ -86,30 +87,64 @@ class Scheduler:
                 # Taken off only if that turn is still the task's (or the task is gone).
                 self.transitions.confirm([(task_id, int(turn or 0))])
                 continue
-            self.redis.zadd(self.keys.outbox, {task_id: now_ms()})
-            self._publish(task_id, int(turn))
+            self.reissue_from(task_id)
+
+    def reissue_from(self, task_id: str) -> None:
+        """New turns for a waiting task and every one behind it, published in line order.
+
+        A turn published again lands at the back of RabbitMQ's queue, behind tasks that came
+        later; new turns for the rest of the line keep the order (their older messages are
+        dropped as superseded when they come).
+        """
+        rank = self.redis.zrank(self.keys.line, task_id)
+        if rank is None:
+            return
+        for waiting in self.redis.zrange(self.keys.line, rank, rank + RECONCILE_BATCH - 1):
+            turn = self.transitions.reissue(waiting)
+            if turn:
+                self._publish(waiting, turn)
+
+    def _worker_alive(self, runner: str | None) -> bool:
+        """Whether the worker of a run (its node name, before ":pid") still sends heartbeats."""
+        node = (runner or "").rpartition(":")[0]
+        seen = self.redis.zscore(self.keys.workers, node) if node else None
+        return seen is not None and seen >= now_ms() - WORKER_SEEN_MS
 
     def stop_ignored_cancels(self) -> None:
         """Have the pool child of a task that ignored its cancel request killed.
 
-        The worker records the task CANCELLED once the child is gone (worker.base); if the
-        run's lease has lapsed instead (its worker is gone too), the run is over and the
-        task is recorded CANCELLED here.
+        The worker records the task CANCELLED once the child is gone (worker.base). A worker
+        that sends no heartbeats any more cannot: once the run's lease has lapsed too, the
+        run is over and recover_lost_runs records it.
         """
         for task_id in self._due(self.keys.cancelling, now_ms()):
-            key = self.keys.task(task_id)
-            state, runner = self.redis.hmget(key, "state", "runner")
+            state, runner = self.redis.hmget(self.keys.task(task_id), "state", "runner")
             if state != State.STARTED:
                 self.redis.zrem(self.keys.cancelling, task_id)
-            elif not self.redis.exists(self.keys.lease(task_id)):
-                error = {"type": "Cancelled", "message": "its run stopped after a cancel"}
-                forget_at = now_ms() + self.settings.retention_seconds * 1000
-                self.transitions.finish(
-                    task_id, State.CANCELLED, error, forget_at, runner=runner or ""
-                )
-            else:
-                self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS})
+                continue
+            self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS})
+            if self._worker_alive(runner):
                 self.publisher.terminate(task_id)
+
+    def recover_lost_runs(self) -> None:
+        """Settle running tasks whose lease lapsed and that no message will run again.
+
+        Celery acknowledges the message of a pool child lost after it stored SUCCESS, and a
+        run asked to stop whose worker is gone is over: without this they would stay
+        STARTED. Any other lost run goes back in line (a stalled run that wakes up finds
+        its token stale and stops).
+        """
+        for task_id in self.redis.zrange(self.keys.index(State.STARTED.value), 0, BATCH - 1):
+            if self.redis.exists(self.keys.lease(task_id)):
+                continue
+            runner = self.redis.hget(self.keys.task(task_id), "runner")
+            forget_at = now_ms() + self.settings.retention_seconds * 1000
+            outcome = self.transitions.recover(task_id, self._worker_alive(runner), forget_at)
+            if isinstance(outcome, Requeued):
+                log.warning("run %s of task %s was lost: back in line", runner, task_id)
+                self._publish(task_id, outcome.turn)
+            elif isinstance(outcome, Recovered):
+                log.warning("run %s of task %s was lost: %s", runner, task_id, outcome.state)
 
     def forget_expired(self) -> None:
         """Delete finished tasks past their retention: record, result, events, indexes."""
@@ -121,9 +156,10 @@ class Scheduler:
 
         The queue holds at least one message for each waiting task (more for superseded
         turns), so fewer ready messages than waiting tasks outside the outbox means turns
-        were lost. Which ones cannot be told from the count: every waiting task seen at two
-        reconciliations in a row while the count fell short gets its turn again. A
-        duplicate turn is harmless (the worker runs a turn once).
+        were lost. Which ones cannot be told from the count: a waiting task seen at two
+        reconciliations in a row while the count fell short is taken as lost, and the line
+        is reissued from the first such task on, in order. A duplicate turn is harmless
+        (the worker runs a turn once).
         """
         waiting = self.redis.zcard(self.keys.line)
         in_flight = self.redis.zcard(self.keys.outbox)
@@ -135,13 +171,10 @@ class Scheduler:
         suspects = [task_id for task_id in line if task_id not in outbox]
         lost = [task_id for task_id in suspects if task_id in self._missing]  # in line order
         self._missing = set(suspects)
-        for task_id in lost:
-            state, turn = self.redis.hmget(self.keys.task(task_id), "state", "turn")
-            if state == State.QUEUED:
-                log.warning(
-                    "turn %s of task %s missing from the queue: published again", turn, task_id
-                )
-                self._publish(task_id, int(turn))
+        if lost:
+            log.warning("%d turns missing from the queue: the line is reissued", len(lost))
+            self.reissue_from(lost[0])
+            self._missing = set()
 
     def tick(self) -> None:
         self.release_due()
@@ -149,6 +182,7 @@ class Scheduler:
         if time.monotonic() - self._last_sweep >= 1.0:
             self._last_sweep = time.monotonic()
             self.republish_unconfirmed()
+            self.recover_lost_runs()
             self.forget_expired()
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_seconds:
             self._last_reconcile = time.monotonic()

@@ -4,6 +4,7 @@ Every route needs a user; a user who is not an admin sees only their own tasks, 
 user's task reads as unknown (404), not forbidden.
 """
 
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from api.errors import (
     PreconditionFailedError,
     TasklineError,
     TaskNotFoundError,
+    TooManyRequestsError,
     UnauthorizedError,
     UnavailableError,
 )
@@ -38,11 +40,12 @@ from api.schemas import (
 from api.store import TaskStore
 from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
 from core.catalog import TaskName
-from core.records import TERMINAL, Snapshot, State, now_iso, now_ms
+from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
 from core.transitions import (
     Cancelling,
     Conflict,
     Ended,
+    Limited,
     Overlap,
     Running,
     Unknown,
@@ -244,6 +247,7 @@ async def read_task_history(task_id: str, store: StoreDep, user: CurrentUser) ->
         **_NOT_FOUND,
         409: {"description": "The task is not waiting, or its new serial range is taken"},
         412: {"description": "If-Match does not match the task's ETag"},
+        429: {"description": "Too many creations and edits this minute"},
     },
 )
 async def update_task(
@@ -251,6 +255,7 @@ async def update_task(
     body: TaskPatch,
     store: StoreDep,
     submitter: SubmitterDep,
+    settings: SettingsDep,
     user: CurrentUser,
     response: Response,
     if_match: Annotated[str | None, Header(max_length=100)] = None,
@@ -268,10 +273,18 @@ async def update_task(
         "change": "edited",
         **body.model_dump(mode="json", exclude_unset=True),
     }
-    version = None
-    if if_match:
-        text = if_match.strip().removeprefix("W/").strip('"').removeprefix("v")
-        version = int(text) if text.isdecimal() else -1  # -1: matches no version
+    if params is not None:
+        # History keeps what changed and a digest, not a copy (params may be 100k characters).
+        changed = sorted(
+            k
+            for k in params.keys() | current.params.keys()
+            if params.get(k) != current.params.get(k)
+        )
+        change["params"] = {
+            "changed": changed,
+            "sha256": hashlib.sha256(dumps(params).encode()).hexdigest(),
+        }
+    version = expected_version(if_match)
     serials = serial_range(current.name, params) if params is not None else None
     outcome = await store.change(
         store.transitions.edit(
@@ -283,11 +296,18 @@ async def update_task(
             moment(body.not_before),
             change,
             serials,
+            editor=user.name,
+            per_minute=settings.creations_per_minute,
         )
     )
     match outcome:
         case Unknown():
             raise TaskNotFoundError(f"task {task_id} not found")
+        case Limited(retry_after):
+            raise TooManyRequestsError(
+                f"more than {settings.creations_per_minute} creations and edits a minute",
+                headers={"Retry-After": str(retry_after)},
+            )
         case Conflict(state):
             raise ConflictError(f"task {task_id} is {state}: only waiting tasks can be changed")
         case VersionMismatch(now):
@@ -306,6 +326,15 @@ async def update_task(
             pass
     response.headers["ETag"] = snapshot.record.etag
     return task_out(snapshot)
+
+
+def expected_version(if_match: str | None) -> int | None:
+    """The version an If-Match names: None for none or `*` (any), -1 for one that is no
+    version of ours (so it matches none)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"').removeprefix("v")
+    return int(text) if text.isdecimal() and len(text) < 19 else -1
 
 
 @router.post(

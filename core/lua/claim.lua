@@ -13,7 +13,8 @@
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
 --   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state,
---                                cancelled (a run asked to stop died), refused (no ledger)
+--                                cancelled (a run asked to stop died), refused (no ledger),
+--                                mismatch (the message names another task type)
 
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ledgered, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
@@ -37,7 +38,10 @@ if not state then
   end
   move_state(nil, 'QUEUED')
   state = 'QUEUED'
-elseif turn ~= '' and redis.call('HGET', REC, 'turn') ~= turn then
+elseif redis.call('HGET', REC, 'name') ~= name then
+  return {'skipped', 'mismatch'}
+elseif redis.call('HGET', REC, 'turn') ~= turn then
+  -- an older turn, or a message without one for a task the API put in line
   return {'skipped', 'superseded'}
 end
 -- the same turn while running: a crash redelivers (run again), anything else is a duplicate

@@ -1,7 +1,7 @@
 -- create: record a new task, reserve its serial range, put it in line (or postpone it).
 --
 -- KEYS[13] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
--- KEYS[14] rate          the owner's creation counter of this minute
+-- KEYS[14] rate          the owner's counter of creations and edits this minute
 -- KEYS[15] mine_queued   the owner's index of QUEUED tasks
 -- KEYS[16] mine_sched    the owner's index of SCHEDULED tasks
 -- KEYS[17] ledger        the serial ledger of the task's model (unused when ARGV[16] is '')
@@ -11,7 +11,7 @@
 -- ARGV[12] max_waiting    most waiting tasks the owner may have
 -- ARGV[13] digest         the request's digest, '' without an Idempotency-Key
 -- ARGV[14] remember_s     how long the Idempotency-Key is remembered (s)
--- ARGV[15] per_minute     most creations a minute
+-- ARGV[15] per_minute     most creations and edits a minute
 -- ARGV[16] first, ARGV[17] last: the serial range to reserve, '' for none
 -- Replies:
 --   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
@@ -31,9 +31,7 @@ if digest ~= '' then
   local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
   if seen[1] then return {'existing', seen[1], seen[2]} end
 end
-local created = redis.call('INCR', RATE)
-if created == 1 then redis.call('EXPIRE', RATE, 120) end
-if created > per_minute then return {'limited'} end
+if tonumber(redis.call('GET', RATE) or '0') >= per_minute then return {'limited'} end
 if redis.call('ZCARD', MINE_QUEUED) + redis.call('ZCARD', MINE_SCHED) >= max_waiting then
   return {'full'}
 end
@@ -41,6 +39,8 @@ if first ~= '' then
   local clash = reserve(LEDGER, first, last)
   if clash then return {'overlap', clash} end
 end
+-- only what is accepted counts against the rate
+if redis.call('INCR', RATE) == 1 then redis.call('EXPIRE', RATE, 120) end
 if digest ~= '' then
   redis.call('HSET', IDEMPOTENCY, 'id', ID, 'digest', digest)
   redis.call('EXPIRE', IDEMPOTENCY, remember_s)

@@ -3,25 +3,28 @@
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- KEYS[13] ledger       the serial ledger of the new params' model (unused without ARGV[13])
+-- KEYS[14] rate         the owner's counter of creations and edits this minute
 -- ARGV[5]  version      the version the caller saw (If-Match), '' for any
 -- ARGV[6]  params       new params (JSON), '' to keep them
 -- ARGV[7]  priority     new priority, '' to keep it
 -- ARGV[8]  postpone     'keep' | 'clear' | 'set'    ARGV[9] not_before ISO   ARGV[10] its ms
 -- ARGV[11] change       the history entry (JSON)
 -- ARGV[12] first, ARGV[13] last: the serial range the new params need, '' for none
+-- ARGV[14] per_minute   most creations and edits a minute
 -- Replies: {'edited', turn to publish or 0} | {'conflict', state} | {'precondition', version}
---          | {'overlap', ledger entry} | {'unknown'}
+--          | {'overlap', ledger entry} | {'limited'} | {'unknown'}
 
-local LEDGER = KEYS[13]
+local LEDGER, RATE = KEYS[13], KEYS[14]
 local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local not_before, not_before_ms, change = ARGV[9], tonumber(ARGV[10]), ARGV[11]
-local first, last = ARGV[12], ARGV[13]
+local first, last, per_minute = ARGV[12], ARGV[13], tonumber(ARGV[14])
 
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
 if state ~= 'QUEUED' and state ~= 'SCHEDULED' then return {'conflict', state} end
 local current = redis.call('HGET', REC, 'version')
 if version ~= '' and version ~= current then return {'precondition', current} end
+if tonumber(redis.call('GET', RATE) or '0') >= per_minute then return {'limited'} end
 if first ~= '' then
   local old_ledger, old_entry = unpack(redis.call('HMGET', REC, 'ledger', 'ledger_entry'))
   if old_ledger and old_ledger ~= '' then redis.call('ZREM', old_ledger, old_entry) end
@@ -33,6 +36,7 @@ if first ~= '' then
     return {'overlap', clash}
   end
 end
+if redis.call('INCR', RATE) == 1 then redis.call('EXPIRE', RATE, 120) end
 local priority = redis.call('HGET', REC, 'priority')
 if params ~= '' then redis.call('HSET', REC, 'params', params) end
 local requeue = false

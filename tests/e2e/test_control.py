@@ -191,10 +191,40 @@ def test_edited_params_are_the_ones_used_and_history_kept(api: httpx.Client) -> 
     bad = api.patch(f"/tasks/{task['id']}", json={"params": {"text": 5}})
     assert bad.status_code == 422
     assert wait_done(api, task["id"])["result"] == "zyx"
-    changes = [entry["change"] for entry in api.get(f"/tasks/{task['id']}/history").json()]
-    assert changes == ["created", "edited"]
+    history = api.get(f"/tasks/{task['id']}/history").json()
+    assert [entry["change"] for entry in history] == ["created", "edited"]
+    # The history says what changed, with a digest; it keeps no copy of the params.
+    assert history[1]["params"]["changed"] == ["text"]
+    assert len(history[1]["params"]["sha256"]) == 64 and "xyz" not in str(history)
     assert api.patch(f"/tasks/{task['id']}", json={"priority": 1}).status_code == 409
     wait_done(api, busy["id"])
+
+
+def test_if_match_star_matches_any_version_and_odd_values_none(api: httpx.Client) -> None:
+    task = submit(api, "reverse", {"text": "m"}, not_before="2100-01-01T00:00:00Z")
+    url = f"/tasks/{task['id']}"
+    assert api.patch(url, json={"priority": 2}, headers={"If-Match": "*"}).status_code == 200
+    for odd in ('"v99999999999999999999999"', "v-1", '"x"'):
+        assert api.patch(url, json={"priority": 3}, headers={"If-Match": odd}).status_code == 412
+    assert api.get(url).json()["priority"] == 2
+    assert api.delete(url).status_code == 204
+
+
+def test_out_of_range_moments_and_non_integer_priorities_are_422(api: httpx.Client) -> None:
+    """A moment with no UTC form, and a boolean or fractional priority, change nothing."""
+    task = submit(api, "reverse", {"text": "n"}, not_before="2100-01-01T00:00:00Z")
+    url = f"/tasks/{task['id']}"
+    bodies = [
+        {"not_before": "0001-01-01T00:00:00+14:00"},
+        {"not_before": "9999-12-31T23:59:59-14:00"},
+        {"priority": True},
+        {"priority": 2.5},
+    ]
+    for body in bodies:
+        created = api.post("/tasks", json={"name": "reverse", "params": {"text": "x"}, **body})
+        assert created.status_code == 422, (body, created.text)
+        assert api.patch(url, json=body).status_code == 422, body
+    assert api.get(url).json()["priority"] == 5
 
 
 def test_changed_priority_reorders_the_line(api: httpx.Client) -> None:

@@ -246,21 +246,24 @@ def test_a_padded_run_reports_progress_that_rises_with_the_delay(api: httpx.Clie
     assert seen[-1]["state"] == "SUCCESS" and seen[-1]["worker"] is None
 
 
-def test_a_turn_lost_from_the_queue_is_published_again_and_runs_once(
+def test_turns_lost_from_the_queue_are_published_again_in_order_and_run_once(
     make_stack: Callable[..., Stack],
 ) -> None:
     """A purged queue loses the turns of waiting tasks; the scheduler finds them missing
-    (two looks, one second apart here) and publishes them again; each runs once, in order."""
+    (two looks, one second apart here) and reissues the line from the first lost one, so
+    they run before a task submitted after the loss, in order, each once."""
     stack = make_stack(TASKLINE_RECONCILE_SECONDS="1")
-    stack.start("api", "scheduler")
+    stack.start()
     with stack.client() as api:
-        waiting = [submit(api, "reverse", {"text": f"lost {i}"})["id"] for i in range(3)]
+        busy = blocker(api, 2.0)
+        lost = [submit(api, "reverse", {"text": f"lost {i}"})["id"] for i in range(3)]
         app = create_celery_app(stack.settings, with_backend=False)
         with app.connection_for_write() as connection:
             assert connection.default_channel.queue_purge(stack.settings.queue) == 3
         app.close()
-        stack.start("worker")
-        done = [wait_done(api, task_id, timeout=30) for task_id in waiting]
-    assert [t["state"] for t in done] == ["SUCCESS"] * 3
-    assert [t["attempts"] for t in done] == [1, 1, 1]
+        later = submit(api, "reverse", {"text": "later"})["id"]
+        done = [wait_done(api, task_id, timeout=30) for task_id in [*lost, later]]
+        wait_done(api, busy["id"])
+    assert [t["state"] for t in done] == ["SUCCESS"] * 4
+    assert [t["attempts"] for t in done] == [1, 1, 1, 1]
     assert [t["started_at"] for t in done] == sorted(t["started_at"] for t in done)

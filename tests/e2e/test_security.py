@@ -1,5 +1,6 @@
 """Who may do what, and the bounds every request meets."""
 
+import asyncio
 from collections.abc import Callable
 
 import httpx
@@ -8,6 +9,7 @@ import pytest
 from tests.client import submit, wait_done
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
+from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 
@@ -181,3 +183,50 @@ def test_plain_submission_answers_exactly_as_the_full_route(stack: Stack) -> Non
             wait_done(admin, ours["id"])
             wait_done(admin, theirs["id"])
         assert seen == [202, 202, 422, 422, 422, 422, 401]
+
+
+def test_concurrent_retries_never_get_a_202_for_a_task_that_was_not_kept(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """RabbitMQ refuses the first publish (the queue is unbound: returned as unroutable), so
+    that task and its key are removed; retries with the same key racing it must not answer
+    with that task. Once RabbitMQ takes messages again, the same key creates it, once."""
+    stack = make_stack()
+    stack.start()
+    queue = stack.settings.queue
+    body = {"name": "reverse", "params": {"text": "race"}}
+    headers = {"Idempotency-Key": "race-key"}
+    app = create_celery_app(stack.settings, with_backend=False)
+    with stack.client() as api:
+        assert api.post("/tasks", json=body).status_code == 202  # the API is connected
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_unbind(queue, queue, queue)
+
+        async def race() -> list[httpx.Response]:
+            async with httpx.AsyncClient(
+                base_url=stack.url, timeout=20, auth=("admin", PASSWORDS["admin"])
+            ) as client:
+                posts = [client.post("/tasks", json=body, headers=headers) for _ in range(20)]
+                return await asyncio.gather(*posts)
+
+        answers = asyncio.run(race())
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_bind(queue, queue, queue)
+        assert {r.status_code for r in answers} <= {202, 409, 503}, [r.text for r in answers]
+        assert any(r.status_code == 503 for r in answers)
+        # Every 202 names one task, and it exists (the API re-binds the queue when it
+        # reconnects, so later racers may create it).
+        accepted = {r.json()["id"] for r in answers if r.status_code == 202}
+        assert len(accepted) <= 1
+        assert all(api.get(f"/tasks/{task_id}").status_code == 200 for task_id in accepted)
+
+        def created() -> httpx.Response | None:
+            answer = api.post("/tasks", json=body, headers=headers)
+            return answer if answer.status_code == 202 else None
+
+        task_id = wait_until(created, 10, interval=0.2).json()["id"]
+        assert accepted <= {task_id}
+        assert wait_done(api, task_id)["attempts"] == 1
+        listed = api.get("/tasks", params={"limit": 500}).json()["items"]
+        assert len(listed) == 2  # the first task and this one: nothing left of the race
+    app.close()

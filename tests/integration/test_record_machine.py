@@ -76,8 +76,8 @@ priorities = st.integers(0, 9)
 ranges = st.builds(
     lambda model, first, count: (model, first, first + count - 1),
     st.sampled_from(MODELS),
-    st.integers(1, 30),
-    st.integers(1, 6),
+    st.integers(1, 12),
+    st.integers(1, 4),
 )
 # A due time a few minutes ahead: its ms (moment() makes the pair that
 # core.transitions takes).
@@ -120,6 +120,7 @@ class Task:
     runners: list[str] = field(default_factory=list)  # who ran each attempt, in order
     lease: bool = False  # the running attempt holds its lease
     cancel_requested: bool = False
+    stop_ms: int = 0  # when a run asked to stop is stopped hard (its cancelling score)
     outbox: bool = False
     placed: int = 0  # when it last took its place in line (the model's clock)
     due_ms: int | None = None  # its score in the postponed set
@@ -135,7 +136,7 @@ class Task:
 
 
 class RecordMachine(RuleBasedStateMachine):
-    """Up to MAX_TASKS tasks at a time, under a key prefix of its own."""
+    """Up to MAX_TASKS unfinished tasks at a time, under a key prefix of its own."""
 
     tasks = Bundle("tasks")
 
@@ -149,6 +150,8 @@ class RecordMachine(RuleBasedStateMachine):
         self.ledger: set[Entry] = set()
         self.used: set[Entry] = set()  # reservations of tasks that ran: never given back
         self.idempotency: dict[tuple[str, str], tuple[str, str]] = {}
+        # stale runs that tried to write: (task, token, and what the task was then)
+        self.tried: set[tuple[str, int, int, State, bool]] = set()
         self.clock = 0
 
     def teardown(self) -> None:
@@ -165,13 +168,28 @@ class RecordMachine(RuleBasedStateMachine):
             if task.state == state and lease in (None, task.lease)
         )
 
+    def _unfinished(self) -> list[str]:
+        return [task_id for task_id, task in self.model.items() if task.state not in TERMINAL]
+
+    def _waiting(self, name: str) -> list[str]:
+        return sorted(
+            task_id
+            for task_id, task in self.model.items()
+            if task.name == name and task.state in WAITING
+        )
+
+    def _in_outbox(self) -> list[str]:
+        return sorted(task_id for task_id, task in self.model.items() if task.outbox)
+
     def _stale_runs(self) -> list[tuple[str, int]]:
-        """(task, token) of every run that no longer holds its task."""
+        """(task, token) of the runs that no longer hold their task, and have not tried to
+        write since the task last changed hands or ended."""
         return [
             (task_id, token)
             for task_id, task in sorted({**self.gone, **self.model}.items())
             for token in range(1, task.attempts + 1)
             if not (task_id in self.model and task.state == State.STARTED) or token < task.attempts
+            if (task_id, token, task.attempts, task.state, task_id in self.model) not in self.tried
         ]
 
     def _line(self) -> list[str]:
@@ -219,9 +237,10 @@ class RecordMachine(RuleBasedStateMachine):
 
     @initialize(target=tasks, **creations)
     def first_task(self, **creation: Any) -> str | MultipleResults[str]:
+        self._nothing_there("ghost")
         return self._create(**creation)
 
-    @precondition(lambda self: len(self.model) < MAX_TASKS)
+    @precondition(lambda self: len(self._unfinished()) < MAX_TASKS)
     @rule(target=tasks, **creations)
     def create(self, **creation: Any) -> str | MultipleResults[str]:
         """Create a task: queued now or postponed; a serial task reserves its range."""
@@ -308,6 +327,25 @@ class RecordMachine(RuleBasedStateMachine):
         due: int,
     ) -> None:
         """Change params (swapping a serial range), priority, or postpone / bring back."""
+        self._edit(task_id, version, new_params, serials, priority, postpone, due)
+
+    @precondition(lambda self: self._waiting(SERIALS))
+    @rule(data=st.data(), serials=ranges)
+    def swap_serials(self, data: st.DataObject, serials: SerialRange) -> None:
+        """New params of a waiting serial task swap its range, or are refused as a whole."""
+        task_id = data.draw(st.sampled_from(self._waiting(SERIALS)))
+        self._edit(task_id, "any", True, serials, None, "keep", 0)
+
+    def _edit(
+        self,
+        task_id: str,
+        version: str,
+        new_params: bool,
+        serials: SerialRange,
+        priority: int | None,
+        postpone: Postpone,
+        due: int,
+    ) -> None:
         task = self.model.get(task_id)
         name = task.name if task else "reverse"
         current = task.version if task else 1
@@ -358,21 +396,29 @@ class RecordMachine(RuleBasedStateMachine):
         task.version += 1
         assert outcome == Edited(turn)
 
-    @rule(task_id=tasks)
-    def release(self, task_id: str) -> None:
-        """The scheduler puts a due postponed task back in line."""
+    @precondition(lambda self: self._ids(State.SCHEDULED))
+    @rule(data=st.data(), late=st.booleans())
+    def release(self, data: st.DataObject, late: bool) -> None:
+        """The scheduler puts a due postponed task back in line. `late`: any task, as when an
+        edit, a cancel or another release got to it since the scheduler saw it due."""
+        task_id = data.draw(
+            st.sampled_from(sorted(self.model) if late else self._ids(State.SCHEDULED))
+        )
         turn = self.transitions.release(task_id)
-        task = self.model.get(task_id)
-        if task is None or task.state != State.SCHEDULED:
+        task = self.model[task_id]
+        if task.state != State.SCHEDULED:
             assert turn == 0
             return
         task.state = State.QUEUED
         task.due_ms = None
         assert turn == self._enqueue(task)
 
-    @rule(task_id=tasks)
-    def cancel(self, task_id: str) -> None:
-        outcome = self.transitions.cancel(task_id, FOREVER, FOREVER)
+    @precondition(lambda self: self._unfinished())
+    @rule(task_id=tasks, grace=st.integers(1, 30))
+    def cancel(self, task_id: str, grace: int) -> None:
+        """Cancel: a waiting task at once; a running one is asked to stop within `grace` s."""
+        stop_ms = now_ms() + grace * 1000
+        outcome = self.transitions.cancel(task_id, stop_ms, FOREVER)
         task = self.model.get(task_id)
         if task is None:
             assert outcome == Unknown()
@@ -380,7 +426,9 @@ class RecordMachine(RuleBasedStateMachine):
             assert outcome == Ended(task.state)
         elif task.state == State.STARTED:
             assert outcome == Cancelling()
-            task.cancel_requested = True
+            if not task.cancel_requested:  # asking again does not put the hard stop off
+                task.cancel_requested = True
+                task.stop_ms = stop_ms
         else:
             assert outcome == Cancelled()
             self._give_back(task)
@@ -403,13 +451,12 @@ class RecordMachine(RuleBasedStateMachine):
         if unpublished and task.idempotency is not None:
             del self.idempotency[task.idempotency]
         self.gone[task_id] = self.model.pop(task_id)
+        self._nothing_there(task_id)
         return multiple()
 
-    @rule(data=st.data(), runner=runners)
-    def nothing_there(self, data: st.DataObject, runner: str) -> None:
+    def _nothing_there(self, task_id: str) -> None:
         """Every call about a deleted task, or an id that never was one, finds nothing and
         leaves nothing behind (a late message or a stale run does not bring a record back)."""
-        task_id = data.draw(st.sampled_from(["ghost", *sorted(self.gone)]), label="no record")
         before = self._footprint(task_id)
         assert before == [{}, None, [], 0, None, None, None, None, None]
         transitions = self.transitions
@@ -417,19 +464,18 @@ class RecordMachine(RuleBasedStateMachine):
         assert transitions.cancel(task_id, FOREVER, FOREVER) == Unknown()
         assert transitions.delete(task_id) == Unknown()
         assert transitions.release(task_id) == 0
-        claimed = transitions.claim(task_id, "1", True, "reverse", {}, runner, LEASE_MS, False)
+        claimed = transitions.claim(task_id, "1", True, "reverse", {}, "w1:100", LEASE_MS, False)
         assert claimed == Skipped("unknown")
-        assert transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner=runner) is False
+        finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
+        assert finished is False
         assert transitions.confirm([(task_id, 1)]) == 0
         assert self._footprint(task_id) == before
 
-    @rule(
-        task_ids=st.lists(tasks, min_size=1, max_size=2),
-        data=st.data(),
-        old=st.booleans(),
-    )
-    def confirm(self, task_ids: list[str], data: st.DataObject, old: bool) -> None:
+    @precondition(lambda self: self._in_outbox())
+    @rule(data=st.data(), also=st.lists(tasks, max_size=1), old=st.booleans())
+    def confirm(self, data: st.DataObject, also: list[str], old: bool) -> None:
         """RabbitMQ confirms turns: the current one leaves the outbox, an old one does not."""
+        task_ids = [data.draw(st.sampled_from(self._in_outbox())), *also]
         turns = []
         for task_id in task_ids:
             task = self.model.get(task_id)
@@ -514,6 +560,23 @@ class RecordMachine(RuleBasedStateMachine):
         assert self.client.delete(self.keys.lease(task_id)) == 1
         self.model[task_id].lease = False
 
+    @precondition(lambda self: self._ids(State.STARTED, lease=True))
+    @rule(data=st.data(), runner=runners)
+    def stall(self, data: st.DataObject, runner: str) -> None:
+        """A run that wrote some progress and a page stalls past its lease, and its message is
+        redelivered: a new attempt (token + 1) starts over, and the stalled run, waking up, can
+        no longer write."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED, lease=True)))
+        self._written(task_id, "progress")
+        self._written(task_id, "page")
+        task = self.model[task_id]
+        stalled = task.attempts
+        self.client.delete(self.keys.lease(task_id))
+        task.lease = False
+        self._claim(task_id, task.turn, True, runner)
+        assert task.attempts == stalled + (task.state == State.STARTED)
+        self._refused(task_id, stalled)
+
     @precondition(lambda self: self._ids(State.STARTED))
     @rule(data=st.data(), runner=runners)
     def redeliver(self, data: st.DataObject, runner: str) -> None:
@@ -528,31 +591,34 @@ class RecordMachine(RuleBasedStateMachine):
             return self.transitions.page(task_id, token, [self.clock])
         return self.transitions.renew(task_id, token, runner, LEASE_MS)
 
-    @rule(task_id=tasks, kind=st.sampled_from(["progress", "page", "renew"]))
-    def write(self, task_id: str, kind: str) -> None:
-        """The latest run writes with its token: only a running task takes it."""
-        task = self.model.get(task_id)
-        token = task.attempts if task else 1
-        runner = (task.runner if task else None) or "w0:0"
-        running = task is not None and task.state == State.STARTED
-        before = self._footprint(task_id)
+    @precondition(lambda self: self._ids(State.STARTED))
+    @rule(data=st.data(), kind=st.sampled_from(["progress", "page", "renew"]))
+    def write(self, data: st.DataObject, kind: str) -> None:
+        """The running attempt writes with its token (a renewal takes a lapsed lease again)."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
+        self._written(task_id, kind)
+
+    def _written(self, task_id: str, kind: str) -> None:
+        task = self.model[task_id]
         self.clock += 1
-        assert self._write(kind, task_id, token, runner) is running
-        if not running:
-            assert self._footprint(task_id) == before
-        elif kind == "progress":
+        assert self._write(kind, task_id, task.attempts, task.runner or "") is True
+        if kind == "progress":
             task.progress = {"percent": self.clock}
         elif kind == "page":
             task.pages += 1
         else:
-            task.lease = True  # renewing takes a lapsed lease again
+            task.lease = True
 
     @precondition(lambda self: self._stale_runs())
     @rule(data=st.data())
     def stale_run_writes(self, data: st.DataObject) -> None:
         """A run that no longer holds its task wakes up: each write is refused, nothing moves."""
         task_id, token = data.draw(st.sampled_from(self._stale_runs()), label="stale run")
+        self._refused(task_id, token)
+
+    def _refused(self, task_id: str, token: int) -> None:
         task = self.model.get(task_id) or self.gone[task_id]
+        self.tried.add((task_id, token, task.attempts, task.state, task_id in self.model))
         runner = task.runners[token - 1]
         before = self._footprint(task_id)
         for kind in ("progress", "page", "renew"):
@@ -564,26 +630,20 @@ class RecordMachine(RuleBasedStateMachine):
             assert finish is False
         assert self._footprint(task_id) == before
 
+    @precondition(lambda self: self._ids(State.STARTED))
     @rule(
-        task_id=tasks,
+        data=st.data(),
         final=st.sampled_from([State.SUCCESS, State.FAILURE, State.CANCELLED]),
         by_runner=st.booleans(),
     )
-    def finish(self, task_id: str, final: State, by_runner: bool) -> None:
-        """The latest run ends, named by its token (pool child) or its runner (main process)."""
-        task = self.model.get(task_id)
-        running = task is not None and task.state == State.STARTED
+    def finish(self, data: st.DataObject, final: State, by_runner: bool) -> None:
+        """The running attempt ends, named by its token (the pool child) or its runner (the
+        worker's main process, or the scheduler once the run is gone)."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
+        task = self.model[task_id]
         error = None if final == State.SUCCESS else {"type": "Boom", "message": "it broke"}
-        if by_runner:
-            runner = (task.runner if task else None) or "w0:0"
-            named: dict[str, Any] = {"runner": runner}
-        else:
-            named = {"token": task.attempts if task else 1}
-        before = self._footprint(task_id)
-        assert self.transitions.finish(task_id, final, error, FOREVER, **named) is running
-        if not running:
-            assert self._footprint(task_id) == before
-            return
+        named: dict[str, Any] = {"runner": task.runner} if by_runner else {"token": task.attempts}
+        assert self.transitions.finish(task_id, final, error, FOREVER, **named) is True
         task.state = final
         task.lease = False
         task.forget = True
@@ -658,7 +718,7 @@ class RecordMachine(RuleBasedStateMachine):
         pipe.zrange(keys.line, 0, -1)
         pipe.zrange(keys.scheduled, 0, -1, withscores=True)
         pipe.zrange(keys.outbox, 0, -1)
-        pipe.zrange(keys.cancelling, 0, -1)
+        pipe.zrange(keys.cancelling, 0, -1, withscores=True)
         pipe.zrange(keys.expiry, 0, -1)
         line, scheduled, outbox, cancelling, expiry = pipe.execute()
         model = self.model
@@ -669,8 +729,8 @@ class RecordMachine(RuleBasedStateMachine):
         }
         assert all(model[task_id].state == State.QUEUED for task_id in outbox)
         assert set(outbox) == {task_id for task_id, task in model.items() if task.outbox}
-        assert set(cancelling) == {
-            task_id
+        assert dict(cancelling) == {
+            task_id: task.stop_ms
             for task_id, task in model.items()
             if task.state == State.STARTED and task.cancel_requested
         }

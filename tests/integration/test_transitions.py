@@ -18,6 +18,7 @@ from core.transitions import (
     Deleted,
     Edited,
     Held,
+    Limited,
     Overlap,
     Skipped,
     Transitions,
@@ -67,10 +68,15 @@ def create(transitions: Transitions, task_id: str, **extra: object) -> Created:
 
 
 def claim(
-    transitions: Transitions, task_id: str, turn: int, runner: str, redelivered: bool = False
+    transitions: Transitions,
+    task_id: str,
+    turn: int,
+    runner: str,
+    redelivered: bool = False,
+    name: str = "reverse",
 ) -> Claimed | Held | Skipped:
     return transitions.claim(
-        task_id, str(turn), redelivered, "reverse", {}, runner, LEASE_MS, ledgered=False
+        task_id, str(turn), redelivered, name, {}, runner, LEASE_MS, ledgered=False
     )
 
 
@@ -129,7 +135,7 @@ def test_an_edit_swaps_the_serial_reservation_or_is_refused(
 ) -> None:
     serials = {"name": "generate_serials", "params": {"code_model": "AB", "count": 5}}
     issued = create(transitions, "done", **serials, serials=("AB", 1, 5))
-    run = claim(transitions, "done", issued.turn, "w1:1")
+    run = claim(transitions, "done", issued.turn, "w1:1", name="generate_serials")
     transitions.finish("done", State.SUCCESS, None, FOREVER, token=run.token)
     create(transitions, "later", **serials, serials=("AB", 100, 104), not_before=("x", FOREVER))
 
@@ -161,7 +167,7 @@ def test_a_range_is_given_back_only_by_a_task_that_never_ran(
     assert waiting.turn == 1
 
     ran = create(transitions, "ran", **serials, serials=("M", 20, 30))
-    run = claim(transitions, "ran", ran.turn, "w1:1")
+    run = claim(transitions, "ran", ran.turn, "w1:1", name="generate_serials")
     transitions.finish("ran", State.FAILURE, None, FOREVER, token=run.token)
     assert transitions.delete("ran") == Deleted(State.FAILURE)
     # Serials of a run may be out: its range stays reserved after it is forgotten.
@@ -196,3 +202,37 @@ def test_a_run_asked_to_stop_that_died_is_recorded_cancelled_not_run_again(
     client.delete(keys.lease("t1"))  # the run died
     assert claim(transitions, "t1", created.turn, "w1:2", True) == Skipped("cancelled")
     assert client.hget(keys.task("t1"), "state") == "CANCELLED"
+
+
+def test_a_message_without_a_turn_or_of_another_type_does_not_run_a_queued_task(
+    transitions: Transitions,
+) -> None:
+    created = create(transitions, "t1")
+    stray = transitions.claim("t1", None, False, "reverse", {}, "w:1", LEASE_MS, False)
+    assert stray == Skipped("superseded")
+    other = claim(transitions, "t1", created.turn, "w:1", name="leibniz_pi")
+    assert other == Skipped("mismatch")
+    assert isinstance(claim(transitions, "t1", created.turn, "w:1"), Claimed)
+
+
+def test_edits_count_against_the_rate_and_refusals_do_not(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    serials = {"name": "generate_serials", "params": {}, "per_minute": 3}
+    create(transitions, "a", **serials, serials=("R", 1, 5))
+    clash = transitions.create(
+        "b", "generate_serials", {}, 5, "alice", None, 9, None, 3, ("R", 2, 3)
+    )
+    assert isinstance(clash, Overlap)  # refused: not counted
+    create(transitions, "c", **serials, serials=("R", 6, 9))
+    assert transitions.edit(
+        "a", None, None, 7, "keep", None, {}, None, editor="alice", per_minute=3
+    ) == Edited(turn=2)
+    limited = transitions.edit(
+        "a", None, None, 8, "keep", None, {}, None, editor="alice", per_minute=3
+    )
+    assert isinstance(limited, Limited) and 0 < limited.retry_after <= 60
+    assert isinstance(
+        transitions.create("d", "reverse", {}, 5, "alice", None, 9, None, 3, None), Limited
+    )
+    assert client.hget(keys.task("a"), "priority") == "7"

@@ -1,0 +1,48 @@
+-- recover: settle a run whose lease lapsed (its pool child or its worker died, or stalled
+-- past the lease) and that no message may run again: Celery acknowledges the message of a
+-- child lost after it stored SUCCESS, and a worker gone for good takes its run along.
+-- Fenced like any write: a stalled run that wakes up finds its token stale and stops.
+--
+-- KEYS, ARGV[1..4]: those of task.lua.
+-- ARGV[5] node_alive   '1' while the run's worker still sends heartbeats (its main process
+--                      then stops a run asked to stop, and records it)
+-- ARGV[6] forget_ms    when to forget a task this ends
+-- Replies:
+--   {'alive'}          the lease is held, or a live worker is stopping a cancelled run
+--   {'succeeded'}      Celery stored SUCCESS before the run was lost: recorded SUCCESS
+--   {'cancelled'}      it was asked to stop and its worker is gone: recorded CANCELLED
+--   {'requeued', turn} back in line with a new turn (publish it); attempts counts the rerun
+--   {'skipped'}        not running
+
+local node_alive, forget_ms = ARGV[5], tonumber(ARGV[6])
+if redis.call('HGET', REC, 'state') ~= 'STARTED' then return {'skipped'} end
+if redis.call('EXISTS', LEASE) == 1 then return {'alive'} end
+
+local function ended(final)
+  move_state('STARTED', final)
+  redis.call('HSET', REC, 'finished_at', NOW)
+  redis.call('ZREM', CANCELLING, ID)
+  redis.call('ZADD', EXPIRY, forget_ms, ID)
+  emit(final)
+end
+
+local stored = redis.call('GET', META)
+if stored then
+  local ok, meta = pcall(cjson.decode, stored)
+  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then
+    ended('SUCCESS')
+    return {'succeeded'}
+  end
+end
+local asked = redis.call('HGET', REC, 'cancel_requested')
+if asked and asked ~= '' then
+  if node_alive == '1' then return {'alive'} end
+  ended('CANCELLED')
+  return {'cancelled'}
+end
+move_state('STARTED', 'QUEUED')
+redis.call('HSET', REC, 'runner', '', 'progress', '', 'renewed_at', '')
+remember({at = NOW, change = 'requeued', why = 'its run was lost'})
+local turn = enqueue(redis.call('HGET', REC, 'priority'))
+emit('QUEUED')
+return {'requeued', turn}

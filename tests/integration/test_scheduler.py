@@ -1,0 +1,106 @@
+"""The scheduler's settling of lost runs and ignored cancels, against the real Redis and RabbitMQ.
+
+The test plays the worker (claims through core.transitions, Celery's stored result, worker
+heartbeats) and calls one pass of the scheduler in the test process.
+"""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from core.records import Keys, State, now_ms
+from core.transitions import Claimed, Created, Transitions
+from tests.processes import isolated_env, settings_of
+from worker.celery_app import create_celery_app
+from worker.scheduler import Scheduler
+
+pytestmark = pytest.mark.integration
+
+NODE = "celery@test-host"
+
+
+@pytest.fixture
+def scheduler() -> Iterator[Scheduler]:
+    scheduler = Scheduler(settings_of(isolated_env()))
+    try:
+        yield scheduler
+    finally:
+        scheduler.publisher.close()
+        app = create_celery_app(scheduler.settings, with_backend=False)
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_delete(scheduler.settings.queue)
+            connection.default_channel.exchange_delete(scheduler.settings.queue)
+        app.close()
+        for key in scheduler.redis.scan_iter(f"{scheduler.settings.key_prefix}*"):
+            scheduler.redis.delete(key)
+
+
+def running(transitions: Transitions, task_id: str) -> Claimed:
+    """A task created and claimed by a pool child of NODE."""
+    created = transitions.create(
+        task_id, "reverse", {"text": "x"}, 5, "alice", None, 100, None, 1000, None
+    )
+    assert isinstance(created, Created)
+    claimed = transitions.claim(
+        task_id, str(created.turn), False, "reverse", {}, f"{NODE}:4242", 10_000, False
+    )
+    assert isinstance(claimed, Claimed)
+    return claimed
+
+
+def state(scheduler: Scheduler, task_id: str) -> str:
+    return scheduler.redis.hget(scheduler.keys.task(task_id), "state")
+
+
+def heartbeat(scheduler: Scheduler, at_ms: int) -> None:
+    scheduler.redis.zadd(scheduler.keys.workers, {NODE: at_ms})
+
+
+def test_a_run_lost_after_celery_stored_its_success_ends_success(scheduler: Scheduler) -> None:
+    """Celery stores SUCCESS, then calls the task's on_success: a pool child lost between the
+    two has its message acknowledged (Celery sees the SUCCESS), so nothing would run again."""
+    keys: Keys = scheduler.keys
+    running(scheduler.transitions, "t1")
+    meta = {"status": "SUCCESS", "result": "x", "task_id": "t1"}
+    scheduler.redis.set(keys.meta("t1"), json.dumps(meta))
+    scheduler.recover_lost_runs()
+    assert state(scheduler, "t1") == "STARTED"  # its lease still runs: nothing lost yet
+
+    scheduler.redis.delete(keys.lease("t1"))
+    scheduler.recover_lost_runs()
+    assert state(scheduler, "t1") == "SUCCESS"
+    assert scheduler.redis.zscore(keys.index("SUCCESS"), "t1") is not None
+
+
+def test_a_lost_run_without_a_result_goes_back_in_line_with_a_new_turn(
+    scheduler: Scheduler,
+) -> None:
+    keys = scheduler.keys
+    running(scheduler.transitions, "t1")
+    scheduler.redis.delete(keys.lease("t1"))
+    scheduler.recover_lost_runs()
+    record = scheduler.redis.hgetall(keys.task("t1"))
+    assert record["state"] == "QUEUED" and record["turn"] == "2" and record["runner"] == ""
+    assert scheduler.redis.zrank(keys.line, "t1") == 0
+    assert scheduler.publisher.ready() == 1  # its new turn is in RabbitMQ's queue
+    assert scheduler.redis.zscore(keys.outbox, "t1") is None  # and confirmed
+
+
+def test_an_ignored_cancel_is_recorded_only_once_the_run_is_over(scheduler: Scheduler) -> None:
+    """A live worker kills the run and records it; a lapsed lease is no proof while the
+    worker still beats (a hung child): only a worker gone quiet lets the scheduler end it."""
+    keys = scheduler.keys
+    running(scheduler.transitions, "t1")
+    heartbeat(scheduler, now_ms())
+    scheduler.transitions.cancel("t1", now_ms() - 1, now_ms() + 60_000)
+    scheduler.redis.delete(keys.lease("t1"))  # the pool child hangs: no renewals
+    scheduler.stop_ignored_cancels()
+    scheduler.recover_lost_runs()
+    assert state(scheduler, "t1") == "STARTED"
+    assert scheduler.redis.zscore(keys.cancelling, "t1") > now_ms()  # the kill is asked again
+
+    heartbeat(scheduler, now_ms() - 60_000)  # the worker went quiet too
+    scheduler.recover_lost_runs()
+    assert state(scheduler, "t1") == State.CANCELLED
+    assert scheduler.redis.zscore(keys.cancelling, "t1") is None
