@@ -2,19 +2,36 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# Only the locked versions, every file checked against its hash in the lock.
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check --require-hashes
+# `make lock` pins every transitive dependency of requirements*.txt with its files' hashes;
+# `make lock LOCK_ARGS=--upgrade` also moves the unpinned transitive ones to their latest.
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	--no-emit-trusted-host $(LOCK_ARGS)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean secrets lock
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.lock pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PIP_INSTALL) -r requirements.lock
+	# The project itself (the `taskline` command); its dependencies are the lock's.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	$(PIP_INSTALL) -r requirements-dev.lock
 	@touch $@
 
-run: $(VENV)/.runtime
+# Random secrets in .env: written by the first `make run`; `make secrets` adds missing ones
+# and never changes a value already there.
+.env:
+	python3 scripts/write_secrets.py .env
+
+secrets:
+	python3 scripts/write_secrets.py .env
+
+run: $(VENV)/.runtime .env
 	scripts/run.sh
 
 test: $(VENV)/.dev
@@ -31,6 +48,11 @@ lint: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# The runtime lock first; the development lock takes its versions as they are.
+lock: $(VENV)/.dev
+	$(PIP_COMPILE) -o requirements.lock requirements.txt
+	$(PIP_COMPILE) -o requirements-dev.lock requirements-dev.txt requirements.lock
 
 bench: $(VENV)/.dev
 	scripts/ensure-services.sh

@@ -1,9 +1,12 @@
 """Who is calling: bearer tokens (OAuth2 password flow) or HTTP Basic for scripts.
 
-Users and roles come from settings; passwords are argon2 hashes. Tokens are random strings
-kept in Redis (by their SHA-256) with an expiry, so they can be revoked. Each API process
-remembers a token it resolved for TOKEN_CACHE_SECONDS: a revoked token is refused at once by
-the process that revoked it and within that time by the others.
+Users and roles come from settings; passwords are argon2 hashes, checked on threads of their
+own (api.passwords) behind the sign-in throttle (api.throttle). Tokens are random strings
+kept in Redis (by their SHA-256) with an expiry, so they can be revoked, one or all of a user.
+A token names only its user: the role is read from the users setting whenever the token is
+resolved, so a demoted admin's tokens act as a user's and a removed user's stop working.
+Each API process remembers a token it resolved for TOKEN_CACHE_SECONDS: a revoked token is
+refused at once by the process that revoked it and within that time by the others.
 `python -m api.auth` prints the hash of a password for the users setting.
 """
 
@@ -16,18 +19,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from anyio import to_thread
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
-from redis.asyncio import Redis
 
-from api.store import redis_errors
+from api.passwords import HASHER, PasswordChecks
+from api.store import TaskStore, redis_errors
+from api.throttle import SigninThrottle
+from core.records import USER_NAME, now_ms
 from core.settings import Settings
 
-_hasher = PasswordHasher()
 # Verified against when the user is unknown, so both cases take the same time.
-_DUMMY_HASH = _hasher.hash("not a password")
+_DUMMY_HASH = HASHER.hash("not a password")
 # How long a process trusts a token it resolved without asking Redis again: every request
 # carries one, and the lookup was a third of the cost of reading a task.
 TOKEN_CACHE_SECONDS = 1.0
@@ -58,62 +59,81 @@ class User:
 
 
 def load_users(settings: Settings) -> dict[str, tuple[str, Role]]:
-    """name → (argon2 hash, role), from the users setting, the users file or the admin."""
+    """name → (argon2 hash, role), from the users setting, the users file or the admin.
+
+    Names go into Redis keys and task records: one outside USER_NAME is refused here, so the
+    API does not start with it.
+    """
     raw = settings.users or (Path(settings.users_file).read_text() if settings.users_file else "")
     if not raw:
-        return {"admin": (_hasher.hash(settings.admin_password.get_secret_value()), Role.ADMIN)}
-    return {
+        return {"admin": (HASHER.hash(settings.admin_password.get_secret_value()), Role.ADMIN)}
+    users = {
         name: (entry["password_hash"], Role(entry.get("role", Role.USER)))
         for name, entry in json.loads(raw).items()
     }
+    if bad := [name for name in users if not USER_NAME.fullmatch(name)]:
+        raise ValueError(
+            f"user names {bad!r} are not allowed: a name is 1 to 64 of A-Z a-z 0-9 _ . -"
+        )
+    return users
 
 
 class Authenticator:
     """Checks passwords and tokens."""
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(self, settings: Settings, store: TaskStore) -> None:
         self.users = load_users(settings)
-        self.redis = redis
-        self.prefix = settings.key_prefix
+        self.store = store
+        self.redis = store.redis
+        self.keys = store.keys
         self.ttl = settings.token_ttl_seconds
+        self.throttle = SigninThrottle(store, settings)
+        self.checks = PasswordChecks(settings.signin_hash_threads, settings.signin_hash_waiting)
         # Basic auth checks a password on every request: remember recent successes (by a
         # digest of the credentials) instead of paying argon2's cost each time.
         self._verified: TTLCache[str, User] = TTLCache(CACHE_SIZE, BASIC_CACHE_SECONDS)
         # token key → its user, as Redis last said
         self._resolved: TTLCache[str, User] = TTLCache(CACHE_SIZE, TOKEN_CACHE_SECONDS)
 
-    def _check(self, name: str, password: str) -> User | None:
-        stored, role = self.users.get(name, (_DUMMY_HASH, None))
-        try:
-            _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        return User(name, role) if role else None
-
-    async def login(self, name: str, password: str) -> User | None:
-        """The user if the password is right (argon2 runs off the event loop)."""
+    async def login(self, name: str, password: str, address: str) -> User | None:
+        """The user if the password is right. Refused (429) while the name or the address is
+        locked out, even for a right password; (503) while too many checks are under way."""
         digest = hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
         if user := self._verified.get(digest):
+            await self.throttle.check(name, address)
             return user
-        user = await to_thread.run_sync(self._check, name, password)
-        if user:
-            self._verified[digest] = user
+        if self.checks.full:  # a locked-out caller is told so (429), not that we are busy
+            await self.throttle.check(name, address)
+        stored, role = self.users.get(name, (_DUMMY_HASH, None))
+        matches = await self.checks.verify(
+            stored, password, lambda: self.throttle.begin(name, address)
+        )
+        if not (matches and role):
+            return None
+        await self.throttle.succeeded(name, address)
+        user = self._verified[digest] = User(name, role)
         return user
 
     def _token_key(self, token: str) -> str:
-        return f"{self.prefix}token:{hashlib.sha256(token.encode()).hexdigest()}"
+        return self.keys.token(hashlib.sha256(token.encode()).hexdigest())
 
     async def issue(self, user: User) -> str:
         """A new bearer token for the user, valid for the token TTL."""
         token = secrets.token_urlsafe(32)
+        key, tokens = self._token_key(token), self.keys.tokens(user.name)
+        now = now_ms()
         with redis_errors():
-            await self.redis.set(
-                self._token_key(token), json.dumps([user.name, user.role]), ex=self.ttl
-            )
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.set(key, user.name, ex=self.ttl)
+                pipe.zadd(tokens, {key: now + self.ttl * 1000})
+                pipe.zremrangebyscore(tokens, "-inf", now)  # expired ones
+                pipe.expire(tokens, self.ttl)
+                await pipe.execute()
         return token
 
     async def resolve(self, token: str) -> User | None:
-        """The user a token belongs to, or None if it is unknown, expired or revoked."""
+        """The user a token belongs to, with their role as configured now; None if the token
+        is unknown, expired or revoked, or its user is no longer configured."""
         key = self._token_key(token)
         if user := self._resolved.get(key):
             return user
@@ -121,10 +141,11 @@ class Authenticator:
             found = await self.redis.get(key)
         if not found:
             return None
-        name, role = json.loads(found)
+        # Tokens issued before roles were read from the settings hold [name, role].
+        name = json.loads(found)[0] if found.startswith("[") else found
         if name not in self.users:
             return None
-        user = self._resolved[key] = User(name, Role(role))
+        user = self._resolved[key] = User(name, self.users[name][1])
         return user
 
     async def revoke(self, token: str) -> None:
@@ -133,11 +154,21 @@ class Authenticator:
         with redis_errors():
             await self.redis.delete(key)
 
+    async def revoke_all(self, name: str) -> int:
+        """Revoke every token of a user (how many were live)."""
+        for key in list(self._resolved):
+            if (user := self._resolved.get(key)) and user.name == name:
+                self._resolved.pop(key, None)
+        return await self.store.change(self.store.transitions.revoke_tokens(name))
+
+    def close(self) -> None:
+        self.checks.close()
+
 
 def main() -> None:
     """Print the argon2 hash of a password read from stdin (or asked for)."""
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass()
-    print(_hasher.hash(password))
+    print(HASHER.hash(password))
 
 
 if __name__ == "__main__":

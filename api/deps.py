@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from api.auth import Authenticator, User
-from api.errors import UnauthorizedError
+from api.auth import Authenticator, Role, User
+from api.errors import ForbiddenError, UnauthorizedError
 from api.events import EventHub
 from api.producer import Producer
 from api.stats import CpuSampler
@@ -71,12 +71,17 @@ class Credentials(OAuth2PasswordBearer):
             user = await authenticator.resolve(value)
         elif scheme == "basic" and value:
             name, password = _basic_credentials(value)
-            user = await authenticator.login(name, password)
+            user = await authenticator.login(name, password, client_address(request))
         else:
             raise UnauthorizedError("not authenticated: send a bearer token or HTTP Basic")
         if user is None:
             raise UnauthorizedError("invalid, expired or revoked credentials")
         return user
+
+
+def client_address(request: Request) -> str:
+    """Where the request comes from, as sign-in throttling counts it."""
+    return request.client.host if request.client else ""
 
 
 def _basic_credentials(value: str) -> tuple[str, str]:
@@ -98,6 +103,16 @@ credentials = Credentials(
 )
 
 CurrentUser = Annotated[User, Depends(credentials)]
+
+
+async def _admin(user: CurrentUser) -> User:
+    """The caller, if an admin: what concerns every user is theirs alone."""
+    if user.role is not Role.ADMIN:
+        raise ForbiddenError("only an admin may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(_admin)]
 BearerToken = Annotated[str | None, Depends(_bearer)]
 StoreDep = Annotated[TaskStore, Depends(_store)]
 ProducerDep = Annotated[Producer, Depends(_producer)]

@@ -1,7 +1,13 @@
-"""A cap on request bodies, enforced before any handler reads them."""
+"""A cap on request bodies, enforced before any handler reads them.
 
-import json
+A declared body (Content-Length) over the limit is refused unread. A streamed one (chunked)
+is read here, up to the limit, before the app runs, and handed to it whole: refused as soon
+as it passes the limit, whether or not the route would read it. Counting while the app reads
+instead would fail inside FastAPI, which answers any error met while reading a body, except
+an HTTPException, with a 400; and a route that reads no body would never refuse it.
+"""
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -16,40 +22,51 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
-            return
-        seen = 0
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            # The server reads no more than the declared length.
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+        elif b"transfer-encoding" in headers:
+            await self._streamed(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)  # no body
 
-        async def limited_receive() -> Message:
-            nonlocal seen
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read a streamed body up to the limit, then run the app on it."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLargeError
-            return message
+            if message["type"] != "http.request":
+                return  # the client left before the end of its body: no one to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _TooLargeError:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body over {self.max_bytes} bytes"
+        await JSONResponse({"detail": detail}, 413)(scope, receive, send)
 
 
-class _TooLargeError(Exception):
-    """Raised inside the app when the streamed body passes the limit."""
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body read, then whatever comes next (a disconnect)."""
+    pending = True
+
+    async def replayed() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -1,9 +1,10 @@
-"""The FastAPI application: lifespan, routers and the one error handler."""
+"""The FastAPI application: lifespan, routers and the error handlers."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
@@ -11,18 +12,33 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from api.auth import Authenticator
-from api.errors import TasklineError, error_response
+from api.errors import TasklineError, error_response, validation_error_response
 from api.events import EventHub
 from api.hotpaths import HotPaths
 from api.limits import BodyLimit
+from api.line import LineHub
 from api.producer import Producer
-from api.routes import auth, catalog, health, metrics, queue, seeds, serials, stats, tasks
+from api.routes import (
+    auth,
+    catalog,
+    events,
+    health,
+    metrics,
+    queue,
+    seeds,
+    serials,
+    stats,
+    tasks,
+    ui,
+)
 from api.stats import CpuSampler
 from api.store import TaskStore
+from api.streams import StreamSlots
 from api.submit import Submitter
+from core.guard import check as check_production
 from core.ledger import SerialLedger
 from core.records import Keys
-from core.settings import Settings, get_settings, production_problems
+from core.settings import Settings, get_settings
 
 # Redis connections of one API process; one of them is held by the event subscription.
 REDIS_CONNECTIONS = 100
@@ -31,8 +47,7 @@ REDIS_CONNECTIONS = 100
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API around one Redis pool, one producer and one CPU sampler."""
     settings = settings or get_settings()
-    if settings.env == "production" and (problems := production_problems(settings)):
-        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+    check_production(settings, "API")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,20 +73,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
         app.state.store = TaskStore(redis, keys)
+        # First: it refuses users whose names are not allowed, before anything else starts.
+        app.state.authenticator = Authenticator(settings, app.state.store)
         app.state.hub = EventHub(redis, keys.channel)
         await app.state.hub.start()
+        app.state.line = LineHub(redis, keys, block_ms=int(settings.connect_timeout * 500))
+        app.state.slots = StreamSlots(redis, keys, settings.max_streams_per_user)
+        await app.state.slots.start()
         app.state.producer = Producer(settings)
         app.state.ledger = SerialLedger(redis, keys)
         app.state.submitter = Submitter(app.state.store, app.state.producer, settings)
-        app.state.authenticator = Authenticator(settings, redis)
         app.state.sampler = CpuSampler()
         await app.state.sampler.start()
         try:
             yield
         finally:
             await app.state.sampler.stop()
+            await app.state.slots.stop()
             await app.state.hub.stop()
+            await app.state.line.stop()
             await app.state.producer.close()
+            app.state.authenticator.close()
             await redis.aclose()
 
     app = FastAPI(
@@ -83,11 +105,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: the body limit also guards the hot paths.
     app.add_middleware(HotPaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, queue, catalog, serials, auth, health, metrics, stats, seeds):
+    for module in (tasks, events, queue, catalog, serials, auth, health, metrics, stats, seeds):
         app.include_router(module.router)
+    app.include_router(ui.router)  # the dashboard: /ui, outside the OpenAPI document
 
     @app.exception_handler(TasklineError)
     async def taskline_error(request: Request, exc: TasklineError) -> JSONResponse:
         return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
 
     return app

@@ -59,6 +59,7 @@ class Producer:
         self._tasks: AbstractExchange | None = None
         self._events: AbstractExchange | None = None
         self._connecting = asyncio.Lock()
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def _connect(self) -> tuple[AbstractExchange, AbstractExchange]:
         """The task and event exchanges on a live connection, declared once per connection."""
@@ -95,12 +96,19 @@ class Producer:
         return exchange, events
 
     async def _drop(self) -> None:
+        """Forget the connection; it is closed in the background, so that a stalled broker
+        (which answers nothing, not even the close) cannot hold the request's answer."""
         connection, self._connection = self._connection, None
         if connection is not None and not connection.is_closed:
-            try:
-                await asyncio.wait_for(connection.close(), self.timeout)
-            except _BROKER_ERRORS:
-                pass
+            closing = asyncio.create_task(self._close(connection))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+    async def _close(self, connection: AbstractConnection) -> None:
+        try:
+            await asyncio.wait_for(connection.close(), self.timeout)
+        except _BROKER_ERRORS:
+            pass
 
     async def publish(
         self, task_id: str, name: str, params: dict[str, Any], priority: int, turn: int
@@ -192,5 +200,7 @@ class Producer:
             return None
 
     async def close(self) -> None:
-        """Close the broker connection."""
+        """Close the broker connection (and wait for any closing in the background)."""
         await self._drop()
+        if self._closing:
+            await asyncio.wait(set(self._closing))

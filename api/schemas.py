@@ -1,5 +1,6 @@
 """Request and response models: the shapes of the HTTP contract."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,6 +19,34 @@ def _in_utc(moment: datetime) -> datetime:
 
 
 NotBefore = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+# A Redis stream id: milliseconds and a sequence number, each a 64-bit unsigned integer.
+STREAM_ID_MAX = 2**64 - 1
+_EVENT_ID = r"([0-9]{1,20})-([0-9]{1,20})"
+
+
+def resume_point(event_id: str) -> str:
+    """An event id to resume after, in its plain form; ValueError unless Redis could ever
+    hold an event after it (a part past 64 bits would make Redis refuse the read)."""
+    match = re.fullmatch(_EVENT_ID, event_id)
+    if match is None:
+        raise ValueError("an event id is `milliseconds-sequence`, as the events carry")
+    ms, seq = int(match[1]), int(match[2])
+    if ms > STREAM_ID_MAX or seq > STREAM_ID_MAX:
+        raise ValueError(f"each part of an event id is at most {STREAM_ID_MAX}")
+    if ms == seq == STREAM_ID_MAX:
+        raise ValueError("no event can follow the largest event id")
+    return f"{ms}-{seq}"
+
+
+EventId = Annotated[
+    str,
+    Field(
+        pattern=f"^{_EVENT_ID}$",
+        description="The id of the last event seen: the stream resumes after it.",
+    ),
+    AfterValidator(resume_point),
+]
 
 _LEIBNIZ_EXAMPLE = {"name": "leibniz_pi", "params": {"digits": 6}}
 

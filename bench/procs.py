@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import psutil
+
+from tests.support import start_process, stop_process, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -30,20 +29,9 @@ T = TypeVar("T")
 _running: dict[int, tuple[str, subprocess.Popen]] = {}
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start(name: str, args: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen:
     """Start a process in its own session, output to logs/<name>.log, and remember it."""
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{name}.log").open("ab") as out:
-        proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    proc = start_process(args, env, logs / f"{name}.log")
     _running[proc.pid] = (name, proc)
     return proc
 
@@ -53,16 +41,7 @@ def stop(proc: subprocess.Popen | None, timeout: float = 15.0) -> None:
     if proc is None:
         return
     _running.pop(proc.pid, None)
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+    stop_process(proc, timeout)
 
 
 def stop_pid(pid: int) -> None:
@@ -90,18 +69,6 @@ def install_handlers() -> None:
         signal.signal(signum, _on_signal)
 
 
-def wait_until(check: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "") -> T:
-    """The first truthy value of check(), or TimeoutError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what or check}")
-        time.sleep(interval)
-
-
 def answers(url: str) -> bool:
     """Whether an HTTP GET of url gets any answer below 500."""
     try:
@@ -118,7 +85,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
             raise RuntimeError(f"{proc.args} exited with {proc.returncode} before serving")
         return answers(url)
 
-    wait_until(ready, timeout, 0.1, url)
+    wait_until(ready, timeout, 0.1)
 
 
 def tree(pid: int) -> list[psutil.Process]:

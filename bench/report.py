@@ -140,6 +140,22 @@ TARGETS = [
         "sse_cpu", "SSE fan-out: API CPU (% of one core)", ("sse", "api_cpu_pct"), "%", "<=", 50
     ),
     Target(
+        "line_sse_complete",
+        "GET /events, 200 clients: every client saw every progress event (share of runs)",
+        ("line_sse", "all_clients_all_events"),
+        "",
+        ">=",
+        1,
+    ),
+    Target(
+        "line_sse_cpu",
+        "GET /events fan-out: API CPU (% of one core)",
+        ("line_sse", "api_cpu_pct"),
+        "%",
+        "<=",
+        50,
+    ),
+    Target(
         "api_rss",
         "API RSS after reading 100,000 tasks",
         ("memory", "api_after_reading_all", "rss_mb"),

@@ -1,5 +1,8 @@
 """Many Server-Sent Events clients watching one task, in one separate light process.
 
+Either the task's own stream (`/tasks/{id}/events`) or, with `--line-task ID`, the whole
+line's (`/events`), where each client keeps that task's events and stops at its end.
+
 Plain asyncio streams rather than an HTTP client library, so that 200 clients cost this
 process little and the API's CPU is what the figure measures. Each client sends
 `Connection: close` and reads until the server ends the stream; it keeps the id of every
@@ -27,7 +30,7 @@ class Client:
         self.status = 0
         self.error = ""
 
-    async def watch(self, host: str, port: int, path: str, token: str) -> None:
+    async def watch(self, host: str, port: int, path: str, token: str, line_task: str) -> None:
         """Read the stream line by line; chunk-size lines of the chunked body are ignored."""
         try:
             reader, writer = await asyncio.open_connection(host, port)
@@ -49,24 +52,43 @@ class Client:
                 if sep and name in ("id", "event", "data"):
                     fields[name] = value
                 elif not line and "data" in fields:  # a blank line ends an event
-                    if fields.get("event") == "progress":
-                        self.progress_ids.append(fields.get("id", ""))
-                    elif fields.get("event") == "state":
-                        self.states.append(json.loads(fields["data"]).get("state", ""))
+                    ended = self._take(fields, line_task)
                     self.first.set()
                     fields = {}
+                    if ended:
+                        break
             writer.close()
-        except (OSError, ValueError, IndexError) as exc:
+        except (OSError, ValueError, IndexError, KeyError) as exc:
             self.error = repr(exc)
         finally:
             self.first.set()
 
+    def _take(self, fields: dict[str, str], line_task: str) -> bool:
+        """Keep one event; True once the watched task has ended (on the line's stream)."""
+        if not line_task:
+            if fields.get("event") == "progress":
+                self.progress_ids.append(fields.get("id", ""))
+            elif fields.get("event") == "state":
+                self.states.append(json.loads(fields["data"]).get("state", ""))
+            return False
+        if fields.get("event") != "task":
+            return False
+        data = json.loads(fields["data"])
+        if data["id"] != line_task:
+            return False
+        if data["kind"] == "progress":
+            self.progress_ids.append(fields.get("id", ""))
+        self.states.append(data["state"])
+        return data["kind"] == "ended"
 
-async def run(url: str, token: str, clients: int, limit: float) -> dict[str, object]:
+
+async def run(
+    url: str, token: str, clients: int, limit: float, line_task: str = ""
+) -> dict[str, object]:
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
     watchers = [Client() for _ in range(clients)]
-    tasks = [asyncio.create_task(c.watch(host, port, path, token)) for c in watchers]
+    tasks = [asyncio.create_task(c.watch(host, port, path, token, line_task)) for c in watchers]
     start = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*(c.first.wait() for c in watchers)), limit)
     print("READY", round(time.monotonic() - start, 3), flush=True)
@@ -91,12 +113,13 @@ async def run(url: str, token: str, clients: int, limit: float) -> dict[str, obj
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("url", help="http://host:port/tasks/{id}/events")
+    parser.add_argument("url", help="http://host:port/tasks/{id}/events or …/events")
+    parser.add_argument("--line-task", default="", help="on /events: the task to follow")
     parser.add_argument("--token", required=True)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args()
-    result = asyncio.run(run(args.url, args.token, args.clients, args.timeout))
+    result = asyncio.run(run(args.url, args.token, args.clients, args.timeout, args.line_task))
     sys.stdout.write(json.dumps(result) + "\n")
 
 

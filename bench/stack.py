@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import redis
 from argon2 import PasswordHasher
 from kombu import Connection
 
 from bench import procs
 from core.settings import Settings
+from tests.support import remove
 
 USER = "bench"
 BROKER_URL = os.environ.get("TASKLINE_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -60,6 +60,7 @@ class Deployment:
                 "TASKLINE_USERS": self.users,
                 "TASKLINE_CREATIONS_PER_MINUTE": str(10**9),
                 "TASKLINE_MAX_WAITING_PER_USER": str(10**9),
+                "TASKLINE_MAX_STREAMS_PER_USER": str(10**9),
                 "TASKLINE_FLOWER_USER": FLOWER_USER,
                 "TASKLINE_FLOWER_PASSWORD": self.password,
                 "PYTHONUNBUFFERED": "1",
@@ -134,32 +135,6 @@ def deployments(names: list[str], logs: Path) -> dict[str, Deployment]:
 
 def cleanup(tag: str) -> dict[str, int]:
     """Delete every queue, exchange and Redis key of a run tag."""
-    queues = 0
-    with Connection(BROKER_URL) as conn:
-        for name in ("main", "bare", "list1k", "list100k"):
-            queue = f"bench-{tag}-{name}"
-            channel = conn.channel()
-            try:
-                channel.queue_delete(queue)
-                channel.exchange_delete(queue)
-                queues += 1
-            except Exception:  # noqa: BLE001 (never declared in this run)
-                pass
-            finally:
-                try:
-                    channel.close()
-                except Exception:  # noqa: BLE001
-                    conn.close()
-                    conn.connect()
-    client = redis.Redis.from_url(REDIS_URL)
-    deleted = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=f"bench-{tag}-*", count=5000):
-        batch.append(key)
-        if len(batch) >= 5000:
-            deleted += client.unlink(*batch)
-            batch.clear()
-    if batch:
-        deleted += client.unlink(*batch)
-    client.close()
-    return {"queues": queues, "keys": deleted}
+    queues = [f"bench-{tag}-{name}" for name in ("main", "bare", "list1k", "list100k")]
+    deleted = remove(BROKER_URL, REDIS_URL, queues, f"bench-{tag}-*")
+    return {"queues": len(queues), "keys": deleted}

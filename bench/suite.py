@@ -33,6 +33,7 @@ from bench import procs, report
 from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
+from tests.support import free_port, wait_until
 from worker.celery_app import create_celery_app
 
 RESULTS = procs.ROOT / "bench" / "results"
@@ -132,7 +133,7 @@ def checked(result: dict[str, Any], ok: set[int], what: str) -> dict[str, Any]:
 def start_services(ctx: Context) -> None:
     """APIs (1 and 2 processes), Flower and the baseline app on the main deployment."""
     main = ctx.main
-    ports = {name: procs.free_port() for name in ("api1", "api2", "flower", "baseline")}
+    ports = {name: free_port() for name in ("api1", "api2", "flower", "baseline")}
     ctx.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     ctx.pids["api1"] = main.start_api(ports["api1"], 1, "api1").pid
     ctx.pids["api2"] = main.start_api(ports["api2"], 2, "api2").pid
@@ -158,7 +159,7 @@ def consumers(conn: Connection, queue: str) -> int:
 
 def wait_consumers(queue: str, wanted: Callable[[int], bool], timeout: float = 60) -> None:
     with Connection(BROKER_URL) as conn:
-        procs.wait_until(lambda: wanted(consumers(conn, queue)), timeout, 0.1, f"{queue} consumers")
+        wait_until(lambda: wanted(consumers(conn, queue)), timeout, 0.1)
 
 
 def start_worker(ctx: Context) -> None:
@@ -182,7 +183,7 @@ def wait_state(client: httpx.Client, task_id: str, states: set[str], timeout: fl
         task = client.get(f"/tasks/{task_id}").json()
         return task if task["state"] in states else None
 
-    return procs.wait_until(reached, timeout, 0.02, f"task {task_id} in {states}")
+    return wait_until(reached, timeout, 0.02)
 
 
 def epoch(iso: str) -> float:
@@ -255,9 +256,7 @@ def phase_reads(ctx: Context, client: httpx.Client) -> str:
     wait_state(client, task_id, {"PROGRESS"})
     fauth = ctx.flower_auth()
     info_url = f"{urls['flower']}/api/task/info/{task_id}"
-    procs.wait_until(
-        lambda: httpx.get(info_url, headers=fauth).status_code == 200, 15, 0.1, "Flower's info"
-    )
+    wait_until(lambda: httpx.get(info_url, headers=fauth).status_code == 200, 15, 0.1)
     result_url = f"{urls['flower']}/api/task/result/{task_id}"
     flower_result = httpx.get(result_url, headers=fauth)
     baseline = httpx.get(f"{urls['baseline']}/status/{task_id}").json()
@@ -351,8 +350,9 @@ class CpuTrace:
         return 100 * (c1 - c0) / (t1 - t0)
 
 
-def phase_sse(ctx: Context, client: httpx.Client) -> None:
-    """200 clients on one running task's event stream: complete delivery, API CPU."""
+def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
+    """200 clients on one running task's event stream (or, with `line`, on the whole line's
+    stream, GET /events): complete delivery, API CPU."""
     o = ctx.opts
     store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     prefix = ctx.main.prefix
@@ -363,7 +363,10 @@ def phase_sse(ctx: Context, client: httpx.Client) -> None:
         wait_state(client, blocker, {"STARTED", "PROGRESS"})
         task = submit(client, "leibniz_pi", {"digits": 8}, delay_seconds=o.sse_delay)
         url = f"{ctx.urls['api1']}/tasks/{task['id']}/events"
+        if line:
+            url = f"{ctx.urls['api1']}/events"
         args = [procs.PY, "-m", "bench.sse_clients", url, "--token", ctx.tokens["main"]]
+        args += ["--line-task", task["id"]] if line else []
         args += ["--clients", str(o.sse_clients), "--timeout", str(o.sse_delay + 40)]
         with CpuTrace(ctx.pids["api1"]) as trace:
             proc = subprocess.Popen(args, cwd=procs.ROOT, stdout=subprocess.PIPE, text=True)
@@ -378,7 +381,11 @@ def phase_sse(ctx: Context, client: httpx.Client) -> None:
                     proc.kill()
         seen = json.loads(out.strip().splitlines()[-1])
         record = store.hgetall(f"{prefix}task:{task['id']}")
-        events = store.xrange(f"{prefix}events:{task['id']}")
+        if line:  # the line's stream: that task's progress among every task's changes
+            events = store.xrange(f"{prefix}line-events")
+            events = [(eid, f) for eid, f in events if f.get("id") == task["id"]]
+        else:
+            events = store.xrange(f"{prefix}events:{task['id']}")
         progress = [eid for eid, fields in events if fields.get("state") == "PROGRESS"]
         ok = (
             waited == "QUEUED"
@@ -395,11 +402,12 @@ def phase_sse(ctx: Context, client: httpx.Client) -> None:
             detail = {k: v for k, v in seen.items() if k != "progress_ids"}
             notes.append(f"run {i + 1}: waited {waited}, stream had {len(progress)}: {detail}")
         ctx.log(
-            f"SSE run {i + 1}: {o.sse_clients} clients, {len(progress)} progress events, "
+            f"SSE {'line' if line else 'task'} run {i + 1}: {o.sse_clients} clients, "
+            f"{len(progress)} progress events, "
             f"every client saw all: {ok}, API CPU {cpu:.1f} % of a core"
         )
     store.close()
-    ctx.figures["sse"] = {
+    ctx.figures["line_sse" if line else "sse"] = {
         "clients": o.sse_clients,
         "api_cpu_pct": stats(cpu_runs),
         "all_clients_all_events": stats(complete),
@@ -526,7 +534,7 @@ def phase_worker(ctx: Context) -> None:
             asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
             rate = drain_rate(ctx.main.queue, o.drain_tasks, release, 120)
         wanted = done_before + (i + 1) * o.drain_tasks
-        procs.wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained")
+        wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05)
         with paused(control, bare.queue, bare.worker_hostname) as release:
             fill_bare(bare_env, o.drain_tasks)
             bare_rate = drain_rate(bare.queue, o.drain_tasks, release, 120)
@@ -572,7 +580,7 @@ def phase_listing(ctx: Context) -> None:
     """GET /tasks (a page of 50) with 1,000 and with 100,000 stored; API memory after reads."""
     o = ctx.opts
     small, large = ctx.deps["list1k"], ctx.deps["list100k"]
-    ports = {"small": procs.free_port(), "large": procs.free_port()}
+    ports = {"small": free_port(), "large": free_port()}
     urls = {k: f"http://127.0.0.1:{p}" for k, p in ports.items()}
     small.start_api(ports["small"])
     pid_large = large.start_api(ports["large"]).pid
@@ -668,6 +676,8 @@ def run(opts: Options) -> dict[str, Any]:
                 client.post(f"/tasks/{long_task}/cancel")
             with ctx.phase("SSE fan-out"):
                 phase_sse(ctx, client)
+            with ctx.phase("SSE fan-out of the whole line (GET /events)"):
+                phase_sse(ctx, client, line=True)
             with ctx.phase("submit → STARTED latency"):
                 phase_latency(ctx, client)
         # Flower turns task events on in every worker it sees (the bare one too): stop it.

@@ -4,7 +4,9 @@ The record (a hash) is the truth about a task; the RabbitMQ message is only its 
 All changes of state go through core.transitions.
 """
 
+import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +28,9 @@ class State(StrEnum):
 
 TERMINAL = frozenset({State.SUCCESS, State.FAILURE, State.CANCELLED})
 WAITING = frozenset({State.QUEUED, State.SCHEDULED})
+
+# User names: safe in Redis keys (no `:`) and in logs. The API refuses to start with others.
+USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 # Header carried by each message: the record's turn it was published for.
 TURN_HEADER = "taskline_turn"
@@ -61,6 +66,7 @@ class Keys:
             self.seq,
             self.pages(task_id),
             self.meta(task_id),
+            self.line_events,
         ]
 
     def families(self, name: str, owner: str) -> list[str]:
@@ -82,6 +88,27 @@ class Keys:
     def rate(self, owner: str, minute: int) -> str:
         """The owner's creations in one minute (since the epoch)."""
         return f"{self.prefix}rate:{owner}:{minute}"
+
+    def streams(self, user: str) -> str:
+        """The user's open event streams: one member each, scored by when its lease ends."""
+        return f"{self.prefix}streams:{user}"
+
+    def token(self, digest: str) -> str:
+        """A bearer token (by its SHA-256): the name of its user, expiring with the token."""
+        return f"{self.prefix}token:{digest}"
+
+    def tokens(self, user: str) -> str:
+        """A user's token keys, scored by when they expire (ms): revoked together."""
+        return f"{self.prefix}tokens:{user}"
+
+    def signin(self, name: str, address: str) -> list[str]:
+        """Sign-in throttling (core/lua/signin.lua): failures, lock and strikes of a user name,
+        the same of a client address, and whether the name signed in from that address.
+        Both come from clients: what could not be a user name goes in as a digest."""
+        who, where = _key_part(name), _key_part(address)
+        scopes = [f"name:{who}", f"address:{where}"]
+        found = [f"{self.prefix}signin:{kind}:{s}" for s in scopes for kind in _SIGNIN_KINDS]
+        return [*found, f"{self.prefix}signin:known:{who}/{where}"]
 
     def meta(self, task_id: str) -> str:
         """Celery's result-backend key (Celery adds the same prefix as `global_keyprefix`)."""
@@ -148,6 +175,11 @@ class Keys:
         return f"{self.prefix}events"
 
     @property
+    def line_events(self) -> str:
+        """The stream of every change of every task (GET /events), newest last."""
+        return f"{self.prefix}line-events"
+
+    @property
     def seq(self) -> str:
         """The creation counter: orders the indexes and the line."""
         return f"{self.prefix}seq"
@@ -156,6 +188,16 @@ class Keys:
     def workers(self) -> str:
         """Workers by when they were last seen (ms)."""
         return f"{self.prefix}workers"
+
+
+_SIGNIN_KINDS = ("failures", "lock", "strikes")
+
+
+def _key_part(text: str) -> str:
+    """`text` if it could be a user name, else a digest (marked `#`, outside that set)."""
+    if USER_NAME.fullmatch(text):
+        return text
+    return "#" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def now_iso() -> str:

@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     services_autostart: bool = Field(
         False, description="true: supervisord also runs RabbitMQ and Redis (all-in-one)."
     )
+    flower_control: bool = Field(
+        False,
+        description="true: Flower may send, revoke and abort tasks and control workers "
+        "(outside Taskline's records); false: Flower only shows.",
+    )
+    allow_public_consoles: bool = Field(
+        False,
+        description="true: in production, the console and Flower may listen on a "
+        "non-loopback address.",
+    )
 
     serial_secret: SecretStr = Field(
         SecretStr("serial-dev-secret"), description="HMAC key of serial-number checksums."
@@ -72,6 +82,33 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, description="Request body limit (413 beyond).")
     creations_per_minute: int = Field(600, description="Task creations per user and minute.")
     max_waiting_per_user: int = Field(10_000, description="Waiting tasks per user.")
+    max_streams_per_user: int = Field(
+        20, description="Open event streams (SSE and WebSocket together) per user; 429 beyond."
+    )
+    signin_failures_per_name: int = Field(
+        5, description="Failed sign-ins of one user name per window before it is locked out."
+    )
+    signin_failures_per_address: int = Field(
+        20, description="Failed sign-ins from one client address per window before a lockout."
+    )
+    signin_window_seconds: float = Field(
+        900.0, description="How long failed sign-ins are counted, from the first one."
+    )
+    signin_lockout_seconds: float = Field(
+        30.0, description="First lockout (429); each further one within a window doubles it."
+    )
+    signin_lockout_max_seconds: float = Field(3600.0, description="Longest lockout.")
+    signin_known_seconds: float = Field(
+        7 * 24 * 3600.0,
+        description="A name that signed in from an address is spared that address's lockout "
+        "for this long (its own budget still applies).",
+    )
+    signin_hash_threads: int = Field(
+        2, description="Threads checking passwords (argon2, 64 MiB each), apart from the rest."
+    )
+    signin_hash_waiting: int = Field(
+        8, description="Password checks that may wait for those threads; beyond: 503."
+    )
     cancel_grace_seconds: float = Field(
         3.0, description="A running task that ignores a cancel is killed after this long."
     )
@@ -86,27 +123,6 @@ class Settings(BaseSettings):
         description="How often the scheduler compares the line with RabbitMQ's queue; a turn "
         "missing twice in a row is published again.",
     )
-
-
-DEVELOPMENT_DEFAULTS = {
-    "serial_secret": "serial-dev-secret",
-    "admin_password": "admin-dev-password",
-    "flower_password": "flower-dev-password",
-    "console_password": "console-dev-password",
-}
-
-
-def production_problems(settings: Settings) -> list[str]:
-    """What keeps these settings from being fit for production (empty when they are)."""
-    problems = [
-        f"TASKLINE_{name.upper()} is the development default"
-        for name, default in DEVELOPMENT_DEFAULTS.items()
-        if getattr(settings, name).get_secret_value() == default
-        and not (name == "admin_password" and (settings.users or settings.users_file))
-    ]
-    if "guest:guest@" in settings.broker_url:
-        problems.append("TASKLINE_BROKER_URL uses RabbitMQ's guest user")
-    return problems
 
 
 @lru_cache

@@ -31,7 +31,7 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
-_STANDALONE = frozenset({"confirm", "read"})
+_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens"})
 
 
 @cache
@@ -166,6 +166,18 @@ class Recovered:
 @dataclass(frozen=True, slots=True)
 class Alive:
     """The run still holds its lease (or its live worker is stopping it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigninBudget:
+    """Failed sign-ins allowed per user name and per client address in a window, and the
+    lockouts past them (the first, doubled each time up to the longest)."""
+
+    per_name: int
+    per_address: int
+    window_ms: int
+    lockout_ms: int
+    lockout_max_ms: int
 
 
 Postpone = Literal["keep", "clear", "set"]
@@ -445,9 +457,10 @@ class Transitions:
         return self._task("reissue", task_id, [], [], int)
 
     def recover(
-        self, task_id: str, node_alive: bool, forget_ms: int
+        self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int
     ) -> Requeued | Recovered | Alive | Skipped:
-        """Settle a run whose lease lapsed: see core/lua/recover.lua."""
+        """Settle a run whose lease lapsed and that renewed nothing for `quiet_ms`: see
+        core/lua/recover.lua."""
 
         def parse(reply: list[Any]) -> Requeued | Recovered | Alive | Skipped:
             match reply:
@@ -461,7 +474,8 @@ class Transitions:
                     return Alive()
             return Skipped("not running")
 
-        return self._task("recover", task_id, [], ["1" if node_alive else "", forget_ms], parse)
+        args = ["1" if node_alive else "", forget_ms, quiet_ms]
+        return self._task("recover", task_id, [], args, parse)
 
     def confirm(self, turns: list[tuple[str, int]]) -> int:
         """Take confirmed turns off the outbox, each only if it is still its task's turn."""
@@ -487,3 +501,21 @@ class Transitions:
             ]
 
         return self._run("read", keys, task_ids, parse)
+
+    def signin(self, name: str, address: str, budget: SigninBudget | None) -> int:
+        """ms until a lockout of the name or the address ends, 0 to go ahead. With a budget,
+        going ahead counts the attempt as failed until `signed_in`; without, nothing counts."""
+        args: list[Any] = ["check"]
+        if budget is not None:
+            args = ["begin", budget.per_name, budget.per_address, budget.window_ms]
+            args += [budget.lockout_ms, budget.lockout_max_ms]
+        return self._run("signin", self.keys.signin(name, address), args, int)
+
+    def signed_in(self, name: str, address: str, known_ms: int) -> int:
+        """The password was right: the name's failures are cleared, and it is known at this
+        address for `known_ms` (spared that address's lockouts)."""
+        return self._run("signin", self.keys.signin(name, address), ["succeed", known_ms], int)
+
+    def revoke_tokens(self, user: str) -> int:
+        """Revoke every bearer token of a user at once; how many were live."""
+        return self._run("revoke_tokens", [self.keys.tokens(user)], [], int)

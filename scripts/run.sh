@@ -4,12 +4,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-services.sh
 . scripts/env.sh
+# With TASKLINE_ENV=production, refuse unsafe settings before anything starts (core/guard.py).
+"$TASKLINE_PYTHON" -m core.guard supervisord
+api="" flower="" console=""
+if [ "$TASKLINE_ENV" = development ]; then  # production passwords stay out of terminals and logs
+  api="(admin / $TASKLINE_ADMIN_PASSWORD)"
+  flower="($TASKLINE_FLOWER_USER / $TASKLINE_FLOWER_PASSWORD)"
+  console="($TASKLINE_CONSOLE_USER / $TASKLINE_CONSOLE_PASSWORD)"
+fi
 cat <<MSG
 
-Taskline is starting. Ctrl-C stops it.
-  API docs         http://$TASKLINE_API_HOST:$TASKLINE_API_PORT/docs
-  Flower           http://$TASKLINE_FLOWER_HOST:$TASKLINE_FLOWER_PORT  ($TASKLINE_FLOWER_USER / $TASKLINE_FLOWER_PASSWORD)
-  Console          http://$TASKLINE_CONSOLE_HOST:$TASKLINE_CONSOLE_PORT  ($TASKLINE_CONSOLE_USER / $TASKLINE_CONSOLE_PASSWORD)
+Taskline ($TASKLINE_ENV) is starting. Ctrl-C stops it. Passwords: .env (\`make secrets\`).
+  API docs         http://$TASKLINE_API_HOST:$TASKLINE_API_PORT/docs  $api
+  Flower           http://$TASKLINE_FLOWER_HOST:$TASKLINE_FLOWER_PORT  $flower
+  Console          http://$TASKLINE_CONSOLE_HOST:$TASKLINE_CONSOLE_PORT  $console
   Logs             $TASKLINE_RUN_DIR/
 
 MSG

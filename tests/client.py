@@ -2,9 +2,10 @@
 
 import httpx
 
+from tests.support import TERMINAL
 from tests.waiting import wait_until
 
-TERMINAL = {"SUCCESS", "FAILURE", "CANCELLED"}
+__all__ = ["TERMINAL", "blocker", "read", "submit", "wait_done", "wait_state"]
 
 
 def submit(api: httpx.Client, name: str, params: dict, **extra: object) -> dict:

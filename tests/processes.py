@@ -3,8 +3,6 @@
 import functools
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -15,18 +13,8 @@ import redis
 from argon2 import PasswordHasher
 
 from core.settings import Settings
+from tests.support import free_port, remove, start_process, stop_process
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 PASSWORDS = {"admin": "admin-password", "alice": "alice-password", "bob": "bob-password"}
 
@@ -79,22 +67,12 @@ def settings_of(env: dict[str, str]) -> Settings:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start a process in its own group, output to a log file."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    return start_process(args, env, log)
 
 
 def stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
     """TERM the process group, KILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+    stop_process(proc, timeout)
 
 
 def worker_command() -> list[str]:
@@ -132,6 +110,11 @@ def api_command(port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        # As supervisord runs it: a WebSocket peer gone silent is dropped within 20 s.
+        "--ws-ping-interval",
+        "10",
+        "--ws-ping-timeout",
+        "10",
     ]
 
 
@@ -195,13 +178,6 @@ class Stack:
     def close(self) -> None:
         """Stop every process and remove the queue and every key of this stack."""
         self.stop()
-        app = create_celery_app(self.settings, with_backend=False)
-        with app.connection_for_write() as conn:
-            channel = conn.channel()
-            channel.queue_delete(self.settings.queue)
-            channel.exchange_delete(self.settings.queue)
-        app.close()
-        keys = list(self.redis.scan_iter(match=f"{self.settings.key_prefix}*", count=1000))
-        if keys:
-            self.redis.delete(*keys)
+        settings = self.settings
+        remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")
         self.redis.close()

@@ -11,6 +11,7 @@ from celery.signals import celeryd_init
 from kombu import Exchange, Queue
 
 from core.catalog import CATALOG
+from core.guard import exit_if_unsafe
 from core.settings import Settings, get_settings
 
 MAX_PRIORITY = 9
@@ -101,6 +102,16 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
 
 
 app = create_celery_app(get_settings())
+
+
+@celeryd_init.connect
+def _refuse_unsafe_production(instance: Any, **_: Any) -> None:
+    """A worker booting in production on unsafe settings exits before it connects anywhere.
+
+    SystemExit, not an exception: Celery logs and swallows a signal receiver's exceptions.
+    """
+    if isinstance(instance.app, TasklineCelery):
+        exit_if_unsafe(instance.app.settings, "worker")
 
 
 @celeryd_init.connect

@@ -20,6 +20,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from core.guard import exit_if_unsafe
 from core.records import WORKER_SEEN_MS, Keys, State, now_ms
 from core.settings import Settings, get_settings
 from core.transitions import Recovered, Requeued, Transitions
@@ -33,6 +34,9 @@ OUTBOX_GRACE_MS = 30_000
 # A running task still there this long after its pool child was told to die is told again.
 KILL_AGAIN_MS = 5_000
 BATCH = 200
+# A run silent this long is lost: its lease (10 s) has lapsed, and a redelivered message had
+# time to claim it again (worker.base polls every 0.5 s), which is the usual way back.
+LOST_AFTER_MS = 30_000
 # Most waiting tasks compared with the queue per reconciliation.
 RECONCILE_BATCH = 1_000
 
@@ -139,7 +143,8 @@ class Scheduler:
                 continue
             runner = self.redis.hget(self.keys.task(task_id), "runner")
             forget_at = now_ms() + self.settings.retention_seconds * 1000
-            outcome = self.transitions.recover(task_id, self._worker_alive(runner), forget_at)
+            alive = self._worker_alive(runner)
+            outcome = self.transitions.recover(task_id, alive, forget_at, LOST_AFTER_MS)
             if isinstance(outcome, Requeued):
                 log.warning("run %s of task %s was lost: back in line", runner, task_id)
                 self._publish(task_id, outcome.turn)
@@ -202,11 +207,13 @@ class Scheduler:
 
 
 def main() -> None:
+    settings = get_settings()
+    exit_if_unsafe(settings, "scheduler")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    Scheduler(get_settings()).run(stop)
+    Scheduler(settings).run(stop)
 
 
 if __name__ == "__main__":

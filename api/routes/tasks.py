@@ -4,21 +4,24 @@ Every route needs a user; a user who is not an admin sees only their own tasks, 
 user's task reads as unknown (404), not forbidden.
 """
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, WebSocket, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api.auth import User
 from api.deps import CurrentUser, HubDep, SettingsDep, StoreDep, SubmitterDep
 from api.errors import (
     ConflictError,
+    InvalidParamsError,
     PreconditionFailedError,
     TasklineError,
     TaskNotFoundError,
@@ -28,6 +31,7 @@ from api.errors import (
 )
 from api.events import EventHub, wait_for
 from api.schemas import (
+    EventId,
     HistoryEntry,
     ResultPage,
     TaskCreate,
@@ -35,9 +39,11 @@ from api.schemas import (
     TaskPage,
     TaskPatch,
     TaskResult,
+    resume_point,
     task_out,
 )
 from api.store import TaskStore
+from api.streams import StreamSlots
 from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
@@ -389,7 +395,8 @@ async def task_events(
     """(id, kind, data) for each change of a task, ending after a terminal state.
 
     A new watcher first gets the current state; one that resumes from an event id gets every
-    event after it. Keep-alives come as (None, "keepalive", {}).
+    event after it (none, and the end, if the task had ended before). Keep-alives come as
+    (None, "keepalive", {}).
     """
     with hub.watch(task_id) as changed:
         if last_event_id is None:
@@ -398,8 +405,10 @@ async def task_events(
             yield last_id, "state", task.model_dump(mode="json")
             if task.state in TERMINAL:
                 return
+            ended = False
         else:
-            await visible(store, task_id, user)
+            # Read before the events: if the task had ended, they are all written already.
+            ended = (await visible(store, task_id, user)).record.state in TERMINAL
             last_id = last_event_id
         while True:
             changed.clear()
@@ -415,30 +424,48 @@ async def task_events(
                 yield event_id, kind, data
                 if data["state"] in TERMINAL:
                     return
+            if ended:
+                return
             if not await wait_for(changed, KEEPALIVE_SECONDS):
                 yield None, "keepalive", {}
 
 
-async def _visible_task(task_id: str, store: StoreDep, user: CurrentUser) -> User:
-    # A dependency, so that an unknown id is a 404 before the event stream starts.
+async def _slots(request: Request) -> StreamSlots:
+    return request.app.state.slots
+
+
+async def _stream_start(
+    task_id: str,
+    user: CurrentUser,
+    store: StoreDep,
+    slots: Annotated[StreamSlots, Depends(_slots)],
+    last_event_id: Annotated[EventId | None, Header()] = None,
+) -> AsyncIterator[str | None]:
+    """Where the stream resumes, once the task is known (404) and the user holds a stream
+    slot until the stream ends (429): both answered before the stream starts."""
     await visible(store, task_id, user)
-    return user
+    async with slots.hold(user.name):
+        yield last_event_id
 
 
 @router.get(
     "/{task_id}/events",
     response_class=EventSourceResponse,
-    responses={**_AUTH, **_NOT_FOUND},
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        429: {"description": "The user has too many event streams open"},
+    },
 )
 async def stream_task_events(
     task_id: str,
-    user: Annotated[User, Depends(_visible_task)],
+    resume_after: Annotated[str | None, Depends(_stream_start)],
+    user: CurrentUser,
     store: StoreDep,
     hub: HubDep,
-    last_event_id: Annotated[str | None, Header(pattern=r"^\d+-\d+$")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Stream a task's state and progress changes as Server-Sent Events, until it ends."""
-    async for event_id, kind, data in task_events(store, hub, task_id, user, last_event_id):
+    async for event_id, kind, data in task_events(store, hub, task_id, user, resume_after):
         if kind == "keepalive":
             yield ServerSentEvent(comment="keep-alive")
         else:
@@ -452,27 +479,83 @@ async def _websocket_user(websocket: WebSocket) -> User:
     token = websocket.query_params.get("access_token") or (
         header[7:] if header.lower().startswith("bearer ") else ""
     )
-    user = await authenticator.resolve(token) if token else None
-    if user is None:
+    if not token:
         raise UnauthorizedError("send a bearer token (header or access_token)")
+    user = await authenticator.resolve(token)
+    if user is None:
+        raise UnauthorizedError("invalid, expired or revoked credentials")
     return user
+
+
+def _websocket_resume_point(websocket: WebSocket) -> str | None:
+    text = websocket.query_params.get("last_event_id")
+    try:
+        return None if text is None else resume_point(text)
+    except ValueError as exc:
+        raise InvalidParamsError(f"last_event_id: {exc}") from exc
 
 
 @router.websocket("/{task_id}/ws")
 async def watch_task(websocket: WebSocket, task_id: str) -> None:
-    """Send a task's state and progress changes over a WebSocket, until it ends."""
+    """Send a task's state and progress changes over a WebSocket, until it ends.
+
+    Without valid credentials (or when they cannot be checked) the handshake is refused, an
+    HTTP 403: no socket opens for an unknown caller. Otherwise the socket opens, and any other
+    refusal closes it with 4000 + the status the SSE route answers and the detail as the
+    reason (4404, 4422 for a bad `last_event_id`, 4429, 4503): a browser sees close codes,
+    not the status of a refused handshake. While open it also reads, so a client that leaves
+    is noticed at once (uvicorn's pings find one that vanished), and it sends a keep-alive
+    message after 15 s without events.
+    """
     state = websocket.app.state
-    await websocket.accept()
     try:
         user = await _websocket_user(websocket)
-        async for event_id, kind, data in task_events(
-            state.store, state.hub, task_id, user, websocket.query_params.get("last_event_id")
-        ):
-            if kind != "keepalive":
-                await websocket.send_json({"id": event_id, "event": kind, "data": data})
-        await websocket.close()
+        await websocket.accept()
+        resume_after = _websocket_resume_point(websocket)
+        await visible(state.store, task_id, user)
+        async with state.slots.hold(user.name):
+            events = task_events(state.store, state.hub, task_id, user, resume_after)
+            if await _send_until_gone(websocket, events):
+                await websocket.close()
     except TasklineError as exc:
-        # 4000 + the HTTP status: 4401 unauthenticated, 4404 unknown task, 4503 unavailable.
-        await websocket.close(code=4000 + exc.status_code, reason=str(exc.detail)[:120])
+        if websocket.application_state == WebSocketState.CONNECTING:
+            await websocket.close(code=status.WS_1008_POLICY_VIOLATION)  # before accept: 403
+        else:
+            await websocket.close(code=4000 + exc.status_code, reason=_close_reason(exc.detail))
     except WebSocketDisconnect:
         pass
+
+
+async def _send_until_gone(
+    websocket: WebSocket, events: AsyncIterator[tuple[str | None, str, dict[str, Any]]]
+) -> bool:
+    """Send every event while reading the client; True once all are sent, False if the
+    client left first (the sending then stops at once)."""
+
+    async def send_all() -> None:
+        # Closed however the sending ends: the task stops being watched at once.
+        async with contextlib.aclosing(events) as stream:
+            async for event_id, kind, data in stream:
+                await websocket.send_json({"id": event_id, "event": kind, "data": data})
+
+    async def read_until_gone() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass  # what a client sends is not read for meaning
+
+    sending = asyncio.create_task(send_all())
+    reading = asyncio.create_task(read_until_gone())
+    try:
+        await asyncio.wait((sending, reading), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, reading):
+            task.cancel()
+        await asyncio.gather(sending, reading, return_exceptions=True)
+    if not reading.cancelled():
+        return False  # it ended by itself: the client left
+    sending.result()  # a TasklineError or a disconnect met while sending
+    return True
+
+
+def _close_reason(detail: Any) -> str:
+    """The detail as a close reason: at most 123 bytes of UTF-8 (a close frame holds no more)."""
+    return str(detail).encode("utf-8", "replace")[:123].decode("utf-8", "ignore")

@@ -17,6 +17,7 @@ if state == 'STARTED' then
     redis.call('HSET', REC, 'cancel_requested', NOW)
     redis.call('ZADD', CANCELLING, stop_ms, ID)
     remember({at = NOW, change = 'cancel requested'})
+    line_event('cancelling', state)
   end
   return {'cancelling'}
 end
@@ -27,5 +28,5 @@ redis.call('HINCRBY', REC, 'version', 1)
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX}) do redis.call('ZREM', key, ID) end
 redis.call('ZADD', EXPIRY, forget_ms, ID)
 remember({at = NOW, change = 'cancelled', from = state})
-emit('CANCELLED')
+emit('ended', 'CANCELLED')
 return {'cancelled'}

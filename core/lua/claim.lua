@@ -33,7 +33,7 @@ if not state then
       'sent without a turn: a task that issues serials must be submitted through the API, '
       .. 'which reserves its range'})
     redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
-    emit('FAILURE', {'error', error})
+    emit('ended', 'FAILURE', {'error', error})
     return {'skipped', 'refused'}
   end
   move_state(nil, 'QUEUED')
@@ -57,7 +57,7 @@ if state == 'STARTED' then
     move_state('STARTED', 'CANCELLED')
     redis.call('HSET', REC, 'finished_at', NOW)
     redis.call('ZREM', CANCELLING, ID)
-    emit('CANCELLED')
+    emit('ended', 'CANCELLED')
     return {'skipped', 'cancelled'}
   end
 end
@@ -65,11 +65,12 @@ if state ~= 'QUEUED' and state ~= 'STARTED' then return {'skipped', state} end
 move_state(state, 'STARTED')
 local token = redis.call('HINCRBY', REC, 'attempts', 1)
 redis.call('HSET', REC, 'started_at', NOW, 'finished_at', '', 'error', '',
-           'cancel_requested', '', 'progress', '', 'runner', runner, 'renewed_at', NOW)
+           'cancel_requested', '', 'progress', '', 'runner', runner, 'renewed_at', NOW,
+           'renewed_ms', NOW_MS)
 redis.call('SET', LEASE, token .. ' ' .. runner, 'PX', lease_ms)
 redis.call('ZREM', LINE, ID)
 redis.call('ZREM', OUTBOX, ID)
 -- a new run starts over: pages of an earlier attempt are gone
 redis.call('DEL', PAGES)
-emit('STARTED', {'attempts', token})
+emit('started', 'STARTED', {'attempts', token})
 return {'claimed', token, redis.call('HGET', REC, 'params')}

@@ -1,10 +1,10 @@
 -- create: record a new task, reserve its serial range, put it in line (or postpone it).
 --
--- KEYS[13] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
--- KEYS[14] rate          the owner's counter of creations and edits this minute
--- KEYS[15] mine_queued   the owner's index of QUEUED tasks
--- KEYS[16] mine_sched    the owner's index of SCHEDULED tasks
--- KEYS[17] ledger        the serial ledger of the task's model (unused when ARGV[16] is '')
+-- KEYS[14] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
+-- KEYS[15] rate          the owner's counter of creations and edits this minute
+-- KEYS[16] mine_queued   the owner's index of QUEUED tasks
+-- KEYS[17] mine_sched    the owner's index of SCHEDULED tasks
+-- KEYS[18] ledger        the serial ledger of the task's model (unused when ARGV[16] is '')
 -- ARGV[5]  name           ARGV[6]  params (JSON)     ARGV[7]  priority (0-9)
 -- ARGV[8]  owner          ARGV[9]  families (JSON list of index families)
 -- ARGV[10] not_before ISO-8601, or '' to queue now    ARGV[11] not_before (ms)
@@ -21,7 +21,7 @@
 --   {'overlap', ledger entry}       the serial range overlaps one reserved already
 
 local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER =
-  KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17]
+  KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
 local name, params, priority, owner, fams = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local not_before, not_before_ms = ARGV[10], tonumber(ARGV[11])
 local max_waiting, digest, remember_s = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
@@ -62,7 +62,7 @@ else
 end
 remember({at = NOW, change = 'created', state = state})
 -- no wake-up: nobody can watch a task before it exists (and every API process would read it)
-record_event(state)
+record_event('created', state)
 local rank = false
 if state == 'QUEUED' then rank = redis.call('ZRANK', LINE, ID) end
 return {'created', state, turn, redis.call('HGETALL', REC), rank}

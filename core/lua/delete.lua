@@ -10,6 +10,7 @@ local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
 if state == 'STARTED' then return {'running'} end
 release_serials()
+line_event('deleted', state)
 if ARGV[5] == '1' then
   local key = redis.call('HGET', REC, 'idempotency_key')
   if key and key ~= '' then redis.call('DEL', key) end

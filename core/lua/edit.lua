@@ -2,8 +2,8 @@
 -- it, or brings it back). New serial params swap the task's reservation atomically.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
--- KEYS[13] ledger       the serial ledger of the new params' model (unused without ARGV[13])
--- KEYS[14] rate         the owner's counter of creations and edits this minute
+-- KEYS[14] ledger       the serial ledger of the new params' model (unused without ARGV[13])
+-- KEYS[15] rate         the owner's counter of creations and edits this minute
 -- ARGV[5]  version      the version the caller saw (If-Match), '' for any
 -- ARGV[6]  params       new params (JSON), '' to keep them
 -- ARGV[7]  priority     new priority, '' to keep it
@@ -14,7 +14,7 @@
 -- Replies: {'edited', turn to publish or 0} | {'conflict', state} | {'precondition', version}
 --          | {'overlap', ledger entry} | {'limited'} | {'unknown'}
 
-local LEDGER, RATE = KEYS[13], KEYS[14]
+local LEDGER, RATE = KEYS[14], KEYS[15]
 local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local not_before, not_before_ms, change = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local first, last, per_minute = ARGV[12], ARGV[13], tonumber(ARGV[14])
@@ -69,5 +69,5 @@ local turn = 0
 if requeue then turn = enqueue(priority) end
 redis.call('HINCRBY', REC, 'version', 1)
 remember(cjson.decode(change))
-emit(state)
+if postpone == 'set' then emit('postponed', state) else emit('edited', state) end
 return {'edited', turn}

@@ -20,5 +20,5 @@ redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
 redis.call('ZREM', CANCELLING, ID)
 redis.call('DEL', LEASE)
 redis.call('ZADD', EXPIRY, forget_ms, ID)
-if error ~= '' then emit(final, {'error', error}) else emit(final) end
+if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
 return 1

@@ -7,5 +7,5 @@
 local token, progress = ARGV[5], ARGV[6]
 if not holds_run(token) then return 0 end
 redis.call('HSET', REC, 'progress', progress)
-emit('PROGRESS', {'progress', progress})
+emit('progress', 'PROGRESS', {'progress', progress})
 return 1

@@ -7,23 +7,29 @@
 -- ARGV[5] node_alive   '1' while the run's worker still sends heartbeats (its main process
 --                      then stops a run asked to stop, and records it)
 -- ARGV[6] forget_ms    when to forget a task this ends
+-- ARGV[7] quiet_ms     how long since the run's last renewal before it counts as lost: past
+--                      its lease, with time for a redelivered message to claim it first
 -- Replies:
---   {'alive'}          the lease is held, or a live worker is stopping a cancelled run
+--   {'alive'}          the lease is held, the run renewed within quiet_ms, or a live worker
+--                      is stopping a cancelled run
 --   {'succeeded'}      Celery stored SUCCESS before the run was lost: recorded SUCCESS
 --   {'cancelled'}      it was asked to stop and its worker is gone: recorded CANCELLED
 --   {'requeued', turn} back in line with a new turn (publish it); attempts counts the rerun
 --   {'skipped'}        not running
 
-local node_alive, forget_ms = ARGV[5], tonumber(ARGV[6])
+local node_alive, forget_ms, quiet_ms = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 if redis.call('HGET', REC, 'state') ~= 'STARTED' then return {'skipped'} end
 if redis.call('EXISTS', LEASE) == 1 then return {'alive'} end
+if NOW_MS - tonumber(redis.call('HGET', REC, 'renewed_ms') or '0') < quiet_ms then
+  return {'alive'}
+end
 
 local function ended(final)
   move_state('STARTED', final)
   redis.call('HSET', REC, 'finished_at', NOW)
   redis.call('ZREM', CANCELLING, ID)
   redis.call('ZADD', EXPIRY, forget_ms, ID)
-  emit(final)
+  emit('ended', final)
 end
 
 local stored = redis.call('GET', META)
@@ -41,8 +47,8 @@ if asked and asked ~= '' then
   return {'cancelled'}
 end
 move_state('STARTED', 'QUEUED')
-redis.call('HSET', REC, 'runner', '', 'progress', '', 'renewed_at', '')
+redis.call('HSET', REC, 'runner', '', 'progress', '', 'renewed_at', '', 'renewed_ms', '')
 remember({at = NOW, change = 'requeued', why = 'its run was lost'})
 local turn = enqueue(redis.call('HGET', REC, 'priority'))
-emit('QUEUED')
+emit('requeued', 'QUEUED')
 return {'requeued', turn}

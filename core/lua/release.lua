@@ -8,5 +8,5 @@ if redis.call('HGET', REC, 'state') ~= 'SCHEDULED' then return 0 end
 move_state('SCHEDULED', 'QUEUED')
 remember({at = NOW, change = 'released'})
 local turn = enqueue(redis.call('HGET', REC, 'priority'))
-emit('QUEUED')
+emit('released', 'QUEUED')
 return turn

@@ -9,5 +9,5 @@
 local token, runner, lease_ms = ARGV[5], ARGV[6], tonumber(ARGV[7])
 if not holds_run(token) then return 0 end
 redis.call('SET', LEASE, token .. ' ' .. runner, 'PX', lease_ms)
-redis.call('HSET', REC, 'renewed_at', NOW)
+redis.call('HSET', REC, 'renewed_at', NOW, 'renewed_ms', NOW_MS)
 return 1

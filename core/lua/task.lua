@@ -1,15 +1,16 @@
 -- The keys, arguments and helpers every transition script shares; core.transitions loads
 -- this file in front of each script, so a script reads as if it began here.
 --
--- KEYS[1..12]  the task's keys, in the order of core.records.Keys.of_task:
+-- KEYS[1..13]  the task's keys, in the order of core.records.Keys.of_task:
 --   REC (the record hash), EVENTS (its event stream), HISTORY (its list of changes),
 --   LINE (waiting tasks in run order), OUTBOX (turns awaiting RabbitMQ's confirm, by ms),
 --   SCHEDULED (postponed tasks, by due ms), EXPIRY (finished tasks, by forget ms),
 --   CANCELLING (running tasks asked to stop, by hard-stop ms), LEASE (held by the live run),
---   SEQ (the creation counter), PAGES (pages of a large result), META (Celery's result)
+--   SEQ (the creation counter), PAGES (pages of a large result), META (Celery's result),
+--   LINE_EVENTS (the stream of every change of every task: GET /events)
 -- ARGV[1..4]   ID (task id), NOW (ISO-8601 UTC), NOW_MS (epoch ms), CHANNEL (pub/sub
 --              channel that wakes the API's watchers)
--- A script's own KEYS and ARGV start at 13 and 5.
+-- A script's own KEYS and ARGV start at 14 and 5.
 --
 -- Index keys: a record carries `families`, the JSON list of its index families written at
 -- creation from core.records.Keys.families; `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S`
@@ -17,7 +18,7 @@
 
 local REC, EVENTS, HISTORY, LINE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local OUTBOX, SCHEDULED, EXPIRY, CANCELLING = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
-local LEASE, SEQ, PAGES, META = KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local LEASE, SEQ, PAGES, META, LINE_EVENTS = KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local ID, NOW, NOW_MS, CHANNEL = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 -- At most this many entries of history are kept per task (the oldest go first).
@@ -47,15 +48,27 @@ local function index_all()
   for _, fam in ipairs(fams) do redis.call('ZADD', fam .. 'all', seq, ID) end
 end
 
-local function record_event(state, extra)
+local function line_event(kind, state, extra)
+  -- the change on the stream of the whole line (kind: created, edited, postponed, released,
+  -- started, progress, ended, deleted, requeued, cancelling)
+  local who = redis.call('HMGET', REC, 'name', 'owner')
+  local fields = {'kind', kind, 'id', ID, 'state', state, 'at', NOW,
+                  'name', who[1] or '', 'owner', who[2] or ''}
+  if extra then for _, v in ipairs(extra) do table.insert(fields, v) end end
+  redis.call('XADD', LINE_EVENTS, 'MAXLEN', '~', 10000, '*', unpack(fields))
+end
+
+local function record_event(kind, state, extra)
+  -- the event on the task's own stream and on the line's
   local fields = {'state', state, 'at', NOW}
   if extra then for _, v in ipairs(extra) do table.insert(fields, v) end end
   redis.call('XADD', EVENTS, 'MAXLEN', '~', 1000, '*', unpack(fields))
+  line_event(kind, state, extra)
 end
 
-local function emit(state, extra)
+local function emit(kind, state, extra)
   -- the event, and a wake-up for the API processes' watchers of this task
-  record_event(state, extra)
+  record_event(kind, state, extra)
   redis.call('PUBLISH', CHANNEL, ID)
 end
 

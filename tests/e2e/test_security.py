@@ -230,3 +230,18 @@ def test_concurrent_retries_never_get_a_202_for_a_task_that_was_not_kept(
         listed = api.get("/tasks", params={"limit": 500}).json()["items"]
         assert len(listed) == 2  # the first task and this one: nothing left of the race
     app.close()
+
+
+def test_metrics_need_a_signed_in_admin(stack: Stack) -> None:
+    """/metrics tells how big and how busy the service is: 401 without credentials, 403 for
+    a user, the figures for an admin."""
+    with httpx.Client(base_url=stack.url) as anonymous, stack.client("alice") as alice:
+        unsigned = anonymous.get("/metrics")
+        assert unsigned.status_code == 401 and unsigned.json()["detail"]
+        assert unsigned.headers["www-authenticate"] == "Bearer"
+        refused = alice.get("/metrics")
+        assert refused.status_code == 403 and refused.json()["detail"]
+    with stack.client() as admin:
+        shown = admin.get("/metrics")
+        assert shown.status_code == 200
+        assert "taskline_tasks{" in shown.text and "taskline_password_checks_total" in shown.text

@@ -1,17 +1,27 @@
 """Live views of a task: Server-Sent Events (with resume) and the WebSocket."""
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import struct
+from collections.abc import Callable
+from contextlib import ExitStack
 
 import httpx
 import pytest
 from httpx_sse import aconnect_sse, connect_sse
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from tests.client import TERMINAL, blocker, submit, wait_done
 from tests.processes import PASSWORDS, Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
+
+FAR_AWAY = "2100-01-01T00:00:00Z"
 
 
 def sse_events(
@@ -105,13 +115,19 @@ def test_websocket_carries_the_same_events(api: httpx.Client, stack: Stack) -> N
     assert [m["id"] for m in messages[1:]] == [event_id for event_id, _, _ in replay]
 
 
-async def _watch(client: httpx.AsyncClient, task_id: str) -> tuple[int, list[str], str]:
-    """One SSE client: its status, the ids of the progress events it saw, its last state."""
+async def _watch(
+    client: httpx.AsyncClient, task_id: str, arrived: Callable[[], None]
+) -> tuple[int, list[str], str]:
+    """One SSE client: its status, the ids of the progress events it saw, its last state.
+    `arrived` is called once it has its first event (or its refusal)."""
     seen, last = [], ""
     async with aconnect_sse(client, "GET", f"/tasks/{task_id}/events") as source:
         if source.response.status_code != 200:
+            arrived()
             return source.response.status_code, seen, last
         async for event in source.aiter_sse():
+            if not last:
+                arrived()
             if event.event == "progress":
                 seen.append(event.id)
             else:
@@ -119,23 +135,44 @@ async def _watch(client: httpx.AsyncClient, task_id: str) -> tuple[int, list[str
     return source.response.status_code, seen, last
 
 
-def test_many_watchers_of_one_task_all_see_every_event(api: httpx.Client, stack: Stack) -> None:
-    """More concurrent streams than the API has Redis connections: none is refused or cut."""
+def test_many_watchers_of_one_task_all_see_every_event(make_stack: Callable[..., Stack]) -> None:
+    """More concurrent streams than the API has Redis connections: none is refused or cut.
+
+    The task is postponed until every watcher has its first event, then brought back."""
     watchers = 150
-    busy = blocker(api, 1.5)
-    task = submit(api, "leibniz_pi", {"digits": 6}, delay_seconds=1)
+    stack = make_stack(TASKLINE_MAX_STREAMS_PER_USER=str(watchers))
+    stack.start()
+    with stack.client() as api:
+        task = submit(api, "leibniz_pi", {"digits": 6}, delay_seconds=1, not_before=FAR_AWAY)
 
-    async def watch_all() -> list[tuple[int, list[str], str]]:
-        async with httpx.AsyncClient(
-            base_url=stack.url,
-            auth=("admin", PASSWORDS["admin"]),
-            timeout=60,
-            limits=httpx.Limits(max_connections=watchers),
-        ) as client:
-            return await asyncio.gather(*(_watch(client, task["id"]) for _ in range(watchers)))
+        async def watch_all() -> list[tuple[int, list[str], str]]:
+            arrivals = 0
+            everyone = asyncio.Event()
 
-    outcomes = asyncio.run(watch_all())
-    assert wait_done(api, busy["id"])["state"] == "SUCCESS"
+            def arrived() -> None:
+                nonlocal arrivals
+                arrivals += 1
+                if arrivals == watchers:
+                    everyone.set()
+
+            async with httpx.AsyncClient(
+                base_url=stack.url,
+                auth=("admin", PASSWORDS["admin"]),
+                timeout=60,
+                limits=httpx.Limits(max_connections=watchers + 1),
+            ) as client:
+
+                async def bring_back() -> None:
+                    await asyncio.wait_for(everyone.wait(), 60)
+                    released = await client.patch(f"/tasks/{task['id']}", json={"not_before": None})
+                    assert released.status_code == 200, released.text
+
+                watching = [_watch(client, task["id"], arrived) for _ in range(watchers)]
+                _, *outcomes = await asyncio.gather(bring_back(), *watching)
+                return outcomes
+
+        outcomes = asyncio.run(watch_all())
+        assert wait_done(api, task["id"])["state"] == "SUCCESS"
     progress = [
         event_id
         for event_id, fields in stack.redis.xrange(stack.key(f"events:{task['id']}"))
@@ -145,3 +182,187 @@ def test_many_watchers_of_one_task_all_see_every_event(api: httpx.Client, stack:
     assert {status for status, _, _ in outcomes} == {200}
     assert all(seen == progress for _, seen, _ in outcomes)
     assert {last for _, _, last in outcomes} == {"SUCCESS"}
+    assert stack.redis.zcard(stack.key("streams:admin")) == 0  # every slot given back
+
+
+def token(api: httpx.Client, user: str) -> str:
+    response = api.post("/auth/token", data={"username": user, "password": PASSWORDS[user]})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def ws_url(stack: Stack, task_id: str, **query: str) -> str:
+    return str(httpx.URL(f"ws://127.0.0.1:{stack.port}/tasks/{task_id}/ws", params=query or None))
+
+
+def handshake_refused(url: str) -> int:
+    """The HTTP status that refused a WebSocket handshake."""
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, open_timeout=10).close()
+    return refused.value.response.status_code
+
+
+def closed_at_once(url: str) -> tuple[int, str]:
+    """Code and reason of a WebSocket closed before it sent anything."""
+    with connect(url, open_timeout=10) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+def waiting_task(api: httpx.Client) -> dict:
+    """A task postponed far away: its streams stay open until it is cancelled."""
+    return submit(api, "reverse", {"text": "later"}, not_before=FAR_AWAY)
+
+
+BAD_EVENT_IDS = [
+    "x",
+    "1-2-3",
+    "-1-0",
+    "1.5-0",
+    "99999999999999999999-0",  # past 64 bits: Redis would refuse the read
+    "0-18446744073709551616",
+    "18446744073709551615-18446744073709551615",  # nothing can follow it
+    "1" * 21 + "-0",
+]
+
+
+def test_websocket_authenticates_before_accepting_then_refuses_as_the_sse_route(
+    stack: Stack,
+) -> None:
+    """No socket opens without valid credentials (the handshake gets a 403). A signed-in
+    caller's socket is closed at once, with 4000 + the SSE route's status and the reason,
+    for a task it cannot see (4404) or a bad resume id (4422); none of them holds a stream."""
+    with stack.client("alice") as alice, stack.client("bob") as bob:
+        task = waiting_task(alice)
+        alice_token, bob_token = token(alice, "alice"), token(bob, "bob")
+        assert handshake_refused(ws_url(stack, task["id"])) == 403
+        assert handshake_refused(ws_url(stack, task["id"], access_token="forged")) == 403
+        unknown = [(task["id"], bob_token), ("no-such-task", alice_token), ("é" * 100, alice_token)]
+        for task_id, bearer in unknown:
+            code, reason = closed_at_once(ws_url(stack, task_id, access_token=bearer))
+            assert code == 4404 and reason.startswith("task "), reason  # cut to fit a frame
+            assert bob.get(f"/tasks/{task_id}/events").status_code == 404  # the same
+        for bad in BAD_EVENT_IDS:
+            code, reason = closed_at_once(
+                ws_url(stack, task["id"], access_token=alice_token, last_event_id=bad)
+            )
+            assert code == 4422 and reason.startswith("last_event_id"), (bad, reason)
+        assert stack.redis.zcard(stack.key("streams:alice")) == 0
+        assert stack.redis.zcard(stack.key("streams:bob")) == 0
+        assert alice.post(f"/tasks/{task['id']}/cancel").status_code == 200
+
+
+def test_sse_refuses_a_bad_last_event_id_and_ends_a_resume_after_the_end(
+    api: httpx.Client, stack: Stack
+) -> None:
+    task = submit(api, "reverse", {"text": "ended"})
+    wait_done(api, task["id"])
+    for bad in BAD_EVENT_IDS:
+        response = api.get(f"/tasks/{task['id']}/events", headers={"Last-Event-ID": bad})
+        assert response.status_code == 422, (bad, response.text)
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["header", "last-event-id"], (bad, error)
+    # The task had ended: resuming from its last event (or any later id) gives nothing more
+    # and ends, instead of waiting for events that cannot come.
+    last = sse_events(api, task["id"])[0][0]
+    for resume in (last, "00" + last, "18446744073709551615-0"):
+        assert sse_events(api, task["id"], last_event_id=resume) == []
+    with connect(
+        ws_url(stack, task["id"], access_token=token(api, "admin"), last_event_id=last)
+    ) as ws:
+        assert list(ws) == []
+
+
+def raw_websocket(stack: Stack, path: str) -> socket.socket:
+    """A WebSocket opened by hand, its first message read: a socket a test can drop at will."""
+    sock = socket.create_connection(("127.0.0.1", stack.port), timeout=10)
+    lines = [
+        f"GET {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    received = b""
+    while b"\r\n\r\n" not in received or b'"event":"state"' not in received:
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 101 "), received
+    return sock
+
+
+def test_a_websocket_client_that_vanishes_gives_its_stream_back_at_once(stack: Stack) -> None:
+    """The server reads while it sends: a client gone without a closing handshake (reset, or
+    closed) is noticed at once, not at the next event, and its stream stops and is counted
+    no more. Within 10 s: before the first keep-alive (15 s) and any lease lapse (20 s)."""
+    with stack.client("alice") as alice:
+        task = waiting_task(alice)
+        path = f"/tasks/{task['id']}/ws?access_token={token(alice, 'alice')}"
+        streams = stack.key("streams:alice")
+        for reset in (True, False):
+            sock = raw_websocket(stack, path)
+            assert stack.redis.zcard(streams) == 1
+            if reset:  # an RST, as when the client's host drops the connection
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            wait_until(lambda: stack.redis.zcard(streams) == 0, 10)
+        assert alice.post(f"/tasks/{task['id']}/cancel").status_code == 200
+
+
+def test_open_streams_are_capped_per_user_across_api_processes(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """SSE and WebSocket streams count together, per user, whichever API serves them: past
+    the cap SSE answers 429 with Retry-After, a WebSocket is closed with 4429 at once."""
+    first = make_stack(TASKLINE_MAX_STREAMS_PER_USER="3")
+    second = make_stack(
+        TASKLINE_MAX_STREAMS_PER_USER="3",
+        TASKLINE_KEY_PREFIX=first.settings.key_prefix,
+        TASKLINE_QUEUE=first.settings.queue,
+    )
+    first.start("api")  # no worker: the task waits, its streams stay open
+    second.start("api")
+    streams = first.key("streams:alice")
+    with (
+        first.client("alice") as alice,
+        second.client("alice") as alice_too,
+        first.client("bob") as bob,
+        ExitStack() as open_streams,
+    ):
+        task = submit(alice, "reverse", {"text": "watched"})
+        bob_task = submit(bob, "reverse", {"text": "bob's"})
+        bearer = token(alice, "alice")
+        events = f"/tasks/{task['id']}/events"
+
+        def sse(client: httpx.Client, path: str = events) -> httpx.Response:
+            return open_streams.enter_context(client.stream("GET", path))
+
+        def websocket(api: Stack) -> None:
+            ws = open_streams.enter_context(connect(ws_url(api, task["id"], access_token=bearer)))
+            assert json.loads(ws.recv(timeout=10))["event"] == "state"  # it holds a slot
+
+        held = [sse(alice), sse(alice_too)]
+        websocket(first)
+        assert [r.status_code for r in held] == [200, 200]
+        assert first.redis.zcard(streams) == 3
+        for client in (alice, alice_too):
+            refused = client.get(events)
+            assert refused.status_code == 429 and "3 event streams" in refused.json()["detail"]
+            assert int(refused.headers["retry-after"]) > 0
+        for api in (first, second):
+            code, reason = closed_at_once(ws_url(api, task["id"], access_token=bearer))
+            assert code == 4429 and "3 event streams" in reason
+        assert sse(bob, f"/tasks/{bob_task['id']}/events").status_code == 200  # per user
+        assert first.redis.zcard(streams) == 3
+        held.pop().close()  # one SSE client leaves: its slot is free again at once
+        wait_until(lambda: first.redis.zcard(streams) == 2, 10)
+        websocket(second)
+        assert first.redis.zcard(streams) == 3
+        assert alice.get(events).status_code == 429
+    # Every stream closed: every slot given back, nothing left to lapse.
+    wait_until(lambda: first.redis.zcard(streams) == 0, 10)
+    assert first.redis.zcard(first.key("streams:bob")) == 0

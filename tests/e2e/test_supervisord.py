@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ROOT, free_port, isolated_env, settings_of, start, stop
+from tests.processes import free_port, isolated_env, settings_of, start, stop
+from tests.support import ROOT
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
 

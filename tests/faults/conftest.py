@@ -57,6 +57,7 @@ class RabbitNode:
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
         self.dir = Path(tempfile.mkdtemp(prefix="taskline-rabbit-"))
         self.proc: subprocess.Popen | None = None
+        self.paused = False
         account = pwd.getpwnam(RABBITMQ_USER)
         self._uid, self._gid = account.pw_uid, account.pw_gid
         (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.local = 127.0.0.1:{self.port}\n")
@@ -137,10 +138,22 @@ class RabbitNode:
         """Whether the node's process is alive (a fixture restarts a node left stopped)."""
         return self.proc is not None and self.proc.poll() is None
 
+    def pause(self) -> None:
+        """Stall the node (SIGSTOP to its processes): connections stay open, nothing answers."""
+        os.killpg(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """Let a stalled node go on (SIGCONT): it then handles what was sent meanwhile."""
+        os.killpg(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
     def stop(self, timeout: float = 30) -> None:
         """Stop the node cleanly with `rabbitmqctl stop` (messages on disk stay there)."""
         if not self.running():
             return
+        if self.paused:
+            self.resume()
         stopped = subprocess.run(
             [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, "stop"],
             capture_output=True,
@@ -280,7 +293,8 @@ def rabbit_stack(
 ) -> Iterator[Callable[..., tuple[RabbitNode, Stack]]]:
     """A stack on a private RabbitMQ node; the node is up again before the stack is closed.
 
-    Teardown order: this fixture (restart a node a failed test left stopped), then
+    Teardown order: this fixture (resume a node a failed test left stalled, restart one it
+    left stopped), then
     make_stack (close the stacks: delete queues and keys), then make_rabbit (remove nodes).
     """
     made: list[RabbitNode] = []
@@ -294,6 +308,8 @@ def rabbit_stack(
         yield make
     finally:
         for node in made:
+            if node.paused:
+                node.resume()
             if not node.running():
                 node.start()
 

@@ -18,13 +18,13 @@ from tests.client import TERMINAL, submit, wait_state
 from tests.faults.conftest import tail
 from tests.processes import (
     PASSWORDS,
-    ROOT,
     free_port,
     isolated_env,
     settings_of,
     start,
     stop,
 )
+from tests.support import ROOT
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
 

@@ -13,7 +13,7 @@ from core.records import Keys, State, now_ms
 from core.transitions import Claimed, Created, Transitions
 from tests.processes import isolated_env, settings_of
 from worker.celery_app import create_celery_app
-from worker.scheduler import Scheduler
+from worker.scheduler import LOST_AFTER_MS, Scheduler
 
 pytestmark = pytest.mark.integration
 
@@ -53,6 +53,13 @@ def state(scheduler: Scheduler, task_id: str) -> str:
     return scheduler.redis.hget(scheduler.keys.task(task_id), "state")
 
 
+def lose(scheduler: Scheduler, task_id: str) -> None:
+    """The run stopped renewing long ago: its lease lapsed, and no redelivery claimed it."""
+    scheduler.redis.delete(scheduler.keys.lease(task_id))
+    renewed = now_ms() - LOST_AFTER_MS - 1
+    scheduler.redis.hset(scheduler.keys.task(task_id), "renewed_ms", renewed)
+
+
 def heartbeat(scheduler: Scheduler, at_ms: int) -> None:
     scheduler.redis.zadd(scheduler.keys.workers, {NODE: at_ms})
 
@@ -69,6 +76,11 @@ def test_a_run_lost_after_celery_stored_its_success_ends_success(scheduler: Sche
 
     scheduler.redis.delete(keys.lease("t1"))
     scheduler.recover_lost_runs()
+    # Lapsed just now: a redelivered message gets the first chance to claim it again.
+    assert state(scheduler, "t1") == "STARTED"
+
+    lose(scheduler, "t1")
+    scheduler.recover_lost_runs()
     assert state(scheduler, "t1") == "SUCCESS"
     assert scheduler.redis.zscore(keys.index("SUCCESS"), "t1") is not None
 
@@ -78,7 +90,7 @@ def test_a_lost_run_without_a_result_goes_back_in_line_with_a_new_turn(
 ) -> None:
     keys = scheduler.keys
     running(scheduler.transitions, "t1")
-    scheduler.redis.delete(keys.lease("t1"))
+    lose(scheduler, "t1")
     scheduler.recover_lost_runs()
     record = scheduler.redis.hgetall(keys.task("t1"))
     assert record["state"] == "QUEUED" and record["turn"] == "2" and record["runner"] == ""
@@ -94,7 +106,7 @@ def test_an_ignored_cancel_is_recorded_only_once_the_run_is_over(scheduler: Sche
     running(scheduler.transitions, "t1")
     heartbeat(scheduler, now_ms())
     scheduler.transitions.cancel("t1", now_ms() - 1, now_ms() + 60_000)
-    scheduler.redis.delete(keys.lease("t1"))  # the pool child hangs: no renewals
+    lose(scheduler, "t1")  # the pool child hangs: no renewals
     scheduler.stop_ignored_cancels()
     scheduler.recover_lost_runs()
     assert state(scheduler, "t1") == "STARTED"

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.catalog import CATALOG
-from tests.processes import ROOT
+from tests.support import ROOT
 
 # What the API may load of the worker package: the app that builds Celery's messages.
 API_MAY_LOAD = {"worker", "worker.celery_app"}

@@ -1,16 +1,37 @@
-"""The deployment files are valid and agree with the code."""
+"""The deployment files are valid, agree with the code and are closed by default.
+
+The compose checks run `docker-compose config` offline, on a copy of docker-compose.yml in a
+temporary folder, with only the environment given here: no .env, no TASKLINE_ variable of the
+caller's. scripts/ensure-test-tools.sh installs docker-compose; without it they fail, saying so.
+"""
 
 import configparser
+import os
 import shutil
 import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from core.catalog import LONGEST_TIME_LIMIT
-from tests.processes import ROOT
+from core.guard import production_problems
+from core.settings import PREFIX, Settings
+from tests.support import ROOT
+
+SECRETS = (
+    "RABBITMQ_PASSWORD",
+    "REDIS_PASSWORD",
+    "TASKLINE_SERIAL_SECRET",
+    "TASKLINE_ADMIN_PASSWORD",
+    "TASKLINE_FLOWER_PASSWORD",
+    "TASKLINE_CONSOLE_PASSWORD",
+)
 
 
-def _compose_command() -> list[str] | None:
+def _compose_command() -> list[str]:
     if (
         shutil.which("docker")
         and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
@@ -18,21 +39,115 @@ def _compose_command() -> list[str] | None:
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
-    return None
+    pytest.fail(
+        "cannot check docker-compose.yml: neither `docker compose` nor `docker-compose` is "
+        "installed (scripts/ensure-test-tools.sh installs it as root: apt-get install "
+        "docker-compose)"
+    )
 
 
-def test_compose_file_is_valid() -> None:
-    command = _compose_command()
-    if command is None:
-        pytest.skip("neither `docker compose` nor `docker-compose` is installed")
-    result = subprocess.run(
-        [*command, "-f", "docker-compose.yml", "config", "--services"],
-        cwd=ROOT,
+def write_secrets(folder: Path) -> Path:
+    """A .env written by `make secrets`' script in `folder`."""
+    env_file = folder / ".env"
+    script = ROOT / "scripts" / "write_secrets.py"
+    subprocess.run([sys.executable, script, env_file], check=True, capture_output=True)
+    return env_file
+
+
+def compose_config(folder: Path, **environ: str) -> subprocess.CompletedProcess[str]:
+    """`config` of a copy of docker-compose.yml in `folder`, with only `environ` (and PATH)."""
+    shutil.copy(ROOT / "docker-compose.yml", folder / "docker-compose.yml")
+    return subprocess.run(
+        [*_compose_command(), "-f", "docker-compose.yml", "config"],
+        cwd=folder,
+        env={"PATH": os.environ["PATH"], "HOME": str(folder), **environ},
         capture_output=True,
         text=True,
     )
+
+
+def resolved(folder: Path, **environ: str) -> dict[str, Any]:
+    result = compose_config(folder, **environ)
     assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == {"rabbitmq", "redis", "app"}
+    return yaml.safe_load(result.stdout)
+
+
+def published(service: dict[str, Any]) -> dict[int, str]:
+    """Host port to host address of a service, from compose v1's or v2's `config` output."""
+    ports = {}
+    for port in service.get("ports", []):
+        if isinstance(port, dict):  # v2: long syntax
+            ports[int(port["published"])] = port.get("host_ip", "")
+        else:  # v1: "127.0.0.1:8000:8000/tcp"
+            parts = str(port).split("/")[0].split(":")
+            ports[int(parts[-2])] = ":".join(parts[:-2]) if len(parts) > 2 else ""
+    return ports
+
+
+def test_without_a_env_file_compose_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    result = compose_config(tmp_path)
+    assert result.returncode != 0
+    assert "is not set; run `make secrets` to write .env" in result.stderr
+    assert any(name in result.stderr for name in SECRETS)
+
+
+@pytest.mark.parametrize("secret", SECRETS)
+def test_compose_names_each_missing_secret(tmp_path: Path, secret: str) -> None:
+    env_file = write_secrets(tmp_path)
+    lines = env_file.read_text().splitlines()
+    assert any(line.startswith(f"{secret}=") for line in lines)
+    env_file.write_text("".join(f"{ln}\n" for ln in lines if not ln.startswith(f"{secret}=")))
+    result = compose_config(tmp_path)
+    assert result.returncode != 0
+    assert f"{secret} is not set; run `make secrets`" in result.stderr
+
+
+def test_with_generated_secrets_every_port_is_on_loopback_and_the_app_in_production(
+    tmp_path: Path,
+) -> None:
+    write_secrets(tmp_path)
+    services = resolved(tmp_path)["services"]
+    assert set(services) == {"rabbitmq", "redis", "app"}
+    ports = {name: published(service) for name, service in services.items()}
+    assert ports == {
+        "rabbitmq": {15672: "127.0.0.1"},
+        "redis": {},
+        "app": {8000: "127.0.0.1", 5555: "127.0.0.1", 9001: "127.0.0.1"},
+    }
+    assert all("env_file" not in service for service in services.values())
+    app = services["app"]["environment"]
+    assert app["TASKLINE_ENV"] == "production"
+    assert app["TASKLINE_FLOWER_CONTROL"] == "false"
+    # The stack compose starts passes the guard that each of its processes runs.
+    settings = Settings(
+        _env_file=None,
+        **{k.removeprefix(PREFIX).lower(): v for k, v in app.items() if k.startswith(PREFIX)},
+    )
+    assert production_problems(settings) == []
+
+
+def test_the_operator_opens_the_api_and_the_consoles_separately(tmp_path: Path) -> None:
+    write_secrets(tmp_path)
+    services = resolved(tmp_path, TASKLINE_BIND_ADDRESS="0.0.0.0")["services"]
+    assert published(services["app"]) == {8000: "0.0.0.0", 5555: "127.0.0.1", 9001: "127.0.0.1"}
+    services = resolved(tmp_path, TASKLINE_CONSOLE_BIND_ADDRESS="10.0.0.5")["services"]
+    assert published(services["app"]) == {8000: "127.0.0.1", 5555: "10.0.0.5", 9001: "10.0.0.5"}
+    assert published(services["rabbitmq"]) == {15672: "10.0.0.5"}
+
+
+def test_the_compose_file_names_no_env_example_and_no_default_password() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert ".env.example" not in text
+    assert "env_file" not in text
+    assert "dev-password" not in text
+
+
+def test_the_image_runs_in_production_as_a_user_on_a_current_python() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "TASKLINE_ENV=production" in dockerfile
+    assert "\nUSER taskline\n" in dockerfile
+    assert "FROM python:3.14-" in dockerfile
+    assert "python -m core.guard" in dockerfile  # before supervisord and its console start
 
 
 def test_rabbitmq_consumer_timeout_exceeds_longest_task() -> None:
@@ -54,5 +169,6 @@ def test_supervisord_runs_api_worker_flower_and_console() -> None:
     assert "--concurrency=1" in parser.get("program:worker", "command")
     assert "--pool=prefork" in parser.get("program:worker", "command")
     assert parser.get("program:worker", "stopasgroup") == "true"
+    assert parser.get("program:flower", "command").endswith("-m worker.flower")  # read-only
     assert "127.0.0.1" not in parser.get("inet_http_server", "port")  # from the environment
     assert "password" in dict(parser.items("inet_http_server"))

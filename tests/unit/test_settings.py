@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.settings import Settings, example, shell
-from tests.processes import ROOT
+from tests.support import ROOT
 
 
 def test_env_example_is_generated_from_the_settings() -> None:

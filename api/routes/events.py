@@ -1,0 +1,195 @@
+"""The whole line as Server-Sent Events: what a dashboard or `taskline watch` shows.
+
+A new watcher first gets a snapshot (running, waiting in order, postponed, recently ended);
+then every change of a task it may see (`task` events, resumable by their id) and the line's
+new order after changes that moved it (`line` events). An admin sees every task, a user their
+own. Many watchers cost one reader of the stream per API process (api.line).
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+from api.auth import User
+from api.deps import credentials
+from api.errors import InvalidParamsError, UnauthorizedError
+from api.line import LINE_HEAD, Batch, LineHub
+from api.schemas import task_out
+from api.store import TaskStore, redis_errors
+from core.records import State
+
+router = APIRouter(tags=["tasks"])
+
+KEEPALIVE_SECONDS = 15.0
+RECENT = 20
+# Stream ids are two 64-bit numbers.
+_STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+_TERMINAL = {State.SUCCESS, State.FAILURE, State.CANCELLED}
+
+
+async def line_watcher(request: Request, access_token: str | None = None) -> User:
+    """The caller: as every route, or by `?access_token=` (an EventSource sends no headers)."""
+    if access_token:
+        user = await request.app.state.authenticator.resolve(access_token)
+        if user is None:
+            raise UnauthorizedError("invalid, expired or revoked credentials")
+        return user
+    return await credentials(request)
+
+
+def stream_position(
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    resume: Annotated[str | None, Query(alias="last_event_id", max_length=64)] = None,
+) -> str | None:
+    """Where to resume (the `Last-Event-ID` header, or the query parameter), checked; None to
+    start with a snapshot. A dependency, so that a bad one is a 422 before the stream."""
+    value = last_event_id or resume
+    if value is None:
+        return None
+    match = _STREAM_ID.fullmatch(value)
+    if not match or max(int(match[1]), int(match[2])) >= 2**64:
+        raise InvalidParamsError("Last-Event-ID must be an event id such as 1732384800000-0")
+    return value
+
+
+def task_event(fields: dict[str, str]) -> dict[str, Any]:
+    """A stream entry as the `task` event's data: JSON fields decoded, attempts a number."""
+    data: dict[str, Any] = dict(fields)
+    for key in ("progress", "error"):
+        if key in data:
+            data[key] = json.loads(data[key])
+    if "attempts" in data:
+        data["attempts"] = int(data["attempts"])
+    return data
+
+
+async def snapshot(store: TaskStore, user: User) -> dict[str, Any]:
+    """What the line looks like now, as this user may see it."""
+    keys, owner = store.keys, user.owner_filter
+    with redis_errors():
+        async with store.redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(keys.index(State.STARTED.value, owner=owner), 0, 9)
+            if owner is None:
+                pipe.zrange(keys.line, 0, LINE_HEAD - 1)
+                pipe.zcard(keys.line)
+            else:
+                pipe.zrange(keys.index(State.QUEUED.value, owner=owner), 0, 4 * LINE_HEAD)
+                pipe.zcard(keys.index(State.QUEUED.value, owner=owner))
+            pipe.zrange(keys.index(State.SCHEDULED.value, owner=owner), 0, LINE_HEAD - 1)
+            pipe.zrevrange(keys.index(owner=owner), 0, 5 * RECENT)
+            running, waiting, depth, postponed, newest = await pipe.execute()
+    tasks = {s.record.id: s for s in await store.read_many(running + waiting + postponed + newest)}
+
+    def out(ids: list[str]) -> list[dict[str, Any]]:
+        return [task_out(tasks[i]).model_dump(mode="json") for i in ids if i in tasks]
+
+    waiting = sorted(
+        (i for i in waiting if i in tasks and tasks[i].position), key=lambda i: tasks[i].position
+    )
+    postponed = sorted(
+        (i for i in postponed if i in tasks), key=lambda i: tasks[i].record.not_before or ""
+    )
+    ended = [i for i in newest if i in tasks and tasks[i].record.state in _TERMINAL][:RECENT]
+    return {
+        "running": out(running),
+        "waiting": out(waiting[:LINE_HEAD]),
+        "postponed": out(postponed),
+        "recent": out(ended),
+        "depth": depth,
+    }
+
+
+async def line_events(
+    request: Request, user: User, last_event_id: str | None
+) -> AsyncIterator[ServerSentEvent]:
+    """The snapshot (unless resuming), then every change the user may see, as they come."""
+    store: TaskStore = request.app.state.store
+    hub: LineHub = request.app.state.line
+    with hub.watch() as queue:
+        if last_event_id is None:
+            with redis_errors():
+                newest = await store.redis.xrevrange(store.keys.line_events, count=1)
+            cursor = newest[0][0] if newest else "0-0"
+            yield ServerSentEvent(id=cursor, event="snapshot", data=await snapshot(store, user))
+        else:
+            cursor = last_event_id
+            with redis_errors():
+                missed = await store.redis.xrange(store.keys.line_events, f"({cursor}", "+")
+            for event_id, fields in missed:
+                cursor = event_id
+                if user.sees(fields.get("owner", "")):
+                    yield ServerSentEvent(id=event_id, event="task", data=task_event(fields))
+        while True:
+            try:
+                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                    batch = await queue.get()
+            except TimeoutError:
+                yield ServerSentEvent(comment="keep-alive")
+                continue
+            if batch is None:
+                return  # fell behind or lost Redis: the client resumes from its last id
+            for sent in _visible(batch, user, cursor):
+                yield sent
+            if batch.line is not None:
+                yield await _line(store, batch, user)
+            cursor = max(cursor, batch.events[-1][0], key=_order)
+
+
+def _order(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq)
+
+
+def _visible(batch: Batch, user: User, cursor: str) -> list[ServerSentEvent]:
+    """The batch's events this user may see and has not had yet."""
+    sent = [
+        ServerSentEvent(id=event_id, event="task", data=task_event(fields))
+        for event_id, fields in batch.events
+        if _order(event_id) > _order(cursor) and user.sees(fields.get("owner", ""))
+    ]
+    return sent
+
+
+async def _line(store: TaskStore, batch: Batch, user: User) -> ServerSentEvent:
+    """The line's new order as this user sees it, and how many of theirs wait."""
+    mine = [task_id for task_id, owner in batch.line or () if user.sees(owner)]
+    with redis_errors():
+        depth = await store.redis.zcard(
+            store.keys.line
+            if user.owner_filter is None
+            else store.keys.index(State.QUEUED.value, owner=user.owner_filter)
+        )
+    return ServerSentEvent(event="line", data={"waiting": mine, "depth": depth})
+
+
+async def stream_slot(
+    request: Request, user: Annotated[User, Depends(line_watcher)]
+) -> AsyncIterator[User]:
+    """The watcher, holding one of their stream slots until the stream ends (else a 429
+    before it starts): the line's stream counts against the same cap as a task's."""
+    async with request.app.state.slots.hold(user.name):
+        yield user
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={
+        401: {"description": "Not authenticated"},
+        422: {"description": "Bad Last-Event-ID"},
+        429: {"description": "The user has too many event streams open"},
+    },
+)
+async def stream_line_events(
+    request: Request,
+    user: Annotated[User, Depends(stream_slot)],
+    position: Annotated[str | None, Depends(stream_position)],
+) -> AsyncIterator[ServerSentEvent]:
+    """Stream every change of the tasks you may see, after a snapshot of the line."""
+    async for event in line_events(request, user, position):
+        yield event

@@ -1,0 +1,108 @@
+"""A cap on the event streams (SSE and WebSocket together) a user holds open, across processes.
+
+Every open stream holds a slot: a member of the user's sorted set in Redis, scored by when
+its lease ends. The API process serving the stream renews the leases of its slots every few
+seconds and removes a slot as soon as its stream ends, so the set holds the user's open
+streams, whichever API process serves them; the slots of a process that died lapse by
+themselves within LEASE_MS, and the set's key expires with its last lease.
+
+A slot is taken optimistically (added, then counted, in one transaction): two requests
+racing for the last slot may both be refused, never both admitted. Leases are times of the
+API hosts' clocks, which are assumed to agree within seconds.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+
+import anyio
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from api.errors import TooManyRequestsError
+from api.store import redis_errors
+from core.records import Keys, now_ms
+
+log = logging.getLogger("taskline.streams")
+
+LEASE_MS = 30_000
+RENEW_SECONDS = 10.0
+# What a refused client is told to wait: streams end with their tasks, at no known time.
+RETRY_AFTER_SECONDS = 5
+
+
+class StreamSlots:
+    """Admits a user's streams up to `cap` open at once, and keeps their slots alive."""
+
+    def __init__(self, redis: Redis, keys: Keys, cap: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.cap = cap
+        self._held: dict[str, str] = {}  # slot → the user's key
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._renewer = asyncio.create_task(self._renew_forever())
+
+    async def stop(self) -> None:
+        """Stop renewing and give back the slots still held (their streams end with us)."""
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        for slot, key in list(self._held.items()):
+            await self._release(key, slot)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, user: str) -> AsyncIterator[None]:
+        """Hold one of the user's slots for the body; TooManyRequestsError if none is free."""
+        key, slot = self.keys.streams(user), uuid.uuid4().hex
+        now = now_ms()
+        with redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.zadd(key, {slot: now + LEASE_MS})
+                pipe.zcard(key)
+                pipe.pexpire(key, LEASE_MS)
+                _, _, held, _ = await pipe.execute()
+        if held > self.cap:
+            await self._release(key, slot)
+            raise TooManyRequestsError(
+                f"{user} already has {self.cap} event streams open; close one first",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        self._held[slot] = key
+        try:
+            yield
+        finally:
+            del self._held[slot]
+            # Shielded: a stream cancelled by its client's departure still gives its slot back.
+            with anyio.CancelScope(shield=True):
+                await self._release(key, slot)
+
+    async def _release(self, key: str, slot: str) -> None:
+        try:
+            await self.redis.zrem(key, slot)
+        except (RedisError, OSError) as exc:
+            log.warning("stream slot not given back, it lapses by itself: %s", exc)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                await self._renew()
+            except (RedisError, OSError) as exc:
+                log.warning("stream slots not renewed, retrying: %s", exc)
+
+    async def _renew(self) -> None:
+        if not self._held:
+            return
+        until = now_ms() + LEASE_MS
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for slot, key in list(self._held.items()):
+                # xx: a slot given back meanwhile is not taken again.
+                pipe.zadd(key, {slot: until}, xx=True)
+                pipe.pexpire(key, LEASE_MS)
+            await pipe.execute()

@@ -1,0 +1,1014 @@
+// Taskline dashboard: plain JS, no build step. The line comes from one EventSource on
+// GET /events (a snapshot, then `task` and `line` events); actions are fetch() calls with the
+// bearer token; the host charts alone are refreshed on a timer (host stats are not events).
+// Every text from the API goes in through textContent, never as HTML.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "taskline.token";
+  const USER_KEY = "taskline.user";
+  const TERMINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);
+  const RUNNING = new Set(["STARTED", "PROGRESS"]);
+  // Kinds after which the event alone does not say enough (params, result, not_before…).
+  const NEEDS_TASK = new Set(["created", "edited", "postponed", "released", "ended", "requeued"]);
+  const RECENT_MAX = 20;
+  const PROGRESS_SHOWN = new Set(["percent", "current", "total", "intermediate"]);
+  const HOST_EVERY_MS = 2000;
+  const HISTORY = 60; // samples per chart: two minutes at one every 2 s
+  const SVG = "http://www.w3.org/2000/svg";
+
+  const state = {
+    token: null,
+    user: null,
+    source: null,
+    generation: 0, // bumped on every snapshot and sign-out: late answers of older ones are dropped
+    tasks: new Map(),
+    line: [],
+    depth: 0,
+    cancelling: new Set(),
+    fetching: new Map(),
+    clockOffset: null, // server clock minus ours, from the events' `at`
+    retryMs: 1000,
+    retryTimer: null,
+    renderQueued: false,
+    types: [],
+    host: { timer: null, cpu: [], memory: [] },
+    links: { flower_port: 5555, console_port: 9001 },
+  };
+
+  // ---- small DOM helpers ----------------------------------------------------------------
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+
+  function h(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(props)) {
+      if (value === undefined || value === null) continue;
+      if (key === "text") node.textContent = value;
+      else if (key === "className") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key in node && typeof value !== "string") node[key] = value;
+      else node.setAttribute(key, value);
+    }
+    for (const child of children) if (child) node.append(child);
+    return node;
+  }
+
+  function svg(tag, attrs = {}) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+    return node;
+  }
+
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
+  function clip(text, max) {
+    return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+  }
+
+  function show(value) {
+    if (value === null || value === undefined) return "";
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  // ---- formatting --------------------------------------------------------------------------
+
+  function duration(ms) {
+    if (!Number.isFinite(ms) || ms < 0) ms = 0;
+    const s = ms / 1000;
+    if (s < 60) return `${s.toFixed(1)} s`;
+    const pad = (n) => String(Math.floor(n)).padStart(2, "0");
+    if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ${pad((s % 3600) / 60)} min`;
+    return `${Math.floor(s / 86400)} d ${pad((s % 86400) / 3600)} h`;
+  }
+
+  function clock(iso) {
+    if (!iso) return "—";
+    const date = new Date(iso);
+    const today = new Date().toDateString() === date.toDateString();
+    const time = date.toLocaleTimeString([], {
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    });
+    return today ? time : `${date.toLocaleDateString()} ${time}`;
+  }
+
+  function serverNow() {
+    return Date.now() + (state.clockOffset ?? 0);
+  }
+
+  function label(key) {
+    const words = key.replaceAll("_", " ");
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
+  function shortId(id) {
+    return id.slice(0, 8);
+  }
+
+  function paramsText(params) {
+    return Object.entries(params || {})
+      .filter(([key, value]) => !(key === "delay_seconds" && !value))
+      .map(([key, value]) => `${key}=${clip(show(value), 40)}`)
+      .join(" · ");
+  }
+
+  function bytes(n) {
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) {
+      n /= 1024;
+      i += 1;
+    }
+    return `${n.toFixed(n < 10 && i ? 1 : 0)} ${units[i]}`;
+  }
+
+  // A local datetime-local value (YYYY-MM-DDTHH:MM) for a moment.
+  function localInput(ms) {
+    const d = new Date(ms);
+    const pad = (n) => String(n).padStart(2, "0");
+    const day = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+    return `${day}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  }
+
+  // ---- the API -----------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, message, lines = [], detail = null) {
+      super(message);
+      this.status = status;
+      this.lines = lines;
+      this.detail = detail;
+    }
+  }
+
+  // The API's {"detail": …} as a message and, for a 422 list, one line per problem.
+  function explain(status, data, response) {
+    const detail = data && typeof data === "object" && "detail" in data ? data.detail : data;
+    let message;
+    let lines = [];
+    if (Array.isArray(detail)) {
+      lines = detail.map((item) => {
+        const where = (item.loc || []).filter((part) => part !== "body").join(".");
+        return where ? `${where}: ${item.msg}` : String(item.msg);
+      });
+      message = "The API refused the request:";
+    } else if (detail && typeof detail === "object") {
+      message = detail.message || JSON.stringify(detail);
+      if (detail.task_id) message += ` (task ${detail.task_id})`;
+    } else {
+      message = detail ? String(detail) : `HTTP ${status}`;
+    }
+    const retry = response && response.headers.get("Retry-After");
+    if (status === 429 && retry) message += ` Retry in ${retry} s.`;
+    return new ApiError(status, message, lines, detail);
+  }
+
+  async function api(method, path, { json, form } = {}) {
+    const headers = {};
+    let body;
+    if (state.token) headers.Authorization = `Bearer ${state.token}`;
+    if (form) body = new URLSearchParams(form);
+    if (json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(json);
+    }
+    let response;
+    try {
+      response = await fetch(path, { method, headers, body });
+    } catch (err) {
+      throw new ApiError(0, "The API cannot be reached.");
+    }
+    const text = await response.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (err) {
+      data = text;
+    }
+    if (response.status === 401 && state.token && path !== "/auth/token") {
+      signOut("Your session has ended: sign in again.", false);
+    }
+    if (!response.ok) throw explain(response.status, data, response);
+    return data;
+  }
+
+  function showError(node, err) {
+    node.replaceChildren();
+    if (!err) return;
+    node.append(h("span", { text: err.message || String(err) }));
+    if (err.lines && err.lines.length) {
+      node.append(h("ul", {}, ...err.lines.map((line) => h("li", { text: line }))));
+    }
+  }
+
+  // ---- signing in and out ------------------------------------------------------------------
+
+  async function signIn(event) {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $("button[type=submit]", form);
+    const username = $("#username").value.trim();
+    showError($("#signin-error"), null);
+    button.disabled = true;
+    try {
+      state.token = null;
+      const data = await api("POST", "/auth/token", {
+        form: { username, password: $("#password").value },
+      });
+      sessionStorage.setItem(TOKEN_KEY, data.access_token);
+      sessionStorage.setItem(USER_KEY, username);
+      $("#password").value = "";
+      start(data.access_token, username);
+    } catch (err) {
+      showError($("#signin-error"), err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function signOut(message, revoke = true) {
+    const token = state.token;
+    if (revoke && token) {
+      // Best effort: the token is forgotten here whatever the answer.
+      fetch("/auth/token", { method: "DELETE", headers: { Authorization: `Bearer ${token}` } })
+        .catch(() => {});
+    }
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(USER_KEY);
+    closeSource();
+    stopHost();
+    state.token = null;
+    state.user = null;
+    state.generation += 1;
+    state.tasks.clear();
+    state.line = [];
+    state.depth = 0;
+    state.cancelling.clear();
+    for (const id of ["running", "waiting", "postponed", "recent"]) $(`#${id}`).replaceChildren();
+    $("#dashboard").hidden = true;
+    delete $("#dashboard").dataset.synced;
+    $("#session").hidden = true;
+    $("#signin").hidden = false;
+    showError($("#signin-error"), message ? { message } : null);
+    $("#username").focus();
+  }
+
+  function start(token, user) {
+    state.token = token;
+    state.user = user;
+    setText($("#who"), user);
+    $("#signin").hidden = true;
+    $("#session").hidden = false;
+    $("#dashboard").hidden = false;
+    connect();
+    startHost();
+    if (!state.types.length) loadTypes();
+  }
+
+  // ---- the stream --------------------------------------------------------------------------
+
+  function setConnection(kind, text) {
+    const pill = $("#connection");
+    pill.dataset.state = kind;
+    setText(pill, text);
+  }
+
+  function closeSource() {
+    clearTimeout(state.retryTimer);
+    if (state.source) state.source.close();
+    state.source = null;
+  }
+
+  function connect() {
+    closeSource();
+    const source = new EventSource(`/events?access_token=${encodeURIComponent(state.token)}`);
+    state.source = source;
+    setConnection("connecting", "connecting…");
+    source.addEventListener("open", () => {
+      state.retryMs = 1000;
+      setConnection("live", "live");
+    });
+    source.addEventListener("snapshot", (e) => onSnapshot(JSON.parse(e.data)));
+    source.addEventListener("task", (e) => onTask(JSON.parse(e.data)));
+    source.addEventListener("line", (e) => onLine(JSON.parse(e.data)));
+    source.addEventListener("error", () => {
+      if (source !== state.source) return;
+      if (source.readyState !== EventSource.CLOSED) {
+        // The browser reconnects by itself with Last-Event-ID: nothing is missed.
+        setConnection("reconnecting", "reconnecting…");
+        return;
+      }
+      // Refused (expired token, API down): find out which, then start again with a snapshot.
+      setConnection("offline", "offline");
+      api("GET", "/tasks?limit=1").then(
+        () => retry(),
+        (err) => { if (err.status !== 401) retry(); },
+      );
+    });
+  }
+
+  function retry() {
+    if (!state.token) return;
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(connect, state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, 15000);
+  }
+
+  function onSnapshot(data) {
+    state.generation += 1;
+    state.tasks.clear();
+    state.fetching.clear();
+    state.cancelling.clear();
+    for (const group of ["running", "waiting", "postponed", "recent"]) {
+      for (const task of data[group] || []) state.tasks.set(task.id, task);
+    }
+    state.line = (data.waiting || []).map((task) => task.id);
+    state.depth = data.depth ?? state.line.length;
+    $("#dashboard").dataset.synced = "1"; // the page shows the line now (tests wait for it)
+    render();
+  }
+
+  // What an event says about a task, applied to our copy of it.
+  function apply(task, event) {
+    if (event.state) task.state = event.state;
+    switch (event.kind) {
+      case "progress":
+        task.progress = event.progress;
+        break;
+      case "started":
+        task.started_at = event.at;
+        task.finished_at = null;
+        task.progress = null;
+        task.error = null;
+        if (event.attempts) task.attempts = event.attempts;
+        break;
+      case "requeued":
+        task.started_at = null;
+        task.progress = null;
+        break;
+      case "ended":
+        task.finished_at = event.at;
+        if (event.error) task.error = event.error;
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onTask(event) {
+    if (event.at) {
+      const offset = Date.parse(event.at) - Date.now();
+      if (state.clockOffset === null || offset > state.clockOffset) state.clockOffset = offset;
+    }
+    const id = event.id;
+    const pending = state.fetching.get(id);
+    if (pending) pending.events.push(event);
+    if (event.kind === "deleted") {
+      state.tasks.delete(id);
+      state.line = state.line.filter((other) => other !== id);
+      state.cancelling.delete(id);
+    } else {
+      if (event.kind === "cancelling") state.cancelling.add(id);
+      if (event.kind === "ended" || event.kind === "requeued") state.cancelling.delete(id);
+      const task = state.tasks.get(id);
+      if (task) apply(task, event);
+      if (!task || NEEDS_TASK.has(event.kind)) refresh(id);
+    }
+    scheduleRender();
+  }
+
+  function onLine(data) {
+    state.line = data.waiting || [];
+    state.depth = data.depth ?? state.line.length;
+    for (const id of state.line) if (!state.tasks.has(id)) refresh(id);
+    scheduleRender();
+  }
+
+  // The full task after an event that does not carry it. Events that come while the request
+  // is out are applied again to its answer, which may predate them; another event that needs
+  // the full task asks again once this answer is in.
+  function refresh(id) {
+    const pending = state.fetching.get(id);
+    if (pending) {
+      pending.again = true;
+      return;
+    }
+    const entry = { events: [], again: false, generation: state.generation };
+    state.fetching.set(id, entry);
+    api("GET", `/tasks/${encodeURIComponent(id)}`)
+      .then(
+        (task) => {
+          if (entry.generation !== state.generation) return;
+          if (entry.events.some((event) => event.kind === "deleted")) return;
+          for (const event of entry.events) apply(task, event);
+          state.tasks.set(id, task);
+        },
+        (err) => {
+          if (entry.generation === state.generation && err.status === 404) {
+            state.tasks.delete(id);
+          }
+        },
+      )
+      .finally(() => {
+        if (state.fetching.get(id) === entry) state.fetching.delete(id);
+        if (entry.again && entry.generation === state.generation) refresh(id);
+        scheduleRender();
+      });
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------
+
+  function scheduleRender() {
+    if (state.renderQueued) return;
+    state.renderQueued = true;
+    requestAnimationFrame(() => {
+      state.renderQueued = false;
+      render();
+    });
+  }
+
+  function byTime(field, descending = false) {
+    return (a, b) => {
+      const x = a[field] || "";
+      const y = b[field] || "";
+      if (x === y) return 0;
+      return (x < y ? -1 : 1) * (descending ? -1 : 1);
+    };
+  }
+
+  function render() {
+    if (!state.token) return;
+    const all = [...state.tasks.values()];
+    const running = all.filter((t) => RUNNING.has(t.state)).sort(byTime("started_at"));
+    const waiting = state.line
+      .map((id) => state.tasks.get(id))
+      .filter((t) => t && t.state === "QUEUED");
+    const postponed = all.filter((t) => t.state === "SCHEDULED").sort(byTime("not_before"));
+    const finished = all.filter((t) => TERMINAL.has(t.state)).sort(byTime("finished_at", true));
+    // Keep only what is shown: the page may stay open for days.
+    for (const task of finished.slice(RECENT_MAX)) state.tasks.delete(task.id);
+    const recent = finished.slice(0, RECENT_MAX);
+
+    sync($("#running"), running, buildRunning, updateRunning);
+    sync($("#waiting"), waiting, (t) => buildRow(t, "waiting"), updateRow);
+    sync($("#postponed"), postponed, (t) => buildRow(t, "postponed"), updateRow);
+    sync($("#recent"), recent, (t) => buildRow(t, "recent"), updateRow);
+    $("#running-empty").hidden = running.length > 0;
+    $("#waiting-empty").hidden = waiting.length > 0;
+    $("#postponed-empty").hidden = postponed.length > 0;
+    $("#recent-empty").hidden = recent.length > 0;
+    setText($("#depth"), String(state.depth));
+    setText($("#postponed-count"), String(postponed.length));
+    const more = state.depth - waiting.length;
+    $("#waiting-more").hidden = more <= 0;
+    setText($("#waiting-more"), `… and ${more} more waiting.`);
+    tick();
+  }
+
+  // Keyed update of a list: rows are kept (an open editor, a typed value survive), moved
+  // into order, added and removed.
+  function sync(container, tasks, build, update) {
+    const rows = new Map();
+    for (const row of container.children) rows.set(row.dataset.taskId, row);
+    let previous = null;
+    tasks.forEach((task, index) => {
+      let row = rows.get(task.id);
+      if (row) rows.delete(task.id);
+      else row = build(task);
+      update(row, task, index);
+      const expected = previous ? previous.nextElementSibling : container.firstElementChild;
+      if (expected !== row) container.insertBefore(row, expected);
+      previous = row;
+    });
+    for (const row of rows.values()) row.remove();
+  }
+
+  function badge(stateName) {
+    return h("span", { className: "badge", dataset: { state: stateName }, text: stateName });
+  }
+
+  function head(task) {
+    return h(
+      "div",
+      { className: "task-head" },
+      h("span", { className: "name", text: task.name }),
+      h("code", { className: "id", title: task.id, text: shortId(task.id) }),
+      badge(task.state),
+      h("span", { className: "owner" }),
+      h("span", { className: "prio" }),
+    );
+  }
+
+  function updateHead(row, task) {
+    const stateBadge = $(".badge", row);
+    const cancelling = state.cancelling.has(task.id) && !TERMINAL.has(task.state);
+    const shown = cancelling ? "CANCELLING" : task.state;
+    setText(stateBadge, shown);
+    stateBadge.dataset.state = shown;
+    setText($(".owner", row), task.owner ? `by ${task.owner}` : "");
+    setText($(".prio", row), `priority ${task.priority}`);
+  }
+
+  function cancelButton() {
+    return h("button", {
+      type: "button", className: "danger", dataset: { act: "cancel" }, text: "Cancel",
+    });
+  }
+
+  function buildRunning(task) {
+    const article = h(
+      "article",
+      { className: "running-task", dataset: { taskId: task.id } },
+      head(task),
+      h("p", { className: "params" }),
+      h(
+        "div",
+        {
+          className: "bar",
+          role: "progressbar",
+          "aria-label": `Progress of ${task.name} ${shortId(task.id)}`,
+          "aria-valuemin": "0",
+          "aria-valuemax": "100",
+          "aria-valuenow": "0",
+        },
+        h("div", { className: "fill" }),
+      ),
+      h(
+        "dl",
+        { className: "facts" },
+        h("div", {}, h("dt", { text: "Progress" }), h("dd", { className: "percent" })),
+        h("div", {}, h("dt", { text: "Elapsed" }), h("dd", { className: "elapsed" })),
+        h("div", {}, h("dt", { text: "Attempt" }), h("dd", { className: "attempts" })),
+        h("div", {}, h("dt", { text: "Worker" }), h("dd", { className: "worker" })),
+        h("div", { className: "wide" }, h("dt", { text: "Intermediate value" }),
+          h("dd", { className: "intermediate" })),
+      ),
+      h("dl", { className: "facts extra" }),
+      h("div", { className: "actions" }, cancelButton()),
+      h("div", { className: "row-error error", role: "alert" }),
+    );
+    return article;
+  }
+
+  function updateRunning(article, task) {
+    updateHead(article, task);
+    setText($(".params", article), paramsText(task.params) || "no parameters");
+    const progress = task.progress || {};
+    const percent = Math.max(0, Math.min(100, Number(progress.percent) || 0));
+    const bar = $(".bar", article);
+    bar.setAttribute("aria-valuenow", percent.toFixed(1));
+    $(".fill", bar).style.width = `${percent}%`;
+    setText($(".percent", article), `${percent.toFixed(1)} %`);
+    const value = show(progress.intermediate);
+    const intermediate = $(".intermediate", article);
+    setText(intermediate, value ? clip(value, 120) : "—");
+    intermediate.title = clip(value, 2000);
+    // Whatever else the task reports (e.g. leibniz_pi's certain_digits), as it comes.
+    const extra = Object.entries(progress).filter(([key]) => !PROGRESS_SHOWN.has(key));
+    $(".extra", article).replaceChildren(...extra.map(([key, v]) => h("div", {},
+      h("dt", { text: label(key) }), h("dd", { text: clip(show(v), 60) }))));
+    setText($(".attempts", article), String(task.attempts || 1));
+    setText($(".worker", article), task.worker || "—");
+    article.dataset.started = task.started_at || "";
+    const cancel = $("[data-act=cancel]", article);
+    const cancelling = state.cancelling.has(task.id);
+    cancel.disabled = cancelling || cancel.dataset.busy === "1";
+    setText(cancel, cancelling ? "Cancelling…" : "Cancel");
+  }
+
+  function editor(task) {
+    const soon = localInput(Date.now() + 3600 * 1000);
+    return h(
+      "details",
+      { className: "edit" },
+      h("summary", { text: "Postpone or change priority" }),
+      h(
+        "form",
+        { className: "inline", dataset: { act: "postpone" } },
+        h("label", {}, "Postpone until ",
+          h("input", { type: "datetime-local", name: "when", required: "", value: soon })),
+        h("button", { type: "submit", text: "Postpone" }),
+      ),
+      h(
+        "form",
+        { className: "inline", dataset: { act: "priority" } },
+        h("label", {}, "Priority ",
+          h("input", { type: "number", name: "priority", min: "0", max: "9", step: "1",
+            required: "", value: String(task.priority) })),
+        h("button", { type: "submit", text: "Set priority" }),
+      ),
+    );
+  }
+
+  function buildRow(task, kind) {
+    const buttons = [];
+    if (kind === "postponed") {
+      buttons.push(h("button", { type: "button", dataset: { act: "release" }, text: "Run now" }));
+    }
+    if (kind !== "recent") {
+      buttons.push(cancelButton());
+    }
+    buttons.push(h("button", { type: "button", dataset: { act: "delete" }, text: "Delete" }));
+    const row = h(
+      "li",
+      { className: `task ${kind}`, dataset: { taskId: task.id, kind } },
+      kind === "waiting" ? h("span", { className: "pos", title: "Position in line" }) : null,
+      h(
+        "div",
+        { className: "task-main" },
+        head(task),
+        h("p", { className: "params" }),
+        h("p", { className: "meta" }),
+        kind === "recent" ? h("p", { className: "outcome" }) : null,
+      ),
+      h("div", { className: "actions" }, ...buttons),
+      kind === "recent" ? null : editor(task),
+      h("div", { className: "row-error error", role: "alert" }),
+    );
+    return row;
+  }
+
+  function updateRow(row, task, index) {
+    updateHead(row, task);
+    const kind = row.dataset.kind;
+    setText($(".params", row), paramsText(task.params) || "no parameters");
+    const pos = $(".pos", row);
+    if (pos) setText(pos, `#${index + 1}`);
+    const meta = $(".meta", row);
+    if (kind === "waiting") {
+      setText(meta, `queued ${clock(task.queued_at)}`);
+    } else if (kind === "postponed") {
+      row.dataset.notBefore = task.not_before || "";
+      meta.dataset.at = task.not_before || "";
+    } else {
+      const ran = task.started_at && task.finished_at
+        ? duration(Date.parse(task.finished_at) - Date.parse(task.started_at))
+        : "never ran";
+      setText(meta, `ended ${clock(task.finished_at)} · ${ran}`);
+      const outcome = $(".outcome", row);
+      outcome.dataset.state = task.state;
+      if (task.error) {
+        setText(outcome, `${task.error.type}: ${clip(task.error.message || "", 200)}`);
+        outcome.className = "outcome error-text";
+      } else {
+        const result = show(task.result);
+        setText(outcome, result ? clip(result, 160) : "");
+        outcome.className = "outcome result";
+        outcome.title = clip(result, 2000);
+      }
+    }
+    const priority = $("input[name=priority]", row);
+    if (priority && row.dataset.priority !== String(task.priority)) {
+      row.dataset.priority = String(task.priority);
+      if (document.activeElement !== priority) priority.value = String(task.priority);
+    }
+  }
+
+  // Once a second is enough for clocks; the bar itself moves with the events.
+  function tick() {
+    const now = serverNow();
+    for (const article of document.querySelectorAll(".running-task")) {
+      const started = Date.parse(article.dataset.started || "");
+      setText($(".elapsed", article), Number.isFinite(started) ? duration(now - started) : "—");
+    }
+    for (const meta of document.querySelectorAll("#postponed .meta")) {
+      const at = Date.parse(meta.dataset.at || "");
+      if (!Number.isFinite(at)) continue;
+      const left = at - now;
+      const due = left > 0 ? `in ${duration(left)}` : "due";
+      setText(meta, `until ${clock(meta.dataset.at)} · ${due}`);
+    }
+  }
+
+  // ---- actions -----------------------------------------------------------------------------
+
+  async function act(row, button, action) {
+    const id = row.dataset.taskId;
+    const error = $(".row-error", row);
+    showError(error, null);
+    button.disabled = true;
+    button.dataset.busy = "1";
+    try {
+      await action(`/tasks/${encodeURIComponent(id)}`);
+    } catch (err) {
+      showError(error, err);
+    } finally {
+      button.dataset.busy = "";
+      button.disabled = false;
+      scheduleRender();
+    }
+  }
+
+  function onClick(event) {
+    const button = event.target.closest("button[data-act]");
+    if (!button) return;
+    const row = button.closest("[data-task-id]");
+    if (!row) return;
+    const kind = button.dataset.act;
+    if (kind === "cancel") {
+      act(row, button, (url) => api("POST", `${url}/cancel`));
+    } else if (kind === "release") {
+      act(row, button, (url) => api("PATCH", url, { json: { not_before: null } }));
+    } else if (kind === "delete") {
+      // Two clicks: deleting forgets the task and its result for good.
+      if (button.dataset.armed !== "1") {
+        button.dataset.armed = "1";
+        setText(button, "Confirm delete");
+        setTimeout(() => {
+          button.dataset.armed = "";
+          setText(button, "Delete");
+        }, 4000);
+        return;
+      }
+      act(row, button, (url) => api("DELETE", url));
+    }
+  }
+
+  function onRowSubmit(event) {
+    const form = event.target.closest("form[data-act]");
+    if (!form) return;
+    event.preventDefault();
+    const row = form.closest("[data-task-id]");
+    const button = $("button[type=submit]", form);
+    if (form.dataset.act === "postpone") {
+      const when = new Date(form.elements.when.value);
+      act(row, button, (url) => api("PATCH", url, { json: { not_before: when.toISOString() } }));
+    } else if (form.dataset.act === "priority") {
+      const priority = Number(form.elements.priority.value);
+      act(row, button, (url) => api("PATCH", url, { json: { priority } }));
+    }
+  }
+
+  // ---- the submit form, from the catalogue ---------------------------------------------------
+
+  async function loadTypes() {
+    try {
+      state.types = await api("GET", "/task-types");
+    } catch (err) {
+      showError($("#submit-error"), err);
+      return;
+    }
+    const select = $("#task-name");
+    select.replaceChildren(...state.types.map((t) => h("option", { value: t.name, text: t.name })));
+    buildParams();
+  }
+
+  function paramField(name, schema, required, example) {
+    const id = `param-${name}`;
+    const label = h("label", { for: id, text: schema.title || name });
+    if (required) label.append(h("span", { className: "req", "aria-hidden": "true", text: " *" }));
+    let input;
+    const common = { id, name, dataset: { param: name, type: schema.type || "json" } };
+    if (Array.isArray(schema.enum)) {
+      const options = schema.enum.map((v) => h("option", { value: String(v), text: String(v) }));
+      input = h("select", common, ...options);
+      if (schema.default !== undefined) input.value = String(schema.default);
+    } else if (schema.type === "integer" || schema.type === "number") {
+      const step = schema.type === "integer" ? "1" : "any";
+      input = h("input", { ...common, type: "number", step });
+      if (schema.minimum !== undefined) input.min = String(schema.minimum);
+      if (schema.maximum !== undefined) input.max = String(schema.maximum);
+      if (schema.default !== undefined) input.value = String(schema.default);
+    } else if (schema.type === "boolean") {
+      input = h("input", { ...common, type: "checkbox" });
+      input.checked = Boolean(schema.default);
+    } else if (schema.type === "string") {
+      const long = !schema.pattern && (schema.maxLength === undefined || schema.maxLength > 200);
+      input = long
+        ? h("textarea", { ...common, rows: "2" })
+        : h("input", { ...common, type: "text" });
+      if (schema.maxLength !== undefined) input.maxLength = schema.maxLength;
+      if (schema.minLength !== undefined) input.minLength = schema.minLength;
+      if (schema.pattern) input.pattern = schema.pattern.replace(/^\^/, "").replace(/\$$/, "");
+      if (schema.default !== undefined) input.value = String(schema.default);
+    } else {
+      input = h("input", { ...common, type: "text", placeholder: "JSON" });
+      if (schema.default !== undefined) input.value = JSON.stringify(schema.default);
+    }
+    input.required = required;
+    if (example !== undefined && input.tagName !== "SELECT" && input.type !== "checkbox") {
+      input.placeholder = `e.g. ${show(example)}`;
+    }
+    const field = h("div", { className: "field" }, label, input);
+    if (schema.description) {
+      const hint = h("p", { id: `${id}-hint`, className: "hint", text: schema.description });
+      input.setAttribute("aria-describedby", hint.id);
+      field.append(hint);
+    }
+    return field;
+  }
+
+  function buildParams() {
+    const type = state.types.find((t) => t.name === $("#task-name").value);
+    const fieldset = $("#params");
+    fieldset.replaceChildren(h("legend", { text: "Parameters" }));
+    if (!type) return;
+    setText($("#task-description"), type.description);
+    const schema = type.params_schema || {};
+    const required = new Set(schema.required || []);
+    for (const [name, property] of Object.entries(schema.properties || {})) {
+      // delay_seconds is every task's: the scheduling fieldset has it once.
+      if (name === "delay_seconds") continue;
+      const example = (schema.examples || [])[0]?.[name];
+      fieldset.append(paramField(name, property, required.has(name), example));
+    }
+  }
+
+  function collect() {
+    const params = {};
+    for (const input of $("#params").querySelectorAll("[data-param]")) {
+      const name = input.dataset.param;
+      const type = input.dataset.type;
+      if (type === "boolean") {
+        params[name] = input.checked;
+      } else if (input.value === "") {
+        continue;
+      } else if (type === "integer" || type === "number") {
+        params[name] = Number(input.value);
+      } else if (type === "json") {
+        try {
+          params[name] = JSON.parse(input.value);
+        } catch (err) {
+          throw new ApiError(0, `${name}: not valid JSON`);
+        }
+      } else {
+        params[name] = input.value;
+      }
+    }
+    const body = { name: $("#task-name").value, params, priority: Number($("#priority").value) };
+    if ($("#delay").value !== "") body.delay_seconds = Number($("#delay").value);
+    if ($("#not-before").value) body.not_before = new Date($("#not-before").value).toISOString();
+    return body;
+  }
+
+  function markInvalid(err) {
+    for (const input of $("#submit-form").querySelectorAll("[aria-invalid]")) {
+      input.removeAttribute("aria-invalid");
+    }
+    if (!err || !Array.isArray(err.detail)) return;
+    for (const item of err.detail) {
+      const loc = (item.loc || []).filter((part) => part !== "body");
+      let input = null;
+      if (loc[0] === "params" && loc.length > 1) input = $(`#param-${CSS.escape(String(loc[1]))}`);
+      else if (loc[0] === "priority") input = $("#priority");
+      else if (loc[0] === "delay_seconds") input = $("#delay");
+      else if (loc[0] === "not_before") input = $("#not-before");
+      if (input) input.setAttribute("aria-invalid", "true");
+    }
+  }
+
+  async function submitTask(event) {
+    event.preventDefault();
+    const button = $("#submit-button");
+    const status = $("#submit-status");
+    showError($("#submit-error"), null);
+    markInvalid(null);
+    setText(status, "");
+    status.dataset.taskId = "";
+    button.disabled = true;
+    try {
+      const task = await api("POST", "/tasks", { json: collect() });
+      status.dataset.taskId = task.id;
+      setText(status, `Submitted ${task.name} ${shortId(task.id)} (${task.state}).`);
+    } catch (err) {
+      showError($("#submit-error"), err);
+      markInvalid(err);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---- host charts (GET /cpu/percent, /memory, /partitions/usage every 2 s) ------------------
+
+  function sparkline(values, label) {
+    const width = 120;
+    const height = 32;
+    const chart = svg("svg", {
+      viewBox: `0 0 ${width} ${height}`, class: "spark", role: "img", "aria-label": label,
+      preserveAspectRatio: "none",
+    });
+    // The samples so far span the width (a single one is a flat line); 0-100 % bottom to top.
+    const series = values.length === 1 ? [values[0], values[0]] : values;
+    const step = width / Math.max(1, series.length - 1);
+    const y = (v) => (height - 1 - (v / 100) * (height - 2)).toFixed(1);
+    const points = series.map((v, i) => `${(i * step).toFixed(1)},${y(v)}`).join(" ");
+    for (const level of [25, 50, 75]) {
+      chart.append(svg("line", { class: "grid", x1: 0, x2: width, y1: y(level), y2: y(level) }));
+    }
+    if (values.length) {
+      const area = `0,${height} ${points} ${width},${height}`;
+      chart.append(svg("polygon", { class: "area", points: area }));
+      chart.append(svg("polyline", { class: "line", points }));
+    }
+    return chart;
+  }
+
+  function push(history, value) {
+    history.push(Math.max(0, Math.min(100, Number(value) || 0)));
+    if (history.length > HISTORY) history.shift();
+  }
+
+  function chartRow(title, value, history) {
+    return h("div", { className: "chart" },
+      h("span", { className: "chart-label", text: title }),
+      h("span", { className: "chart-value", text: value }),
+      sparkline(history, `${title}: ${value}, last two minutes`));
+  }
+
+  async function refreshHost() {
+    const get = async (path) => {
+      const response = await fetch(path);
+      if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+      return response.json();
+    };
+    const percent = (value) => `${Number(value || 0).toFixed(0)} %`;
+    try {
+      const [cpu, memory, disks] = await Promise.all([
+        get("/cpu/percent"), get("/memory"), get("/partitions/usage"),
+      ]);
+      if (!state.token) return;
+      const cores = cpu.per_core || [];
+      while (state.host.cpu.length < cores.length) state.host.cpu.push([]);
+      cores.forEach((value, i) => push(state.host.cpu[i], value));
+      $("#cpu").replaceChildren(
+        ...cores.map((value, i) => chartRow(`core ${i}`, percent(value), state.host.cpu[i])),
+      );
+      const ram = memory.virtual || {};
+      push(state.host.memory, ram.percent);
+      const swap = memory.swap || {};
+      $("#memory").replaceChildren(
+        chartRow(
+          "RAM",
+          `${percent(ram.percent)} · ${bytes(ram.used || 0)} of ${bytes(ram.total || 0)}`,
+          state.host.memory,
+        ),
+        h("p", {
+          className: "hint", text: `swap ${percent(swap.percent)} of ${bytes(swap.total || 0)}`,
+        }),
+      );
+      $("#disks").replaceChildren(...disks.slice(0, 8).map((d) => {
+        const fill = h("div", { className: "fill" });
+        fill.style.width = `${Math.min(100, Number(d.percent) || 0)}%`;
+        return h("div", { className: "disk" },
+          h("span", {
+            className: "chart-label", text: d.mountpoint, title: `${d.device} (${d.fstype})`,
+          }),
+          h("span", {
+            className: "chart-value",
+            text: `${percent(d.percent)} · ${bytes(d.used)} of ${bytes(d.total)}`,
+          }),
+          h("div", { className: "meter", "aria-hidden": "true" }, fill));
+      }));
+      showError($("#host-error"), null);
+    } catch (err) {
+      showError($("#host-error"), { message: `Host statistics unavailable: ${err.message}` });
+    }
+  }
+
+  function startHost() {
+    stopHost();
+    const loop = () => {
+      if (!document.hidden) refreshHost();
+      state.host.timer = setTimeout(loop, HOST_EVERY_MS);
+    };
+    loop();
+  }
+
+  function stopHost() {
+    clearTimeout(state.host.timer);
+    state.host.timer = null;
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+
+  async function loadLinks() {
+    try {
+      const config = await (await fetch("/ui/config.json")).json();
+      Object.assign(state.links, config);
+    } catch (err) {
+      // The defaults stand.
+    }
+    const host = location.hostname;
+    $("#flower-link").href = `http://${host}:${state.links.flower_port}/`;
+    $("#console-link").href = `http://${host}:${state.links.console_port}/`;
+  }
+
+  function init() {
+    $("#signin-form").addEventListener("submit", signIn);
+    $("#sign-out").addEventListener("click", () => signOut(""));
+    $("#submit-form").addEventListener("submit", submitTask);
+    $("#task-name").addEventListener("change", buildParams);
+    document.addEventListener("click", onClick);
+    document.addEventListener("submit", onRowSubmit);
+    setInterval(tick, 1000);
+    loadLinks();
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) start(token, sessionStorage.getItem(USER_KEY) || "");
+    else $("#username").focus();
+  }
+
+  init();
+})();

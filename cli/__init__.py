@@ -1,0 +1,1 @@
+"""`taskline`: a command-line client of the Taskline HTTP API (it speaks HTTP only)."""

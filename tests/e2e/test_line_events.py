@@ -1,0 +1,136 @@
+"""`GET /events`: the whole line as Server-Sent Events, through real HTTP and a real worker."""
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from httpx_sse import connect_sse
+
+from tests.client import submit, wait_done
+from tests.processes import PASSWORDS, Stack
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+class Watcher:
+    """Reads `/events` in a thread, keeping (id, event, data) of each event it gets."""
+
+    def __init__(self, stack: Stack, user: str, headers: dict[str, str] | None = None) -> None:
+        self.client = httpx.Client(
+            base_url=stack.url, auth=(user, PASSWORDS[user]), timeout=httpx.Timeout(5, read=60)
+        )
+        self.headers = headers or {}
+        self.events: list[tuple[str | None, str, dict]] = []
+        self.status: int | None = None
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def _read(self) -> None:
+        try:
+            with connect_sse(self.client, "GET", "/events", headers=self.headers) as source:
+                self.status = source.response.status_code
+                for event in source.iter_sse():
+                    self.events.append((event.id or None, event.event, json.loads(event.data)))
+        except (httpx.HTTPError, RuntimeError) as exc:
+            if not self._stop.is_set():  # closing the client ends the read: that is expected
+                self.error = exc
+
+    def of(self, task_id: str) -> list[tuple[str | None, str, dict]]:
+        """The `task` events of one task."""
+        return [e for e in self.events if e[1] == "task" and e[2]["id"] == task_id]
+
+    def kinds(self, task_id: str) -> list[str]:
+        return [data["kind"] for _, _, data in self.of(task_id)]
+
+
+@contextmanager
+def watching(stack: Stack, user: str = "admin", **headers: str) -> Iterator[Watcher]:
+    watcher = Watcher(stack, user, headers)
+    watcher._thread.start()
+    try:
+        wait_until(lambda: watcher.events, 10)  # the snapshot (or the first missed event)
+        yield watcher
+        assert watcher.error is None, watcher.error
+    finally:
+        watcher._stop.set()
+        watcher.client.close()
+        watcher._thread.join(5)
+
+
+def test_the_line_stream_starts_with_a_snapshot_then_each_change_in_order(
+    stack: Stack, api: httpx.Client
+) -> None:
+    with watching(stack) as watcher:
+        assert watcher.events[0][1] == "snapshot"
+        assert {"running", "waiting", "postponed", "recent", "depth"} <= watcher.events[0][2].keys()
+        task = submit(api, "leibniz_pi", {"digits": 3}, delay_seconds=0.6)
+        wait_done(api, task["id"])
+        wait_until(lambda: "ended" in watcher.kinds(task["id"]), 10)
+        kinds = watcher.kinds(task["id"])
+        assert kinds[:2] == ["created", "started"] and kinds[-1] == "ended", kinds
+        assert "progress" in kinds
+        events = watcher.of(task["id"])
+        assert events[-1][2]["state"] == "SUCCESS" and events[1][2]["attempts"] == 1
+        percents = [d["progress"]["percent"] for _, _, d in events if d["kind"] == "progress"]
+        assert percents == sorted(percents) and percents[-1] == 100.0
+        ids = [event_id for event_id, _, _ in events]
+        assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+        # The line's order came after the changes that moved it.
+        assert any(kind == "line" for _, kind, _ in watcher.events)
+
+
+def test_a_watcher_resumes_from_its_last_event_and_misses_nothing(
+    stack: Stack, api: httpx.Client
+) -> None:
+    with watching(stack) as first:
+        task = submit(api, "reverse", {"text": "resume"}, delay_seconds=0.5)
+        wait_until(lambda: "created" in first.kinds(task["id"]), 10)
+        created = first.of(task["id"])[0][0]
+        wait_done(api, task["id"])
+        wait_until(lambda: "ended" in first.kinds(task["id"]), 10)
+        everything = [e[0] for e in first.of(task["id"])]
+    with watching(stack, **{"Last-Event-ID": created}) as resumed:
+        wait_until(lambda: "ended" in resumed.kinds(task["id"]), 10)
+        assert resumed.events[0][1] == "task"  # no snapshot when resuming
+        assert [e[0] for e in resumed.of(task["id"])] == everything[1:]
+
+
+def test_users_see_only_their_own_tasks_on_the_line_and_admins_all(stack: Stack) -> None:
+    with (
+        stack.client("alice") as alice,
+        stack.client("bob") as bob,
+        watching(stack, "alice") as alices,
+        watching(stack, "admin") as admins,
+    ):
+        mine = submit(alice, "reverse", {"text": "mine"})
+        theirs = submit(bob, "reverse", {"text": "theirs"})
+        wait_done(alice, mine["id"])
+        wait_done(bob, theirs["id"])
+        wait_until(lambda: "ended" in admins.kinds(theirs["id"]), 10)
+        wait_until(lambda: "ended" in alices.kinds(mine["id"]), 10)
+        assert "ended" in admins.kinds(mine["id"])
+        seen_by_alice = json.dumps([data for _, _, data in alices.events])
+        assert theirs["id"] not in seen_by_alice
+
+
+def test_bad_positions_and_credentials_are_refused_before_the_stream(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.url) as anonymous:
+        assert anonymous.get("/events").status_code == 401
+        assert anonymous.get("/events", params={"access_token": "forged"}).status_code == 401
+        auth = ("admin", PASSWORDS["admin"])
+        for bad in ("99999999999999999999-0", "1-x", "../", "0"):
+            answer = anonymous.get("/events", headers={"Last-Event-ID": bad}, auth=auth)
+            assert answer.status_code == 422 and "detail" in answer.json(), bad
+        token = anonymous.post(
+            "/auth/token", data={"username": "alice", "password": PASSWORDS["alice"]}
+        ).json()["access_token"]
+        with connect_sse(
+            anonymous, "GET", "/events", params={"access_token": token}, timeout=10
+        ) as source:
+            assert source.response.status_code == 200
+            assert next(source.iter_sse()).event == "snapshot"
