@@ -52,15 +52,22 @@ class LineHub:
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[asyncio.Queue[Batch | None]]:
-        """A queue of the batches read from now on; None in it means the watcher fell behind."""
+        """A queue of the batches read from now on; None in it means the watcher fell behind.
+
+        Then `follow(position)`, once the watcher has caught up to `position` by itself.
+        """
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)
         self._queues.add(queue)
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read())
         try:
             yield queue
         finally:
             self._queues.discard(queue)
+
+    def follow(self, position: str) -> None:
+        """Make sure the stream is read: a reader starting now starts after `position`, where
+        the watcher that starts it caught up to (a running one is already past it)."""
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(position))
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -68,13 +75,9 @@ class LineHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
 
-    async def _read(self) -> None:
-        last: str | None = None
+    async def _read(self, last: str) -> None:
         while self._queues:
             try:
-                if last is None:
-                    newest = await self.redis.xrevrange(self.keys.line_events, count=1)
-                    last = newest[0][0] if newest else "0-0"
                 found = await self.redis.xread(
                     {self.keys.line_events: last}, count=500, block=self.block_ms
                 )

@@ -18,6 +18,7 @@ from cli.exits import CliError, ExitCode
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 TIMEOUT = httpx.Timeout(10.0)
+TEXT_SHOWN = 300  # characters of a refusal that is not JSON
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ def call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.R
     """Send a request; a CliError (exit 3) for a refusal (4xx/5xx) or no connection."""
     try:
         response = client.request(method, path, **kwargs)
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:  # no connection, a garbled body, a redirect loop
         raise unreachable(client, exc) from exc
     check(response)
     return response
@@ -112,9 +113,12 @@ def check(response: httpx.Response) -> None:
 def refusal(response: httpx.Response) -> CliError:
     """The status line, the API's detail and any Retry-After, as one message."""
     try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = response.text.strip() or None
+        body = response.json()
+    except (ValueError, RecursionError):  # a proxy's page, say: its start is enough
+        text = response.text.strip()
+        detail = text[:TEXT_SHOWN] + ("…" if len(text) > TEXT_SHOWN else "") or None
+    else:
+        detail = body.get("detail") if isinstance(body, dict) else body
     message = f"HTTP {response.status_code} {response.reason_phrase}"
     if detail is not None:
         message += f": {describe(detail)}"
@@ -139,12 +143,19 @@ def describe(detail: Any) -> str:
         if detail.get("task_id"):
             text += f" (task {detail['task_id']})"
         return text
-    if isinstance(detail, list) and all(isinstance(d, dict) and "msg" in d for d in detail):
+    if (
+        isinstance(detail, list)
+        and detail
+        and all(isinstance(d, dict) and "msg" in d for d in detail)
+    ):
         return "; ".join(field_error(d) for d in detail)
     return json.dumps(detail, ensure_ascii=False)
 
 
 def field_error(error: dict[str, Any]) -> str:
-    """`params.digits: Input should be less than or equal to 10000` from a 422 item."""
-    loc = [str(part) for part in error.get("loc", []) if part not in ("body", "query", "path")]
-    return f"{'.'.join(loc)}: {error['msg']}" if loc else str(error["msg"])
+    """`params.digits: Input should be less than or equal to 10000` from a 422 item; any
+    `loc` (a list, one value, none) reads, since a server that is not ours may send anything."""
+    loc = error.get("loc")
+    parts = loc if isinstance(loc, list) else [] if loc is None else [loc]
+    names = [str(part) for part in parts if part not in ("body", "query", "path")]
+    return f"{'.'.join(names)}: {error['msg']}" if names else str(error["msg"])

@@ -10,7 +10,7 @@ class ExitCode(IntEnum):
     OK = 0
     INTERRUPTED = 1  # Ctrl-C (except in `watch`, where it is the way to stop)
     USAGE = 2  # bad command, option or param syntax: nothing was sent
-    HTTP = 3  # the API answered 4xx/5xx, or could not be reached
+    HTTP = 3  # the API answered 4xx/5xx, could not be reached, or answered nonsense
     FAILURE = 4  # the task ended in FAILURE
     CANCELLED = 5  # the task ended CANCELLED
     UNFINISHED = 6  # `result` of a task that has not ended yet
@@ -59,7 +59,8 @@ EXIT_CODES_HELP = "\n".join(
         (ExitCode.USAGE, "usage error: bad command, option or param syntax (nothing sent)"),
         (
             ExitCode.HTTP,
-            "the API refused the request (4xx/5xx, its detail on stderr) or could not be reached",
+            "the API refused the request (4xx/5xx, its detail on stderr), could not be reached, "
+            "or answered with something that is not the API's",
         ),
         (ExitCode.FAILURE, "the task ended in FAILURE"),
         (ExitCode.CANCELLED, "the task ended CANCELLED"),

@@ -12,6 +12,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from cli.answers import CHANGE, TASK, decoded
 from cli.connection import call
 from cli.output import Output
 from cli.stream import events
@@ -27,17 +28,17 @@ def follow(client: httpx.Client, task: dict[str, Any], out: Output) -> dict[str,
     time since it started."""
     path = f"/tasks/{task['id']}"
     if out.json:
-        for event in events(client, f"{path}/events"):
+        for event in events(client, f"{path}/events", other=CHANGE):
             out.document(event.as_json())
             if event.data.get("state") in TERMINAL:
                 break
     else:
         with Bar(out, task) as bar:
-            for event in events(client, f"{path}/events"):
+            for event in events(client, f"{path}/events", other=CHANGE):
                 bar.update(event.data)
                 if event.data.get("state") in TERMINAL:
                     break
-    return call(client, "GET", path).json()
+    return decoded(call(client, "GET", path), TASK)
 
 
 class Bar:

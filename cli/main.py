@@ -12,6 +12,7 @@ import typer
 from rich.text import Text
 
 from cli import config
+from cli.answers import PAGE, RESULT, TASK, TOKEN, decoded
 from cli.connection import Options, call, open_client
 from cli.exits import EXIT_CODES_HELP, CliError, ExitCode, for_state
 from cli.follow import follow
@@ -192,7 +193,7 @@ def submit(
             body["delay_seconds"] = delay
         if not_before is not None:
             body["not_before"] = parse_moment(not_before, "--not-before")
-        task = call(s.client, "POST", "/tasks", json=body).json()
+        task = decoded(call(s.client, "POST", "/tasks", json=body), TASK)
         if not wait:
             s.out.either(task, summary(task))
             return
@@ -236,7 +237,7 @@ def status(
 ) -> None:
     """Show a task: state, progress, place in line, result or error."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        task = call(s.client, "GET", f"/tasks/{task_id}").json()
+        task = decoded(call(s.client, "GET", f"/tasks/{task_id}"), TASK)
         s.out.either(task, detail(task))
 
 
@@ -260,7 +261,7 @@ def result(
             if exc.status == 409 and state in ("FAILURE", "CANCELLED"):
                 raise CliError(exc.message, for_state(state), exc.detail, exc.status) from None
             raise
-        body = response.json()
+        body = decoded(response, TASK if response.status_code == 202 else RESULT)
         if response.status_code == 202:
             s.out.either(body, summary(body))
             raise CliError(f"task {task_id} has not ended: {body['state']}", ExitCode.UNFINISHED)
@@ -298,7 +299,7 @@ def list_tasks(
             query["limit"] = str(min(limit - len(items), MAX_PAGE))
             if cursor:
                 query["cursor"] = cursor
-            page = call(s.client, "GET", "/tasks", params=query).json()
+            page = decoded(call(s.client, "GET", "/tasks", params=query), PAGE)
             items += page["items"]
             cursor = page.get("next_cursor")
             if not cursor:
@@ -323,7 +324,7 @@ def cancel(
 ) -> None:
     """Cancel a task: a waiting one never runs, a running one stops within a second."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        task = call(s.client, "POST", f"/tasks/{task_id}/cancel").json()
+        task = decoded(call(s.client, "POST", f"/tasks/{task_id}/cancel"), TASK)
         s.out.either(task, summary(task))
 
 
@@ -351,7 +352,8 @@ def postpone(
         if now == (until is not None):  # both, or neither
             raise CliError("postpone takes one of --until ISO and --now", ExitCode.USAGE)
         moment = None if now else parse_moment(until or "", "--until")
-        task = call(s.client, "PATCH", f"/tasks/{task_id}", json={"not_before": moment}).json()
+        answer = call(s.client, "PATCH", f"/tasks/{task_id}", json={"not_before": moment})
+        task = decoded(answer, TASK)
         s.out.either(task, summary(task))
 
 
@@ -368,7 +370,8 @@ def priority(
 ) -> None:
     """Change a waiting task's priority (it moves in line)."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        task = call(s.client, "PATCH", f"/tasks/{task_id}", json={"priority": level}).json()
+        answer = call(s.client, "PATCH", f"/tasks/{task_id}", json={"priority": level})
+        task = decoded(answer, TASK)
         s.out.either(task, summary(task))
 
 
@@ -449,7 +452,7 @@ def login(
             or typer.prompt("password", hide_input=True)
         )
         form = {"username": user, "password": password}
-        token = call(s.client, "POST", "/auth/token", data=form).json()
+        token = decoded(call(s.client, "POST", "/auth/token", data=form), TOKEN)
         base = str(s.client.base_url).rstrip("/")
         path = config.save(config.StoredLogin(base, token["access_token"], user))
         if s.out.json:
@@ -496,7 +499,7 @@ def main() -> None:
     except CliError as exc:
         Output().error(exc)
         sys.exit(exc.code)
-    except httpx.TransportError as exc:
+    except httpx.RequestError as exc:
         Output().error(CliError(f"connection failed: {exc}", ExitCode.HTTP))
         sys.exit(ExitCode.HTTP)
 

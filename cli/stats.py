@@ -7,15 +7,16 @@ from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
+from cli.answers import CPU, MEMORY, PARTITIONS, decoded
 from cli.connection import call
 
 
 def gather(client: httpx.Client) -> dict[str, Any]:
     """One document of the three routes (no sign-in needed)."""
     return {
-        "cpu": call(client, "GET", "/cpu/percent").json(),
-        "memory": call(client, "GET", "/memory").json(),
-        "partitions": call(client, "GET", "/partitions/usage").json(),
+        "cpu": decoded(call(client, "GET", "/cpu/percent"), CPU),
+        "memory": decoded(call(client, "GET", "/memory"), MEMORY),
+        "partitions": decoded(call(client, "GET", "/partitions/usage"), PARTITIONS),
     }
 
 

@@ -9,6 +9,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from cli.answers import LINE_EVENTS
 from cli.output import Output
 from cli.stream import Event, events
 from cli.views import clock, progress_value, short, state_text
@@ -17,12 +18,12 @@ from cli.views import clock, progress_value, short, state_text
 def watch(client: httpx.Client, out: Output) -> None:
     """Print the line's events until interrupted (or until the stream cannot be resumed)."""
     if out.json:
-        for event in events(client, "/events"):
+        for event in events(client, "/events", LINE_EVENTS):
             out.document(event.as_json())
         return
     board = Board()
     with Live(board.renderable(), console=out.stdout, auto_refresh=True, transient=True) as live:
-        for event in events(client, "/events"):
+        for event in events(client, "/events", LINE_EVENTS):
             for line in board.apply(event):
                 live.console.print(line)
             live.update(board.renderable())

@@ -321,8 +321,13 @@ class Transitions:
         runner: str,
         lease_ms: int,
         ledgered: bool,
+        *,
+        forget_ms: int,
     ) -> Claimed | Held | Skipped:
-        """Take a message's turn before running it; `turn` None for a message without one."""
+        """Take a message's turn before running it; `turn` None for a message without one.
+
+        `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled).
+        """
         args = [
             turn or "",
             "1" if redelivered else "",
@@ -332,6 +337,7 @@ class Transitions:
             "1" if ledgered else "",
             runner,
             lease_ms,
+            forget_ms,
         ]
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped:

@@ -150,6 +150,7 @@ class TasklineTask(Task):
                 runner,
                 LEASE_MS,
                 self.name in LEDGERED,
+                forget_ms=now_ms() + self.app.settings.retention_seconds * 1000,
             )
 
         outcome = claim()

@@ -8,7 +8,7 @@ own. Many watchers cost one reader of the stream per API process (api.line).
 
 import asyncio
 import json
-import re
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -19,7 +19,7 @@ from api.auth import User
 from api.deps import credentials
 from api.errors import InvalidParamsError, UnauthorizedError
 from api.line import LINE_HEAD, Batch, LineHub
-from api.schemas import task_out
+from api.schemas import resume_point, task_out
 from api.store import TaskStore, redis_errors
 from core.records import State
 
@@ -27,8 +27,10 @@ router = APIRouter(tags=["tasks"])
 
 KEEPALIVE_SECONDS = 15.0
 RECENT = 20
-# Stream ids are two 64-bit numbers.
-_STREAM_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+# A watcher's credentials are checked again this often: a revoked token ends its stream.
+RECHECK_SECONDS = 5.0
+# What a watcher's queue gives when nothing came within RECHECK_SECONDS.
+_IDLE = Batch([], None)
 _TERMINAL = {State.SUCCESS, State.FAILURE, State.CANCELLED}
 
 
@@ -51,10 +53,10 @@ def stream_position(
     value = last_event_id or resume
     if value is None:
         return None
-    match = _STREAM_ID.fullmatch(value)
-    if not match or max(int(match[1]), int(match[2])) >= 2**64:
-        raise InvalidParamsError("Last-Event-ID must be an event id such as 1732384800000-0")
-    return value
+    try:
+        return resume_point(value)
+    except ValueError as exc:
+        raise InvalidParamsError(f"Last-Event-ID: {exc}, such as 1732384800000-0") from exc
 
 
 def task_event(fields: dict[str, str]) -> dict[str, Any]:
@@ -104,18 +106,39 @@ async def snapshot(store: TaskStore, user: User) -> dict[str, Any]:
     }
 
 
+async def still_signed_in(request: Request, user: User) -> bool:
+    """Whether the watcher's credentials still hold: a bearer token may have been revoked
+    or have expired, a user may have been removed."""
+    authenticator = request.app.state.authenticator
+    token = request.query_params.get("access_token")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if not token and scheme.lower() == "bearer":
+        token = value
+    if token:
+        return await authenticator.resolve(token) == user
+    return user.name in authenticator.users
+
+
 async def line_events(
     request: Request, user: User, last_event_id: str | None
 ) -> AsyncIterator[ServerSentEvent]:
-    """The snapshot (unless resuming), then every change the user may see, as they come."""
+    """The snapshot (unless resuming, and the stream still holds where it resumes), then
+    every change the user may see, as they come, while the user stays signed in."""
     store: TaskStore = request.app.state.store
     hub: LineHub = request.app.state.line
+    shown: object = None  # the line as this watcher was last told it
     with hub.watch() as queue:
-        if last_event_id is None:
+        with redis_errors():
+            oldest = await store.redis.xrange(store.keys.line_events, count=1)
+        trimmed = oldest and last_event_id and _order(oldest[0][0]) > _order(last_event_id)
+        if last_event_id is None or trimmed:
+            # A resume older than the stream's oldest entry missed trimmed events: start over.
             with redis_errors():
                 newest = await store.redis.xrevrange(store.keys.line_events, count=1)
             cursor = newest[0][0] if newest else "0-0"
-            yield ServerSentEvent(id=cursor, event="snapshot", data=await snapshot(store, user))
+            now = await snapshot(store, user)
+            shown = {"waiting": [t["id"] for t in now["waiting"]], "depth": now["depth"]}
+            yield ServerSentEvent(id=cursor, event="snapshot", data=now)
         else:
             cursor = last_event_id
             with redis_errors():
@@ -124,19 +147,34 @@ async def line_events(
                 cursor = event_id
                 if user.sees(fields.get("owner", "")):
                     yield ServerSentEvent(id=event_id, event="task", data=task_event(fields))
+        hub.follow(cursor)  # a reader starting now starts here: nothing falls in between
+        checked = sent_at = time.monotonic()
         while True:
             try:
-                async with asyncio.timeout(KEEPALIVE_SECONDS):
+                async with asyncio.timeout(RECHECK_SECONDS):
                     batch = await queue.get()
             except TimeoutError:
-                yield ServerSentEvent(comment="keep-alive")
-                continue
+                batch = _IDLE
+            now = time.monotonic()
+            if now - checked >= RECHECK_SECONDS:
+                if not await still_signed_in(request, user):
+                    return
+                checked = now
             if batch is None:
                 return  # fell behind or lost Redis: the client resumes from its last id
+            if batch is _IDLE:
+                if now - sent_at >= KEEPALIVE_SECONDS:
+                    sent_at = now
+                    yield ServerSentEvent(comment="keep-alive")
+                continue
+            sent_at = now
             for sent in _visible(batch, user, cursor):
                 yield sent
             if batch.line is not None:
-                yield await _line(store, batch, user)
+                line = await _line(store, batch, user)
+                if line.data != shown:  # unchanged for this user: nothing to tell
+                    shown = line.data
+                    yield line
             cursor = max(cursor, batch.events[-1][0], key=_order)
 
 

@@ -9,6 +9,7 @@
 -- ARGV[9]  families      index families of an adopted task (JSON)
 -- ARGV[10] ledgered      '1' when the task type reserves serials (cannot be adopted)
 -- ARGV[11] runner        who runs it (host:pid)       ARGV[12] lease_ms
+-- ARGV[13] forget_ms     when to forget a task this claim ends (refused, or cancelled)
 -- Replies:
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
@@ -18,6 +19,7 @@
 
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ledgered, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
+local forget_ms = tonumber(ARGV[13])
 
 local state = redis.call('HGET', REC, 'state')
 if not state then
@@ -33,6 +35,7 @@ if not state then
       'sent without a turn: a task that issues serials must be submitted through the API, '
       .. 'which reserves its range'})
     redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
+    redis.call('ZADD', EXPIRY, forget_ms, ID)
     emit('ended', 'FAILURE', {'error', error})
     return {'skipped', 'refused'}
   end
@@ -57,6 +60,7 @@ if state == 'STARTED' then
     move_state('STARTED', 'CANCELLED')
     redis.call('HSET', REC, 'finished_at', NOW)
     redis.call('ZREM', CANCELLING, ID)
+    redis.call('ZADD', EXPIRY, forget_ms, ID)
     emit('ended', 'CANCELLED')
     return {'skipped', 'cancelled'}
   end

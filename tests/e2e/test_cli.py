@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO
 
@@ -347,3 +348,142 @@ def test_watch_shows_the_line_live_and_stops_on_ctrl_c(
     for watcher in (as_json, plain):
         watcher.proc.send_signal(signal.SIGINT)
         assert watcher.wait(10) == 0
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """A server that is not a good Taskline: every request gets the server's one answer."""
+
+    server: "HostileServer"
+
+    def answer(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        status, kind, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = answer  # noqa: N815 (http.server's names)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet: the test reads the CLI's output, not the server's."""
+
+
+class HostileServer(ThreadingHTTPServer):
+    answer: tuple[int, str, bytes] = (200, "application/json", b"{}")
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Iterator[Callable[..., subprocess.CompletedProcess[str]]]:
+    """Run `taskline` against a local server answering what the test says (on a free port,
+    shut down after): hostile((200, "text/html", b"<html>"), "status", "x")."""
+    server = HostileServer(("127.0.0.1", 0), Hostile)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLINE_")}
+    env.update(
+        TASKLINE_URL=f"http://127.0.0.1:{server.server_address[1]}",
+        TASKLINE_TOKEN="t",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
+
+    def run(answer: tuple[int, str, bytes], *args: str) -> subprocess.CompletedProcess[str]:
+        server.answer = answer
+        return subprocess.run(
+            [str(TASKLINE), *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,  # a CLI that loops forever fails here
+        )
+
+    try:
+        yield run
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+JSON = "application/json"
+WRONG_TYPES = json.dumps(
+    {"id": 5, "name": None, "state": 7, "progress": "x", "items": "no", "access_token": 5}
+).encode()
+BAD_ANSWERS = {
+    "html": (200, "text/html", b"<html>hi</html>"),
+    "array": (200, JSON, b"[1,2]"),
+    "null": (200, JSON, b"null"),
+    "202 without state": (202, JSON, b'{"nostate":1}'),
+    "wrong types": (200, JSON, WRONG_TYPES),
+}
+COMMANDS = (
+    ["status", UNKNOWN_ID],
+    ["result", UNKNOWN_ID],
+    ["list", "--limit", "5"],
+    ["submit", "reverse", "-p", "text=a"],
+    ["cancel", UNKNOWN_ID],
+    ["priority", UNKNOWN_ID, "3"],
+    ["postpone", UNKNOWN_ID, "--now"],
+    ["stats"],
+    ["login", "--user", "a", "--password", "b"],
+)
+
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+def test_an_answer_that_is_not_the_apis_exits_3_with_a_message(
+    hostile: Callable[..., subprocess.CompletedProcess[str]], answer: tuple[int, str, bytes]
+) -> None:
+    for args in COMMANDS:
+        done = hostile(answer, *args)
+        assert done.returncode == 3, (args, done.stderr)
+        assert "Traceback" not in done.stderr and done.stdout == "", (args, done.stderr)
+        assert done.stderr.startswith("error: unexpected answer from the server"), done.stderr
+    as_json = hostile(answer, "status", UNKNOWN_ID, "--json")
+    error = json.loads(as_json.stderr)
+    assert as_json.returncode == error["exit_code"] == 3 and error["status"] == answer[0]
+    assert error["error"].startswith("unexpected answer from the server")
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [[{"msg": "x", "loc": 5}], [{"msg": None, "loc": [None, {"a": 1}]}], [], {"a": [1]}, 7],
+)
+def test_any_refusal_detail_reads_as_a_message(
+    hostile: Callable[..., subprocess.CompletedProcess[str]], detail: object
+) -> None:
+    answer = (422, JSON, json.dumps({"detail": detail}).encode())
+    for args in (["status", UNKNOWN_ID], ["submit", "reverse", "-p", "text=a"], ["stats"]):
+        done = hostile(answer, *args)
+        assert done.returncode == 3, (args, done.stderr)
+        assert done.stderr.startswith("error: HTTP 422 Unprocessable"), done.stderr
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(200, "text/html", b"<html>hi</html>"), (200, JSON, b'{"items": []}')],
+    ids=["html", "json"],
+)
+def test_watch_ends_at_once_when_the_answer_is_not_an_event_stream(
+    hostile: Callable[..., subprocess.CompletedProcess[str]], answer: tuple[int, str, bytes]
+) -> None:
+    for args in (["watch"], ["watch", "--json"]):
+        done = hostile(answer, *args)  # before the fix it reconnected forever: a timeout
+        assert done.returncode == 3, done.stderr
+        assert "not an event stream" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"event: snapshot\nid: 1-0\ndata: not json\n\n", b"event: task\ndata: {}\n\n"],
+    ids=["ends without events", "not json", "task without id"],
+)
+def test_watch_gives_up_on_an_event_stream_that_brings_no_good_event(
+    hostile: Callable[..., subprocess.CompletedProcess[str]], body: bytes
+) -> None:
+    done = hostile((200, "text/event-stream", body), "watch")
+    assert done.returncode == 3, done.stderr
+    assert "unexpected event stream from the server" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -134,3 +135,61 @@ def test_bad_positions_and_credentials_are_refused_before_the_stream(stack: Stac
         ) as source:
             assert source.response.status_code == 200
             assert next(source.iter_sse()).event == "snapshot"
+
+
+def test_a_revoked_token_ends_its_stream(stack: Stack, api: httpx.Client) -> None:
+    """Revoking every token of a user (a leaked password) shuts their open streams too."""
+    with stack.client("bob") as bob:
+        token = bob.post(
+            "/auth/token", data={"username": "bob", "password": PASSWORDS["bob"]}
+        ).json()["access_token"]
+        with httpx.Client(base_url=stack.url, timeout=httpx.Timeout(5, read=30)) as anonymous:
+            with connect_sse(anonymous, "GET", "/events", params={"access_token": token}) as source:
+                events = source.iter_sse()
+                assert next(events).event == "snapshot"
+                assert api.delete("/auth/users/bob/tokens").status_code == 204
+                began = time.monotonic()
+                later = [event.event for event in events]  # ends when the server ends it
+        assert time.monotonic() - began < 15, later
+        assert bob.get("/tasks").status_code == 200  # Basic still works: only tokens went
+
+
+def test_a_resume_from_before_the_trimmed_start_gets_a_new_snapshot(
+    stack: Stack, api: httpx.Client
+) -> None:
+    """Redis keeps the last ~10,000 changes: a watcher away longer is told the whole line
+    again rather than resuming with a silent gap."""
+    with watching(stack) as first:
+        position = first.events[0][0]
+    for i in range(3):
+        submit(api, "reverse", {"text": f"trim {i}"})
+    stack.redis.xtrim(stack.key("line-events"), maxlen=1, approximate=False)
+    with watching(stack, **{"Last-Event-ID": position}) as resumed:
+        assert resumed.events[0][1] == "snapshot"
+
+
+def test_the_largest_event_id_is_refused_as_any_bad_one(stack: Stack) -> None:
+    largest = f"{2**64 - 1}-{2**64 - 1}"
+    answer = httpx.get(
+        f"{stack.url}/events",
+        headers={"Last-Event-ID": largest},
+        auth=("admin", PASSWORDS["admin"]),
+    )
+    assert answer.status_code == 422 and "detail" in answer.json()
+
+
+def test_a_user_is_not_told_of_line_changes_made_only_by_others(stack: Stack) -> None:
+    with (
+        stack.client("alice") as alice,
+        stack.client("bob") as bob,
+        watching(stack, "bob") as bobs,
+    ):
+        task = submit(alice, "reverse", {"text": "not for bob"})
+        wait_done(alice, task["id"])
+        mine = submit(bob, "reverse", {"text": "bob's"})
+        wait_done(bob, mine["id"])
+        wait_until(lambda: "ended" in bobs.kinds(mine["id"]), 10)
+        lines = [data for _, kind, data in bobs.events if kind == "line"]
+        # One line event when bob's own task came into line; none for alice's.
+        assert lines and all(data["waiting"] in ([], [mine["id"]]) for data in lines)
+        assert len(lines) <= 2, lines

@@ -277,6 +277,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     @initialize(target=tasks, **creations)
     def first_task(self, **creation: Any) -> str | MultipleResults[str]:
+        """Every run starts with a task (then rules that need one can run from the start)."""
         return self._create(**creation)
 
     @precondition(lambda self: len(self._unfinished()) < MAX_TASKS)
@@ -496,7 +497,9 @@ class RecordMachine(RuleBasedStateMachine):
         assert transitions.cancel(task_id, FOREVER, FOREVER) == Unknown()
         assert transitions.delete(task_id) == Unknown()
         assert transitions.release(task_id) == 0
-        claimed = transitions.claim(task_id, "1", True, "reverse", {}, "w1:100", LEASE_MS, False)
+        claimed = transitions.claim(
+            task_id, "1", True, "reverse", {}, "w1:100", LEASE_MS, False, forget_ms=FOREVER
+        )
         assert claimed == Skipped("unknown")
         finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
         assert finished is False
@@ -528,7 +531,15 @@ class RecordMachine(RuleBasedStateMachine):
     def _claim(self, task_id: str, turn: int, redelivered: bool, runner: str) -> None:
         task = self.model[task_id]
         outcome = self.transitions.claim(
-            task_id, str(turn), redelivered, task.name, {}, runner, LEASE_MS, task.name == SERIALS
+            task_id,
+            str(turn),
+            redelivered,
+            task.name,
+            {},
+            runner,
+            LEASE_MS,
+            task.name == SERIALS,
+            forget_ms=FOREVER,
         )
         if turn != task.turn:
             assert outcome == Skipped("superseded")
@@ -537,10 +548,10 @@ class RecordMachine(RuleBasedStateMachine):
         elif task.state == State.STARTED and task.lease:
             assert outcome == Held(f"{task.attempts} {task.runner}")
         elif task.state == State.STARTED and task.cancel_requested:
-            # The run asked to stop died: that is the stop. (claim.lua is given no retention:
-            # the record is not scheduled to be forgotten, so `forget` stays False.)
+            # The run asked to stop died: that is the stop, and the task is forgotten in time.
             assert outcome == Skipped("cancelled")
             task.state = State.CANCELLED
+            task.forget = True
         elif task.state != State.QUEUED and task.state != State.STARTED:
             assert outcome == Skipped(task.state)
         else:
@@ -758,10 +769,9 @@ class RecordMachine(RuleBasedStateMachine):
             for task_id, task in model.items()
             if task.state == State.STARTED and task.cancel_requested
         }
-        # Finished tasks wait there to be forgotten. (Not one that a redelivered claim found
-        # stopped after a cancel: claim.lua is given no retention to schedule it with.)
+        # Finished tasks, and only they, wait there to be forgotten.
         expiry = {member for member, _ in found[keys.expiry] or []}
-        assert {task_id for task_id, task in model.items() if task.forget} <= expiry
+        assert {task_id for task_id, task in model.items() if task.forget} == expiry
         assert all(model[task_id].state in TERMINAL for task_id in expiry)
 
     def _no_serial_issued_twice(self, found: dict[str, Any]) -> None:

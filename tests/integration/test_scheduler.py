@@ -43,7 +43,15 @@ def running(transitions: Transitions, task_id: str) -> Claimed:
     )
     assert isinstance(created, Created)
     claimed = transitions.claim(
-        task_id, str(created.turn), False, "reverse", {}, f"{NODE}:4242", 10_000, False
+        task_id,
+        str(created.turn),
+        False,
+        "reverse",
+        {},
+        f"{NODE}:4242",
+        10_000,
+        False,
+        forget_ms=now_ms() + 60_000,
     )
     assert isinstance(claimed, Claimed)
     return claimed

@@ -76,7 +76,7 @@ def claim(
     name: str = "reverse",
 ) -> Claimed | Held | Skipped:
     return transitions.claim(
-        task_id, str(turn), redelivered, name, {}, runner, LEASE_MS, ledgered=False
+        task_id, str(turn), redelivered, name, {}, runner, LEASE_MS, False, forget_ms=FOREVER
     )
 
 
@@ -182,9 +182,18 @@ def test_a_serial_task_sent_without_a_turn_fails_clearly(
     transitions: Transitions, client: redis.Redis, keys: Keys
 ) -> None:
     outcome = transitions.claim(
-        "stray", None, False, "generate_serials", {"code_model": "Z"}, "w:1", LEASE_MS, True
+        "stray",
+        None,
+        False,
+        "generate_serials",
+        {"code_model": "Z"},
+        "w:1",
+        LEASE_MS,
+        True,
+        forget_ms=FOREVER,
     )
     assert outcome == Skipped("refused")
+    assert client.zscore(keys.expiry, "stray") == FOREVER  # forgotten in its time
     record = client.hgetall(keys.task("stray"))
     assert record["state"] == "FAILURE"
     assert "submitted through the API" in record["error"]
@@ -202,13 +211,16 @@ def test_a_run_asked_to_stop_that_died_is_recorded_cancelled_not_run_again(
     client.delete(keys.lease("t1"))  # the run died
     assert claim(transitions, "t1", created.turn, "w1:2", True) == Skipped("cancelled")
     assert client.hget(keys.task("t1"), "state") == "CANCELLED"
+    assert client.zscore(keys.expiry, "t1") == FOREVER  # forgotten in its time
 
 
 def test_a_message_without_a_turn_or_of_another_type_does_not_run_a_queued_task(
     transitions: Transitions,
 ) -> None:
     created = create(transitions, "t1")
-    stray = transitions.claim("t1", None, False, "reverse", {}, "w:1", LEASE_MS, False)
+    stray = transitions.claim(
+        "t1", None, False, "reverse", {}, "w:1", LEASE_MS, False, forget_ms=FOREVER
+    )
     assert stray == Skipped("superseded")
     other = claim(transitions, "t1", created.turn, "w:1", name="leibniz_pi")
     assert other == Skipped("mismatch")

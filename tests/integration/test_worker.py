@@ -66,7 +66,15 @@ def test_a_run_replaced_by_another_attempt_stops_and_writes_nothing_more(
     # Another worker takes the task over, as after a lapsed lease.
     embedded.redis.delete(embedded.keys.lease(task_id))
     successor = embedded.transitions.claim(
-        task_id, str(created.turn), True, "leibniz_pi", {}, "other@host:1", 10_000, False
+        task_id,
+        str(created.turn),
+        True,
+        "leibniz_pi",
+        {},
+        "other@host:1",
+        10_000,
+        False,
+        forget_ms=now_ms() + 60_000,
     )
     assert isinstance(successor, Claimed) and successor.token == 2
     progress = field(embedded, task_id, "progress")

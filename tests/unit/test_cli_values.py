@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli import config
+from cli.answers import PAGE, TASK, problem
 from cli.connection import describe
 from cli.exits import CliError, ExitCode, for_state
 from cli.params import parse_moment, parse_params
@@ -84,3 +85,25 @@ def test_a_stored_login_is_readable_by_its_owner_only(
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert config.load() == config.StoredLogin("http://127.0.0.1:1", "secret", "alice")
     assert config.forget() and config.load() is None and not config.forget()
+
+
+def test_any_detail_shape_reads_as_one_line() -> None:
+    assert describe([{"msg": "x", "loc": 5}]) == "5: x"
+    assert describe([{"msg": None, "loc": [None, {"a": 1}]}]) == "None.{'a': 1}: None"
+    assert describe([{"msg": "m"}]) == "m" and describe([]) == "[]"
+    assert describe(None) == "null" and describe({"message": ["m"], "error": "e"}) == "['m']"
+
+
+def test_answers_of_the_wrong_shape_are_told_where() -> None:
+    good = {"id": "t", "state": "QUEUED", "progress": None, "priority": 5}
+    assert problem(good, TASK) is None
+    assert problem([1, 2], TASK) == "the answer is not an object"
+    assert problem({"state": "QUEUED"}, TASK) == "the answer has no 'id'"
+    assert problem({**good, "progress": {"percent": "x"}}, TASK) == (
+        "progress.percent is not a number"
+    )
+    assert problem({**good, "priority": 10**400}, TASK) == "priority is not a number or null"
+    assert problem({"items": [good, {"id": 1}]}, PAGE) == "items[1] has no 'state'"
+    assert problem({"items": [good], "next_cursor": 5}, PAGE) == (
+        "next_cursor is not a string or null"
+    )
