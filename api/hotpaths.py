@@ -12,10 +12,11 @@ api.routes.tasks stay, for those requests and for the OpenAPI document.
 from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import credentials
 from api.errors import TasklineError, error_response
+from api.limits import replay
 from api.routes.tasks import IDEMPOTENCY_KEY_MAX, accept, task_response, visible
 from api.schemas import TaskCreate
 
@@ -56,7 +57,7 @@ class HotPaths:
         key = request.headers.get("idempotency-key")
         task = _plain_task(request, body)
         if task is None or (key is not None and len(key) > IDEMPOTENCY_KEY_MAX):
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         response: Response
         try:
@@ -83,17 +84,3 @@ def _plain_task(request: Request, body: bytes) -> TaskCreate | None:
         return TaskCreate.model_validate_json(body)
     except ValidationError:
         return None
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that gives the already-read body again, then whatever comes next."""
-    pending = True
-
-    async def replayed() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed

@@ -51,15 +51,16 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        await self.app(scope, replay(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"request body over {self.max_bytes} bytes"
         await JSONResponse({"detail": detail}, 413)(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive that gives the body read, then whatever comes next (a disconnect)."""
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives a body already read, then whatever comes next (a disconnect):
+    for an app after a middleware that had to read the body first."""
     pending = True
 
     async def replayed() -> Message:
