@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -37,6 +37,8 @@ class Batch:
 
     events: list[tuple[str, dict[str, str]]]
     line: list[tuple[str, str]] | None
+    # Waiting tasks per owner (None: all), counted by the first watcher that needs it.
+    depths: dict[str | None, int] = field(default_factory=dict)
 
 
 class LineHub:
@@ -52,7 +54,8 @@ class LineHub:
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[asyncio.Queue[Batch | None]]:
-        """A queue of the batches read from now on; None in it means the watcher fell behind.
+        """A queue of the batches read from now on; None in it means the watcher fell behind
+        (it ends, and its client resumes from its last event id).
 
         Then `follow(position)`, once the watcher has caught up to `position` by itself.
         """
@@ -88,9 +91,9 @@ class LineHub:
                 changed = any(fields.get("kind") in LINE_KINDS for _, fields in events)
                 self._hand_out(Batch(events, await self.head() if changed else None))
             except (RedisError, OSError) as exc:
-                # Watchers catch up from the stream themselves when they reconnect.
+                # Nothing is lost: the next read starts after the last event handed out, and
+                # the watchers wait meanwhile (their keep-alives go on).
                 log.warning("line stream unreadable, retrying: %s", exc)
-                self._hand_out(None)
                 await asyncio.sleep(1.0)
 
     def _hand_out(self, batch: Batch | None) -> None:

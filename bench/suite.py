@@ -359,7 +359,8 @@ def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
     cpu_runs, complete, counts, notes = [], [], [], []
     for i in range(o.runs):
         # A task ahead in line keeps the watched one waiting until every client listens.
-        blocker = submit(client, "reverse", {"text": "x"}, delay_seconds=3)["id"]
+        # Every watcher of the line first gets a snapshot: give 200 of them longer to connect.
+        blocker = submit(client, "reverse", {"text": "x"}, delay_seconds=8 if line else 3)["id"]
         wait_state(client, blocker, {"STARTED", "PROGRESS"})
         task = submit(client, "leibniz_pi", {"digits": 8}, delay_seconds=o.sse_delay)
         url = f"{ctx.urls['api1']}/tasks/{task['id']}/events"
@@ -394,6 +395,8 @@ def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
             and seen["progress_ids"] == progress
             and seen["final_states"] == ["SUCCESS"]
         )
+        if not (record.get("started_at") and record.get("finished_at")):
+            raise RuntimeError(f"the watched task did not run: {record.get('state')}")
         cpu = trace.percent(epoch(record["started_at"]), epoch(record["finished_at"]))
         cpu_runs.append(cpu)
         complete.append(1.0 if ok else 0.0)
@@ -676,10 +679,10 @@ def run(opts: Options) -> dict[str, Any]:
                 client.post(f"/tasks/{long_task}/cancel")
             with ctx.phase("SSE fan-out"):
                 phase_sse(ctx, client)
-            with ctx.phase("SSE fan-out of the whole line (GET /events)"):
-                phase_sse(ctx, client, line=True)
             with ctx.phase("submit → STARTED latency"):
                 phase_latency(ctx, client)
+            with ctx.phase("SSE fan-out of the whole line (GET /events)"):
+                phase_sse(ctx, client, line=True)
         # Flower turns task events on in every worker it sees (the bare one too): stop it.
         procs.stop_pid(ctx.pids["flower"])
         procs.stop_pid(ctx.pids["baseline"])

@@ -17,7 +17,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import User
 from api.deps import credentials
-from api.errors import InvalidParamsError, UnauthorizedError
+from api.errors import InvalidParamsError, UnauthorizedError, UnavailableError
 from api.line import LINE_HEAD, Batch, LineHub
 from api.schemas import resume_point, task_out
 from api.store import TaskStore, redis_errors
@@ -114,8 +114,11 @@ async def still_signed_in(request: Request, user: User) -> bool:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     if not token and scheme.lower() == "bearer":
         token = value
-    if token:
-        return await authenticator.resolve(token) == user
+    try:
+        if token:
+            return await authenticator.resolve(token) == user
+    except UnavailableError:
+        return True  # Redis cannot tell now: the next check will
     return user.name in authenticator.users
 
 
@@ -194,15 +197,15 @@ def _visible(batch: Batch, user: User, cursor: str) -> list[ServerSentEvent]:
 
 
 async def _line(store: TaskStore, batch: Batch, user: User) -> ServerSentEvent:
-    """The line's new order as this user sees it, and how many of theirs wait."""
+    """The line's new order as this user sees it, and how many of theirs wait (counted once
+    per batch and owner, however many watch)."""
     mine = [task_id for task_id, owner in batch.line or () if user.sees(owner)]
-    with redis_errors():
-        depth = await store.redis.zcard(
-            store.keys.line
-            if user.owner_filter is None
-            else store.keys.index(State.QUEUED.value, owner=user.owner_filter)
-        )
-    return ServerSentEvent(event="line", data={"waiting": mine, "depth": depth})
+    owner = user.owner_filter
+    if owner not in batch.depths:
+        key = store.keys.line if owner is None else store.keys.index("QUEUED", owner=owner)
+        with redis_errors():
+            batch.depths[owner] = await store.redis.zcard(key)
+    return ServerSentEvent(event="line", data={"waiting": mine, "depth": batch.depths[owner]})
 
 
 async def stream_slot(
