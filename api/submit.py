@@ -7,6 +7,7 @@ record is removed again: a 503 leaves no half-created task behind. If it may hav
 the task, the scheduler publishes the turn again, and the worker runs a turn once.
 """
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -172,6 +173,11 @@ class Submitter:
                 "this Idempotency-Key was used for a different request; use a new key"
             )
         existing, since = await self.store.read_with_outbox(task_id)
+        deadline = now_ms() + self.publish_window_ms
+        while existing is not None and since is not None and now_ms() < deadline:
+            # Its first publish may still run (or its confirm be leaving the outbox): wait.
+            await asyncio.sleep(0.01)
+            existing, since = await self.store.read_with_outbox(task_id)
         if existing is None:
             if await self.store.idempotent(owner, key) is None:
                 return None
