@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import psutil
@@ -24,7 +23,6 @@ from tests.support import start_process, stop_process, wait_until
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
-T = TypeVar("T")
 
 _running: dict[int, tuple[str, subprocess.Popen]] = {}
 
@@ -85,7 +83,7 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
             raise RuntimeError(f"{proc.args} exited with {proc.returncode} before serving")
         return answers(url)
 
-    wait_until(ready, timeout, 0.1)
+    wait_until(ready, timeout, 0.1, url)
 
 
 def tree(pid: int) -> list[psutil.Process]:

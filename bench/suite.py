@@ -33,6 +33,7 @@ from bench import procs, report
 from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
+from tests.client import submit, wait_state
 from tests.support import free_port, wait_until
 from worker.celery_app import create_celery_app
 
@@ -159,7 +160,7 @@ def consumers(conn: Connection, queue: str) -> int:
 
 def wait_consumers(queue: str, wanted: Callable[[int], bool], timeout: float = 60) -> None:
     with Connection(BROKER_URL) as conn:
-        wait_until(lambda: wanted(consumers(conn, queue)), timeout, 0.1)
+        wait_until(lambda: wanted(consumers(conn, queue)), timeout, 0.1, f"{queue} consumers")
 
 
 def start_worker(ctx: Context) -> None:
@@ -169,21 +170,6 @@ def start_worker(ctx: Context) -> None:
 
 
 # --------------------------------------------------------------------------- task helpers
-
-
-def submit(client: httpx.Client, name: str, params: dict[str, Any], **extra: Any) -> dict:
-    response = client.post("/tasks", json={"name": name, "params": params, **extra})
-    if response.status_code != 202:
-        raise RuntimeError(f"POST /tasks answered {response.status_code}: {response.text}")
-    return response.json()
-
-
-def wait_state(client: httpx.Client, task_id: str, states: set[str], timeout: float = 30) -> dict:
-    def reached() -> dict | None:
-        task = client.get(f"/tasks/{task_id}").json()
-        return task if task["state"] in states else None
-
-    return wait_until(reached, timeout, 0.02)
 
 
 def epoch(iso: str) -> float:
@@ -537,7 +523,7 @@ def phase_worker(ctx: Context) -> None:
             asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
             rate = drain_rate(ctx.main.queue, o.drain_tasks, release, 120)
         wanted = done_before + (i + 1) * o.drain_tasks
-        wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05)
+        wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained")
         with paused(control, bare.queue, bare.worker_hostname) as release:
             fill_bare(bare_env, o.drain_tasks)
             bare_rate = drain_rate(bare.queue, o.drain_tasks, release, 120)

@@ -2,10 +2,10 @@
 
 import httpx
 
-from tests.support import TERMINAL
+from tests.support import PASSWORDS, TERMINAL
 from tests.waiting import wait_until
 
-__all__ = ["TERMINAL", "blocker", "read", "submit", "wait_done", "wait_state"]
+__all__ = ["TERMINAL", "blocker", "read", "submit", "token", "wait_done", "wait_state"]
 
 
 def submit(api: httpx.Client, name: str, params: dict, **extra: object) -> dict:
@@ -14,6 +14,13 @@ def submit(api: httpx.Client, name: str, params: dict, **extra: object) -> dict:
     assert response.status_code == 202, response.text
     assert response.headers["location"] == f"/tasks/{response.json()['id']}"
     return response.json()
+
+
+def token(api: httpx.Client, user: str) -> str:
+    """A bearer token of `user` from POST /auth/token (the client's own credentials unused)."""
+    response = api.post("/auth/token", data={"username": user, "password": PASSWORDS[user]})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
 
 
 def read(api: httpx.Client, task_id: str) -> dict:

@@ -13,10 +13,9 @@ import redis
 from argon2 import PasswordHasher
 
 from core.settings import Settings
-from tests.support import free_port, remove, start_process, stop_process
+from tests.client import token
+from tests.support import PASSWORDS, free_port, remove, start_process, stop_process
 from tests.waiting import wait_until
-
-PASSWORDS = {"admin": "admin-password", "alice": "alice-password", "bob": "bob-password"}
 
 
 @functools.cache
@@ -145,6 +144,11 @@ class Stack:
     def client(self, user: str = "admin") -> httpx.Client:
         """An HTTP client of this stack's API, signed in as `user` with HTTP Basic."""
         return httpx.Client(base_url=self.url, timeout=10, auth=(user, PASSWORDS[user]))
+
+    def bearer(self, user: str = "admin") -> dict[str, str]:
+        """An Authorization header with a fresh bearer token of `user`."""
+        with httpx.Client(base_url=self.url, timeout=10) as anonymous:
+            return {"Authorization": f"Bearer {token(anonymous, user)}"}
 
     def key(self, suffix: str) -> str:
         return f"{self.settings.key_prefix}{suffix}"

@@ -1,4 +1,5 @@
-"""What the tests and the benchmarks share: ports, waits, processes, submit-and-wait, clean-up.
+"""What the tests and the benchmarks share: ports, waits, processes, clean-up (submitting and
+waiting for a task: tests.client).
 
 One module, so that a test and a benchmark start, wait for and remove things the same way:
 processes in their own session (a group that stops together), polling with a deadline instead
@@ -12,25 +13,24 @@ import socket
 import subprocess
 from pathlib import Path
 
-import httpx
 import redis
 from kombu import Connection
 
-from core.records import Keys
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELLED"})
+# The test users' passwords (tests.processes configures them with argon2 hashes).
+PASSWORDS = {"admin": "admin-password", "alice": "alice-password", "bob": "bob-password"}
 
 __all__ = [
     "ROOT",
+    "PASSWORDS",
     "TERMINAL",
-    "Keys",
     "free_port",
     "remove",
     "start_process",
     "stop_process",
-    "submit_and_wait",
     "wait_until",
 ]
 
@@ -65,21 +65,6 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(5)
-
-
-def submit_and_wait(
-    client: httpx.Client, name: str, params: dict, timeout: float = 60, **extra: object
-) -> dict:
-    """POST /tasks (asserting its 202), then the task once it has ended."""
-    response = client.post("/tasks", json={"name": name, "params": params, **extra})
-    assert response.status_code == 202, response.text
-    url = f"/tasks/{response.json()['id']}"
-
-    def ended() -> dict | None:
-        task = client.get(url).json()
-        return task if task["state"] in TERMINAL else None
-
-    return wait_until(ended, timeout)
 
 
 def remove(broker_url: str, redis_url: str, queues: list[str], key_pattern: str) -> int:

@@ -24,20 +24,12 @@ def users(**roles: str | None) -> str:
     return json.dumps(found)
 
 
-def bearer(stack: Stack, user: str) -> dict[str, str]:
-    response = httpx.post(
-        f"{stack.url}/auth/token", data={"username": user, "password": PASSWORDS[user]}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 def test_a_tokens_role_is_read_from_the_users_setting(make_stack: Callable[..., Stack]) -> None:
     """alice's token, issued while she was an admin, acts as a user's once she is demoted,
     and stops working once she is removed."""
     stack = make_stack(TASKLINE_USERS=users(alice="admin"))
     stack.start("api")
-    alice = bearer(stack, "alice")
+    alice = stack.bearer("alice")
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         created = client.post(
             "/tasks",
@@ -65,8 +57,8 @@ def test_a_tokens_role_is_read_from_the_users_setting(make_stack: Callable[..., 
 def test_an_admin_revokes_every_token_of_a_user(make_stack: Callable[..., Stack]) -> None:
     stack = make_stack()
     stack.start("api")
-    alices = [bearer(stack, "alice") for _ in range(3)]
-    bob, admin = bearer(stack, "bob"), bearer(stack, "admin")
+    alices = [stack.bearer("alice") for _ in range(3)]
+    bob, admin = stack.bearer("bob"), stack.bearer("admin")
     revoke = "/auth/users/alice/tokens"
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         assert all(client.get("/tasks", headers=h).status_code == 200 for h in alices)
@@ -84,7 +76,7 @@ def test_an_admin_revokes_every_token_of_a_user(make_stack: Callable[..., Stack]
             assert gone.status_code == 401 and gone.json()["detail"]
         assert client.get("/tasks", headers=bob).status_code == 200
         assert client.get("/tasks", auth=("alice", PASSWORDS["alice"])).status_code == 200
-        assert client.get("/tasks", headers=bearer(stack, "alice")).status_code == 200
+        assert client.get("/tasks", headers=stack.bearer("alice")).status_code == 200
 
 
 def test_the_api_refuses_to_start_with_user_names_outside_the_safe_set(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.client import submit, wait_done
+from tests.client import submit, token, wait_done
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 
@@ -127,11 +127,12 @@ def test_bad_positions_and_credentials_are_refused_before_the_stream(stack: Stac
         for bad in ("99999999999999999999-0", "1-x", "../", "0"):
             answer = anonymous.get("/events", headers={"Last-Event-ID": bad}, auth=auth)
             assert answer.status_code == 422 and "detail" in answer.json(), bad
-        token = anonymous.post(
-            "/auth/token", data={"username": "alice", "password": PASSWORDS["alice"]}
-        ).json()["access_token"]
         with connect_sse(
-            anonymous, "GET", "/events", params={"access_token": token}, timeout=10
+            anonymous,
+            "GET",
+            "/events",
+            params={"access_token": token(anonymous, "alice")},
+            timeout=10,
         ) as source:
             assert source.response.status_code == 200
             assert next(source.iter_sse()).event == "snapshot"
@@ -140,11 +141,11 @@ def test_bad_positions_and_credentials_are_refused_before_the_stream(stack: Stac
 def test_a_revoked_token_ends_its_stream(stack: Stack, api: httpx.Client) -> None:
     """Revoking every token of a user (a leaked password) shuts their open streams too."""
     with stack.client("bob") as bob:
-        token = bob.post(
-            "/auth/token", data={"username": "bob", "password": PASSWORDS["bob"]}
-        ).json()["access_token"]
+        access = token(bob, "bob")
         with httpx.Client(base_url=stack.url, timeout=httpx.Timeout(5, read=30)) as anonymous:
-            with connect_sse(anonymous, "GET", "/events", params={"access_token": token}) as source:
+            with connect_sse(
+                anonymous, "GET", "/events", params={"access_token": access}
+            ) as source:
                 events = source.iter_sse()
                 assert next(events).event == "snapshot"
                 assert api.delete("/auth/users/bob/tokens").status_code == 204

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.client import submit, wait_done
+from tests.client import submit, token, wait_done
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
@@ -14,12 +14,6 @@ from worker.celery_app import create_celery_app
 pytestmark = pytest.mark.e2e
 
 REVERSE = {"name": "reverse", "params": {"text": "mine"}}
-
-
-def token(api: httpx.Client, user: str) -> str:
-    response = api.post("/auth/token", data={"username": user, "password": PASSWORDS[user]})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def test_anonymous_requests_to_tasks_are_401_public_routes_answer(stack: Stack) -> None:

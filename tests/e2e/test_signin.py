@@ -21,14 +21,6 @@ pytestmark = pytest.mark.e2e
 READ = "/tasks"
 
 
-def bearer(stack: Stack, user: str = "admin") -> dict[str, str]:
-    response = httpx.post(
-        f"{stack.url}/auth/token", data={"username": user, "password": PASSWORDS[user]}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 def password_checks(stack: Stack, admin: dict[str, str]) -> int:
     """How many passwords the API process has checked (argon2) so far."""
     metrics = httpx.get(f"{stack.url}/metrics", headers=admin).text
@@ -69,8 +61,8 @@ def test_a_flood_of_wrong_passwords_checks_no_more_than_the_budget(
     tokens, go on working."""
     stack = make_stack()
     stack.start("api")
-    admin = bearer(stack)
-    bob_token = bearer(stack, "bob")
+    admin = stack.bearer()
+    bob_token = stack.bearer("bob")
     right = ("alice", PASSWORDS["alice"])
     assert httpx.get(f"{stack.url}{READ}", auth=right).status_code == 200  # now remembered
     before = password_checks(stack, admin)
@@ -125,7 +117,7 @@ def test_one_address_is_locked_out_across_names_but_spares_names_known_there(
     address lock that address out; a user who signed in from it before is spared."""
     stack = make_stack(TASKLINE_SIGNIN_FAILURES_PER_ADDRESS="6")
     stack.start("api")
-    admin = bearer(stack)  # admin is now known at 127.0.0.1
+    admin = stack.bearer()  # admin is now known at 127.0.0.1
     before = password_checks(stack, admin)
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         statuses = [client.get(READ, auth=(f"nobody{i}", "guess")).status_code for i in range(10)]
@@ -153,7 +145,7 @@ def test_password_checks_beyond_their_pool_are_refused_at_once(
         TASKLINE_SIGNIN_FAILURES_PER_ADDRESS="1000",
     )
     stack.start("api")
-    admin = bearer(stack)
+    admin = stack.bearer()
     before = password_checks(stack, admin)
 
     answers = many_at_once(stack, [(f"nobody{i}", "guess") for i in range(12)])

@@ -15,7 +15,7 @@ from httpx_sse import aconnect_sse, connect_sse
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.client import TERMINAL, blocker, submit, wait_done
+from tests.client import TERMINAL, blocker, submit, token, wait_done
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 
@@ -100,11 +100,9 @@ def test_sse_of_unknown_task_is_404(api: httpx.Client) -> None:
 
 def test_websocket_carries_the_same_events(api: httpx.Client, stack: Stack) -> None:
     task = submit(api, "leibniz_pi", {"digits": 6}, delay_seconds=1)
-    token = api.post(
-        "/auth/token", data={"username": "admin", "password": PASSWORDS["admin"]}
-    ).json()["access_token"]
+    access = token(api, "admin")
     messages = []
-    url = f"ws://127.0.0.1:{stack.port}/tasks/{task['id']}/ws?access_token={token}"
+    url = f"ws://127.0.0.1:{stack.port}/tasks/{task['id']}/ws?access_token={access}"
     with connect(url) as ws:
         for raw in ws:
             messages.append(json.loads(raw))
@@ -183,12 +181,6 @@ def test_many_watchers_of_one_task_all_see_every_event(make_stack: Callable[...,
     assert all(seen == progress for _, seen, _ in outcomes)
     assert {last for _, _, last in outcomes} == {"SUCCESS"}
     assert stack.redis.zcard(stack.key("streams:admin")) == 0  # every slot given back
-
-
-def token(api: httpx.Client, user: str) -> str:
-    response = api.post("/auth/token", data={"username": user, "password": PASSWORDS[user]})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
 
 
 def ws_url(stack: Stack, task_id: str, **query: str) -> str:

@@ -17,6 +17,7 @@ from core.records import Keys
 from core.settings import Settings
 from core.transitions import Transitions
 from tests.processes import isolated_env, settings_of
+from tests.support import remove
 from worker.celery_app import TasklineCelery, create_celery_app
 from worker.publisher import Publisher
 
@@ -48,10 +49,6 @@ def embedded() -> Iterator[Embedded]:
             yield Embedded(app, settings, keys, client, Transitions(client, keys), publisher)
     finally:
         publisher.close()
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(settings.queue)
-            connection.default_channel.exchange_delete(settings.queue)
         app.close()
-        for key in client.scan_iter(f"{settings.key_prefix}*"):
-            client.delete(key)
         client.close()
+        remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")

@@ -12,7 +12,7 @@ import pytest
 from core.records import Keys, State, now_ms
 from core.transitions import Claimed, Created, Transitions
 from tests.processes import isolated_env, settings_of
-from worker.celery_app import create_celery_app
+from tests.support import remove
 from worker.scheduler import LOST_AFTER_MS, Scheduler
 
 pytestmark = pytest.mark.integration
@@ -27,13 +27,8 @@ def scheduler() -> Iterator[Scheduler]:
         yield scheduler
     finally:
         scheduler.publisher.close()
-        app = create_celery_app(scheduler.settings, with_backend=False)
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(scheduler.settings.queue)
-            connection.default_channel.exchange_delete(scheduler.settings.queue)
-        app.close()
-        for key in scheduler.redis.scan_iter(f"{scheduler.settings.key_prefix}*"):
-            scheduler.redis.delete(key)
+        settings = scheduler.settings
+        remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")
 
 
 def running(transitions: Transitions, task_id: str) -> Claimed:

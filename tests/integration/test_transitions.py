@@ -24,6 +24,7 @@ from core.transitions import (
     Transitions,
 )
 from tests.processes import isolated_env, settings_of
+from tests.support import remove
 
 pytestmark = pytest.mark.integration
 
@@ -41,8 +42,8 @@ def client(keys: Keys) -> Iterator[redis.Redis]:
     """A Redis client; this test's keys are deleted afterwards."""
     with redis.Redis(decode_responses=True) as client:
         yield client
-        for key in client.scan_iter(f"{keys.prefix}*"):
-            client.delete(key)
+    settings = settings_of(isolated_env())
+    remove(settings.broker_url, settings.redis_url, [], f"{keys.prefix}*")
 
 
 @pytest.fixture
