@@ -30,13 +30,10 @@ if not state then
              'attempts', 0, 'turn', '', 'seq', seq, 'version', 1)
   index_all()
   if ledgered == '1' then
-    move_state(nil, 'FAILURE')
     local error = cjson.encode({type = 'Refused', message =
       'sent without a turn: a task that issues serials must be submitted through the API, '
       .. 'which reserves its range'})
-    redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
-    redis.call('ZADD', EXPIRY, forget_ms, ID)
-    emit('ended', 'FAILURE', {'error', error})
+    end_task(nil, 'FAILURE', error, forget_ms)
     return {'skipped', 'refused'}
   end
   move_state(nil, 'QUEUED')
@@ -57,11 +54,7 @@ if state == 'STARTED' then
   local asked = redis.call('HGET', REC, 'cancel_requested')
   if asked and asked ~= '' then
     -- the run asked to stop has died: that is the stop it was asked for
-    move_state('STARTED', 'CANCELLED')
-    redis.call('HSET', REC, 'finished_at', NOW)
-    redis.call('ZREM', CANCELLING, ID)
-    redis.call('ZADD', EXPIRY, forget_ms, ID)
-    emit('ended', 'CANCELLED')
+    end_task('STARTED', 'CANCELLED', '', forget_ms)
     return {'skipped', 'cancelled'}
   end
 end

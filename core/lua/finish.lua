@@ -15,10 +15,5 @@ elseif redis.call('HGET', REC, 'state') ~= 'STARTED'
     or redis.call('HGET', REC, 'runner') ~= runner then
   return 0
 end
-move_state('STARTED', final)
-redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
-redis.call('ZREM', CANCELLING, ID)
-redis.call('DEL', LEASE)
-redis.call('ZADD', EXPIRY, forget_ms, ID)
-if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
+end_task('STARTED', final, error, forget_ms)
 return 1

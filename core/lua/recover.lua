@@ -24,26 +24,18 @@ if NOW_MS - tonumber(redis.call('HGET', REC, 'renewed_ms') or '0') < quiet_ms th
   return {'alive'}
 end
 
-local function ended(final)
-  move_state('STARTED', final)
-  redis.call('HSET', REC, 'finished_at', NOW)
-  redis.call('ZREM', CANCELLING, ID)
-  redis.call('ZADD', EXPIRY, forget_ms, ID)
-  emit('ended', final)
-end
-
 local stored = redis.call('GET', META)
 if stored then
   local ok, meta = pcall(cjson.decode, stored)
   if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then
-    ended('SUCCESS')
+    end_task('STARTED', 'SUCCESS', '', forget_ms)
     return {'succeeded'}
   end
 end
 local asked = redis.call('HGET', REC, 'cancel_requested')
 if asked and asked ~= '' then
   if node_alive == '1' then return {'alive'} end
-  ended('CANCELLED')
+  end_task('STARTED', 'CANCELLED', '', forget_ms)
   return {'cancelled'}
 end
 move_state('STARTED', 'QUEUED')

@@ -86,6 +86,17 @@ local function enqueue(priority)
   return turn
 end
 
+local function end_task(old, final, error, forget_ms)
+  -- a task reaches its final state: recorded, out of the cancelling set, its lease (if any)
+  -- gone, forgotten in its time, and the end told
+  move_state(old, final)
+  redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
+  redis.call('ZREM', CANCELLING, ID)
+  redis.call('DEL', LEASE)
+  redis.call('ZADD', EXPIRY, forget_ms, ID)
+  if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
+end
+
 local function holds_run(token)
   -- the writer's run token (its attempt number) is the running attempt's
   return redis.call('HGET', REC, 'state') == 'STARTED'
