@@ -84,14 +84,25 @@ class Scheduler:
         return released
 
     def republish_unconfirmed(self) -> None:
-        """Publish again the turns whose publisher gave up or died before the confirm."""
-        for task_id in self._due(self.keys.outbox, now_ms() - OUTBOX_GRACE_MS):
-            state, turn = self.redis.hmget(self.keys.task(task_id), "state", "turn")
+        """Publish again the turns whose publisher gave up or died before the confirm: the
+        line is reissued once, from the first of them (the others are behind it)."""
+        due = self._due(self.keys.outbox, now_ms() - OUTBOX_GRACE_MS)
+        if not due:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in due:
+                pipe.hmget(self.keys.task(task_id), "state", "turn")
+                pipe.zrank(self.keys.line, task_id)
+            replies = pipe.execute()
+        first: tuple[int, str] | None = None
+        for task_id, (state, turn), rank in zip(due, replies[::2], replies[1::2], strict=True):
             if state != State.QUEUED:
                 # Taken off only if that turn is still the task's (or the task is gone).
                 self.transitions.confirm([(task_id, int(turn or 0))])
-                continue
-            self.reissue_from(task_id)
+            elif rank is not None and (first is None or rank < first[0]):
+                first = (rank, task_id)
+        if first is not None:
+            self.reissue_from(first[1])
 
     def reissue_from(self, task_id: str) -> None:
         """New turns for a waiting task and every one behind it, published in line order.
@@ -126,7 +137,8 @@ class Scheduler:
             if state != State.STARTED:
                 self.redis.zrem(self.keys.cancelling, task_id)
                 continue
-            self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS})
+            # xx: a run that ended meanwhile has left the set, and is not put back.
+            self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS}, xx=True)
             if self._worker_alive(runner):
                 self.publisher.terminate(task_id)
 
@@ -138,9 +150,12 @@ class Scheduler:
         STARTED. Any other lost run goes back in line (a stalled run that wakes up finds
         its token stale and stops).
         """
-        for task_id in self.redis.zrange(self.keys.index(State.STARTED.value), 0, BATCH - 1):
-            if self.redis.exists(self.keys.lease(task_id)):
-                continue
+        running = [t for t, _ in self.redis.zscan_iter(self.keys.index(State.STARTED.value))]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in running:
+                pipe.exists(self.keys.lease(task_id))
+            leases = pipe.execute()
+        for task_id in (t for t, held in zip(running, leases, strict=True) if not held):
             runner = self.redis.hget(self.keys.task(task_id), "runner")
             forget_at = now_ms() + self.settings.retention_seconds * 1000
             alive = self._worker_alive(runner)
