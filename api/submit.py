@@ -25,12 +25,13 @@ from api.errors import (
 )
 from api.producer import Producer
 from api.store import TaskStore
-from core.catalog import CATALOG, TaskName
-from core.records import Snapshot, State, iso, now_ms, to_ms
+from core.catalog import CATALOG
+from core.records import Snapshot, iso, now_ms, to_ms
 from core.settings import Settings
 from core.transitions import Created, Existing, Full, Limited, Overlap, SerialRange
 
-SERIALS = TaskName.GENERATE_SERIALS.value
+# How often a retry looks whether the first request's publish has ended.
+PUBLISH_POLL_SECONDS = 0.05
 
 
 def validate_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def validate_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def serial_range(name: str, params: dict[str, Any]) -> SerialRange | None:
     """The serial range a task's (validated) params need reserved, if any."""
-    if name != SERIALS:
+    if not CATALOG[name].ledgered:
         return None
     return params["code_model"], params["number"], params["number"] + params["count"] - 1
 
@@ -75,7 +76,7 @@ class Submitter:
         self.store = store
         self.producer = producer
         # How long a first publish may take (connect, then confirm), with a margin.
-        self.publish_window_ms = int(2_000 * settings.connect_timeout) + 1_000
+        self.publish_ms = int(2_000 * settings.connect_timeout) + 1_000
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
         """Publish the task's turn and take it off the outbox once confirmed."""
@@ -165,29 +166,22 @@ class Submitter:
         """The task an Idempotency-Key already created, if this request is the same one.
 
         None when that task's first publish surely failed (the task and the key are gone):
-        this request may create it afresh. While the first request still publishes, a
-        retry cannot know whether a task will exist: it is told to come back (409).
+        this request may create it afresh. While the first request may still be publishing
+        it, the retry waits for that to end (at most the publish window), so that it never
+        answers with a task that is about to be removed.
         """
         if seen_digest != digest:
             raise InvalidParamsError(
                 "this Idempotency-Key was used for a different request; use a new key"
             )
         existing, since = await self.store.read_with_outbox(task_id)
-        deadline = now_ms() + self.publish_window_ms
-        while existing is not None and since is not None and now_ms() < deadline:
-            # Its first publish may still run (or its confirm be leaving the outbox): wait.
-            await asyncio.sleep(0.01)
+        while existing is not None and since is not None and now_ms() < since + self.publish_ms:
+            await asyncio.sleep(PUBLISH_POLL_SECONDS)
             existing, since = await self.store.read_with_outbox(task_id)
         if existing is None:
             if await self.store.idempotent(owner, key) is None:
                 return None
             raise ConflictError(
                 f"the task created with this Idempotency-Key ({task_id}) was deleted"
-            )
-        publishing = since is not None and now_ms() - since < self.publish_window_ms
-        if existing.record.state is State.QUEUED and not existing.record.attempts and publishing:
-            raise ConflictError(
-                "a request with this Idempotency-Key is still being submitted; retry shortly",
-                headers={"Retry-After": "1"},
             )
         return existing

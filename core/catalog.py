@@ -94,6 +94,8 @@ class TaskType:
     # Seconds of work beyond `delay_seconds`; the time limits add the requested delay.
     soft_time_limit: int
     time_limit: int
+    # Takes a range of the serial ledger: reserved by the API, so it runs only with a turn.
+    ledgered: bool = False
 
 
 CATALOG: dict[str, TaskType] = {
@@ -119,6 +121,7 @@ CATALOG: dict[str, TaskType] = {
             SerialParams,
             soft_time_limit=MAX_DELAY_SECONDS + 120,
             time_limit=MAX_DELAY_SECONDS + 150,
+            ledgered=True,
         ),
     )
 }

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from core.catalog import CATALOG, TaskName, TaskParams
+from core.catalog import CATALOG, TaskParams
 from core.records import TURN_HEADER, Keys, State, now_ms
 from core.transitions import Claimed, Held, Transitions
 
@@ -46,8 +46,6 @@ LEASE_RENEW_SECONDS = 2.0
 HOLD_POLL_SECONDS = 0.5
 # How long the worker waits for a killed pool child to be gone before recording its end.
 CHILD_EXIT_SECONDS = 10.0
-# Task types that take a range of the serial ledger: they run only with a turn from the API.
-LEDGERED = frozenset({TaskName.GENERATE_SERIALS.value})
 
 logger = get_task_logger(__name__)
 
@@ -149,7 +147,7 @@ class TasklineTask(Task):
                 kwargs,
                 runner,
                 LEASE_MS,
-                self.name in LEDGERED,
+                self.name in CATALOG and CATALOG[self.name].ledgered,
                 forget_ms=now_ms() + self.app.settings.retention_seconds * 1000,
             )
 
@@ -174,6 +172,7 @@ class TasklineTask(Task):
             # interval reports no progress: a trivial task costs no extra round trip.
             self._started = self._last_progress = self._last_cancel_check = time.monotonic()
             self._reported = False
+            self._written: dict[str, Any] | None = None
             self._delay = params.delay_seconds
             self._work: tuple[float, float, Any, dict[str, Any]] = (0, 1, None, {})
             return self.run(params)
@@ -188,8 +187,7 @@ class TasklineTask(Task):
         if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
             return
         self._last_cancel_check = now
-        keys = Keys(self.app.settings.key_prefix)
-        if self.store.hget(keys.task(self.request.id), "cancel_requested"):
+        if self.store.hget(self.transitions.keys.task(self.request.id), "cancel_requested"):
             raise TaskCancelledError("cancelled on request")
 
     def progress(
@@ -226,6 +224,9 @@ class TasklineTask(Task):
             "intermediate": intermediate,
             **extra,
         }
+        if meta == self._written:
+            return  # the same report again (a run's end is reached by more than one path)
+        self._written = meta
         # The record first: its script refuses a stale run, which then writes nothing else.
         if not self.transitions.progress(self.request.id, self.token, meta):
             raise StaleRunError("another attempt holds this task now")
@@ -307,7 +308,7 @@ def _finish_when_child_gone(
     """
 
     def finish() -> None:
-        runner = task.store.hget(Keys(task.app.settings.key_prefix).task(task_id), "runner")
+        runner = task.store.hget(task.transitions.keys.task(task_id), "runner")
         node, _, pid = (runner or "").rpartition(":")
         if not pid.isdecimal() or node != _node.get("name", node):
             return
