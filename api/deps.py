@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
 
 from api.auth import Authenticator, Role, User
 from api.errors import ForbiddenError, UnauthorizedError
@@ -12,6 +13,7 @@ from api.events import EventHub
 from api.producer import Producer
 from api.stats import CpuSampler
 from api.store import TaskStore
+from api.streams import StreamSlots
 from api.submit import Submitter
 from core.ledger import SerialLedger
 from core.settings import Settings
@@ -43,6 +45,10 @@ async def _sampler(request: Request) -> CpuSampler:
 
 async def _settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def _slots(request: Request) -> StreamSlots:
+    return request.app.state.slots
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
@@ -77,6 +83,22 @@ class Credentials(OAuth2PasswordBearer):
         if user is None:
             raise UnauthorizedError("invalid, expired or revoked credentials")
         return user
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """A bearer token: `?access_token=` (a browser's EventSource or WebSocket sends no
+    headers), else the Authorization header's."""
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    header = value if scheme.lower() == "bearer" and value else None
+    return conn.query_params.get("access_token") or header
+
+
+async def token_user(conn: HTTPConnection, token: str) -> User:
+    """The user of a bearer token, or UnauthorizedError."""
+    user = await conn.app.state.authenticator.resolve(token)
+    if user is None:
+        raise UnauthorizedError("invalid, expired or revoked credentials")
+    return user
 
 
 def client_address(request: Request) -> str:
@@ -121,3 +143,4 @@ LedgerDep = Annotated[SerialLedger, Depends(_ledger)]
 HubDep = Annotated[EventHub, Depends(_hub)]
 SamplerDep = Annotated[CpuSampler, Depends(_sampler)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
+SlotsDep = Annotated[StreamSlots, Depends(_slots)]

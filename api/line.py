@@ -37,8 +37,9 @@ class Batch:
 
     events: list[tuple[str, dict[str, str]]]
     line: list[tuple[str, str]] | None
-    # Waiting tasks per owner (None: all), counted by the first watcher that needs it.
-    depths: dict[str | None, int] = field(default_factory=dict)
+    # Waiting tasks per owner (None: all): the count the first watcher that needs it asked
+    # for, which every other watcher of that owner awaits too.
+    depths: dict[str | None, asyncio.Future[int]] = field(default_factory=dict)
 
 
 class LineHub:

@@ -1,5 +1,6 @@
 """Request and response models: the shapes of the HTTP contract."""
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -47,6 +48,18 @@ EventId = Annotated[
     ),
     AfterValidator(resume_point),
 ]
+
+
+def event_data(fields: dict[str, str]) -> dict[str, Any]:
+    """A stored event's fields as an event's data: JSON fields decoded, attempts a number."""
+    data: dict[str, Any] = dict(fields)
+    for key in ("progress", "error"):
+        if key in data:
+            data[key] = json.loads(data[key])
+    if "attempts" in data:
+        data["attempts"] = int(data["attempts"])
+    return data
+
 
 _LEIBNIZ_EXAMPLE = {"name": "leibniz_pi", "params": {"digits": 6}}
 

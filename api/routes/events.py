@@ -7,7 +7,6 @@ own. Many watchers cost one reader of the stream per API process (api.line).
 """
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -16,10 +15,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import User
-from api.deps import credentials
-from api.errors import InvalidParamsError, UnauthorizedError, UnavailableError
+from api.deps import SlotsDep, bearer_token, credentials, token_user
+from api.errors import UnavailableError
 from api.line import LINE_HEAD, Batch, LineHub
-from api.schemas import resume_point, task_out
+from api.schemas import EventId, event_data, task_out
 from api.store import TaskStore, redis_errors
 from core.records import State
 
@@ -37,37 +36,17 @@ _TERMINAL = {State.SUCCESS, State.FAILURE, State.CANCELLED}
 async def line_watcher(request: Request, access_token: str | None = None) -> User:
     """The caller: as every route, or by `?access_token=` (an EventSource sends no headers)."""
     if access_token:
-        user = await request.app.state.authenticator.resolve(access_token)
-        if user is None:
-            raise UnauthorizedError("invalid, expired or revoked credentials")
-        return user
+        return await token_user(request, access_token)
     return await credentials(request)
 
 
 def stream_position(
-    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
-    resume: Annotated[str | None, Query(alias="last_event_id", max_length=64)] = None,
+    last_event_id: Annotated[EventId | None, Header()] = None,
+    resume: Annotated[EventId | None, Query(alias="last_event_id")] = None,
 ) -> str | None:
     """Where to resume (the `Last-Event-ID` header, or the query parameter), checked; None to
     start with a snapshot. A dependency, so that a bad one is a 422 before the stream."""
-    value = last_event_id or resume
-    if value is None:
-        return None
-    try:
-        return resume_point(value)
-    except ValueError as exc:
-        raise InvalidParamsError(f"Last-Event-ID: {exc}, such as 1732384800000-0") from exc
-
-
-def task_event(fields: dict[str, str]) -> dict[str, Any]:
-    """A stream entry as the `task` event's data: JSON fields decoded, attempts a number."""
-    data: dict[str, Any] = dict(fields)
-    for key in ("progress", "error"):
-        if key in data:
-            data[key] = json.loads(data[key])
-    if "attempts" in data:
-        data["attempts"] = int(data["attempts"])
-    return data
+    return last_event_id or resume
 
 
 async def snapshot(store: TaskStore, user: User) -> dict[str, Any]:
@@ -107,19 +86,15 @@ async def snapshot(store: TaskStore, user: User) -> dict[str, Any]:
 
 
 async def still_signed_in(request: Request, user: User) -> bool:
-    """Whether the watcher's credentials still hold: a bearer token may have been revoked
-    or have expired, a user may have been removed."""
-    authenticator = request.app.state.authenticator
-    token = request.query_params.get("access_token")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if not token and scheme.lower() == "bearer":
-        token = value
+    """Whether the watcher's bearer token still holds (it may have been revoked or have
+    expired). A password, checked at the start, is configuration: it holds while we run."""
+    token = bearer_token(request)
+    if not token:
+        return True
     try:
-        if token:
-            return await authenticator.resolve(token) == user
+        return await request.app.state.authenticator.resolve(token) == user
     except UnavailableError:
         return True  # Redis cannot tell now: the next check will
-    return user.name in authenticator.users
 
 
 async def line_events(
@@ -149,7 +124,7 @@ async def line_events(
             for event_id, fields in missed:
                 cursor = event_id
                 if user.sees(fields.get("owner", "")):
-                    yield ServerSentEvent(id=event_id, event="task", data=task_event(fields))
+                    yield ServerSentEvent(id=event_id, event="task", data=event_data(fields))
         hub.follow(cursor)  # a reader starting now starts here: nothing falls in between
         checked = sent_at = time.monotonic()
         while True:
@@ -189,7 +164,7 @@ def _order(stream_id: str) -> tuple[int, int]:
 def _visible(batch: Batch, user: User, cursor: str) -> list[ServerSentEvent]:
     """The batch's events this user may see and has not had yet."""
     sent = [
-        ServerSentEvent(id=event_id, event="task", data=task_event(fields))
+        ServerSentEvent(id=event_id, event="task", data=event_data(fields))
         for event_id, fields in batch.events
         if _order(event_id) > _order(cursor) and user.sees(fields.get("owner", ""))
     ]
@@ -203,17 +178,18 @@ async def _line(store: TaskStore, batch: Batch, user: User) -> ServerSentEvent:
     owner = user.owner_filter
     if owner not in batch.depths:
         key = store.keys.line if owner is None else store.keys.index("QUEUED", owner=owner)
-        with redis_errors():
-            batch.depths[owner] = await store.redis.zcard(key)
-    return ServerSentEvent(event="line", data={"waiting": mine, "depth": batch.depths[owner]})
+        batch.depths[owner] = asyncio.ensure_future(store.redis.zcard(key))
+    with redis_errors():
+        depth = await asyncio.shield(batch.depths[owner])
+    return ServerSentEvent(event="line", data={"waiting": mine, "depth": depth})
 
 
 async def stream_slot(
-    request: Request, user: Annotated[User, Depends(line_watcher)]
+    slots: SlotsDep, user: Annotated[User, Depends(line_watcher)]
 ) -> AsyncIterator[User]:
     """The watcher, holding one of their stream slots until the stream ends (else a 429
     before it starts): the line's stream counts against the same cap as a task's."""
-    async with request.app.state.slots.hold(user.name):
+    async with slots.hold(user.name):
         yield user
 
 

@@ -7,18 +7,26 @@ user's task reads as unknown (404), not forbidden.
 import asyncio
 import contextlib
 import hashlib
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Response, WebSocket, status
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from api.auth import User
-from api.deps import CurrentUser, HubDep, SettingsDep, StoreDep, SubmitterDep
+from api.deps import (
+    CurrentUser,
+    HubDep,
+    SettingsDep,
+    SlotsDep,
+    StoreDep,
+    SubmitterDep,
+    bearer_token,
+    token_user,
+)
 from api.errors import (
     ConflictError,
     InvalidParamsError,
@@ -39,11 +47,11 @@ from api.schemas import (
     TaskPage,
     TaskPatch,
     TaskResult,
+    event_data,
     resume_point,
     task_out,
 )
 from api.store import TaskStore
-from api.streams import StreamSlots
 from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
@@ -414,12 +422,7 @@ async def task_events(
             changed.clear()
             for event_id, fields in await store.events_after(task_id, last_id):
                 last_id = event_id
-                data = {"id": task_id, **fields}
-                for key in ("progress", "error"):
-                    if key in data:
-                        data[key] = json.loads(data[key])
-                if "attempts" in data:
-                    data["attempts"] = int(data["attempts"])
+                data = {"id": task_id, **event_data(fields)}
                 kind = "progress" if data["state"] == State.PROGRESS else "state"
                 yield event_id, kind, data
                 if data["state"] in TERMINAL:
@@ -430,15 +433,11 @@ async def task_events(
                 yield None, "keepalive", {}
 
 
-async def _slots(request: Request) -> StreamSlots:
-    return request.app.state.slots
-
-
 async def _stream_start(
     task_id: str,
     user: CurrentUser,
     store: StoreDep,
-    slots: Annotated[StreamSlots, Depends(_slots)],
+    slots: SlotsDep,
     last_event_id: Annotated[EventId | None, Header()] = None,
 ) -> AsyncIterator[str | None]:
     """Where the stream resumes, once the task is known (404) and the user holds a stream
@@ -474,17 +473,10 @@ async def stream_task_events(
 
 async def _websocket_user(websocket: WebSocket) -> User:
     """Browsers cannot set headers on a WebSocket: a token may come as `access_token`."""
-    authenticator = websocket.app.state.authenticator
-    header = websocket.headers.get("authorization", "")
-    token = websocket.query_params.get("access_token") or (
-        header[7:] if header.lower().startswith("bearer ") else ""
-    )
+    token = bearer_token(websocket)
     if not token:
         raise UnauthorizedError("send a bearer token (header or access_token)")
-    user = await authenticator.resolve(token)
-    if user is None:
-        raise UnauthorizedError("invalid, expired or revoked credentials")
-    return user
+    return await token_user(websocket, token)
 
 
 def _websocket_resume_point(websocket: WebSocket) -> str | None:
