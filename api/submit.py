@@ -63,6 +63,16 @@ def overlap_error(wanted: SerialRange, clash: Overlap) -> ConflictError:
     )
 
 
+def kept_error(task_id: str, attempts: int, held: SerialRange | None) -> ConflictError:
+    """An edit of the serial range of a task that has run: refused, and why."""
+    model, first, last = held or ("", 0, 0)
+    return ConflictError(
+        f"task {task_id} has already run ({attempts} attempt(s)) and keeps serial numbers "
+        f"{first}–{last} of model {model}: its run may have issued any of them, so its range "
+        "never changes; cancel it and submit a new task for another range"
+    )
+
+
 def moment(value: datetime | None) -> tuple[str, int] | None:
     """A not_before as stored: ISO text and epoch milliseconds."""
     return None if value is None else (iso(value), to_ms(value))

@@ -81,6 +81,14 @@ class Overlap:
 
 
 @dataclass(frozen=True, slots=True)
+class Kept:
+    """The task has run (a lost run put it back in line): it keeps its serial range for
+    good, since that run may have issued any of it."""
+
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Edited:
     turn: int  # the turn to publish; 0 when the task keeps its place
 
@@ -413,8 +421,9 @@ class Transitions:
         *,
         editor: str = "",
         per_minute: int = UNLIMITED,
-    ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
-        """Change a waiting task; `serials` is the range new params need (swapped atomically).
+    ) -> Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | Unknown:
+        """Change a waiting task; `serials` is the range new params need (swapped atomically
+        while the task never ran, else refused unless it is the range the task holds).
 
         An edit counts against the editor's creations and edits a minute (the API passes
         both; tools and tests may leave them out).
@@ -438,7 +447,7 @@ class Transitions:
 
         def parse(
             reply: list[Any],
-        ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
+        ) -> Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | Unknown:
             match reply:
                 case ["edited", turn]:
                     return Edited(int(turn))
@@ -448,6 +457,8 @@ class Transitions:
                     return VersionMismatch(int(current))
                 case ["overlap", entry]:
                     return _overlap(entry)
+                case ["kept", attempts]:
+                    return Kept(int(attempts))
                 case ["limited"]:
                     return Limited(60 - (now // 1000) % 60)
             return Unknown()

@@ -52,13 +52,21 @@ from api.schemas import (
     task_out,
 )
 from api.store import TaskStore
-from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
+from api.submit import (
+    Submitter,
+    kept_error,
+    moment,
+    overlap_error,
+    serial_range,
+    validate_params,
+)
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
 from core.transitions import (
     Cancelling,
     Conflict,
     Ended,
+    Kept,
     Limited,
     Overlap,
     Running,
@@ -330,6 +338,8 @@ async def update_task(
             )
         case Overlap():
             raise overlap_error(serials, outcome)
+        case Kept(attempts):
+            raise kept_error(task_id, attempts, serial_range(current.name, current.params))
     snapshot = await visible(store, task_id, user)
     if outcome.turn:
         # The change is durable and the turn sits in the outbox: if RabbitMQ is away the

@@ -1,5 +1,7 @@
 -- edit: change a waiting task: params, priority (moves it in line), not_before (postpones
--- it, or brings it back). New serial params swap the task's reservation atomically.
+-- it, or brings it back). New serial params swap the task's reservation atomically while the
+-- task has never run; once it ran (a lost run put it back in line) it keeps its range for
+-- good, since the run may have issued any of it: other serial params are refused.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- KEYS[14] ledger       the serial ledger of the new params' model (unused without ARGV[13])
@@ -12,7 +14,7 @@
 -- ARGV[12] first, ARGV[13] last: the serial range the new params need, '' for none
 -- ARGV[14] per_minute   most creations and edits a minute
 -- Replies: {'edited', turn to publish or 0} | {'conflict', state} | {'precondition', version}
---          | {'overlap', ledger entry} | {'limited'} | {'unknown'}
+--          | {'overlap', ledger entry} | {'kept', attempts} | {'limited'} | {'unknown'}
 
 local LEDGER, RATE = KEYS[14], KEYS[15]
 local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -25,7 +27,18 @@ if state ~= 'QUEUED' and state ~= 'SCHEDULED' then return {'conflict', state} en
 local current = redis.call('HGET', REC, 'version')
 if version ~= '' and version ~= current then return {'precondition', current} end
 if tonumber(redis.call('GET', RATE) or '0') >= per_minute then return {'limited'} end
-if first ~= '' then
+local swap = first ~= ''
+if swap then
+  local old_ledger, old_entry, attempts =
+    unpack(redis.call('HMGET', REC, 'ledger', 'ledger_entry', 'attempts'))
+  local same = old_ledger == LEDGER and old_entry == first .. ':' .. last .. ':' .. ID
+  if same then
+    swap = false
+  elseif attempts ~= '0' then
+    return {'kept', attempts}
+  end
+end
+if swap then
   local old_ledger, old_entry = unpack(redis.call('HMGET', REC, 'ledger', 'ledger_entry'))
   if old_ledger and old_ledger ~= '' then redis.call('ZREM', old_ledger, old_entry) end
   local clash = reserve(LEDGER, first, last)

@@ -76,3 +76,44 @@ def test_killed_worker_redelivers_task_to_the_restarted_worker(
         assert after["result"] == "txen"
         ran_once_to_success(stack, api, nxt["id"], attempts=1)
         wait_until(lambda: api.get("/queue").json()["running"] == [], 10)
+
+
+@pytest.mark.timeout(180)
+def test_a_serial_task_that_ran_keeps_its_range_once_its_lost_run_puts_it_back_in_line(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Its first page of serials is out when its worker dies for good; the scheduler puts it
+    back in line (attempts 1). Neither an edit nor another task may take those serials, and
+    its rerun issues the same range again."""
+    stack = make_stack()
+    stack.start()
+    with stack.client() as api:
+        serials = {"code_model": "7777", "number": 0, "count": 2000}
+        task = submit(api, "generate_serials", {**serials, "delay_seconds": 600})
+        url = f"/tasks/{task['id']}"
+        page = wait_until(
+            lambda: (r := api.get(f"{url}/pages/0")).status_code == 200 and r,
+            30,
+            0.1,
+            "page 0 of the first run",
+        )
+        issued = page.json()["items"]
+        worker = stack.procs["worker"]
+        group = [psutil.Process(worker.pid), *pool_children(stack)]
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        psutil.wait_procs(group, timeout=10)
+        assert wait_state(api, task["id"], {"QUEUED"}, timeout=90)["attempts"] == 1
+
+        moved = api.patch(url, json={"params": {**serials, "number": 500_000}})
+        assert moved.status_code == 409, moved.text
+        assert "already run" in moved.json()["detail"]
+        other = {"name": "generate_serials", "params": {**serials, "count": 1000}}
+        assert api.post("/tasks", json=other).status_code == 409
+        # Its own range, without the delay, it may keep.
+        assert api.patch(url, json={"params": serials}).status_code == 200, url
+
+        stack.start("worker")
+        done = wait_done(api, task["id"], timeout=60)
+        assert (done["state"], done["attempts"]) == ("SUCCESS", 2)
+        assert api.get(f"{url}/pages/0").json()["items"] == issued

@@ -18,8 +18,11 @@ from core.transitions import (
     Deleted,
     Edited,
     Held,
+    Kept,
     Limited,
     Overlap,
+    Requeued,
+    SerialRange,
     Skipped,
     Transitions,
 )
@@ -177,6 +180,33 @@ def test_a_range_is_given_back_only_by_a_task_that_never_ran(
     )
     assert clash == Overlap(20, 30, "ran")
     assert Allocation.parse(client.zrange(keys.ledger("M"), 0, -1)[1]).task_id == "ran"
+
+
+def test_a_task_put_back_in_line_by_a_lost_run_keeps_its_range(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    """Its run may have issued any serial of its range: an edit may keep the range (other
+    params, or the same range again) but never move it, and no other task can take it."""
+    serials = {"name": "generate_serials", "params": {}}
+    ran = create(transitions, "ran", **serials, serials=("M", 1, 10))
+    claim(transitions, "ran", ran.turn, "w1:1", name="generate_serials")
+    client.delete(keys.lease("ran"))
+    requeued = transitions.recover("ran", False, FOREVER, 0)
+    assert isinstance(requeued, Requeued)
+
+    def edit(serials: SerialRange) -> object:
+        params = {"code_model": serials[0], "number": serials[1]}
+        return transitions.edit("ran", None, params, None, "keep", None, {}, serials)
+
+    assert edit(("M", 500, 510)) == Kept(1)
+    assert edit(("N", 1, 10)) == Kept(1)
+    assert edit(("M", 1, 10)) == Edited(0)
+    assert client.zrange(keys.ledger("M"), 0, -1) == ["1:10:ran"]
+    assert client.zcard(keys.ledger("N")) == 0
+    clash = transitions.create(
+        "next", "generate_serials", {}, 5, "alice", None, 100, None, 1000, ("M", 1, 10)
+    )
+    assert clash == Overlap(1, 10, "ran")
 
 
 def test_a_serial_task_sent_without_a_turn_fails_clearly(
