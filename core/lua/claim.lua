@@ -3,7 +3,10 @@
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- ARGV[5]  turn          the message's turn, '' for a message sent without one (by name from
---                        another tool): it is adopted, unless its task type needs the ledger
+--                        another tool): it is adopted with turn 0, unless its task type needs
+--                        the ledger. A turnless message stands for turn 0: the turn of an
+--                        adopted task never put back in line (a task the API created is in
+--                        line only with a turn of 1 or more)
 -- ARGV[6]  redelivered   '1' when RabbitMQ redelivered the message
 -- ARGV[7]  name          ARGV[8] params (JSON): for an adopted task
 -- ARGV[9]  families      index families of an adopted task (JSON)
@@ -27,7 +30,7 @@ if not state then
   local seq = redis.call('INCR', SEQ)
   redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', 5,
              'owner', '', 'families', fams, 'queued_at', NOW, 'not_before', '',
-             'attempts', 0, 'turn', '', 'seq', seq, 'version', 1)
+             'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1)
   index_all()
   if ledgered == '1' then
     local error = cjson.encode({type = 'Refused', message =
@@ -40,7 +43,7 @@ if not state then
   state = 'QUEUED'
 elseif redis.call('HGET', REC, 'name') ~= name then
   return {'skipped', 'mismatch'}
-elseif redis.call('HGET', REC, 'turn') ~= turn then
+elseif redis.call('HGET', REC, 'turn') ~= (turn == '' and '0' or turn) then
   -- an older turn, or a message without one for a task the API put in line
   return {'skipped', 'superseded'}
 end

@@ -209,6 +209,27 @@ def test_a_task_put_back_in_line_by_a_lost_run_keeps_its_range(
     assert clash == Overlap(1, 10, "ran")
 
 
+def test_a_task_adopted_from_a_turnless_message_can_be_put_back_in_line(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    """Its turn is 0, a number like any other: a lost run puts it back in line whole, with
+    turn 1 to publish (an empty turn once broke the script halfway, leaving it QUEUED and
+    out of line)."""
+    outcome = transitions.claim(
+        "stray", None, False, "reverse", {"text": "x"}, "w:1", LEASE_MS, False, forget_ms=FOREVER
+    )
+    assert isinstance(outcome, Claimed)
+    client.delete(keys.lease("stray"))
+    assert transitions.recover("stray", False, FOREVER, 0) == Requeued(1)
+    assert client.zrange(keys.line, 0, -1) == ["stray"]
+    assert client.hget(keys.task("stray"), "state") == "QUEUED"
+    # Only the new turn runs it now; the turnless message of old is superseded.
+    stale = transitions.claim(
+        "stray", None, True, "reverse", {"text": "x"}, "w:1", LEASE_MS, False, forget_ms=FOREVER
+    )
+    assert stale == Skipped("superseded")
+
+
 def test_a_serial_task_sent_without_a_turn_fails_clearly(
     transitions: Transitions, client: redis.Redis, keys: Keys
 ) -> None:
