@@ -3,11 +3,13 @@
 The example tests in test_transitions.py follow one story each. Here Hypothesis makes the
 stories up: it drives the real Lua scripts on the real Redis through core.transitions, as the
 API, the worker and the scheduler do (create, edit, release, cancel, claim, a run's writes,
-finish, delete, confirm), and plays the faults they must survive: a run whose lease lapses, a
-redelivered message, a stale run writing late, the confirm of an old turn. A small model of
+finish, delete, confirm, read, reissue, recover), and plays the faults they must survive: a run
+whose lease lapses, a redelivered message, a stale run writing late, the confirm of an old
+turn, a lost run put back in line, a message sent by name without a turn. A small model of
 each record says what every call must answer, and after every step the invariants are read
 back from Redis: one state per task, in the indexes, the line, the postponed set and the
-outbox alike; no serial range reserved twice, and none given back once its task ran.
+outbox alike; no serial range reserved twice, and none given back or changed once its task
+ran.
 """
 
 import json
@@ -36,6 +38,7 @@ from hypothesis.stateful import (
 from core.ledger import Allocation
 from core.records import TERMINAL, WAITING, Keys, State, iso, now_ms
 from core.transitions import (
+    Alive,
     Cancelled,
     Cancelling,
     Claimed,
@@ -47,8 +50,11 @@ from core.transitions import (
     Existing,
     Full,
     Held,
+    Kept,
     Overlap,
     Postpone,
+    Recovered,
+    Requeued,
     Running,
     SerialRange,
     Skipped,
@@ -67,6 +73,7 @@ SHRINK_SECONDS = 45
 SERIALS = "generate_serials"
 NAMES = ("reverse", SERIALS)
 OWNERS = ("alice", "bob")
+ADOPTED = ""  # the owner of a task adopted from a message sent without the API
 MODELS = ("AB", "CD")
 CHANGE = {"change": "edited"}
 
@@ -158,10 +165,12 @@ class Task:
     progress: dict[str, Any] | None = None
     forget: bool = False  # scheduled to be forgotten (in the expiry set)
     idempotency: tuple[str, str] | None = None  # (owner, key)
+    stored_success: bool = False  # Celery's result backend stored SUCCESS for it
+    requeued: bool = False  # a lost run put it back in line (no runner until the next claim)
 
     @property
     def runner(self) -> str | None:
-        return self.runners[-1] if self.runners else None
+        return self.runners[-1] if self.runners and not self.requeued else None
 
 
 class RecordMachine(RuleBasedStateMachine):
@@ -178,7 +187,7 @@ class RecordMachine(RuleBasedStateMachine):
         # every index set the tasks' names and owners could put a task in
         families = {self.keys.index_family()}
         for name in NAMES:
-            for owner in OWNERS:
+            for owner in (*OWNERS, ADOPTED):
                 families.update(self.keys.families(name, owner))
         self.index_keys = sorted(
             f"{family}{suffix}"
@@ -399,6 +408,10 @@ class RecordMachine(RuleBasedStateMachine):
         if seen is not None and seen != task.version:
             assert outcome == VersionMismatch(task.version)
             return
+        if reserve is not None and task.attempts > 0 and task.entry != (*reserve, task_id):
+            # It ran: any serial of its range may be out there, so the range is its for good.
+            assert outcome == Kept(task.attempts)
+            return
         if reserve is not None:
             if task.entry is not None:
                 self.ledger.discard(task.entry)
@@ -528,11 +541,14 @@ class RecordMachine(RuleBasedStateMachine):
 
     # Rules: the worker.
 
-    def _claim(self, task_id: str, turn: int, redelivered: bool, runner: str) -> None:
+    def _claim(
+        self, task_id: str, turn: int, redelivered: bool, runner: str, turnless: bool = False
+    ) -> None:
+        """A message of `turn` (`turnless`: sent without one, which stands for turn 0)."""
         task = self.model[task_id]
         outcome = self.transitions.claim(
             task_id,
-            str(turn),
+            None if turnless else str(turn),
             redelivered,
             task.name,
             {},
@@ -559,6 +575,7 @@ class RecordMachine(RuleBasedStateMachine):
             task.state = State.STARTED
             task.attempts += 1
             task.runners.append(runner)
+            task.requeued = False
             task.lease = True
             task.cancel_requested = False
             task.outbox = False
@@ -573,15 +590,46 @@ class RecordMachine(RuleBasedStateMachine):
         stale=st.booleans(),
         redelivered=st.booleans(),
         runner=runners,
+        turnless=st.booleans(),
     )
     def claim(
-        self, task_id: str, data: st.DataObject, stale: bool, redelivered: bool, runner: str
+        self,
+        task_id: str,
+        data: st.DataObject,
+        stale: bool,
+        redelivered: bool,
+        runner: str,
+        turnless: bool,
     ) -> None:
-        """A message arrives: of the task's current turn, or of an older one."""
+        """A message arrives: of the task's current turn, of an older one, or of none."""
         turn = self.model[task_id].turn
         if stale and turn > 0:
             turn = data.draw(st.integers(0, turn - 1), label="stale turn")
-        self._claim(task_id, turn, redelivered, runner)
+        self._claim(task_id, turn, redelivered, runner, turnless=turnless and turn == 0)
+
+    @precondition(lambda self: len(self._unfinished()) < MAX_TASKS)
+    @rule(target=tasks, name=st.sampled_from(NAMES), runner=runners)
+    def adopt(self, name: str, runner: str) -> str | MultipleResults[str]:
+        """A message sent by name without the API (Flower, another tool) brings its own task:
+        adopted with turn 0 and run at once, or refused if its type takes serials."""
+        task_id = f"t{len(self.model) + len(self.gone)}"
+        params = {"text": "adopted"}
+        outcome = self.transitions.claim(
+            task_id, None, False, name, params, runner, LEASE_MS, name == SERIALS, forget_ms=FOREVER
+        )
+        task = Task(name, ADOPTED, params, 5, State.QUEUED)
+        self.model[task_id] = task
+        if name == SERIALS:
+            assert outcome == Skipped("refused")
+            task.state = State.FAILURE
+            task.forget = True
+            return task_id
+        assert outcome == Claimed(1, params)
+        task.state = State.STARTED
+        task.attempts = 1
+        task.runners.append(runner)
+        task.lease = True
+        return task_id
 
     @precondition(lambda self: self._ids(State.QUEUED))
     @rule(data=st.data(), runner=runners)
@@ -685,6 +733,81 @@ class RecordMachine(RuleBasedStateMachine):
         task.state = final
         task.lease = False
         task.forget = True
+
+    @precondition(lambda self: self._ids(State.STARTED))
+    @rule(data=st.data())
+    def store_success(self, data: st.DataObject) -> None:
+        """Celery's result backend stores SUCCESS; the run has not yet recorded its end (its
+        pool child may die right now)."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
+        meta = {"status": "SUCCESS", "result": None, "task_id": task_id}
+        self.client.set(self.keys.meta(task_id), json.dumps(meta))
+        self.model[task_id].stored_success = True
+
+    @precondition(lambda self: self._ids(State.STARTED))
+    @rule(data=st.data(), node_alive=st.booleans(), quiet=st.booleans())
+    def recover(self, data: st.DataObject, node_alive: bool, quiet: bool) -> None:
+        """The scheduler settles a run whose lease lapsed: SUCCESS if Celery stored it,
+        CANCELLED if asked and its worker is gone, else back in line with a new turn. `quiet`:
+        the run renewed too lately to count as lost yet."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
+        self._recover(task_id, node_alive, quiet)
+
+    def _recover(self, task_id: str, node_alive: bool, quiet: bool) -> None:
+        task = self.model[task_id]
+        outcome = self.transitions.recover(task_id, node_alive, FOREVER, FOREVER if quiet else 0)
+        if task.lease or quiet:
+            assert outcome == Alive()
+        elif task.stored_success or (task.cancel_requested and not node_alive):
+            # (a live worker stops a run asked to stop, and records it itself)
+            final = State.SUCCESS if task.stored_success else State.CANCELLED
+            assert outcome == Recovered(final)
+            task.state = final
+            task.forget = True
+        elif task.cancel_requested:
+            assert outcome == Alive()
+        else:
+            assert outcome == Requeued(self._enqueue(task))
+            task.state = State.QUEUED
+            task.requeued = True
+            task.progress = None
+
+    @precondition(lambda self: self._ids(State.STARTED, lease=True))
+    @rule(data=st.data())
+    def lose_run(self, data: st.DataObject) -> None:
+        """A worker dies with its run and nothing redelivers it: the lease lapses and the
+        scheduler settles the run (the usual way a task that ran comes back in line)."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED, lease=True)))
+        assert self.client.delete(self.keys.lease(task_id)) == 1
+        self.model[task_id].lease = False
+        self._recover(task_id, node_alive=False, quiet=False)
+
+    @rule(task_id=tasks)
+    def reissue(self, task_id: str) -> None:
+        """The scheduler gives a waiting task whose turn was lost a new turn, in its place."""
+        turn = self.transitions.reissue(task_id)
+        task = self.model[task_id]
+        if task.state != State.QUEUED:
+            assert turn == 0
+            return
+        task.turn += 1
+        task.outbox = True
+        assert turn == task.turn
+
+    @rule(task_ids=st.lists(tasks, max_size=3))
+    def read(self, task_ids: list[str]) -> None:
+        """The API reads tasks in one round trip: known ones in the order asked, each with
+        its place in line."""
+        wanted = list(dict.fromkeys(task_ids))
+        snapshots = self.transitions.read([*wanted, "never-created"])
+        assert [snapshot.record.id for snapshot in snapshots] == wanted
+        line = self._line()
+        for snapshot in snapshots:
+            task = self.model[snapshot.record.id]
+            assert (snapshot.record.state, snapshot.record.params) == (task.state, task.params)
+            assert snapshot.record.attempts == task.attempts
+            queued = task.state == State.QUEUED
+            assert snapshot.position == (line.index(snapshot.record.id) + 1 if queued else None)
 
     # Invariants, read back from Redis after every step.
 
