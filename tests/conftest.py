@@ -1,5 +1,7 @@
-"""Shared fixtures: one isolated stack (worker, scheduler and API processes) per session."""
+"""Shared fixtures: one isolated stack (worker, scheduler and API processes) per session; at
+the session's end, a check that the run left nothing in the shared RabbitMQ and Redis."""
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -7,8 +9,20 @@ import httpx
 import pytest
 
 from tests.processes import Stack
+from tests.support import (
+    BROKER_URL,
+    MINTED,
+    REDIS_URL,
+    RUN_PREFIX,
+    leftovers,
+    remove,
+    wait_until,
+)
 
 FAULTS = Path(__file__).parent / "faults"
+# Exclusive and auto-delete queues of a process just stopped may take a moment to go.
+LEFTOVER_GRACE_SECONDS = 10
+LEFT = pytest.StashKey[str]()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,3 +71,40 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
     """An HTTP client of the session's API."""
     with stack.client() as client:
         yield client
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run when it left queues, exchanges or keys of its own (RUN_PREFIX) in the
+    shared RabbitMQ or Redis, naming them; they are deleted either way.
+
+    Only this run's names are looked at: others use the same services at the same time."""
+    if not MINTED:
+        return  # no test of this run named a queue or a key prefix (run_name)
+    left = leftovers(BROKER_URL, REDIS_URL)
+
+    def gone() -> bool:
+        nonlocal left
+        left = leftovers(BROKER_URL, REDIS_URL)
+        return not left
+
+    if left:
+        with contextlib.suppress(AssertionError):
+            wait_until(gone, LEFTOVER_GRACE_SECONDS, interval=1)
+    if not left:
+        return
+    remove(BROKER_URL, REDIS_URL, sorted({*left.queues, *left.exchanges}), f"{RUN_PREFIX}*")
+    session.config.stash[LEFT] = (
+        f"This run left {len(left.queues)} queues, {len(left.exchanges)} exchanges and "
+        f"{len(left.keys)} Redis keys of its own ({RUN_PREFIX}*) in the shared RabbitMQ and "
+        "Redis, deleted now: a test must remove what it makes.\n" + left.describe()
+    )
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name what the run left behind (pytest_sessionfinish found it), just above the totals."""
+    left = terminalreporter.config.stash.get(LEFT, None)
+    if left is not None:
+        terminalreporter.section("left in the shared RabbitMQ and Redis", sep="=", red=True)
+        terminalreporter.write_line(left, red=True)

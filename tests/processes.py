@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,16 @@ from argon2 import PasswordHasher
 
 from core.settings import Settings
 from tests.client import token
-from tests.support import PASSWORDS, free_port, remove, start_process, stop_process
+from tests.support import (
+    BROKER_URL,
+    PASSWORDS,
+    REDIS_URL,
+    free_port,
+    remove,
+    run_name,
+    start_process,
+    stop_process,
+)
 from tests.waiting import wait_until
 
 
@@ -34,15 +42,15 @@ def users_setting() -> str:
 
 
 def isolated_env(**overrides: str) -> dict[str, str]:
-    """Settings of one test stack: its own queue and Redis key prefix."""
-    tag = uuid.uuid4().hex[:10]
+    """Settings of one test stack: its own queue and Redis key prefix, named after the run."""
+    tag = run_name()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLINE_")}
     env.update(
         {
-            "TASKLINE_QUEUE": f"test-{tag}",
-            "TASKLINE_KEY_PREFIX": f"test-{tag}:",
-            "TASKLINE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
-            "TASKLINE_REDIS_URL": "redis://127.0.0.1:6379/0",
+            "TASKLINE_QUEUE": tag,
+            "TASKLINE_KEY_PREFIX": f"{tag}:",
+            "TASKLINE_BROKER_URL": BROKER_URL,
+            "TASKLINE_REDIS_URL": REDIS_URL,
             "TASKLINE_PROGRESS_INTERVAL": "0.05",
             "TASKLINE_SOFT_SHUTDOWN_SECONDS": "5",
             "TASKLINE_CANCEL_GRACE_SECONDS": "1.5",
@@ -87,7 +95,8 @@ def worker_command() -> list[str]:
         "--concurrency=1",
         "--loglevel=INFO",
         "--include=tests.stubborn",
-        f"--hostname=test-{uuid.uuid4().hex[:6]}@%h",
+        # Named after the run: its control queue (`<hostname>.celery.pidbox`) is this run's.
+        f"--hostname={run_name('worker-')}@%h",
         "--without-mingle",
         "--without-gossip",
     ]

@@ -4,15 +4,25 @@ waiting for a task: tests.client).
 One module, so that a test and a benchmark start, wait for and remove things the same way:
 processes in their own session (a group that stops together), polling with a deadline instead
 of sleeping, every queue and key of a run removed at its end.
+
+Every queue, exchange and Redis key prefix a test run makes starts with RUN_PREFIX, one id per
+run: others run tests against the same RabbitMQ and Redis at the same time, and the check at the
+run's end (`leftovers`, from tests/conftest.py) must look at this run's names only.
 """
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import redis
 from kombu import Connection
 
@@ -22,13 +32,28 @@ ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELLED"})
 # The test users' passwords (tests.processes configures them with argon2 hashes).
 PASSWORDS = {"admin": "admin-password", "alice": "alice-password", "bob": "bob-password"}
+# The RabbitMQ and Redis every test run shares (fault tests bring private ones of their own).
+BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+RUN_PREFIX = f"test-{uuid.uuid4().hex[:8]}-"
+# The names run_name handed out in this process: what `leftovers` can still look for where
+# RabbitMQ cannot be asked for its whole list.
+MINTED: set[str] = set()
+RABBITMQCTL = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
 
 __all__ = [
+    "BROKER_URL",
+    "MINTED",
+    "REDIS_URL",
     "ROOT",
     "PASSWORDS",
+    "RUN_PREFIX",
     "TERMINAL",
+    "Leftovers",
     "free_port",
+    "leftovers",
     "remove",
+    "run_name",
     "start_process",
     "stop_process",
     "wait_until",
@@ -92,3 +117,122 @@ def remove(broker_url: str, redis_url: str, queues: list[str], key_pattern: str)
         if batch:
             deleted += client.unlink(*batch)
     return deleted
+
+
+def run_name(kind: str = "") -> str:
+    """A new queue name or key prefix stem of this run's own: RUN_PREFIX, `kind`, a random tag."""
+    name = f"{RUN_PREFIX}{kind}{uuid.uuid4().hex[:10]}"
+    MINTED.add(name)
+    return name
+
+
+@dataclass
+class Leftovers:
+    """Queues (name: messages), exchanges and Redis keys found under a prefix."""
+
+    queues: dict[str, str] = field(default_factory=dict)
+    exchanges: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.queues or self.exchanges or self.keys)
+
+    def describe(self, shown_keys: int = 50) -> str:
+        """One line per queue, exchange and key (the first `shown_keys` keys)."""
+        lines = [f"queue {name} ({messages} messages)" for name, messages in self.queues.items()]
+        lines += [f"exchange {name}" for name in self.exchanges]
+        lines += [f"key {key}" for key in self.keys[:shown_keys]]
+        if len(self.keys) > shown_keys:
+            lines.append(f"… and {len(self.keys) - shown_keys} more keys")
+        return "\n".join(lines)
+
+
+def _rabbitmqctl() -> tuple[dict[str, str], dict[str, str]] | None:
+    """Queues {name: messages} and exchanges {name: type} as `rabbitmqctl` lists them (it needs
+    root; both asked at once, each takes seconds); None where it fails."""
+    columns = {"queues": "messages", "exchanges": "type"}
+    try:
+        procs = [
+            subprocess.Popen(
+                [RABBITMQCTL, "-q", f"list_{what}", "--no-table-headers", "name", column],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            for what, column in columns.items()
+        ]
+    except OSError:
+        return None
+    listed = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return None
+        if proc.returncode != 0:
+            return None
+        listed.append(dict(line.rsplit("\t", 1) for line in out.splitlines() if "\t" in line))
+    return listed[0], listed[1]
+
+
+def _management(broker_url: str, what: str) -> dict[str, str] | None:
+    """The same from the management API, where its plugin is enabled; else None."""
+    url = urlsplit(broker_url)
+    column = "messages" if what == "queues" else "type"
+    try:
+        answer = httpx.get(
+            f"http://{url.hostname}:15672/api/{what}/%2F",
+            auth=(url.username or "guest", url.password or "guest"),
+            timeout=10,
+        )
+    except httpx.TransportError:
+        return None
+    if answer.status_code != 200:
+        return None
+    return {item["name"]: str(item.get(column, "?")) for item in answer.json()}
+
+
+def _passive(broker_url: str, names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Which of `names` still exist as queues (with their messages) and as exchanges."""
+    queues: dict[str, str] = {}
+    exchanges: dict[str, str] = {}
+    with Connection(broker_url) as connection:
+        for name in sorted(names):
+            for kind in ("queue", "exchange"):
+                channel = connection.channel()
+                try:
+                    if kind == "queue":
+                        queues[name] = str(channel.queue_declare(name, passive=True)[1])
+                    else:
+                        channel.exchange_declare(name, "direct", passive=True)
+                        exchanges[name] = "direct"
+                except Exception:  # noqa: BLE001 (not found, as it should be: the channel is closed)
+                    connection.close()
+                    connection.connect()
+                else:
+                    channel.close()
+    return queues, exchanges
+
+
+def leftovers(broker_url: str, redis_url: str, prefix: str = RUN_PREFIX) -> Leftovers:
+    """The queues, exchanges and Redis keys whose names start with `prefix`.
+
+    RabbitMQ is asked with rabbitmqctl (as root), else with its management API; where neither
+    answers, only the names that run_name handed out are looked for, one by one."""
+    listed = _rabbitmqctl()
+    if listed is None:
+        queues, exchanges = _management(broker_url, "queues"), _management(broker_url, "exchanges")
+        if queues is not None and exchanges is not None:
+            listed = queues, exchanges
+    if listed is None:
+        listed = _passive(broker_url, (n for n in MINTED if n.startswith(prefix)))
+    queues, exchanges = listed
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        keys = sorted(client.scan_iter(match=f"{prefix}*", count=5000))
+    return Leftovers(
+        {name: messages for name, messages in sorted(queues.items()) if name.startswith(prefix)},
+        sorted(name for name in exchanges if name.startswith(prefix)),
+        keys,
+    )

@@ -8,9 +8,8 @@ import httpx
 import pytest
 
 from tests.processes import free_port, isolated_env, settings_of, start, stop
-from tests.support import ROOT
+from tests.support import ROOT, remove
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 
@@ -87,10 +86,7 @@ def test_supervisord_runs_api_worker_scheduler_flower_and_console(tmp_path: Path
     finally:
         stop(proc, timeout=90)
         settings = settings_of(env)
-        app = create_celery_app(settings, with_backend=False)
-        with app.connection_for_write() as conn:
-            conn.channel().queue_delete(settings.queue)
-        app.close()
+        remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")
     leftovers = subprocess.run(["pgrep", "-f", env["TASKLINE_QUEUE"]], capture_output=True)
     assert leftovers.stdout == b""
 

@@ -54,7 +54,9 @@ def test_message_is_the_one_celery_send_task_builds(settings: Settings) -> None:
             f"{settings.queue}-events",
             Exchange("celeryev", type="topic"),
             routing_key="task.sent",
-            auto_delete=True,
+            # Gone with this connection: auto_delete alone waits for a consumer that basic_get
+            # never is, and the queue stayed, taking every task-sent event of the broker.
+            exclusive=True,
         )
         monitor(conn.default_channel).declare()
 

@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import pytest
 import redis
@@ -62,6 +61,7 @@ from core.transitions import (
     Unknown,
     VersionMismatch,
 )
+from tests.support import run_name
 
 pytestmark = pytest.mark.integration
 
@@ -180,7 +180,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.keys = Keys(f"test-machine-{uuid4().hex[:8]}:")
+        self.keys = Keys(f"{run_name('machine-')}:")
         self.client = redis.Redis(decode_responses=True)
         self.transitions = Transitions(self.client, self.keys)
         self.reader = self.client.register_script(READ)

@@ -1,0 +1,43 @@
+"""The run's end check (tests/conftest.py) sees what a test left behind, and only this run's."""
+
+from collections.abc import Iterator
+
+import pytest
+import redis
+from kombu import Connection, Exchange, Queue
+
+from tests.support import BROKER_URL, REDIS_URL, leftovers, remove, run_name
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def left() -> Iterator[tuple[str, str]]:
+    """A queue holding one message, its exchange and a key of this run; another run's key."""
+    name = run_name("leftover-")
+    other = f"test-{'0' * 8}-leftover-{name[-10:]}"
+    with Connection(BROKER_URL) as connection:
+        queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
+        queue(connection.default_channel).declare()
+        connection.Producer().publish({"x": 1}, exchange=name, routing_key=name)
+    with redis.Redis.from_url(REDIS_URL) as client:
+        client.set(f"{name}:index", 1)
+        client.set(f"{other}:index", 1)
+    try:
+        yield name, other
+    finally:
+        remove(BROKER_URL, REDIS_URL, [name], f"{name}*")
+        remove(BROKER_URL, REDIS_URL, [], f"{other}*")
+
+
+def test_leftovers_names_this_runs_queues_exchanges_and_keys(left: tuple[str, str]) -> None:
+    name, other = left
+    found = leftovers(BROKER_URL, REDIS_URL)
+    assert found.queues.get(name) == "1", found
+    assert name in found.exchanges, found
+    assert f"{name}:index" in found.keys, found
+    assert not any(other in line for line in found.describe().splitlines()), found
+    remove(BROKER_URL, REDIS_URL, [name], f"{name}*")
+    after = leftovers(BROKER_URL, REDIS_URL)
+    assert name not in after.queues and name not in after.exchanges, after
+    assert f"{name}:index" not in after.keys, after
