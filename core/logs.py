@@ -35,7 +35,7 @@ class HideResults(logging.Filter):
             record.args = context
             record.msg = str(record.msg).replace(": %(return_value)s", "")
             if isinstance(getattr(record, "data", None), Mapping):
-                record.data = context
+                setattr(record, "data", context)  # noqa: B010 (an `extra` of Celery's)
         return True
 
 
