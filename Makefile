@@ -23,19 +23,21 @@ $(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
 	$(PIP_INSTALL) -r requirements-dev.lock
 	@touch $@
 
-# Random secrets in .env: written by the first `make run`; `make secrets` adds missing ones
-# and never changes a value already there.
-.env:
-	python3 scripts/write_secrets.py .env
+# The RabbitMQ and Redis that the tests and the benchmarks share with other programs (guest,
+# no password), whatever .env says; `make run` has its own user and Redis (.env's URLs).
+SHARED_SERVICES := TASKLINE_BROKER_URL=amqp://guest:guest@127.0.0.1:5672// \
+	TASKLINE_REDIS_URL=redis://127.0.0.1:6379/0
 
+# Random secrets in .env: `make secrets` (and every `make run`) adds missing ones and never
+# changes a value already there.
 secrets:
 	python3 scripts/write_secrets.py .env
 
-run: $(VENV)/.runtime .env
+run: $(VENV)/.runtime secrets
 	scripts/run.sh
 
 test: $(VENV)/.dev
-	scripts/ensure-services.sh
+	$(SHARED_SERVICES) scripts/ensure-services.sh
 	scripts/ensure-test-tools.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -55,7 +57,7 @@ lock: $(VENV)/.dev
 	$(PIP_COMPILE) -o requirements-dev.lock requirements-dev.txt requirements.lock
 
 bench: $(VENV)/.dev
-	scripts/ensure-services.sh
+	$(SHARED_SERVICES) scripts/ensure-services.sh
 	bench/ensure-tools.sh
 	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	$(PY) -m bench.suite $(BENCH_ARGS)

@@ -37,6 +37,7 @@ from api.streams import StreamSlots
 from api.submit import Submitter
 from core.guard import check as check_production
 from core.ledger import SerialLedger
+from core.logs import hide_tokens
 from core.records import Keys
 from core.settings import Settings, get_settings
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API around one Redis pool, one producer and one CPU sampler."""
     settings = settings or get_settings()
     check_production(settings, "API")
+    hide_tokens()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from cli.answers import CHANGE, TASK, decoded
 from cli.connection import call
 from cli.output import Output
 from cli.stream import events
+from cli.terminal import clean
 from cli.views import progress_value, where
 
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELLED"})
@@ -46,17 +47,17 @@ class Bar:
 
     def __init__(self, out: Output, task: dict[str, Any]) -> None:
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             TaskProgressColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[value]}"),
+            TextColumn("{task.fields[value]}", markup=False),
             console=out.stderr,
         )
         self.row: TaskID = self.progress.add_task(
-            f"{task['name']} {where(task)}", total=100, start=False, value=""
+            clean(f"{task['name']} {where(task)}", one_line=True), total=100, start=False, value=""
         )
-        self.name = task["name"]
+        self.name = clean(task["name"], one_line=True)
         self.started = False
 
     def __enter__(self) -> "Bar":

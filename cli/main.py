@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import httpx
 import typer
-from rich.text import Text
 
 from cli import config
 from cli.answers import PAGE, RESULT, TASK, TOKEN, decoded
@@ -19,6 +18,7 @@ from cli.follow import follow
 from cli.output import Output
 from cli.params import parse_moment, parse_params
 from cli.stats import gather, render
+from cli.terminal import text
 from cli.views import detail, listing, summary, value_text
 from cli.watch import watch as watch_line
 
@@ -265,7 +265,7 @@ def result(
         if response.status_code == 202:
             s.out.either(body, summary(body))
             raise CliError(f"task {task_id} has not ended: {body['state']}", ExitCode.UNFINISHED)
-        s.out.either(body, Text(value_text(body.get("result"))))
+        s.out.either(body, text(value_text(body.get("result")), one_line=False))
 
 
 @app.command(name="list")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,11 +10,16 @@ from typing import Any
 from rich.console import Console, RenderableType
 
 from cli.exits import CliError
+from cli.terminal import clean
+
+# Raw in JSON text (which escapes only C0): DEL and the C1 controls, which terminals obey too.
+UNESCAPED_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
 def dumps(document: Any) -> str:
-    """Compact JSON on one line, non-ASCII kept as it is."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON on one line, non-ASCII kept as it is but for control characters."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return UNESCAPED_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def wide() -> int | None:
@@ -46,8 +52,8 @@ class Output:
             self.show(renderable)
 
     def text(self, text: str) -> None:
-        """Plain text on stdout, never read as markup."""
-        self.stdout.print(text, markup=False)
+        """Plain text on stdout, never read as markup, control characters escaped."""
+        self.stdout.print(clean(text), markup=False)
 
     def show(self, renderable: RenderableType) -> None:
         """A Rich table or line on stdout."""
@@ -55,12 +61,12 @@ class Output:
 
     def note(self, text: str) -> None:
         """A message for the person at the terminal, on stderr."""
-        self.stderr.print(text, markup=False)
+        self.stderr.print(clean(text), markup=False)
 
     def error(self, error: CliError) -> None:
         """The error on stderr: one line `error: …`, or a JSON object with --json."""
         if self.json:
             sys.stderr.write(dumps(error.as_json()) + "\n")
         else:
-            self.stderr.print(f"error: {error.message}", markup=False, style="red")
+            self.stderr.print(f"error: {clean(error.message)}", markup=False, style="red")
         sys.stderr.flush()

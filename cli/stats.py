@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cli.answers import CPU, MEMORY, PARTITIONS, decoded
 from cli.connection import call
+from cli.terminal import text
 
 
 def gather(client: httpx.Client) -> dict[str, Any]:
@@ -64,11 +65,11 @@ def render(stats: dict[str, Any]) -> Group:
     disks.add_column("device")
     for part in stats["partitions"]:
         disks.add_row(
-            part.get("mountpoint", ""),
+            text(part.get("mountpoint", "")),
             bar(part.get("percent", 0)),
             f"{part.get('percent', 0):.1f}",
             size(part.get("used", 0)),
             size(part.get("total", 0)),
-            part.get("device", ""),
+            text(part.get("device", "")),
         )
     return Group(cpu, memory, disks)

@@ -1,4 +1,7 @@
-"""How tasks read on a terminal: one line, a detail view, a table, a result."""
+"""How tasks read on a terminal: one line, a detail view, a table, a result.
+
+Every text from the server goes in cleaned and as a `Text` (cli.terminal): shown, never obeyed.
+"""
 
 import json
 from datetime import datetime
@@ -6,6 +9,8 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
+
+from cli.terminal import clean, text
 
 STATE_STYLES = {
     "QUEUED": "cyan",
@@ -57,7 +62,7 @@ def when(moment: str | None) -> str:
 
 def state_text(state: str) -> Text:
     """A state in its colour, so outcomes stand out in a list."""
-    return Text(state, style=STATE_STYLES.get(state, ""))
+    return text(state, STATE_STYLES.get(state, ""))
 
 
 def value_text(value: Any) -> str:
@@ -68,7 +73,11 @@ def value_text(value: Any) -> str:
 
 
 def where(task: dict[str, Any]) -> str:
-    """Where a task stands: its place in line, its time, its progress or its outcome."""
+    """Where a task stands: its place in line, its time, its progress or its outcome (cleaned)."""
+    return clean(_where(task), one_line=True)
+
+
+def _where(task: dict[str, Any]) -> str:
     state = task.get("state", "")
     if state == "QUEUED" and task.get("queue_position"):
         return f"position {task['queue_position']}"
@@ -85,7 +94,7 @@ def where(task: dict[str, Any]) -> str:
 
 def summary(task: dict[str, Any]) -> Text:
     """`<id> <name> <STATE> <where>` on one line."""
-    line = Text(f"{task['id']}  {task.get('name', '')}  ")
+    line = text(f"{task['id']}  {task.get('name', '')}  ")
     line.append_text(state_text(task.get("state", "")))
     if extra := where(task):
         line.append(f"  {extra}")
@@ -97,7 +106,7 @@ def detail(task: dict[str, Any]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    rows: list[tuple[str, str | Text]] = [
+    rows: list[tuple[str, str | Text]] = [  # str: cleaned below
         ("id", task["id"]),
         ("name", task.get("name", "")),
         ("state", state_text(task.get("state", ""))),
@@ -120,14 +129,14 @@ def detail(task: dict[str, Any]) -> Table:
         rows.append(("error", f"{error.get('type', '')}: {error.get('message', '')}"))
     for label, value in rows:
         if value:
-            table.add_row(label, value)
+            table.add_row(label, value if isinstance(value, Text) else text(value, one_line=False))
     return table
 
 
 def progress_value(task: dict[str, Any]) -> str:
-    """The intermediate value a running task reports (pi's estimate so far, …)."""
+    """The intermediate value a running task reports (pi's estimate so far, …), on one line."""
     value = (task.get("progress") or {}).get("intermediate")
-    return "" if value is None else value_text(value)
+    return "" if value is None else clean(value_text(value), one_line=True)
 
 
 def listing(tasks: list[dict[str, Any]]) -> Table:
@@ -142,12 +151,12 @@ def listing(tasks: list[dict[str, Any]]) -> Table:
     table.add_column("WHERE")
     for task in tasks:
         table.add_row(
-            task["id"],
-            task.get("name", ""),
+            text(task["id"]),
+            text(task.get("name", "")),
             state_text(task.get("state", "")),
-            task.get("owner", ""),
-            str(task.get("priority", "")),
-            when(task.get("queued_at")),
-            where(task),
+            text(task.get("owner", "")),
+            text(task.get("priority", "")),
+            text(when(task.get("queued_at"))),
+            text(where(task)),
         )
     return table

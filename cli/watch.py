@@ -12,6 +12,7 @@ from rich.text import Text
 from cli.answers import LINE_EVENTS
 from cli.output import Output
 from cli.stream import Event, events
+from cli.terminal import clean
 from cli.views import clock, progress_value, short, state_text
 
 
@@ -31,14 +32,16 @@ def watch(client: httpx.Client, out: Output) -> None:
 
 def event_line(data: dict[str, Any]) -> Text:
     """`12:00:01 started 6f1c1c1e… leibniz_pi (alice)` and what the event adds."""
-    line = Text(f"{clock(data.get('at'))} ")
-    line.append(f"{data.get('kind', ''):<10}", style="bold")
-    line.append(f" {short(data.get('id', ''))} {data.get('name', '')} ({data.get('owner', '')})")
+    line = Text(f"{clean(clock(data.get('at')), one_line=True)} ")
+    line.append(clean(f"{data.get('kind', ''):<10}", one_line=True), style="bold")
+    who = f" {short(data.get('id', ''))} {data.get('name', '')} ({data.get('owner', '')})"
+    line.append(clean(who, one_line=True))
     if data.get("kind") == "ended":
         line.append(" ")
         line.append_text(state_text(data.get("state", "")))
     if error := data.get("error"):
-        line.append(f" {error.get('type', '')}: {error.get('message', '')}", style="red")
+        why = f" {error.get('type', '')}: {error.get('message', '')}"
+        line.append(clean(why, one_line=True), style="red")
     if (attempts := data.get("attempts") or 0) > 1:
         line.append(f" (attempt {attempts})")
     return line
@@ -49,11 +52,11 @@ class Board:
 
     def __init__(self) -> None:
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             TextColumn("{task.percentage:>5.1f} %"),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[value]}"),
+            TextColumn("{task.fields[value]}", markup=False),
         )
         self.rows: dict[str, TaskID] = {}
         self.depth = 0
@@ -72,7 +75,7 @@ class Board:
             running = ", ".join(f"{short(t['id'])} {t['name']}" for t in data.get("running", []))
             postponed = len(data.get("postponed", []))
             summary = f"now: {self.depth} waiting, {postponed} postponed, running: {running or '-'}"
-            return [Text(summary, style="dim")]
+            return [Text(clean(summary, one_line=True), style="dim")]
         if event.kind == "line":
             self.depth = data.get("depth", self.depth)
             return []
@@ -88,7 +91,8 @@ class Board:
     def run(self, task: dict[str, Any]) -> None:
         """Show (or move) the bar of a running task."""
         if task["id"] not in self.rows:
-            description = f"{short(task['id'])} {task.get('name', '')} ({task.get('owner', '')})"
+            who = f"{short(task['id'])} {task.get('name', '')} ({task.get('owner', '')})"
+            description = clean(who, one_line=True)
             self.rows[task["id"]] = self.progress.add_task(description, total=100, value="")
         progress = task.get("progress") or {}
         self.progress.update(

@@ -12,6 +12,7 @@ from kombu import Exchange, Queue
 
 from core.catalog import CATALOG
 from core.guard import exit_if_unsafe
+from core.logs import hide_results
 from core.settings import Settings, get_settings
 
 MAX_PRIORITY = 9
@@ -102,6 +103,7 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
 
 
 app = create_celery_app(get_settings())
+hide_results()  # the pool's children inherit the filter
 
 
 @celeryd_init.connect

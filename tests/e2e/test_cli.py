@@ -17,6 +17,7 @@ from typing import IO
 import httpx
 import pytest
 
+from tasks.text import reverse_graphemes
 from tests.client import submit, wait_done, wait_state
 from tests.processes import PASSWORDS, Stack
 from tests.support import free_port
@@ -262,6 +263,37 @@ def test_waiting_task_is_reprioritised_postponed_brought_back_cancelled_and_dele
     back = taskline("postpone", later["id"], "--now")
     assert back.returncode == 0, back.stderr
     assert wait_done(api, later["id"])["result"] == "won"
+
+
+TERMINAL_TRICKS = (
+    "\x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b]8;;http://example.invalid\x1b\\"
+    "link\x1b]8;;\x1b\\\x9b31m\x08[bold red]loud[/bold red][link=http://example.invalid]x[/link]"
+)
+OBEYED = ("\x1b", "\x07", "\x9b", "\x08")
+
+
+def test_a_result_and_params_reach_the_terminal_as_text_never_obeyed(
+    taskline: Run, api: httpx.Client
+) -> None:
+    task = submit(api, "reverse", {"text": reverse_graphemes(TERMINAL_TRICKS)})
+    assert wait_done(api, task["id"])["result"] == TERMINAL_TRICKS
+    shown = {
+        "status": taskline("status", task["id"]),
+        "result": taskline("result", task["id"]),
+        "list": taskline("list", "--name", "reverse", "--limit", "3"),
+    }
+    for command, done in shown.items():
+        assert done.returncode == 0, (command, done.stderr)
+        for sequence in OBEYED:
+            assert sequence not in done.stdout + done.stderr, (command, sequence, done.stdout)
+    for command in ("status", "result"):  # the markup shown as it came, escapes made visible
+        assert "[bold red]loud[/bold red][link=http://example.invalid]x[/link]" in (
+            shown[command].stdout.replace("\n", "")
+        )
+        assert "\\x1b]52;c;ZXZpbA==" in shown[command].stdout
+    as_json = taskline("result", task["id"], "--json")  # exact, with every control escaped
+    assert json.loads(as_json.stdout)["result"] == TERMINAL_TRICKS
+    assert not any(sequence in as_json.stdout for sequence in OBEYED)
 
 
 def test_login_keeps_a_private_token_that_later_commands_use(

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -172,3 +173,43 @@ def test_supervisord_runs_api_worker_flower_and_console() -> None:
     assert parser.get("program:flower", "command").endswith("-m worker.flower")  # read-only
     assert "127.0.0.1" not in parser.get("inet_http_server", "port")  # from the environment
     assert "password" in dict(parser.items("inet_http_server"))
+
+
+def test_make_run_gets_its_own_rabbitmq_user_and_redis_password_from_make_secrets(
+    tmp_path: Path,
+) -> None:
+    values = dict(
+        line.split("=", 1)
+        for line in write_secrets(tmp_path).read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    settings = Settings(
+        _env_file=None,
+        **{k.removeprefix(PREFIX).lower(): v for k, v in values.items() if k.startswith(PREFIX)},
+    )
+    # The broker and Redis rules of the production guard hold for `make run` too.
+    problems = production_problems(settings)
+    assert [p for p in problems if "BROKER_URL" in p or "REDIS_URL" in p] == []
+    broker, redis_url = urlsplit(settings.broker_url), urlsplit(settings.redis_url)
+    assert (broker.username, broker.password) == ("taskline", values["RABBITMQ_PASSWORD"])
+    assert broker.path == "/taskline"  # a virtual host of its own
+    assert redis_url.password == values["REDIS_PASSWORD"]
+    assert redis_url.port != 6379  # its own Redis, not the shared one
+
+
+def test_redis_is_bounded_and_never_evicts_in_compose_and_in_its_conf(tmp_path: Path) -> None:
+    conf = (ROOT / "deploy" / "redis.conf").read_text().splitlines()
+    assert "maxmemory-policy noeviction" in conf
+    assert any(line.startswith("maxmemory ") for line in conf)
+    write_secrets(tmp_path)
+    command = resolved(tmp_path)["services"]["redis"]["command"]
+    if isinstance(command, str):
+        command = command.split()
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert command[command.index("--maxmemory") + 1] == "1gb"
+
+
+def test_supervisord_writes_its_logs_for_the_owner_only() -> None:
+    parser = configparser.RawConfigParser()
+    parser.read(ROOT / "supervisord.conf")
+    assert parser.get("supervisord", "umask") == "077"

@@ -1,0 +1,54 @@
+"""What reaches a log file: no bearer token and no task result.
+
+uvicorn logs every WebSocket handshake with its query string, whose `access_token` is a live
+bearer token; Celery logs every task's success with its return value (genuine serials, users'
+text). The filters below take both out of the record, whatever handler writes it.
+"""
+
+import logging
+import re
+from collections.abc import Mapping
+
+TOKEN = re.compile(r"(access_token=)[^&\s\"']*")
+HIDDEN = "[hidden]"
+# The loggers uvicorn writes requests and handshakes to (the access log may be turned on).
+UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.access")
+CELERY_TRACE_LOGGER = "celery.app.trace"
+
+
+class HideTokens(logging.Filter):
+    """Replaces every `access_token=…` of a message by `access_token=[hidden]`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "access_token=" in message:
+            record.msg, record.args = TOKEN.sub(rf"\g<1>{HIDDEN}", message), None
+        return True
+
+
+class HideResults(logging.Filter):
+    """Celery's "Task … succeeded in …s" line, without the return value (here or in `data`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping) and "return_value" in record.args:
+            context = {**record.args, "return_value": HIDDEN}
+            record.args = context
+            record.msg = str(record.msg).replace(": %(return_value)s", "")
+            if isinstance(getattr(record, "data", None), Mapping):
+                setattr(record, "data", context)  # noqa: B010 (an `extra` of Celery's)
+        return True
+
+
+def hide_tokens() -> None:
+    """Keep bearer tokens out of uvicorn's logs (once per process)."""
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, HideTokens) for f in logger.filters):
+            logger.addFilter(HideTokens())
+
+
+def hide_results() -> None:
+    """Keep task results out of Celery's worker log (once per process)."""
+    logger = logging.getLogger(CELERY_TRACE_LOGGER)
+    if not any(isinstance(f, HideResults) for f in logger.filters):
+        logger.addFilter(HideResults())
