@@ -218,8 +218,18 @@ def iso(moment: datetime) -> str:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON for record fields; '' for None."""
-    return "" if value is None else json.dumps(value, separators=(",", ":"))
+    """Compact JSON for record fields, as UTF-8 text (an emoji costs 4 bytes, not a 12-byte
+    \\u escape pair); '' for None. A lone surrogate, which UTF-8 cannot carry, keeps its
+    escape."""
+    if value is None:
+        return ""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def encode(fields: dict[str, Any]) -> dict[str, str]:
