@@ -89,6 +89,11 @@ class Keys:
         """The owner's creations in one minute (since the epoch)."""
         return f"{self.prefix}rate:{owner}:{minute}"
 
+    def usage(self, owner: str) -> str:
+        """Bytes of params and results the owner's kept tasks hold (each record counts its
+        own in `bytes`; the transition scripts keep the two together)."""
+        return f"{self.prefix}bytes:{owner}"
+
     def streams(self, user: str) -> str:
         """The user's open event streams: one member each, scored by when its lease ends."""
         return f"{self.prefix}streams:{user}"

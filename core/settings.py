@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, description="Request body limit (413 beyond).")
     creations_per_minute: int = Field(600, description="Task creations per user and minute.")
     max_waiting_per_user: int = Field(10_000, description="Waiting tasks per user.")
+    max_task_bytes: int = Field(
+        2_097_152,
+        description="Bytes one task may hold in Redis, its params and its result together as "
+        "stored (UTF-8 JSON): a submission or edit over it is a 413, a result over it ends "
+        "the task FAILURE.",
+    )
+    max_user_bytes: int = Field(
+        268_435_456,
+        description="Bytes the params and results of one user's kept tasks may hold together "
+        "(until deleted or forgotten); a submission or edit past it is a 429.",
+    )
     max_streams_per_user: int = Field(
         20, description="Open event streams (SSE and WebSocket together) per user; 429 beyond."
     )

@@ -12,7 +12,7 @@ asyncio client each method returns an awaitable of the outcome it names.
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +72,22 @@ class Full:
 
 
 @dataclass(frozen=True, slots=True)
+class TooLarge:
+    """The task's params (and result) take more bytes as stored than one task may."""
+
+    size: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverQuota:
+    """The owner's kept tasks hold `used` bytes: these params would take them past `quota`."""
+
+    used: int
+    quota: int
+
+
+@dataclass(frozen=True, slots=True)
 class Overlap:
     """The serial range overlaps one reserved for another task."""
 
@@ -108,6 +124,7 @@ class Unknown:
 class Claimed:
     token: int  # the run's token: every write of the run carries it
     params: dict[str, Any]
+    params_bytes: int = field(default=0, compare=False)  # as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +262,17 @@ class Transitions:
         idempotency: tuple[str, str] | None,
         per_minute: int,
         serials: SerialRange | None,
-    ) -> Created | Existing | Limited | Full | Overlap:
+        *,
+        max_task_bytes: int = UNLIMITED,
+        max_user_bytes: int = UNLIMITED,
+    ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
-        `idempotency` is (key, request digest); `serials` the range to reserve.
+        `idempotency` is (key, request digest); `serials` the range to reserve. Its params
+        count against the owner's bytes, up to `max_user_bytes`.
         """
         now = now_ms()
+        encoded = dumps(params)
         key, digest = idempotency or ("", "")
         model, first, last = serials or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
@@ -260,10 +282,11 @@ class Transitions:
             self.keys.index("QUEUED", owner=owner),
             self.keys.index("SCHEDULED", owner=owner),
             self.keys.ledger(model),
+            self.keys.usage(owner),
         ]
         args = [
             name,
-            dumps(params),
+            encoded,
             priority,
             owner,
             dumps(self.keys.families(name, owner)),
@@ -275,9 +298,14 @@ class Transitions:
             per_minute,
             first,
             last,
+            len(encoded.encode()),
+            max_task_bytes,
+            max_user_bytes,
         ]
 
-        def parse(reply: list[Any]) -> Created | Existing | Limited | Full | Overlap:
+        def parse(
+            reply: list[Any],
+        ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
             match reply:
                 case ["created", state, turn, flat, rank]:
                     record = TaskRecord.parse(_record(flat))
@@ -291,6 +319,10 @@ class Transitions:
                     return Full()
                 case ["overlap", entry]:
                     return _overlap(entry)
+                case ["too_large", size]:
+                    return TooLarge(int(size), max_task_bytes)
+                case ["over_quota", used]:
+                    return OverQuota(int(used), max_user_bytes)
             raise ValueError(f"create: unexpected reply {reply!r}")
 
         return self._task("create", task_id, extra_keys, args, parse)
@@ -343,7 +375,7 @@ class Transitions:
         def parse(reply: list[Any]) -> Claimed | Held | Skipped:
             match reply:
                 case ["claimed", token, found]:
-                    return Claimed(int(token), json.loads(found))
+                    return Claimed(int(token), json.loads(found), len(found.encode()))
                 case ["held", holder]:
                     return Held(holder)
                 case ["skipped", why]:
@@ -361,15 +393,17 @@ class Transitions:
         *,
         token: int | None = None,
         runner: str | None = None,
+        stored: int = 0,
     ) -> bool:
-        """End the run named by its token (or, from outside the run, by its runner).
+        """End the run named by its token (or, from outside the run, by its runner);
+        `stored`: the bytes of the result Celery keeps, counted against the owner's.
 
         False when that run no longer holds the task: nothing changed.
         """
         if (token is None) == (runner is None):
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
-        return self._task("finish", task_id, [], [*args, forget_ms], bool)
+        return self._task("finish", task_id, [], [*args, forget_ms, stored], bool)
 
     def progress(self, task_id: str, token: int, progress: dict[str, Any]) -> bool:
         """Record a run's progress; False when the run is stale."""
@@ -413,18 +447,22 @@ class Transitions:
         *,
         editor: str = "",
         per_minute: int = UNLIMITED,
-    ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
+        max_task_bytes: int = UNLIMITED,
+        max_user_bytes: int = UNLIMITED,
+    ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | TooLarge | OverQuota | Unknown:
         """Change a waiting task; `serials` is the range new params need (swapped atomically).
 
-        An edit counts against the editor's creations and edits a minute (the API passes
-        both; tools and tests may leave them out).
+        An edit counts against the editor's creations and edits a minute, and new params
+        against the bytes of a task and of its owner (the API passes the bounds; tools and
+        tests may leave them out).
         """
         now = now_ms()
+        encoded = "" if params is None else dumps(params)
         model, first, last = serials or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
         args = [
             "" if version is None else version,
-            "" if params is None else dumps(params),
+            encoded,
             "" if priority is None else priority,
             postpone,
             nb_iso,
@@ -433,12 +471,17 @@ class Transitions:
             first,
             last,
             per_minute,
+            len(encoded.encode()),
+            max_task_bytes,
+            max_user_bytes,
         ]
         extra_keys = [self.keys.ledger(model), self.keys.rate(editor, now // 60_000)]
 
         def parse(
             reply: list[Any],
-        ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
+        ) -> (
+            Edited | Conflict | VersionMismatch | Overlap | Limited | TooLarge | OverQuota | Unknown
+        ):
             match reply:
                 case ["edited", turn]:
                     return Edited(int(turn))
@@ -450,6 +493,10 @@ class Transitions:
                     return _overlap(entry)
                 case ["limited"]:
                     return Limited(60 - (now // 1000) % 60)
+                case ["too_large", size]:
+                    return TooLarge(int(size), max_task_bytes)
+                case ["over_quota", used]:
+                    return OverQuota(int(used), max_user_bytes)
             return Unknown()
 
         return self._task("edit", task_id, extra_keys, args, parse)

@@ -52,7 +52,15 @@ from api.schemas import (
     task_out,
 )
 from api.store import TaskStore
-from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
+from api.submit import (
+    Submitter,
+    moment,
+    over_quota_error,
+    overlap_error,
+    serial_range,
+    too_large_error,
+    validate_params,
+)
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
 from core.transitions import (
@@ -61,7 +69,9 @@ from core.transitions import (
     Ended,
     Limited,
     Overlap,
+    OverQuota,
     Running,
+    TooLarge,
     Unknown,
     VersionMismatch,
 )
@@ -114,9 +124,12 @@ async def wait_until_terminal(
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_AUTH,
     409: {"description": "Serial range already issued"},
-    413: {"description": "Request body too large"},
+    413: {"description": "Request body too large, or params over the bytes a task may hold"},
     422: {"description": "Unknown task, invalid params, or a reused Idempotency-Key"},
-    429: {"description": "Too many tasks created or waiting"},
+    429: {
+        "description": "Too many tasks created or waiting, or the user's kept tasks hold "
+        "the most bytes they may"
+    },
     503: {"description": "RabbitMQ or Redis unavailable"},
 }
 
@@ -261,7 +274,11 @@ async def read_task_history(task_id: str, store: StoreDep, user: CurrentUser) ->
         **_NOT_FOUND,
         409: {"description": "The task is not waiting, or its new serial range is taken"},
         412: {"description": "If-Match does not match the task's ETag"},
-        429: {"description": "Too many creations and edits this minute"},
+        413: {"description": "The new params take more bytes than a task may hold"},
+        429: {
+            "description": "Too many creations and edits this minute, or no room left in "
+            "the bytes the user's kept tasks may hold"
+        },
     },
 )
 async def update_task(
@@ -312,6 +329,8 @@ async def update_task(
             serials,
             editor=user.name,
             per_minute=settings.creations_per_minute,
+            max_task_bytes=settings.max_task_bytes,
+            max_user_bytes=settings.max_user_bytes,
         )
     )
     match outcome:
@@ -330,6 +349,10 @@ async def update_task(
             )
         case Overlap():
             raise overlap_error(serials, outcome)
+        case TooLarge():
+            raise too_large_error(outcome)
+        case OverQuota():
+            raise over_quota_error(outcome)
     snapshot = await visible(store, task_id, user)
     if outcome.turn:
         # The change is durable and the turn sits in the outbox: if RabbitMQ is away the

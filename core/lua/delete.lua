@@ -4,6 +4,8 @@
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- ARGV[5] unpublished   '1': the task's first message never reached RabbitMQ; its
 --                       Idempotency-Key is forgotten too, so a retry creates it afresh
+-- The bytes the task held (`bytes`) are taken off its owner's count (`usage`), which goes
+-- when it reaches zero.
 -- Replies: {'deleted', state it had} | {'running'} | {'unknown'}
 
 local state = redis.call('HGET', REC, 'state')
@@ -22,6 +24,10 @@ for _, fam in ipairs(fams) do
 end
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX, EXPIRY, CANCELLING}) do
   redis.call('ZREM', key, ID)
+end
+local usage, size = unpack(redis.call('HMGET', REC, 'usage', 'bytes'))
+if usage and usage ~= '' and redis.call('DECRBY', usage, tonumber(size) or 0) <= 0 then
+  redis.call('DEL', usage)
 end
 redis.call('DEL', REC, HISTORY, EVENTS, PAGES, META)
 return {'deleted', state}
