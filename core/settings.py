@@ -93,6 +93,17 @@ class Settings(BaseSettings):
         description="Bytes the params and results of one user's kept tasks may hold together "
         "(until deleted or forgotten); a submission or edit past it is a 429.",
     )
+    preview_bytes: int = Field(
+        4096,
+        description="Listings, the /events snapshot and its events cut each task's params, "
+        "progress, result and error to this many bytes (`truncated: true`; the task's own "
+        "URL gives the whole).",
+    )
+    page_preview_bytes: int = Field(
+        458_752,
+        description="The cut parts of all the tasks of one page or snapshot together stay "
+        "within this (shorter cuts on larger pages), so a page stays under 1 MiB.",
+    )
     max_streams_per_user: int = Field(
         20, description="Open event streams (SSE and WebSocket together) per user; 429 beyond."
     )

@@ -38,6 +38,7 @@ from api.errors import (
     UnavailableError,
 )
 from api.events import EventHub, wait_for
+from api.preview import budget
 from api.schemas import (
     EventId,
     HistoryEntry,
@@ -168,13 +169,17 @@ async def accept(
 @router.get("", response_model=TaskPage, responses=_AUTH)
 async def read_tasks(
     store: StoreDep,
+    settings: SettingsDep,
     user: CurrentUser,
     state: State | None = None,
     name: TaskName | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> TaskPage:
-    """List tasks, newest first, optionally by state and name; page with `cursor`."""
+    """List tasks, newest first, optionally by state and name; page with `cursor`.
+
+    Large params, progress, results and errors are cut short (`truncated`; the task's own
+    URL gives the whole), the more so the larger `limit`: a page stays under 1 MiB."""
     # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
     index_state = State.STARTED if state is State.PROGRESS else state
     snapshots, next_cursor = await store.page(
@@ -185,7 +190,7 @@ async def read_tasks(
         int(cursor) if cursor else None,
     )
     return TaskPage(
-        items=[task_out(s) for s in snapshots],
+        items=[task_out(s, budget(settings, limit)) for s in snapshots],
         next_cursor=None if next_cursor is None else str(next_cursor),
     )
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from httpx_sse import connect_sse
 
 from tests.client import submit, wait_done
 from tests.processes import Stack
@@ -113,3 +114,49 @@ def test_a_user_past_the_quota_gets_a_429_until_tasks_are_deleted(tight: Stack) 
         submit(alice, body["name"], body["params"], not_before=LATER)  # alice has her own
         assert bob.delete(f"/tasks/{first['id']}").status_code == 204
         submit(bob, body["name"], body["params"], not_before=LATER)
+
+
+MIB = 1 << 20
+MAX_PAGE = 500
+
+
+def test_listings_of_the_largest_tasks_stay_under_a_mebibyte_and_link_the_whole(
+    tight: Stack,
+) -> None:
+    """Each item of a page of 500 (the largest) takes under 1/500 MiB, whatever it holds:
+    8 MB answered for 20 such tasks before. A task's own URL still gives the whole."""
+    whole = EMOJI_TEXT[:50_000]  # 200 KB, twice: within the admin's 700 KB
+    with tight.client() as api:
+        done = wait_done(api, submit(api, "reverse", {"text": "\N{GRINNING FACE}" * 25_000})["id"])
+        assert done["state"] == "SUCCESS", done
+        waiting = [
+            submit(api, "reverse", {"text": whole}, not_before=LATER)["id"] for _ in range(2)
+        ]
+        page = api.get("/tasks", params={"limit": MAX_PAGE})
+        assert page.status_code == 200, page.text
+        items = {t["id"]: t for t in page.json()["items"]}
+        for task_id in [done["id"], *waiting]:
+            item = items[task_id]
+            assert item["truncated"] is True, item
+            assert len(json.dumps(item).encode()) < MIB / MAX_PAGE
+            assert item["links"]["self"] == f"/tasks/{task_id}"
+        preview = items[waiting[0]]["params"]["text"]
+        assert 0 < len(preview) < len(whole) and whole.startswith(preview)
+        assert api.get(f"/tasks/{waiting[0]}").json()["params"]["text"] == whole
+        assert api.get(f"/tasks/{done['id']}/result").json()["result"] == done["result"]
+        assert len(done["result"]) == 25_000
+
+        queue = api.get("/queue", params={"limit": 100}).json()
+        assert queue["next"] == [] and len(json.dumps(queue).encode()) < MIB
+
+        with httpx.Client(base_url=tight.url, timeout=10, headers=tight.bearer()) as http:
+            with connect_sse(http, "GET", "/events") as source:
+                first = next(iter(source.iter_sse()))
+        assert first.event == "snapshot"
+        snapshot = json.loads(first.data)
+        shown = {t["id"]: t for t in snapshot["recent"] + snapshot["postponed"]}
+        for task_id in [done["id"], *waiting]:
+            task = shown[task_id]
+            assert task["truncated"] is True and len(json.dumps(task).encode()) < MIB / 230
+        for task_id in waiting:
+            assert api.delete(f"/tasks/{task_id}").status_code == 204
