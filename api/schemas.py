@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.preview import cut
 from core.catalog import MAX_DELAY_SECONDS, TaskName
+from core.previews import cut
 from core.records import Snapshot, State
 
 
@@ -59,6 +59,8 @@ def event_data(fields: dict[str, str]) -> dict[str, Any]:
             data[key] = json.loads(data[key])
     if "attempts" in data:
         data["attempts"] = int(data["attempts"])
+    if "truncated" in data:  # a large progress, cut short (the task's own read has it whole)
+        data["truncated"] = True
     return data
 
 

@@ -22,6 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 
 from core.ledger import Allocation
+from core.previews import cut
 from core.records import Keys, Snapshot, State, TaskRecord, dumps, now_iso, now_ms
 
 LUA = Path(__file__).with_name("lua")
@@ -405,9 +406,14 @@ class Transitions:
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
         return self._task("finish", task_id, [], [*args, forget_ms, stored], bool)
 
-    def progress(self, task_id: str, token: int, progress: dict[str, Any]) -> bool:
-        """Record a run's progress; False when the run is stale."""
-        return self._task("progress", task_id, [], [token, dumps(progress)], bool)
+    def progress(
+        self, task_id: str, token: int, progress: dict[str, Any], *, event_bytes: int = UNLIMITED
+    ) -> bool:
+        """Record a run's progress, its events carrying it cut to about `event_bytes`; False
+        when the run is stale."""
+        shown, was_cut = cut(progress, event_bytes)
+        args = [token, dumps(progress), dumps(shown) if was_cut else ""]
+        return self._task("progress", task_id, [], args, bool)
 
     def page(self, task_id: str, token: int, items: list[Any]) -> bool:
         """Append a page of a run's result; False when the run is stale."""

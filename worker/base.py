@@ -247,7 +247,8 @@ class TasklineTask(Task):
             return  # the same report again (a run's end is reached by more than one path)
         self._written = meta
         # The record first: its script refuses a stale run, which then writes nothing else.
-        if not self.transitions.progress(self.request.id, self.token, meta):
+        shown = self.app.settings.preview_bytes
+        if not self.transitions.progress(self.request.id, self.token, meta, event_bytes=shown):
             raise StaleRunError("another attempt holds this task now")
         self.update_state(state=State.PROGRESS.value, meta=meta)
 

@@ -1,6 +1,7 @@
 """Stored bytes on the real Redis: the per-task limit and the owner's quota, kept by the same
 scripts that create, edit, finish and forget tasks, so the count never drifts."""
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -131,3 +132,25 @@ def test_edits_results_and_deletes_keep_the_count_of_what_is_kept(
         assert isinstance(transitions.delete(task_id), Deleted)
     assert used(client, keys) == 0
     assert not client.exists(keys.usage("alice"))  # nothing left behind at zero
+
+
+def test_a_large_progress_is_kept_whole_on_the_record_and_cut_in_the_events(
+    client: redis.Redis, keys: Keys, transitions: Transitions
+) -> None:
+    """Thousands of progress events are kept per task and per line: each carries a preview."""
+    assert isinstance(create(transitions, "a", 100), Created)
+    claimed = transitions.claim("a", "1", False, "reverse", {}, "w:1", 10_000, False, forget_ms=1)
+    assert isinstance(claimed, Claimed)
+    estimate = "3." + "1" * 10_000
+    progress = {"percent": 50.0, "current": 1, "total": 2, "intermediate": estimate}
+    assert transitions.progress("a", claimed.token, progress, event_bytes=1000)
+    assert client.hget(keys.task("a"), "progress") == dumps(progress)
+    for stream in (keys.events("a"), keys.line_events):
+        _, fields = client.xrevrange(stream, count=1)[0]
+        shown = json.loads(fields["progress"])
+        assert fields["truncated"] == "1" and len(fields["progress"].encode()) <= 1000
+        assert shown["percent"] == 50.0 and estimate.startswith(shown["intermediate"])
+    small = {"percent": 60.0, "current": 1, "total": 2, "intermediate": "3.14"}
+    assert transitions.progress("a", claimed.token, small, event_bytes=1000)
+    _, fields = client.xrevrange(keys.events("a"), count=1)[0]
+    assert json.loads(fields["progress"]) == small and "truncated" not in fields

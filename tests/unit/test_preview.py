@@ -2,7 +2,8 @@
 
 import json
 
-from api.preview import budget, cut, preview_event
+from api.preview import budget, preview_event
+from core.previews import cut
 from core.settings import Settings
 
 
