@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from core.catalog import MAX_DELAY_SECONDS, TaskName
+from core.previews import cut
 from core.records import Snapshot, State
 
 
@@ -58,6 +59,8 @@ def event_data(fields: dict[str, str]) -> dict[str, Any]:
             data[key] = json.loads(data[key])
     if "attempts" in data:
         data["attempts"] = int(data["attempts"])
+    if "truncated" in data:  # a large progress, cut short (the task's own read has it whole)
+        data["truncated"] = True
     return data
 
 
@@ -200,6 +203,11 @@ class TaskOut(BaseModel):
         "the lease lapses 10 s after the last renewal, and the task then runs again).",
     )
     links: Links
+    truncated: bool = Field(
+        False,
+        description="Listings and events only: params, progress, result or error were cut "
+        "short; `links.self` and `links.result` give the whole.",
+    )
 
 
 class ResultPage(BaseModel):
@@ -309,8 +317,9 @@ class SerialRequest(BaseModel):
     count: int
 
 
-def task_out(snapshot: Snapshot) -> TaskOut:
-    """Build the resource from the Redis record and Celery's result."""
+def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
+    """Build the resource from the Redis record and Celery's result; with `cut_to`, its
+    params, progress, result and error cut to about that many bytes each (api.preview)."""
     record, meta = snapshot.record, snapshot.meta
     state = record.state
     progress = result = None
@@ -320,11 +329,14 @@ def task_out(snapshot: Snapshot) -> TaskOut:
         progress = record.progress
     elif state is State.SUCCESS and meta and meta.get("status") == State.SUCCESS:
         result = meta["result"]
+    params, error, truncated = record.params, record.error, False
+    if cut_to is not None:
+        params, error, progress, result, truncated = _cut(cut_to, params, error, progress, result)
     link = f"/tasks/{record.id}"
     return TaskOut(
         id=record.id,
         name=record.name,
-        params=record.params,
+        params=params,
         state=state,
         priority=record.priority,
         owner=record.owner,
@@ -335,9 +347,16 @@ def task_out(snapshot: Snapshot) -> TaskOut:
         queue_position=snapshot.position,
         progress=progress,
         result=result,
-        error=record.error,
+        error=error,
         attempts=record.attempts,
         worker=record.runner if running else None,
         lease_renewed_at=record.renewed_at if running else None,
         links=Links(self=link, result=f"{link}/result", events=f"{link}/events"),
+        truncated=truncated,
     )
+
+
+def _cut(limit: int, *parts: Any) -> tuple[Any, ...]:
+    """Each part cut to `limit` bytes, and whether any was."""
+    found = [cut(part, limit) if part is not None else (None, False) for part in parts]
+    return (*(value for value, _ in found), any(was_cut for _, was_cut in found))

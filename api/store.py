@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.errors import UnavailableError
@@ -21,11 +21,23 @@ OUTBOX_BATCH_SECONDS = 0.005
 T = TypeVar("T")
 
 
+# Retry-After of a 503 for a full Redis: room comes back as tasks are deleted or forgotten.
+FULL_RETRY_SECONDS = 30
+
+
 @contextlib.contextmanager
 def redis_errors() -> Iterator[None]:
-    """Turn an unreachable Redis into a 503."""
+    """Turn an unreachable Redis, or one that refuses writes for want of memory (`maxmemory`
+    with `noeviction`), into a 503. A refused script wrote nothing: Redis refuses only the
+    first write of a script that may grow its memory, so a script runs whole or not at all."""
     try:
         yield
+    except OutOfMemoryError as exc:
+        raise UnavailableError(
+            "Redis is out of memory and takes no new data; try again later, or delete tasks "
+            "that have ended",
+            headers={"Retry-After": str(FULL_RETRY_SECONDS)},
+        ) from exc
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         raise UnavailableError("Redis is unavailable, try again shortly") from exc
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from api.errors import (
     ConflictError,
     InvalidParamsError,
+    PayloadTooLargeError,
     TooManyRequestsError,
     UnavailableError,
     UnconfirmedError,
@@ -28,7 +29,16 @@ from api.store import TaskStore
 from core.catalog import CATALOG
 from core.records import Snapshot, iso, now_ms, to_ms
 from core.settings import Settings
-from core.transitions import Created, Existing, Full, Limited, Overlap, SerialRange
+from core.transitions import (
+    Created,
+    Existing,
+    Full,
+    Limited,
+    Overlap,
+    OverQuota,
+    SerialRange,
+    TooLarge,
+)
 
 # How often a retry looks whether the first request's publish has ended.
 PUBLISH_POLL_SECONDS = 0.05
@@ -70,6 +80,22 @@ def kept_error(task_id: str, attempts: int, held: SerialRange | None) -> Conflic
         f"task {task_id} has already run ({attempts} attempt(s)) and keeps serial numbers "
         f"{first}–{last} of model {model}: its run may have issued any of them, so its range "
         "never changes; cancel it and submit a new task for another range"
+    )
+
+
+def too_large_error(refused: TooLarge) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the params take {refused.size} bytes as stored; a task may hold at most "
+        f"{refused.limit} (params and result together)"
+    )
+
+
+def over_quota_error(refused: OverQuota) -> TooManyRequestsError:
+    """A 429 without Retry-After: room comes back only when tasks are deleted or forgotten."""
+    return TooManyRequestsError(
+        f"your kept tasks hold {refused.used} bytes of params and results, and may hold at "
+        f"most {refused.quota}: delete finished tasks (or wait until they are forgotten) "
+        "to make room"
     )
 
 
@@ -129,6 +155,8 @@ class Submitter:
                 (idempotency_key, digest) if idempotency_key else None,
                 self.settings.creations_per_minute,
                 serials,
+                max_task_bytes=self.settings.max_task_bytes,
+                max_user_bytes=self.settings.max_user_bytes,
             )
         )
         match outcome:
@@ -144,6 +172,10 @@ class Submitter:
                 )
             case Overlap():
                 raise overlap_error(serials, outcome)
+            case TooLarge():
+                raise too_large_error(outcome)
+            case OverQuota():
+                raise over_quota_error(outcome)
             case Existing(found, seen_digest):  # a concurrent request with the same key won
                 again = await self._again(owner, idempotency_key, found, seen_digest, digest)
                 if again is None:  # its task was never published, and is gone: try again

@@ -34,12 +34,14 @@ from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
 from tests.client import submit, wait_state
-from tests.support import free_port, wait_until
+from tests.support import free_port, stored_bytes, wait_until
 from worker.celery_app import create_celery_app
 
 RESULTS = procs.ROOT / "bench" / "results"
 LOGS = procs.ROOT / "var" / "bench"
 REVERSE_BODY = json.dumps({"name": "reverse", "params": {"text": "hello"}})
+# The largest `reverse` body: 100,000 emoji, 400 KB of UTF-8.
+EMOJI_TEXT = "\N{GRINNING FACE}" * 100_000
 JSON_TYPE = {"Content-Type": "application/json"}
 
 
@@ -334,6 +336,29 @@ class CpuTrace:
             return float("nan")
         (t0, c0), (t1, c1) = inside[0], inside[-1]
         return 100 * (c1 - c0) / (t1 - t0)
+
+
+def measure_stored_bytes(client: httpx.Client, prefix: str) -> dict[str, Any]:
+    """What a postponed task with a 400 KB body costs Redis (MEMORY USAGE of its keys)."""
+    task = submit(client, "reverse", {"text": EMOJI_TEXT}, not_before="2999-01-01T00:00:00Z")
+    store = redis.Redis.from_url(REDIS_URL)
+    try:
+        used = stored_bytes(store, prefix, task["id"])
+    finally:
+        store.close()
+        client.delete(f"/tasks/{task['id']}")
+    body = len(EMOJI_TEXT.encode())
+    return {
+        "what": "MEMORY USAGE of every key of a postponed `reverse` task of 100,000 emoji",
+        "body_bytes": body,
+        "bytes_per_task": used,
+        "ratio_vs_body": used / body,
+    }
+
+
+def phase_stored_bytes(ctx: Context, client: httpx.Client) -> None:
+    ctx.figures["stored"] = figure = measure_stored_bytes(client, ctx.main.prefix)
+    ctx.log(f"a 400 KB body costs Redis {figure['bytes_per_task']:,} bytes")
 
 
 def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
@@ -663,6 +688,8 @@ def run(opts: Options) -> dict[str, Any]:
                 long_task = phase_reads(ctx, client)
             if long_task:
                 client.post(f"/tasks/{long_task}/cancel")
+            with ctx.phase("Redis bytes per stored task"):
+                phase_stored_bytes(ctx, client)
             with ctx.phase("SSE fan-out"):
                 phase_sse(ctx, client)
             with ctx.phase("submit → STARTED latency"):

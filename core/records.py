@@ -89,6 +89,11 @@ class Keys:
         """The owner's creations in one minute (since the epoch)."""
         return f"{self.prefix}rate:{owner}:{minute}"
 
+    def usage(self, owner: str) -> str:
+        """Bytes of params and results the owner's kept tasks hold (each record counts its
+        own in `bytes`; the transition scripts keep the two together)."""
+        return f"{self.prefix}bytes:{owner}"
+
     def streams(self, user: str) -> str:
         """The user's open event streams: one member each, scored by when its lease ends."""
         return f"{self.prefix}streams:{user}"
@@ -218,8 +223,18 @@ def iso(moment: datetime) -> str:
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON for record fields; '' for None."""
-    return "" if value is None else json.dumps(value, separators=(",", ":"))
+    """Compact JSON for record fields, as UTF-8 text (an emoji costs 4 bytes, not a 12-byte
+    \\u escape pair); '' for None. A lone surrogate, which UTF-8 cannot carry, keeps its
+    escape."""
+    if value is None:
+        return ""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def encode(fields: dict[str, Any]) -> dict[str, str]:

@@ -82,6 +82,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, description="Request body limit (413 beyond).")
     creations_per_minute: int = Field(600, description="Task creations per user and minute.")
     max_waiting_per_user: int = Field(10_000, description="Waiting tasks per user.")
+    max_task_bytes: int = Field(
+        2_097_152,
+        description="Bytes one task may hold in Redis, its params and its result together as "
+        "stored (UTF-8 JSON): a submission or edit over it is a 413, a result over it ends "
+        "the task FAILURE.",
+    )
+    max_user_bytes: int = Field(
+        268_435_456,
+        description="Bytes the params and results of one user's kept tasks may hold together "
+        "(until deleted or forgotten); a submission or edit past it is a 429.",
+    )
+    preview_bytes: int = Field(
+        4096,
+        description="Listings, the /events snapshot and its events cut each task's params, "
+        "progress, result and error to this many bytes (`truncated: true`; the task's own "
+        "URL gives the whole).",
+    )
+    page_preview_bytes: int = Field(
+        458_752,
+        description="The cut parts of all the tasks of one page or snapshot together stay "
+        "within this (shorter cuts on larger pages), so a page stays under 1 MiB.",
+    )
     max_streams_per_user: int = Field(
         20, description="Open event streams (SSE and WebSocket together) per user; 429 beyond."
     )

@@ -12,7 +12,7 @@ asyncio client each method returns an awaitable of the outcome it names.
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 
 from core.ledger import Allocation
+from core.previews import cut
 from core.records import Keys, Snapshot, State, TaskRecord, dumps, now_iso, now_ms
 
 LUA = Path(__file__).with_name("lua")
@@ -72,6 +73,22 @@ class Full:
 
 
 @dataclass(frozen=True, slots=True)
+class TooLarge:
+    """The task's params (and result) take more bytes as stored than one task may."""
+
+    size: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverQuota:
+    """The owner's kept tasks hold `used` bytes: these params would take them past `quota`."""
+
+    used: int
+    quota: int
+
+
+@dataclass(frozen=True, slots=True)
 class Overlap:
     """The serial range overlaps one reserved for another task."""
 
@@ -116,6 +133,7 @@ class Unknown:
 class Claimed:
     token: int  # the run's token: every write of the run carries it
     params: dict[str, Any]
+    params_bytes: int = field(default=0, compare=False)  # as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,12 +271,17 @@ class Transitions:
         idempotency: tuple[str, str] | None,
         per_minute: int,
         serials: SerialRange | None,
-    ) -> Created | Existing | Limited | Full | Overlap:
+        *,
+        max_task_bytes: int = UNLIMITED,
+        max_user_bytes: int = UNLIMITED,
+    ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
-        `idempotency` is (key, request digest); `serials` the range to reserve.
+        `idempotency` is (key, request digest); `serials` the range to reserve. Its params
+        count against the owner's bytes, up to `max_user_bytes`.
         """
         now = now_ms()
+        encoded = dumps(params)
         key, digest = idempotency or ("", "")
         model, first, last = serials or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
@@ -268,10 +291,11 @@ class Transitions:
             self.keys.index("QUEUED", owner=owner),
             self.keys.index("SCHEDULED", owner=owner),
             self.keys.ledger(model),
+            self.keys.usage(owner),
         ]
         args = [
             name,
-            dumps(params),
+            encoded,
             priority,
             owner,
             dumps(self.keys.families(name, owner)),
@@ -283,9 +307,14 @@ class Transitions:
             per_minute,
             first,
             last,
+            len(encoded.encode()),
+            max_task_bytes,
+            max_user_bytes,
         ]
 
-        def parse(reply: list[Any]) -> Created | Existing | Limited | Full | Overlap:
+        def parse(
+            reply: list[Any],
+        ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
             match reply:
                 case ["created", state, turn, flat, rank]:
                     record = TaskRecord.parse(_record(flat))
@@ -299,6 +328,10 @@ class Transitions:
                     return Full()
                 case ["overlap", entry]:
                     return _overlap(entry)
+                case ["too_large", size]:
+                    return TooLarge(int(size), max_task_bytes)
+                case ["over_quota", used]:
+                    return OverQuota(int(used), max_user_bytes)
             raise ValueError(f"create: unexpected reply {reply!r}")
 
         return self._task("create", task_id, extra_keys, args, parse)
@@ -351,7 +384,7 @@ class Transitions:
         def parse(reply: list[Any]) -> Claimed | Held | Skipped:
             match reply:
                 case ["claimed", token, found]:
-                    return Claimed(int(token), json.loads(found))
+                    return Claimed(int(token), json.loads(found), len(found.encode()))
                 case ["held", holder]:
                     return Held(holder)
                 case ["skipped", why]:
@@ -369,19 +402,26 @@ class Transitions:
         *,
         token: int | None = None,
         runner: str | None = None,
+        stored: int = 0,
     ) -> bool:
-        """End the run named by its token (or, from outside the run, by its runner).
+        """End the run named by its token (or, from outside the run, by its runner);
+        `stored`: the bytes of the result Celery keeps, counted against the owner's.
 
         False when that run no longer holds the task: nothing changed.
         """
         if (token is None) == (runner is None):
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
-        return self._task("finish", task_id, [], [*args, forget_ms], bool)
+        return self._task("finish", task_id, [], [*args, forget_ms, stored], bool)
 
-    def progress(self, task_id: str, token: int, progress: dict[str, Any]) -> bool:
-        """Record a run's progress; False when the run is stale."""
-        return self._task("progress", task_id, [], [token, dumps(progress)], bool)
+    def progress(
+        self, task_id: str, token: int, progress: dict[str, Any], *, event_bytes: int = UNLIMITED
+    ) -> bool:
+        """Record a run's progress, its events carrying it cut to about `event_bytes`; False
+        when the run is stale."""
+        shown, was_cut = cut(progress, event_bytes)
+        args = [token, dumps(progress), dumps(shown) if was_cut else ""]
+        return self._task("progress", task_id, [], args, bool)
 
     def page(self, task_id: str, token: int, items: list[Any]) -> bool:
         """Append a page of a run's result; False when the run is stale."""
@@ -421,19 +461,33 @@ class Transitions:
         *,
         editor: str = "",
         per_minute: int = UNLIMITED,
-    ) -> Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | Unknown:
+        max_task_bytes: int = UNLIMITED,
+        max_user_bytes: int = UNLIMITED,
+    ) -> (
+        Edited
+        | Conflict
+        | VersionMismatch
+        | Overlap
+        | Kept
+        | Limited
+        | TooLarge
+        | OverQuota
+        | Unknown
+    ):
         """Change a waiting task; `serials` is the range new params need (swapped atomically
         while the task never ran, else refused unless it is the range the task holds).
 
-        An edit counts against the editor's creations and edits a minute (the API passes
-        both; tools and tests may leave them out).
+        An edit counts against the editor's creations and edits a minute, and new params
+        against the bytes of a task and of its owner (the API passes the bounds; tools and
+        tests may leave them out).
         """
         now = now_ms()
+        encoded = "" if params is None else dumps(params)
         model, first, last = serials or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
         args = [
             "" if version is None else version,
-            "" if params is None else dumps(params),
+            encoded,
             "" if priority is None else priority,
             postpone,
             nb_iso,
@@ -442,12 +496,25 @@ class Transitions:
             first,
             last,
             per_minute,
+            len(encoded.encode()),
+            max_task_bytes,
+            max_user_bytes,
         ]
         extra_keys = [self.keys.ledger(model), self.keys.rate(editor, now // 60_000)]
 
         def parse(
             reply: list[Any],
-        ) -> Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | Unknown:
+        ) -> (
+            Edited
+            | Conflict
+            | VersionMismatch
+            | Overlap
+            | Kept
+            | Limited
+            | TooLarge
+            | OverQuota
+            | Unknown
+        ):
             match reply:
                 case ["edited", turn]:
                     return Edited(int(turn))
@@ -461,6 +528,10 @@ class Transitions:
                     return Kept(int(attempts))
                 case ["limited"]:
                     return Limited(60 - (now // 1000) % 60)
+                case ["too_large", size]:
+                    return TooLarge(int(size), max_task_bytes)
+                case ["over_quota", used]:
+                    return OverQuota(int(used), max_user_bytes)
             return Unknown()
 
         return self._task("edit", task_id, extra_keys, args, parse)

@@ -56,6 +56,7 @@ __all__ = [
     "run_name",
     "start_process",
     "stop_process",
+    "stored_bytes",
     "wait_until",
 ]
 
@@ -236,3 +237,11 @@ def leftovers(broker_url: str, redis_url: str, prefix: str = RUN_PREFIX) -> Left
         sorted(name for name in exchanges if name.startswith(prefix)),
         keys,
     )
+
+
+def stored_bytes(client: redis.Redis, prefix: str, task_id: str) -> int:
+    """What one task costs Redis: MEMORY USAGE of every key of its own (record, events,
+    history, lease, result pages, Celery's result), all of each value counted."""
+    names = ("task", "events", "history", "lease", "pages", "celery-task-meta-")
+    keys = [f"{prefix}{name}{'' if name.endswith('-') else ':'}{task_id}" for name in names]
+    return sum(client.memory_usage(key, samples=0) or 0 for key in keys)

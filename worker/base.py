@@ -33,7 +33,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from core.catalog import CATALOG, TaskParams
-from core.records import TURN_HEADER, Keys, State, now_ms
+from core.records import TURN_HEADER, Keys, State, dumps, now_ms
 from core.transitions import Claimed, Held, Transitions
 
 # How often a running task looks for a cancel request (seconds).
@@ -56,6 +56,10 @@ class TaskCancelledError(Exception):
 
 class StaleRunError(Exception):
     """Raised inside a run that no longer holds its task (another attempt has taken it)."""
+
+
+class ResultTooLargeError(Exception):
+    """The result would take the task past the bytes one task may hold: it is not stored."""
 
 
 class _LeaseKeeper:
@@ -137,6 +141,7 @@ class TasklineTask(Task):
         runner = f"{self.request.hostname}:{os.getpid()}"
         turn = self.request.get(TURN_HEADER)
         self.token = 0  # no run yet: nothing of this message to finish
+        self._result_bytes = 0
 
         def claim() -> Any:
             return self.transitions.claim(
@@ -175,9 +180,23 @@ class TasklineTask(Task):
             self._written: dict[str, Any] | None = None
             self._delay = params.delay_seconds
             self._work: tuple[float, float, Any, dict[str, Any]] = (0, 1, None, {})
-            return self.run(params)
+            result = self.run(params)
+            self._result_bytes = self._storable(result, outcome.params_bytes)
+            return result
         finally:
             _leases.release(task_id)
+
+    def _storable(self, result: Any, params_bytes: int) -> int:
+        """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
+        the result is not kept) when params and result together pass the task's limit."""
+        size = len(dumps(result).encode())
+        limit = self.app.settings.max_task_bytes
+        if params_bytes + size > limit:
+            raise ResultTooLargeError(
+                f"the result takes {size} bytes as stored and the params {params_bytes}: "
+                f"over the {limit} bytes a task may hold, so the result was not kept"
+            )
+        return size
 
     def check_cancelled(self) -> None:
         """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
@@ -228,7 +247,8 @@ class TasklineTask(Task):
             return  # the same report again (a run's end is reached by more than one path)
         self._written = meta
         # The record first: its script refuses a stale run, which then writes nothing else.
-        if not self.transitions.progress(self.request.id, self.token, meta):
+        shown = self.app.settings.preview_bytes
+        if not self.transitions.progress(self.request.id, self.token, meta, event_bytes=shown):
             raise StaleRunError("another attempt holds this task now")
         self.update_state(state=State.PROGRESS.value, meta=meta)
 
@@ -268,7 +288,10 @@ class TasklineTask(Task):
         if self.request.id == task_id:  # in the pool child, inside the run
             if self.token:
                 forget_at = now_ms() + self.app.settings.retention_seconds * 1000
-                self.transitions.finish(task_id, state, error, forget_at, token=self.token)
+                stored = self._result_bytes if state is State.SUCCESS else 0
+                self.transitions.finish(
+                    task_id, state, error, forget_at, token=self.token, stored=stored
+                )
         else:
             # A hard time limit calls on_failure in the worker's main process, which killed
             # the pool child: no run token at hand, so the run is named by its process.

@@ -18,14 +18,18 @@ from api.auth import User
 from api.deps import SlotsDep, bearer_token, credentials, token_user
 from api.errors import UnavailableError
 from api.line import LINE_HEAD, Batch, LineHub
+from api.preview import budget, preview_event
 from api.schemas import EventId, event_data, task_out
 from api.store import TaskStore, redis_errors
 from core.records import State
+from core.settings import Settings
 
 router = APIRouter(tags=["tasks"])
 
 KEEPALIVE_SECONDS = 15.0
 RECENT = 20
+# The most tasks a snapshot holds: running (10), waiting, postponed, recently ended.
+SNAPSHOT_MOST = 10 + 2 * LINE_HEAD + RECENT
 # A watcher's credentials are checked again this often: a revoked token ends its stream.
 RECHECK_SECONDS = 5.0
 # What a watcher's queue gives when nothing came within RECHECK_SECONDS.
@@ -49,8 +53,8 @@ def stream_position(
     return last_event_id or resume
 
 
-async def snapshot(store: TaskStore, user: User) -> dict[str, Any]:
-    """What the line looks like now, as this user may see it."""
+async def snapshot(store: TaskStore, user: User, settings: Settings) -> dict[str, Any]:
+    """What the line looks like now, as this user may see it (large parts cut short)."""
     keys, owner = store.keys, user.owner_filter
     with redis_errors():
         async with store.redis.pipeline(transaction=False) as pipe:
@@ -66,8 +70,10 @@ async def snapshot(store: TaskStore, user: User) -> dict[str, Any]:
             running, waiting, depth, postponed, newest = await pipe.execute()
     tasks = {s.record.id: s for s in await store.read_many(running + waiting + postponed + newest)}
 
+    cut_to = budget(settings, SNAPSHOT_MOST)
+
     def out(ids: list[str]) -> list[dict[str, Any]]:
-        return [task_out(tasks[i]).model_dump(mode="json") for i in ids if i in tasks]
+        return [task_out(tasks[i], cut_to).model_dump(mode="json") for i in ids if i in tasks]
 
     waiting = sorted(
         (i for i in waiting if i in tasks and tasks[i].position), key=lambda i: tasks[i].position
@@ -104,6 +110,7 @@ async def line_events(
     every change the user may see, as they come, while the user stays signed in."""
     store: TaskStore = request.app.state.store
     hub: LineHub = request.app.state.line
+    settings: Settings = request.app.state.settings
     shown: object = None  # the line as this watcher was last told it
     with hub.watch() as queue:
         with redis_errors():
@@ -114,7 +121,7 @@ async def line_events(
             with redis_errors():
                 newest = await store.redis.xrevrange(store.keys.line_events, count=1)
             cursor = newest[0][0] if newest else "0-0"
-            now = await snapshot(store, user)
+            now = await snapshot(store, user, settings)
             shown = {"waiting": [t["id"] for t in now["waiting"]], "depth": now["depth"]}
             yield ServerSentEvent(id=cursor, event="snapshot", data=now)
         else:
@@ -124,7 +131,8 @@ async def line_events(
             for event_id, fields in missed:
                 cursor = event_id
                 if user.sees(fields.get("owner", "")):
-                    yield ServerSentEvent(id=event_id, event="task", data=event_data(fields))
+                    data = preview_event(event_data(fields), settings.preview_bytes)
+                    yield ServerSentEvent(id=event_id, event="task", data=data)
         hub.follow(cursor)  # a reader starting now starts here: nothing falls in between
         checked = sent_at = time.monotonic()
         while True:
@@ -146,7 +154,7 @@ async def line_events(
                     yield ServerSentEvent(comment="keep-alive")
                 continue
             sent_at = now
-            for sent in _visible(batch, user, cursor):
+            for sent in _visible(batch, user, cursor, settings.preview_bytes):
                 yield sent
             if batch.line is not None:
                 line = await _line(store, batch, user)
@@ -161,10 +169,10 @@ def _order(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _visible(batch: Batch, user: User, cursor: str) -> list[ServerSentEvent]:
-    """The batch's events this user may see and has not had yet."""
+def _visible(batch: Batch, user: User, cursor: str, cut_to: int) -> list[ServerSentEvent]:
+    """The batch's events this user may see and has not had yet (large parts cut short)."""
     sent = [
-        ServerSentEvent(id=event_id, event="task", data=event_data(fields))
+        ServerSentEvent(id=event_id, event="task", data=preview_event(event_data(fields), cut_to))
         for event_id, fields in batch.events
         if _order(event_id) > _order(cursor) and user.sees(fields.get("owner", ""))
     ]

@@ -38,6 +38,7 @@ from api.errors import (
     UnavailableError,
 )
 from api.events import EventHub, wait_for
+from api.preview import budget
 from api.schemas import (
     EventId,
     HistoryEntry,
@@ -56,8 +57,10 @@ from api.submit import (
     Submitter,
     kept_error,
     moment,
+    over_quota_error,
     overlap_error,
     serial_range,
+    too_large_error,
     validate_params,
 )
 from core.catalog import TaskName
@@ -69,7 +72,9 @@ from core.transitions import (
     Kept,
     Limited,
     Overlap,
+    OverQuota,
     Running,
+    TooLarge,
     Unknown,
     VersionMismatch,
 )
@@ -122,9 +127,12 @@ async def wait_until_terminal(
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_AUTH,
     409: {"description": "Serial range already issued"},
-    413: {"description": "Request body too large"},
+    413: {"description": "Request body too large, or params over the bytes a task may hold"},
     422: {"description": "Unknown task, invalid params, or a reused Idempotency-Key"},
-    429: {"description": "Too many tasks created or waiting"},
+    429: {
+        "description": "Too many tasks created or waiting, or the user's kept tasks hold "
+        "the most bytes they may"
+    },
     503: {"description": "RabbitMQ or Redis unavailable"},
 }
 
@@ -163,13 +171,17 @@ async def accept(
 @router.get("", response_model=TaskPage, responses=_AUTH)
 async def read_tasks(
     store: StoreDep,
+    settings: SettingsDep,
     user: CurrentUser,
     state: State | None = None,
     name: TaskName | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> TaskPage:
-    """List tasks, newest first, optionally by state and name; page with `cursor`."""
+    """List tasks, newest first, optionally by state and name; page with `cursor`.
+
+    Large params, progress, results and errors are cut short (`truncated`; the task's own
+    URL gives the whole), the more so the larger `limit`: a page stays under 1 MiB."""
     # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
     index_state = State.STARTED if state is State.PROGRESS else state
     snapshots, next_cursor = await store.page(
@@ -180,7 +192,7 @@ async def read_tasks(
         int(cursor) if cursor else None,
     )
     return TaskPage(
-        items=[task_out(s) for s in snapshots],
+        items=[task_out(s, budget(settings, limit)) for s in snapshots],
         next_cursor=None if next_cursor is None else str(next_cursor),
     )
 
@@ -269,7 +281,11 @@ async def read_task_history(task_id: str, store: StoreDep, user: CurrentUser) ->
         **_NOT_FOUND,
         409: {"description": "The task is not waiting, or its new serial range is taken"},
         412: {"description": "If-Match does not match the task's ETag"},
-        429: {"description": "Too many creations and edits this minute"},
+        413: {"description": "The new params take more bytes than a task may hold"},
+        429: {
+            "description": "Too many creations and edits this minute, or no room left in "
+            "the bytes the user's kept tasks may hold"
+        },
     },
 )
 async def update_task(
@@ -320,6 +336,8 @@ async def update_task(
             serials,
             editor=user.name,
             per_minute=settings.creations_per_minute,
+            max_task_bytes=settings.max_task_bytes,
+            max_user_bytes=settings.max_user_bytes,
         )
     )
     match outcome:
@@ -340,6 +358,10 @@ async def update_task(
             raise overlap_error(serials, outcome)
         case Kept(attempts):
             raise kept_error(task_id, attempts, serial_range(current.name, current.params))
+        case TooLarge():
+            raise too_large_error(outcome)
+        case OverQuota():
+            raise over_quota_error(outcome)
     snapshot = await visible(store, task_id, user)
     if outcome.turn:
         # The change is durable and the turn sits in the outbox: if RabbitMQ is away the

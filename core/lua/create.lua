@@ -5,6 +5,7 @@
 -- KEYS[16] mine_queued   the owner's index of QUEUED tasks
 -- KEYS[17] mine_sched    the owner's index of SCHEDULED tasks
 -- KEYS[18] ledger        the serial ledger of the task's model (unused when ARGV[16] is '')
+-- KEYS[19] usage         bytes of params and results the owner's kept tasks hold
 -- ARGV[5]  name           ARGV[6]  params (JSON)     ARGV[7]  priority (0-9)
 -- ARGV[8]  owner          ARGV[9]  families (JSON list of index families)
 -- ARGV[10] not_before ISO-8601, or '' to queue now    ARGV[11] not_before (ms)
@@ -13,28 +14,36 @@
 -- ARGV[14] remember_s     how long the Idempotency-Key is remembered (s)
 -- ARGV[15] per_minute     most creations and edits a minute
 -- ARGV[16] first, ARGV[17] last: the serial range to reserve, '' for none
+-- ARGV[18] size           bytes of the params as stored (counted on the record as `bytes`)
+-- ARGV[19] max_task       most bytes one task may hold   ARGV[20] max_user  the owner's
 -- Replies:
 --   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
 --   {'existing', task id, digest}   the Idempotency-Key was used already
 --   {'limited'}                     per_minute creations this minute already
 --   {'full'}                        max_waiting tasks waiting already
+--   {'too_large', size}             the params alone take more than max_task
+--   {'over_quota', used}            the owner's tasks hold `used` bytes: no room for size
 --   {'overlap', ledger entry}       the serial range overlaps one reserved already
 
-local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER =
-  KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
+local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER, USAGE =
+  KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
 local name, params, priority, owner, fams = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local not_before, not_before_ms = ARGV[10], tonumber(ARGV[11])
 local max_waiting, digest, remember_s = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
 local per_minute, first, last = tonumber(ARGV[15]), ARGV[16], ARGV[17]
+local size, max_task, max_user = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
 
 if digest ~= '' then
   local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
   if seen[1] then return {'existing', seen[1], seen[2]} end
 end
+if size > max_task then return {'too_large', size} end
 if tonumber(redis.call('GET', RATE) or '0') >= per_minute then return {'limited'} end
 if redis.call('ZCARD', MINE_QUEUED) + redis.call('ZCARD', MINE_SCHED) >= max_waiting then
   return {'full'}
 end
+local used = tonumber(redis.call('GET', USAGE) or '0')
+if used + size > max_user then return {'over_quota', used} end
 if first ~= '' then
   local clash = reserve(LEDGER, first, last)
   if clash then return {'overlap', clash} end
@@ -51,7 +60,8 @@ local state = 'QUEUED'
 if not_before ~= '' then state = 'SCHEDULED' end
 redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', priority,
            'owner', owner, 'families', fams, 'queued_at', NOW, 'not_before', not_before,
-           'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1)
+           'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1, 'usage', USAGE, 'bytes', size)
+redis.call('INCRBY', USAGE, size)
 index_all()
 move_state(nil, state)
 local turn = 0

@@ -4,13 +4,16 @@
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- ARGV[5] unpublished   '1': the task's first message never reached RabbitMQ; its
 --                       Idempotency-Key is forgotten too, so a retry creates it afresh
+-- The bytes the task held (`bytes`) are taken off its owner's count (`usage`), which goes
+-- when it reaches zero.
 -- Replies: {'deleted', state it had} | {'running'} | {'unknown'}
 
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
 if state == 'STARTED' then return {'running'} end
+-- Removals first: under `maxmemory` Redis refuses a script's first write that may grow its
+-- memory (the event below), never a later one, so a full Redis can still free room.
 release_serials()
-line_event('deleted', state)
 if ARGV[5] == '1' then
   local key = redis.call('HGET', REC, 'idempotency_key')
   if key and key ~= '' then redis.call('DEL', key) end
@@ -22,6 +25,11 @@ for _, fam in ipairs(fams) do
 end
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX, EXPIRY, CANCELLING}) do
   redis.call('ZREM', key, ID)
+end
+line_event('deleted', state)
+local usage, size = unpack(redis.call('HMGET', REC, 'usage', 'bytes'))
+if usage and usage ~= '' and redis.call('DECRBY', usage, tonumber(size) or 0) <= 0 then
+  redis.call('DEL', usage)
 end
 redis.call('DEL', REC, HISTORY, EVENTS, PAGES, META)
 return {'deleted', state}

@@ -13,13 +13,18 @@
 -- ARGV[11] change       the history entry (JSON)
 -- ARGV[12] first, ARGV[13] last: the serial range the new params need, '' for none
 -- ARGV[14] per_minute   most creations and edits a minute
+-- ARGV[15] size         bytes of the new params as stored (0 when kept)
+-- ARGV[16] max_task     most bytes one task may hold
+-- ARGV[17] max_user     most bytes the owner's kept tasks may hold (counted in `usage`)
 -- Replies: {'edited', turn to publish or 0} | {'conflict', state} | {'precondition', version}
---          | {'overlap', ledger entry} | {'kept', attempts} | {'limited'} | {'unknown'}
+--          | {'overlap', ledger entry} | {'kept', attempts} | {'limited'} | {'too_large', size}
+--          | {'over_quota', bytes the owner's tasks hold} | {'unknown'}
 
 local LEDGER, RATE = KEYS[14], KEYS[15]
 local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local not_before, not_before_ms, change = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local first, last, per_minute = ARGV[12], ARGV[13], tonumber(ARGV[14])
+local size, max_task, max_user = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
 
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
@@ -27,6 +32,14 @@ if state ~= 'QUEUED' and state ~= 'SCHEDULED' then return {'conflict', state} en
 local current = redis.call('HGET', REC, 'version')
 if version ~= '' and version ~= current then return {'precondition', current} end
 if tonumber(redis.call('GET', RATE) or '0') >= per_minute then return {'limited'} end
+local usage, held = unpack(redis.call('HMGET', REC, 'usage', 'bytes'))
+local grows = 0
+if params ~= '' then
+  if size > max_task then return {'too_large', size} end
+  grows = size - (tonumber(held) or 0)
+  local used = tonumber(usage and usage ~= '' and redis.call('GET', usage) or '0') or 0
+  if grows > 0 and used + grows > max_user then return {'over_quota', used} end
+end
 local swap = first ~= ''
 if swap then
   local old_ledger, old_entry, attempts =
@@ -51,7 +64,10 @@ if swap then
 end
 if redis.call('INCR', RATE) == 1 then redis.call('EXPIRE', RATE, 120) end
 local priority = redis.call('HGET', REC, 'priority')
-if params ~= '' then redis.call('HSET', REC, 'params', params) end
+if params ~= '' then
+  redis.call('HSET', REC, 'params', params, 'bytes', size)
+  if usage and usage ~= '' then redis.call('INCRBY', usage, grows) end
+end
 local requeue = false
 if new_priority ~= '' and new_priority ~= priority then
   priority = new_priority

@@ -5,6 +5,8 @@
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- ARGV[5] token ('' to name the run by its runner)   ARGV[6] runner ('' with a token)
 -- ARGV[7] final state   ARGV[8] error (JSON) or ''   ARGV[9] forget_ms (when to forget it)
+-- ARGV[10] stored       bytes of the result Celery keeps: added to the record's `bytes` and
+--                       to its owner's count (`usage`)
 -- Replies: 1 ended, 0 stale (the run no longer holds the task: nothing changed)
 
 local token, runner, final, error, forget_ms =
@@ -14,6 +16,12 @@ if token ~= '' then
 elseif redis.call('HGET', REC, 'state') ~= 'STARTED'
     or redis.call('HGET', REC, 'runner') ~= runner then
   return 0
+end
+local stored = tonumber(ARGV[10]) or 0
+local usage = redis.call('HGET', REC, 'usage')
+if stored > 0 and usage and usage ~= '' then
+  redis.call('HINCRBY', REC, 'bytes', stored)
+  redis.call('INCRBY', usage, stored)
 end
 end_task('STARTED', final, error, forget_ms)
 return 1

@@ -187,14 +187,16 @@ class RabbitNode:
 
 
 class RedisServer:
-    """A private redis-server on a free port; with `persist`, an append-only file keeps data."""
+    """A private redis-server on a free port; with `persist`, an append-only file keeps data;
+    `options` are more of its command line (`--maxmemory 2mb`)."""
 
-    def __init__(self, folder: Path, persist: bool = False) -> None:
+    def __init__(self, folder: Path, persist: bool = False, options: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.dir = folder
         self.dir.mkdir(parents=True, exist_ok=True)
         self.persist = persist
+        self.options = options
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -215,7 +217,7 @@ class RedisServer:
         assert not self.running(), "already running"
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--daemonize", "no", "--dir", str(self.dir)]
-        args += ["--appendonly", "yes" if self.persist else "no"]
+        args += ["--appendonly", "yes" if self.persist else "no", *self.options]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -275,8 +277,8 @@ def make_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Private Redis servers, started; stopped and removed after the test."""
     servers: list[RedisServer] = []
 
-    def make(persist: bool = False) -> RedisServer:
-        servers.append(RedisServer(tmp_path / f"redis-{len(servers)}", persist))
+    def make(persist: bool = False, options: tuple[str, ...] = ()) -> RedisServer:
+        servers.append(RedisServer(tmp_path / f"redis-{len(servers)}", persist, options))
         servers[-1].start()
         return servers[-1]
 
@@ -321,8 +323,10 @@ def redis_stack(
     """A stack on a private Redis; the server is up again before the stack is closed."""
     made: list[RedisServer] = []
 
-    def make(persist: bool = False, **overrides: str) -> tuple[RedisServer, Stack]:
-        server = make_redis(persist)
+    def make(
+        persist: bool = False, options: tuple[str, ...] = (), **overrides: str
+    ) -> tuple[RedisServer, Stack]:
+        server = make_redis(persist, options)
         made.append(server)
         return server, make_stack(TASKLINE_REDIS_URL=server.url, **overrides)
 

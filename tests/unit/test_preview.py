@@ -1,0 +1,38 @@
+"""Previews keep a task's shape and bound its bytes (api.preview)."""
+
+import json
+
+from api.preview import budget, preview_event
+from core.previews import cut
+from core.settings import Settings
+
+
+def size(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode())
+
+
+def test_a_cut_keeps_the_shape_within_about_its_bytes() -> None:
+    params = {"text": "\N{GRINNING FACE}" * 100_000, "delay_seconds": 0}
+    short, was_cut = cut(params, 500)
+    assert was_cut and set(short) == set(params) and short["delay_seconds"] == 0
+    assert params["text"].startswith(short["text"]) and short["text"]
+    assert size(short) <= 500
+    pages, was_cut = cut({"first_page": ["A1B2C3" * 3] * 1000, "count": 1000}, 300)
+    assert was_cut and 0 < len(pages["first_page"]) < 1000 and size(pages) <= 300
+
+
+def test_what_fits_is_not_cut() -> None:
+    value = {"percent": 50.0, "current": 1, "total": 2, "intermediate": "3.14"}
+    assert cut(value, 200) == (value, False)
+    assert cut("é" * 10, 22) == ("é" * 10, False)
+
+
+def test_a_page_shares_its_budget_and_a_cut_event_links_the_whole() -> None:
+    settings = Settings(preview_bytes=4096, page_preview_bytes=400_000)
+    assert budget(settings, 1) == 4096
+    assert budget(settings, 500) == 200
+    event = {"id": "t1", "state": "PROGRESS", "progress": {"intermediate": "3" * 10_000}}
+    shown = preview_event(event, 1000)
+    assert shown["truncated"] is True and shown["links"]["self"] == "/tasks/t1"
+    assert size(shown["progress"]) <= 1000
+    assert "truncated" not in preview_event({"id": "t2", "state": "STARTED"}, 1000)
