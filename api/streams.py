@@ -70,7 +70,7 @@ class StreamSlots:
         if held > self.cap:
             await self._release(key, slot)
             raise TooManyRequestsError(
-                f"{user} already has {self.cap} event streams open; close one first",
+                f"{user} already has {self.cap} event streams and long polls open; close one first",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         self._held[slot] = key

@@ -52,6 +52,7 @@ from api.schemas import (
     task_out,
 )
 from api.store import TaskStore
+from api.streams import StreamSlots
 from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
@@ -97,18 +98,31 @@ def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> 
 
 
 async def wait_until_terminal(
-    store: TaskStore, hub: EventHub, task_id: str, user: User, seconds: float
+    store: TaskStore,
+    hub: EventHub,
+    task_id: str,
+    user: User,
+    seconds: float,
+    slots: StreamSlots | None = None,
 ) -> Snapshot:
-    """The task once terminal, or after `seconds` as it is then."""
+    """The task once terminal, or after `seconds` as it is then.
+
+    A task that must be waited for holds one of the user's stream slots meanwhile, if
+    `slots` (429 beyond).
+    """
     deadline = time.monotonic() + seconds
     with hub.watch(task_id) as changed:
-        while True:
-            changed.clear()
-            snapshot = await visible(store, task_id, user)
-            remaining = deadline - time.monotonic()
-            if snapshot.record.state in TERMINAL or remaining <= 0:
-                return snapshot
-            await wait_for(changed, remaining)
+        snapshot = await visible(store, task_id, user)
+        if snapshot.record.state in TERMINAL or seconds <= 0:
+            return snapshot
+        async with slots.hold(user.name) if slots else contextlib.nullcontext():
+            while True:
+                remaining = deadline - time.monotonic()
+                if snapshot.record.state in TERMINAL or remaining <= 0:
+                    return snapshot
+                await wait_for(changed, remaining)
+                changed.clear()
+                snapshot = await visible(store, task_id, user)
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -177,24 +191,34 @@ async def read_tasks(
     )
 
 
-@router.get("/{task_id}", response_model=TaskOut, responses={**_AUTH, **_NOT_FOUND})
+@router.get(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        429: {"description": "A long poll beyond the user's open event streams and long polls"},
+    },
+)
 async def read_task(
     task_id: str,
     store: StoreDep,
     hub: HubDep,
+    slots: SlotsDep,
     user: CurrentUser,
     wait: Annotated[
         float,
         Query(
             ge=0,
             le=MAX_WAIT_SECONDS,
-            description="Hold up to this many seconds until the task has ended.",
+            description="Hold up to this many seconds until the task has ended (a long poll, "
+            "counted with the user's open event streams).",
         ),
     ] = 0,
 ) -> Response:
     """Read a task: state, progress, place in line, result or error."""
     if wait:
-        snapshot = await wait_until_terminal(store, hub, task_id, user, wait)
+        snapshot = await wait_until_terminal(store, hub, task_id, user, wait, slots)
     else:
         snapshot = await visible(store, task_id, user)
     return task_response(snapshot)
