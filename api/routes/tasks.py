@@ -11,7 +11,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, WebSocket, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    status,
+)
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -25,6 +35,7 @@ from api.deps import (
     StoreDep,
     SubmitterDep,
     bearer_token,
+    fence,
     token_user,
 )
 from api.errors import (
@@ -52,7 +63,7 @@ from api.schemas import (
     task_out,
 )
 from api.store import TaskStore
-from api.streams import StreamSlots
+from api.streams import Fence, StreamSlots
 from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
@@ -104,13 +115,16 @@ async def wait_until_terminal(
     user: User,
     seconds: float,
     slots: StreamSlots | None = None,
+    fenced: Fence | None = None,
 ) -> Snapshot:
     """The task once terminal, or after `seconds` as it is then.
 
     A task that must be waited for holds one of the user's stream slots meanwhile, if
-    `slots` (429 beyond).
+    `slots` (429 beyond), and its wait ends with UnauthorizedError once the credentials
+    behind `fenced` no longer hold.
     """
     deadline = time.monotonic() + seconds
+    wait = fenced.wait if fenced else wait_for
     with hub.watch(task_id) as changed:
         snapshot = await visible(store, task_id, user)
         if snapshot.record.state in TERMINAL or seconds <= 0:
@@ -120,7 +134,7 @@ async def wait_until_terminal(
                 remaining = deadline - time.monotonic()
                 if snapshot.record.state in TERMINAL or remaining <= 0:
                     return snapshot
-                await wait_for(changed, remaining)
+                await wait(changed, remaining)
                 changed.clear()
                 snapshot = await visible(store, task_id, user)
 
@@ -202,6 +216,7 @@ async def read_tasks(
 )
 async def read_task(
     task_id: str,
+    request: Request,
     store: StoreDep,
     hub: HubDep,
     slots: SlotsDep,
@@ -218,7 +233,9 @@ async def read_task(
 ) -> Response:
     """Read a task: state, progress, place in line, result or error."""
     if wait:
-        snapshot = await wait_until_terminal(store, hub, task_id, user, wait, slots)
+        snapshot = await wait_until_terminal(
+            store, hub, task_id, user, wait, slots, fence(request, user)
+        )
     else:
         snapshot = await visible(store, task_id, user)
     return task_response(snapshot)
@@ -422,9 +439,15 @@ async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Respo
 
 
 async def task_events(
-    store: TaskStore, hub: EventHub, task_id: str, user: User, last_event_id: str | None
+    store: TaskStore,
+    hub: EventHub,
+    task_id: str,
+    user: User,
+    last_event_id: str | None,
+    fenced: Fence,
 ) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
-    """(id, kind, data) for each change of a task, ending after a terminal state.
+    """(id, kind, data) for each change of a task, ending after a terminal state, or with
+    UnauthorizedError once the credentials behind `fenced` no longer hold.
 
     A new watcher first gets the current state; one that resumes from an event id gets every
     event after it (none, and the end, if the task had ended before). Keep-alives come as
@@ -453,7 +476,7 @@ async def task_events(
                     return
             if ended:
                 return
-            if not await wait_for(changed, KEEPALIVE_SECONDS):
+            if not await fenced.wait(changed, KEEPALIVE_SECONDS):
                 yield None, "keepalive", {}
 
 
@@ -482,17 +505,23 @@ async def _stream_start(
 )
 async def stream_task_events(
     task_id: str,
+    request: Request,
     resume_after: Annotated[str | None, Depends(_stream_start)],
     user: CurrentUser,
     store: StoreDep,
     hub: HubDep,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Stream a task's state and progress changes as Server-Sent Events, until it ends."""
-    async for event_id, kind, data in task_events(store, hub, task_id, user, resume_after):
-        if kind == "keepalive":
-            yield ServerSentEvent(comment="keep-alive")
-        else:
-            yield ServerSentEvent(id=event_id, event=kind, data=data)
+    """Stream a task's state and progress changes as Server-Sent Events, until it ends (or
+    the bearer token it was opened with is revoked or expires)."""
+    events = task_events(store, hub, task_id, user, resume_after, fence(request, user))
+    try:
+        async for event_id, kind, data in events:
+            if kind == "keepalive":
+                yield ServerSentEvent(comment="keep-alive")
+            else:
+                yield ServerSentEvent(id=event_id, event=kind, data=data)
+    except UnauthorizedError:
+        return  # the stream just ends: a client that reconnects is refused (401)
 
 
 async def _websocket_user(websocket: WebSocket) -> User:
@@ -518,7 +547,8 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
     Without valid credentials (or when they cannot be checked) the handshake is refused, an
     HTTP 403: no socket opens for an unknown caller. Otherwise the socket opens, and any other
     refusal closes it with 4000 + the status the SSE route answers and the detail as the
-    reason (4404, 4422 for a bad `last_event_id`, 4429, 4503): a browser sees close codes,
+    reason (4404, 4422 for a bad `last_event_id`, 4429, 4503), as does the revocation or
+    expiry of its bearer token while it is open (4401): a browser sees close codes,
     not the status of a refused handshake. While open it also reads, so a client that leaves
     is noticed at once (uvicorn's pings find one that vanished), and it sends a keep-alive
     message after 15 s without events.
@@ -530,7 +560,9 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
         resume_after = _websocket_resume_point(websocket)
         await visible(state.store, task_id, user)
         async with state.slots.hold(user.name):
-            events = task_events(state.store, state.hub, task_id, user, resume_after)
+            events = task_events(
+                state.store, state.hub, task_id, user, resume_after, fence(websocket, user)
+            )
             if await _send_until_gone(websocket, events):
                 await websocket.close()
     except TasklineError as exc:
