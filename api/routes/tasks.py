@@ -62,7 +62,7 @@ from api.schemas import (
     resume_point,
     task_out,
 )
-from api.store import TaskStore
+from api.store import TaskStore, redis_errors
 from api.streams import Fence, StreamSlots
 from api.submit import Submitter, moment, overlap_error, serial_range, validate_params
 from core.catalog import TaskName
@@ -121,7 +121,9 @@ async def wait_until_terminal(
 
     A task that must be waited for holds one of the user's stream slots meanwhile, if
     `slots` (429 beyond), and its wait ends with UnauthorizedError once the credentials
-    behind `fenced` no longer hold.
+    behind `fenced` no longer hold. A change wakes the wait to read only the task's state, and
+    the whole record is read once at the end: both reads shared by every waiter of this
+    process woken by the same change (EventHub.shared), however many wait.
     """
     deadline = time.monotonic() + seconds
     wait = fenced.wait if fenced else wait_for
@@ -130,13 +132,25 @@ async def wait_until_terminal(
         if snapshot.record.state in TERMINAL or seconds <= 0:
             return snapshot
         async with slots.hold(user.name) if slots else contextlib.nullcontext():
-            while True:
-                remaining = deadline - time.monotonic()
-                if snapshot.record.state in TERMINAL or remaining <= 0:
-                    return snapshot
-                await wait(changed, remaining)
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not await wait(changed, remaining):
+                    break
                 changed.clear()
-                snapshot = await visible(store, task_id, user)
+                state = await hub.shared(task_id, "state", lambda: _state(store, task_id))
+                if state is None:
+                    raise TaskNotFoundError(f"task {task_id} not found")  # deleted meanwhile
+                if state in TERMINAL:
+                    break
+        found = await hub.shared(task_id, "record", lambda: store.read(task_id))
+        if found is None or not user.sees(found.record.owner):
+            raise TaskNotFoundError(f"task {task_id} not found")
+        return found
+
+
+async def _state(store: TaskStore, task_id: str) -> str | None:
+    """The task's state alone (None once deleted): what a waiter wakes up for."""
+    with redis_errors():
+        return await store.redis.hget(store.keys.task(task_id), "state")
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -97,7 +97,7 @@ def opened(
         ending = pool.submit(rest)
         if kind == "wait":
             # A long poll is open once it holds one of the user's stream slots.
-            wait_until(lambda: slots(stack, "alice") > before or ending.done(), 10)
+            wait_until(lambda: slots(stack, "alice") > before or ending.done(), 10, what="a slot")
             assert not ending.done(), ending.result()
         yield ending
 
