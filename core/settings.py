@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     creations_per_minute: int = Field(600, description="Task creations per user and minute.")
     max_waiting_per_user: int = Field(10_000, description="Waiting tasks per user.")
     max_streams_per_user: int = Field(
-        20, description="Open event streams (SSE and WebSocket together) per user; 429 beyond."
+        20, description="Open event streams and waiting long polls per user; 429 beyond."
     )
     signin_failures_per_name: int = Field(
         5, description="Failed sign-ins of one user name per window before it is locked out."
