@@ -4,9 +4,10 @@ Starts a private Redis (so that `INFO commandstats` counts this run alone) and a
 stack on it, postpones a `leibniz_pi` that reports progress, opens N long polls on it with one
 bearer token, brings the task back and counts the Redis commands from then until every poll
 has answered. The same run with no poll gives what the task costs by itself; the difference
-is the polls' cost. Prints one JSON line per N.
+is the polls' cost. Prints one JSON line per N. With `--sse`, N streams of the task's events
+(`GET /tasks/{id}/events`) instead, each read to its end.
 
-    .venv/bin/python -m bench.long_polls --polls 0 200
+    .venv/bin/python -m bench.long_polls --polls 0 200 [--sse]
 """
 
 from __future__ import annotations
@@ -38,17 +39,24 @@ def commandstats(client: redis.Redis) -> dict[str, int]:
     return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
 
 
-async def long_polls(url: str, path: str, bearer: str, n: int) -> list[int]:
+async def long_polls(url: str, path: str, bearer: str, n: int, sse: bool) -> list[int]:
     limits = httpx.Limits(max_connections=n + 1, max_keepalive_connections=n + 1)
     headers = {"Authorization": f"Bearer {bearer}"}
     async with httpx.AsyncClient(base_url=url, timeout=90, limits=limits) as client:
-        answers = await asyncio.gather(
-            *(client.get(path, params={"wait": 60}, headers=headers) for _ in range(n))
-        )
-    return [answer.status_code for answer in answers]
+
+        async def one() -> int:
+            if not sse:
+                return (await client.get(path, params={"wait": 60}, headers=headers)).status_code
+            async with client.stream("GET", f"{path}/events", headers=headers) as stream:
+                await stream.aread()
+                return stream.status_code
+
+        return await asyncio.gather(*(one() for _ in range(n)))
 
 
-def measure(stack: Stack, private: redis.Redis, n: int, digits: int, delay: float) -> dict:
+def measure(
+    stack: Stack, private: redis.Redis, n: int, digits: int, delay: float, sse: bool
+) -> dict:
     api = psutil.Process(stack.procs["api"].pid)  # type: ignore[union-attr]
     with stack.client() as admin:
         bearer = token(admin, "admin")
@@ -58,7 +66,7 @@ def measure(stack: Stack, private: redis.Redis, n: int, digits: int, delay: floa
         path = f"/tasks/{task['id']}"
         slots = Keys(stack.settings.key_prefix).streams("admin")
         loop = asyncio.new_event_loop()
-        polls = loop.create_task(long_polls(stack.url, path, bearer, n))
+        polls = loop.create_task(long_polls(stack.url, path, bearer, n, sse))
         # Let every poll arrive: each holds a stream slot where long polls are counted (else
         # give them the whole ARRIVAL time).
         arrived = time.monotonic() + ARRIVAL
@@ -78,6 +86,7 @@ def measure(stack: Stack, private: redis.Redis, n: int, digits: int, delay: floa
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     return {
         "polls": n,
+        "kind": "sse" if sse else "wait",
         "holding_slots_at_release": waiting,
         "answers": {str(s): statuses.count(s) for s in sorted(set(statuses))},
         "task_events": events,
@@ -95,6 +104,7 @@ def main() -> None:
     parser.add_argument("--polls", type=int, nargs="+", default=[0, 200])
     parser.add_argument("--digits", type=int, default=7)
     parser.add_argument("--delay", type=float, default=3.0)
+    parser.add_argument("--sse", action="store_true", help="task event streams, not long polls")
     args = parser.parse_args()
     port = free_port()
     server = subprocess.Popen(
@@ -124,7 +134,10 @@ def main() -> None:
         )
         stack.start()
         for n in args.polls:
-            print(json.dumps(measure(stack, private, n, args.digits, args.delay)), flush=True)
+            print(
+                json.dumps(measure(stack, private, n, args.digits, args.delay, args.sse)),
+                flush=True,
+            )
     finally:
         if stack is not None:
             stack.close()

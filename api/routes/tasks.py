@@ -6,6 +6,7 @@ user's task reads as unknown (404), not forbidden.
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -481,7 +482,9 @@ async def task_events(
             last_id = last_event_id
         while True:
             changed.clear()
-            for event_id, fields in await store.events_after(task_id, last_id):
+            # Watchers at the same place share the read (most are, once they caught up).
+            news = functools.partial(store.events_after, task_id, last_id)
+            for event_id, fields in await hub.shared(task_id, f"events after {last_id}", news):
                 last_id = event_id
                 data = {"id": task_id, **event_data(fields)}
                 kind = "progress" if data["state"] == State.PROGRESS else "state"
