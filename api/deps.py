@@ -13,7 +13,7 @@ from api.events import EventHub
 from api.producer import Producer
 from api.stats import CpuSampler
 from api.store import TaskStore
-from api.streams import StreamSlots
+from api.streams import Fence, StreamSlots
 from api.submit import Submitter
 from core.ledger import SerialLedger
 from core.settings import Settings
@@ -75,6 +75,7 @@ class Credentials(OAuth2PasswordBearer):
         scheme = scheme.lower()
         if scheme == "bearer" and value:
             user = await authenticator.resolve(value)
+            request.state.bearer = value
         elif scheme == "basic" and value:
             name, password = _basic_credentials(value)
             user = await authenticator.login(name, password, client_address(request))
@@ -98,7 +99,14 @@ async def token_user(conn: HTTPConnection, token: str) -> User:
     user = await conn.app.state.authenticator.resolve(token)
     if user is None:
         raise UnauthorizedError("invalid, expired or revoked credentials")
+    conn.state.bearer = token
     return user
+
+
+def fence(conn: HTTPConnection, user: User) -> Fence:
+    """The fence of a stream: the bearer token its request was authenticated with (the one
+    it signed in with, whatever else it carries), or none for a password."""
+    return Fence(conn.app.state.authenticator, getattr(conn.state, "bearer", None), user)
 
 
 def client_address(request: Request) -> str:

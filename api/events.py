@@ -2,19 +2,25 @@
 
 One pub/sub connection per API process carries the ids of tasks with new events; a request
 waiting on a task (long poll, SSE, WebSocket) sleeps on an asyncio.Event until its id comes by,
-then reads the stream itself. No polling of Redis, no thread per waiting client.
+then reads the stream itself. No polling of Redis, no thread per waiting client. Waiters that
+need the same read of a task when woken (long polls: its state) share it: a hundred waiters
+woken by one change cost one read.
 """
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger("taskline.events")
+
+T = TypeVar("T")
 
 
 class EventHub:
@@ -24,6 +30,8 @@ class EventHub:
         self.redis = redis
         self.channel = channel
         self._watchers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        # task id → what → a read begun since the task's last change, for whoever asks
+        self._reads: dict[str, dict[str, asyncio.Future[Any]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -36,10 +44,12 @@ class EventHub:
                 await self._task
 
     def _wake(self, task_id: str) -> None:
+        self._reads.pop(task_id, None)  # begun before the change: not shared any more
         for event in self._watchers.get(task_id, ()):
             event.set()
 
     def _wake_all(self) -> None:
+        self._reads.clear()
         for events in self._watchers.values():
             for event in events:
                 event.set()
@@ -74,6 +84,27 @@ class EventHub:
             watchers.discard(event)
             if not watchers:
                 del self._watchers[task_id]
+
+    def shared(self, task_id: str, what: str, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """What `read()` answers, read once for every watcher of the task that asks for the
+        same `what` before the task changes again. A read begun before a change is not shared
+        with those who ask after it (their event is set: they ask again)."""
+        reads = self._reads.setdefault(task_id, {})
+        pending = reads.get(what)
+        if pending is None:
+            pending = reads[what] = asyncio.ensure_future(read())
+            pending.add_done_callback(functools.partial(self._read_done, task_id, what))
+        # Shielded: a watcher that leaves does not cancel the read of the others.
+        return asyncio.shield(pending)
+
+    def _read_done(self, task_id: str, what: str, done: asyncio.Future[Any]) -> None:
+        reads = self._reads.get(task_id)
+        if reads is not None and reads.get(what) is done:
+            del reads[what]
+            if not reads:
+                del self._reads[task_id]
+        if not done.cancelled():
+            done.exception()  # retrieved: its watchers got it, or all had left
 
 
 async def wait_for(event: asyncio.Event, seconds: float) -> bool:

@@ -1,4 +1,5 @@
-"""A cap on the event streams (SSE and WebSocket together) a user holds open, across processes.
+"""What every open stream (SSE, WebSocket, `?wait=` long poll) keeps to: a cap on how many a
+user holds open across processes, and a fence on the credentials it was opened with.
 
 Every open stream holds a slot: a member of the user's sorted set in Redis, scored by when
 its lease ends. The API process serving the stream renews the leases of its slots every few
@@ -9,11 +10,17 @@ themselves within LEASE_MS, and the set's key expires with its last lease.
 A slot is taken optimistically (added, then counted, in one transaction): two requests
 racing for the last slot may both be refused, never both admitted. Leases are times of the
 API hosts' clocks, which are assumed to agree within seconds.
+
+A stream opened with a bearer token asks again every RECHECK_SECONDS whether the token still
+holds, so that it ends within 5 s of the token's revocation or expiry (the API process that
+revokes forgets the token at once, the others within api.auth.TOKEN_CACHE_SECONDS). A
+password, checked when the stream opened, is configuration: it holds while the process runs.
 """
 
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -21,7 +28,9 @@ import anyio
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from api.errors import TooManyRequestsError
+from api.auth import Authenticator, User
+from api.errors import TooManyRequestsError, UnauthorizedError, UnavailableError
+from api.events import wait_for
 from api.store import redis_errors
 from core.records import Keys, now_ms
 
@@ -31,6 +40,9 @@ LEASE_MS = 30_000
 RENEW_SECONDS = 10.0
 # What a refused client is told to wait: streams end with their tasks, at no known time.
 RETRY_AFTER_SECONDS = 5
+# How often a stream's bearer token is checked again: with a second of another process's
+# token cache, a stream ends within 5 s of the token's revocation or expiry.
+RECHECK_SECONDS = 3.0
 
 
 class StreamSlots:
@@ -70,7 +82,7 @@ class StreamSlots:
         if held > self.cap:
             await self._release(key, slot)
             raise TooManyRequestsError(
-                f"{user} already has {self.cap} event streams open; close one first",
+                f"{user} already has {self.cap} event streams and long polls open; close one first",
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         self._held[slot] = key
@@ -106,3 +118,38 @@ class StreamSlots:
                 pipe.zadd(key, {slot: until}, xx=True)
                 pipe.pexpire(key, LEASE_MS)
             await pipe.execute()
+
+
+class Fence:
+    """The bearer token a stream was opened with (None for a password), checked again every
+    RECHECK_SECONDS while the stream waits or sends: UnauthorizedError once it no longer
+    holds, which ends the stream."""
+
+    def __init__(self, authenticator: Authenticator, token: str | None, user: User) -> None:
+        self.authenticator = authenticator
+        self.token = token
+        self.user = user
+        self._due = time.monotonic() + RECHECK_SECONDS if token else float("inf")
+
+    async def check(self) -> None:
+        """UnauthorizedError if the token no longer holds; asks only once a check is due."""
+        if time.monotonic() < self._due:
+            return
+        self._due = time.monotonic() + RECHECK_SECONDS
+        try:
+            holds = await self.authenticator.resolve(self.token or "") == self.user
+        except UnavailableError:
+            return  # Redis cannot tell now: the next check will
+        if not holds:
+            raise UnauthorizedError("credentials revoked or expired: sign in again")
+
+    async def wait(self, event: asyncio.Event, seconds: float) -> bool:
+        """Wait for the event up to `seconds` (True if it was set), checking meanwhile."""
+        deadline = time.monotonic() + seconds
+        while True:
+            await self.check()
+            now = time.monotonic()
+            if await wait_for(event, min(deadline, self._due) - now):
+                return True
+            if time.monotonic() >= deadline:
+                return False

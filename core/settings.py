@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         "within this (shorter cuts on larger pages), so a page stays under 1 MiB.",
     )
     max_streams_per_user: int = Field(
-        20, description="Open event streams (SSE and WebSocket together) per user; 429 beyond."
+        20, description="Open event streams and waiting long polls per user; 429 beyond."
     )
     signin_failures_per_name: int = Field(
         5, description="Failed sign-ins of one user name per window before it is locked out."

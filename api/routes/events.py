@@ -15,12 +15,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from api.auth import User
-from api.deps import SlotsDep, bearer_token, credentials, token_user
-from api.errors import UnavailableError
+from api.deps import SlotsDep, credentials, fence, token_user
+from api.errors import UnauthorizedError
 from api.line import LINE_HEAD, Batch, LineHub
 from api.preview import budget, preview_event
 from api.schemas import EventId, event_data, task_out
 from api.store import TaskStore, redis_errors
+from api.streams import RECHECK_SECONDS
 from core.records import State
 from core.settings import Settings
 
@@ -30,9 +31,8 @@ KEEPALIVE_SECONDS = 15.0
 RECENT = 20
 # The most tasks a snapshot holds: running (10), waiting, postponed, recently ended.
 SNAPSHOT_MOST = 10 + 2 * LINE_HEAD + RECENT
-# A watcher's credentials are checked again this often: a revoked token ends its stream.
-RECHECK_SECONDS = 5.0
-# What a watcher's queue gives when nothing came within RECHECK_SECONDS.
+# What a watcher's queue gives when nothing came within RECHECK_SECONDS: an idle watcher
+# wakes that often, to check its credentials and to send keep-alives.
 _IDLE = Batch([], None)
 _TERMINAL = {State.SUCCESS, State.FAILURE, State.CANCELLED}
 
@@ -91,26 +91,16 @@ async def snapshot(store: TaskStore, user: User, settings: Settings) -> dict[str
     }
 
 
-async def still_signed_in(request: Request, user: User) -> bool:
-    """Whether the watcher's bearer token still holds (it may have been revoked or have
-    expired). A password, checked at the start, is configuration: it holds while we run."""
-    token = bearer_token(request)
-    if not token:
-        return True
-    try:
-        return await request.app.state.authenticator.resolve(token) == user
-    except UnavailableError:
-        return True  # Redis cannot tell now: the next check will
-
-
 async def line_events(
     request: Request, user: User, last_event_id: str | None
 ) -> AsyncIterator[ServerSentEvent]:
     """The snapshot (unless resuming, and the stream still holds where it resumes), then
-    every change the user may see, as they come, while the user stays signed in."""
+    every change the user may see, as they come; UnauthorizedError once the bearer token it
+    was opened with no longer holds."""
     store: TaskStore = request.app.state.store
     hub: LineHub = request.app.state.line
     settings: Settings = request.app.state.settings
+    fenced = fence(request, user)
     shown: object = None  # the line as this watcher was last told it
     with hub.watch() as queue:
         with redis_errors():
@@ -134,18 +124,15 @@ async def line_events(
                     data = preview_event(event_data(fields), settings.preview_bytes)
                     yield ServerSentEvent(id=event_id, event="task", data=data)
         hub.follow(cursor)  # a reader starting now starts here: nothing falls in between
-        checked = sent_at = time.monotonic()
+        sent_at = time.monotonic()
         while True:
             try:
                 async with asyncio.timeout(RECHECK_SECONDS):
                     batch = await queue.get()
             except TimeoutError:
                 batch = _IDLE
+            await fenced.check()
             now = time.monotonic()
-            if now - checked >= RECHECK_SECONDS:
-                if not await still_signed_in(request, user):
-                    return
-                checked = now
             if batch is None:
                 return  # fell behind or lost Redis: the client resumes from its last id
             if batch is _IDLE:
@@ -216,5 +203,8 @@ async def stream_line_events(
     position: Annotated[str | None, Depends(stream_position)],
 ) -> AsyncIterator[ServerSentEvent]:
     """Stream every change of the tasks you may see, after a snapshot of the line."""
-    async for event in line_events(request, user, position):
-        yield event
+    try:
+        async for event in line_events(request, user, position):
+            yield event
+    except UnauthorizedError:
+        return  # its token was revoked or expired: the stream just ends

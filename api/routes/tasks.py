@@ -6,12 +6,23 @@ user's task reads as unknown (404), not forbidden.
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response, WebSocket, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    status,
+)
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -25,6 +36,7 @@ from api.deps import (
     StoreDep,
     SubmitterDep,
     bearer_token,
+    fence,
     token_user,
 )
 from api.errors import (
@@ -52,7 +64,8 @@ from api.schemas import (
     resume_point,
     task_out,
 )
-from api.store import TaskStore
+from api.store import TaskStore, redis_errors
+from api.streams import Fence, StreamSlots
 from api.submit import (
     Submitter,
     kept_error,
@@ -110,18 +123,48 @@ def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> 
 
 
 async def wait_until_terminal(
-    store: TaskStore, hub: EventHub, task_id: str, user: User, seconds: float
+    store: TaskStore,
+    hub: EventHub,
+    task_id: str,
+    user: User,
+    seconds: float,
+    slots: StreamSlots | None = None,
+    fenced: Fence | None = None,
 ) -> Snapshot:
-    """The task once terminal, or after `seconds` as it is then."""
+    """The task once terminal, or after `seconds` as it is then.
+
+    A task that must be waited for holds one of the user's stream slots meanwhile, if
+    `slots` (429 beyond), and its wait ends with UnauthorizedError once the credentials
+    behind `fenced` no longer hold. A change wakes the wait to read only the task's state, and
+    the whole record is read once at the end: both reads shared by every waiter of this
+    process woken by the same change (EventHub.shared), however many wait.
+    """
     deadline = time.monotonic() + seconds
+    wait = fenced.wait if fenced else wait_for
     with hub.watch(task_id) as changed:
-        while True:
-            changed.clear()
-            snapshot = await visible(store, task_id, user)
-            remaining = deadline - time.monotonic()
-            if snapshot.record.state in TERMINAL or remaining <= 0:
-                return snapshot
-            await wait_for(changed, remaining)
+        snapshot = await visible(store, task_id, user)
+        if snapshot.record.state in TERMINAL or seconds <= 0:
+            return snapshot
+        async with slots.hold(user.name) if slots else contextlib.nullcontext():
+            while (remaining := deadline - time.monotonic()) > 0:
+                if not await wait(changed, remaining):
+                    break
+                changed.clear()
+                state = await hub.shared(task_id, "state", lambda: _state(store, task_id))
+                if state is None:
+                    raise TaskNotFoundError(f"task {task_id} not found")  # deleted meanwhile
+                if state in TERMINAL:
+                    break
+        found = await hub.shared(task_id, "record", lambda: store.read(task_id))
+        if found is None or not user.sees(found.record.owner):
+            raise TaskNotFoundError(f"task {task_id} not found")
+        return found
+
+
+async def _state(store: TaskStore, task_id: str) -> str | None:
+    """The task's state alone (None once deleted): what a waiter wakes up for."""
+    with redis_errors():
+        return await store.redis.hget(store.keys.task(task_id), "state")
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -197,24 +240,37 @@ async def read_tasks(
     )
 
 
-@router.get("/{task_id}", response_model=TaskOut, responses={**_AUTH, **_NOT_FOUND})
+@router.get(
+    "/{task_id}",
+    response_model=TaskOut,
+    responses={
+        **_AUTH,
+        **_NOT_FOUND,
+        429: {"description": "A long poll beyond the user's open event streams and long polls"},
+    },
+)
 async def read_task(
     task_id: str,
+    request: Request,
     store: StoreDep,
     hub: HubDep,
+    slots: SlotsDep,
     user: CurrentUser,
     wait: Annotated[
         float,
         Query(
             ge=0,
             le=MAX_WAIT_SECONDS,
-            description="Hold up to this many seconds until the task has ended.",
+            description="Hold up to this many seconds until the task has ended (a long poll, "
+            "counted with the user's open event streams).",
         ),
     ] = 0,
 ) -> Response:
     """Read a task: state, progress, place in line, result or error."""
     if wait:
-        snapshot = await wait_until_terminal(store, hub, task_id, user, wait)
+        snapshot = await wait_until_terminal(
+            store, hub, task_id, user, wait, slots, fence(request, user)
+        )
     else:
         snapshot = await visible(store, task_id, user)
     return task_response(snapshot)
@@ -430,9 +486,15 @@ async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Respo
 
 
 async def task_events(
-    store: TaskStore, hub: EventHub, task_id: str, user: User, last_event_id: str | None
+    store: TaskStore,
+    hub: EventHub,
+    task_id: str,
+    user: User,
+    last_event_id: str | None,
+    fenced: Fence,
 ) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
-    """(id, kind, data) for each change of a task, ending after a terminal state.
+    """(id, kind, data) for each change of a task, ending after a terminal state, or with
+    UnauthorizedError once the credentials behind `fenced` no longer hold.
 
     A new watcher first gets the current state; one that resumes from an event id gets every
     event after it (none, and the end, if the task had ended before). Keep-alives come as
@@ -452,7 +514,9 @@ async def task_events(
             last_id = last_event_id
         while True:
             changed.clear()
-            for event_id, fields in await store.events_after(task_id, last_id):
+            # Watchers at the same place share the read (most are, once they caught up).
+            news = functools.partial(store.events_after, task_id, last_id)
+            for event_id, fields in await hub.shared(task_id, f"events after {last_id}", news):
                 last_id = event_id
                 data = {"id": task_id, **event_data(fields)}
                 kind = "progress" if data["state"] == State.PROGRESS else "state"
@@ -461,7 +525,7 @@ async def task_events(
                     return
             if ended:
                 return
-            if not await wait_for(changed, KEEPALIVE_SECONDS):
+            if not await fenced.wait(changed, KEEPALIVE_SECONDS):
                 yield None, "keepalive", {}
 
 
@@ -490,17 +554,23 @@ async def _stream_start(
 )
 async def stream_task_events(
     task_id: str,
+    request: Request,
     resume_after: Annotated[str | None, Depends(_stream_start)],
     user: CurrentUser,
     store: StoreDep,
     hub: HubDep,
 ) -> AsyncIterator[ServerSentEvent]:
-    """Stream a task's state and progress changes as Server-Sent Events, until it ends."""
-    async for event_id, kind, data in task_events(store, hub, task_id, user, resume_after):
-        if kind == "keepalive":
-            yield ServerSentEvent(comment="keep-alive")
-        else:
-            yield ServerSentEvent(id=event_id, event=kind, data=data)
+    """Stream a task's state and progress changes as Server-Sent Events, until it ends (or
+    the bearer token it was opened with is revoked or expires)."""
+    events = task_events(store, hub, task_id, user, resume_after, fence(request, user))
+    try:
+        async for event_id, kind, data in events:
+            if kind == "keepalive":
+                yield ServerSentEvent(comment="keep-alive")
+            else:
+                yield ServerSentEvent(id=event_id, event=kind, data=data)
+    except UnauthorizedError:
+        return  # the stream just ends: a client that reconnects is refused (401)
 
 
 async def _websocket_user(websocket: WebSocket) -> User:
@@ -526,7 +596,8 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
     Without valid credentials (or when they cannot be checked) the handshake is refused, an
     HTTP 403: no socket opens for an unknown caller. Otherwise the socket opens, and any other
     refusal closes it with 4000 + the status the SSE route answers and the detail as the
-    reason (4404, 4422 for a bad `last_event_id`, 4429, 4503): a browser sees close codes,
+    reason (4404, 4422 for a bad `last_event_id`, 4429, 4503), as does the revocation or
+    expiry of its bearer token while it is open (4401): a browser sees close codes,
     not the status of a refused handshake. While open it also reads, so a client that leaves
     is noticed at once (uvicorn's pings find one that vanished), and it sends a keep-alive
     message after 15 s without events.
@@ -538,7 +609,9 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
         resume_after = _websocket_resume_point(websocket)
         await visible(state.store, task_id, user)
         async with state.slots.hold(user.name):
-            events = task_events(state.store, state.hub, task_id, user, resume_after)
+            events = task_events(
+                state.store, state.hub, task_id, user, resume_after, fence(websocket, user)
+            )
             if await _send_until_gone(websocket, events):
                 await websocket.close()
     except TasklineError as exc:
