@@ -18,6 +18,7 @@ MIRRORED = {
         "dependency:credentials": "the same `credentials` the route depends on",
         "dependency:_store": "request.app.state.store",
         "dependency:_hub": "used by `wait` only, which goes to the route",
+        "dependency:_slots": "a stream slot held by `wait` only, which goes to the route",
     },
     ("POST", "/tasks"): {
         "body:body": "TaskCreate.model_validate_json; anything else goes to the route",
