@@ -10,6 +10,7 @@ refused at once by the process that revoked it and within that time by the other
 `python -m api.auth` prints the hash of a password for the users setting.
 """
 
+import asyncio
 import getpass
 import hashlib
 import json
@@ -105,14 +106,27 @@ class Authenticator:
         if self.checks.full:  # a locked-out caller is told so (429), not that we are busy
             await self.throttle.check(name, address)
         stored, role = self.users.get(name, (_DUMMY_HASH, None))
-        matches = await self.checks.verify(
-            stored, password, lambda: self.throttle.begin(name, address)
-        )
-        if not (matches and role):
+        # Shielded: once a check holds its place, its outcome is told even if the client
+        # goes away meanwhile.
+        right = await asyncio.shield(self._check(name, password, address, stored, role))
+        if not (right and role):
             return None
-        await self.throttle.succeeded(name, address)
         user = self._verified[digest] = User(name, role)
         return user
+
+    async def _check(
+        self, name: str, password: str, address: str, stored: str, role: Role | None
+    ) -> bool:
+        """Check the password behind the throttle's gate, and tell the throttle how it went."""
+        attempt = secrets.token_hex(8)
+        matches = await self.checks.verify(
+            stored, password, lambda: self.throttle.begin(name, address, attempt)
+        )
+        if matches and role:
+            await self.throttle.succeeded(name, address, attempt)
+            return True
+        await self.throttle.failed(name, address, attempt)
+        return False
 
     def _token_key(self, token: str) -> str:
         return self.keys.token(hashlib.sha256(token.encode()).hexdigest())

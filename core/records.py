@@ -102,9 +102,10 @@ class Keys:
         return f"{self.prefix}tokens:{user}"
 
     def signin(self, name: str, address: str) -> list[str]:
-        """Sign-in throttling (core/lua/signin.lua): failures, lock and strikes of a user name,
-        the same of a client address, and whether the name signed in from that address.
-        Both come from clients: what could not be a user name goes in as a digest."""
+        """Sign-in throttling (core/lua/signin.lua): failures, lock, strikes and checks under
+        way of a user name, the same of a client address, and whether the name signed in
+        from that address. Both come from clients: what could not be a user name goes in as
+        a digest."""
         who, where = _key_part(name), _key_part(address)
         scopes = [f"name:{who}", f"address:{where}"]
         found = [f"{self.prefix}signin:{kind}:{s}" for s in scopes for kind in _SIGNIN_KINDS]
@@ -190,7 +191,7 @@ class Keys:
         return f"{self.prefix}workers"
 
 
-_SIGNIN_KINDS = ("failures", "lock", "strikes")
+_SIGNIN_KINDS = ("failures", "lock", "strikes", "checking")
 
 
 def _key_part(text: str) -> str:

@@ -178,6 +178,8 @@ class SigninBudget:
     window_ms: int
     lockout_ms: int
     lockout_max_ms: int
+    # How long a check holds its place if its end is never told (its process died).
+    hold_ms: int
 
 
 Postpone = Literal["keep", "clear", "set"]
@@ -508,19 +510,28 @@ class Transitions:
 
         return self._run("read", keys, task_ids, parse)
 
-    def signin(self, name: str, address: str, budget: SigninBudget | None) -> int:
-        """ms until a lockout of the name or the address ends, 0 to go ahead. With a budget,
-        going ahead counts the attempt as failed until `signed_in`; without, nothing counts."""
-        args: list[Any] = ["check"]
-        if budget is not None:
-            args = ["begin", budget.per_name, budget.per_address, budget.window_ms]
-            args += [budget.lockout_ms, budget.lockout_max_ms]
+    def signin(self, name: str, address: str) -> int:
+        """ms until a lockout of the name or the address ends, 0 if none; nothing counts."""
+        return self._run("signin", self.keys.signin(name, address), ["check"], int)
+
+    def signin_begin(self, name: str, address: str, attempt: str, budget: SigninBudget) -> int:
+        """The gate of a password check: ms until a lockout ends; 0 to go ahead (the check
+        holds a place in the budgets until `signin_failed` or `signed_in`); -1 when every
+        place left is held by checks under way (ask again once one may have ended)."""
+        args = ["begin", attempt, budget.per_name, budget.per_address, budget.hold_ms]
         return self._run("signin", self.keys.signin(name, address), args, int)
 
-    def signed_in(self, name: str, address: str, known_ms: int) -> int:
+    def signin_failed(self, name: str, address: str, attempt: str, budget: SigninBudget) -> int:
+        """The password was wrong: counted, and a lockout once a budget is used up."""
+        args = ["fail", attempt, budget.per_name, budget.per_address, budget.window_ms]
+        args += [budget.lockout_ms, budget.lockout_max_ms]
+        return self._run("signin", self.keys.signin(name, address), args, int)
+
+    def signed_in(self, name: str, address: str, attempt: str, known_ms: int) -> int:
         """The password was right: the name's failures are cleared, and it is known at this
         address for `known_ms` (spared that address's lockouts)."""
-        return self._run("signin", self.keys.signin(name, address), ["succeed", known_ms], int)
+        args = ["succeed", attempt, known_ms]
+        return self._run("signin", self.keys.signin(name, address), args, int)
 
     def revoke_tokens(self, user: str) -> int:
         """Revoke every bearer token of a user at once; how many were live."""
