@@ -111,6 +111,14 @@ class Keys:
         found = [f"{self.prefix}signin:{kind}:{s}" for s in scopes for kind in _SIGNIN_KINDS]
         return [*found, f"{self.prefix}signin:known:{who}/{where}"]
 
+    def serial_checks(self, user: str, address: str) -> list[str]:
+        """Serial checks counted this window (core/lua/allowance.lua): of a user, of an address."""
+        where = _key_part(address)
+        return [
+            f"{self.prefix}serial-checks:user:{user}",
+            f"{self.prefix}serial-checks:address:{where}",
+        ]
+
     def meta(self, task_id: str) -> str:
         """Celery's result-backend key (Celery adds the same prefix as `global_keyprefix`)."""
         return f"{self.prefix}celery-task-meta-{task_id}"

@@ -31,7 +31,7 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
-_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens"})
+_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens", "allowance"})
 
 
 @cache
@@ -532,6 +532,12 @@ class Transitions:
         address for `known_ms` (spared that address's lockouts)."""
         args = ["succeed", attempt, known_ms]
         return self._run("signin", self.keys.signin(name, address), args, int)
+
+    def serial_check(self, user: str, address: str, per_minute: int) -> int:
+        """Count a serial check of a user from an address: 0, or ms until one is allowed."""
+        return self._run(
+            "allowance", self.keys.serial_checks(user, address), [per_minute, 60_000], int
+        )
 
     def revoke_tokens(self, user: str) -> int:
         """Revoke every bearer token of a user at once; how many were live."""
