@@ -215,9 +215,7 @@ def test_behind_a_trusted_proxy_each_client_and_each_ipv6_64_has_its_own_budget(
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         assert [attempt(i, f"192.0.2.{i}") for i in range(6)] == [401] * 6
         # A client's own X-Forwarded-For, forwarded by the proxy, does not name it.
-        assert [attempt(i, f"198.51.100.{i}, 192.0.2.77") for i in range(4)] == [401] * 3 + [
-            429
-        ]
+        assert [attempt(i, f"198.51.100.{i}, 192.0.2.77") for i in range(4)] == [401] * 3 + [429]
         one_64 = [attempt(i, f"2001:db8:0:7::{i + 1:x}") for i in range(4)]
         assert one_64 == [401] * 3 + [429]
         assert attempt(9, "2001:db8:0:8::1") == 401  # the next /64
