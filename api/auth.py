@@ -25,7 +25,7 @@ from cachetools import TTLCache
 from api.passwords import HASHER, PasswordChecks
 from api.store import TaskStore, redis_errors
 from api.throttle import SigninThrottle
-from core.records import USER_NAME, now_ms
+from core.records import USER_NAME
 from core.settings import Settings
 
 # Verified against when the user is unknown, so both cases take the same time.
@@ -37,6 +37,8 @@ TOKEN_CACHE_SECONDS = 1.0
 BASIC_CACHE_SECONDS = 60.0
 # Entries at most in each of these caches (the least recently used go first).
 CACHE_SIZE = 10_000
+# Tokens revoked by one script: each batch blocks Redis for about a millisecond.
+REVOKE_BATCH = 500
 
 
 class Role(StrEnum):
@@ -88,6 +90,7 @@ class Authenticator:
         self.redis = store.redis
         self.keys = store.keys
         self.ttl = settings.token_ttl_seconds
+        self.most_tokens = settings.max_tokens_per_user
         self.throttle = SigninThrottle(store, settings)
         self.checks = PasswordChecks(settings.signin_hash_threads, settings.signin_hash_waiting)
         # Basic auth checks a password on every request: remember recent successes (by a
@@ -132,17 +135,13 @@ class Authenticator:
         return self.keys.token(hashlib.sha256(token.encode()).hexdigest())
 
     async def issue(self, user: User) -> str:
-        """A new bearer token for the user, valid for the token TTL."""
+        """A new bearer token for the user, valid for the token TTL; the user's oldest token is
+        revoked if they would hold more than the tokens-per-user setting."""
         token = secrets.token_urlsafe(32)
-        key, tokens = self._token_key(token), self.keys.tokens(user.name)
-        now = now_ms()
-        with redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(key, user.name, ex=self.ttl)
-                pipe.zadd(tokens, {key: now + self.ttl * 1000})
-                pipe.zremrangebyscore(tokens, "-inf", now)  # expired ones
-                pipe.expire(tokens, self.ttl)
-                await pipe.execute()
+        issue = self.store.transitions.issue_token(
+            user.name, self._token_key(token), self.ttl * 1000, self.most_tokens
+        )
+        await self.store.change(issue)
         return token
 
     async def resolve(self, token: str) -> User | None:
@@ -169,11 +168,19 @@ class Authenticator:
             await self.redis.delete(key)
 
     async def revoke_all(self, name: str) -> int:
-        """Revoke every token of a user (how many were live)."""
+        """Revoke every token of a user (how many were live), REVOKE_BATCH per script, so
+        that Redis serves others between batches however many tokens there are. A token
+        issued meanwhile may be kept; every one held when this began is revoked."""
         for key in list(self._resolved):
             if (user := self._resolved.get(key)) and user.name == name:
                 self._resolved.pop(key, None)
-        return await self.store.change(self.store.transitions.revoke_tokens(name))
+        revoked, bound, more = 0, None, True
+        while more:
+            batch = await self.store.change(
+                self.store.transitions.revoke_tokens(name, bound, REVOKE_BATCH)
+            )
+            revoked, bound, more = revoked + batch.revoked, batch.bound, batch.more
+        return revoked
 
     def close(self) -> None:
         self.checks.close()

@@ -31,7 +31,7 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
-_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens", "allowance"})
+_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens", "issue_token", "allowance"})
 
 
 @cache
@@ -180,6 +180,16 @@ class SigninBudget:
     lockout_max_ms: int
     # How long a check holds its place if its end is never told (its process died).
     hold_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedBatch:
+    """One batch of a revocation: live tokens revoked, the bound to pass on, whether more
+    tokens under it are left."""
+
+    revoked: int
+    bound: str
+    more: bool
 
 
 Postpone = Literal["keep", "clear", "set"]
@@ -539,6 +549,16 @@ class Transitions:
             "allowance", self.keys.serial_checks(user, address), [per_minute, 60_000], int
         )
 
-    def revoke_tokens(self, user: str) -> int:
-        """Revoke every bearer token of a user at once; how many were live."""
-        return self._run("revoke_tokens", [self.keys.tokens(user)], [], int)
+    def issue_token(self, user: str, key: str, ttl_ms: int, most: int) -> int:
+        """Record a new token of a user (its key, lifetime); beyond `most` tokens the oldest
+        are revoked: how many were."""
+        return self._run("issue_token", [self.keys.tokens(user), key], [user, ttl_ms, most], int)
+
+    def revoke_tokens(self, user: str, bound: str | None, batch: int) -> RevokedBatch:
+        """Revoke at most `batch` of a user's tokens held when the revocation began (`bound`
+        None on the first call, then the one the previous batch answered)."""
+
+        def parse(reply: list[Any]) -> RevokedBatch:
+            return RevokedBatch(int(reply[0]), str(reply[1]), bool(reply[2]))
+
+        return self._run("revoke_tokens", [self.keys.tokens(user)], [bound or "", batch], parse)
