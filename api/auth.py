@@ -10,6 +10,7 @@ refused at once by the process that revoked it and within that time by the other
 `python -m api.auth` prints the hash of a password for the users setting.
 """
 
+import asyncio
 import getpass
 import hashlib
 import json
@@ -24,7 +25,7 @@ from cachetools import TTLCache
 from api.passwords import HASHER, PasswordChecks
 from api.store import TaskStore, redis_errors
 from api.throttle import SigninThrottle
-from core.records import USER_NAME, now_ms
+from core.records import USER_NAME
 from core.settings import Settings
 
 # Verified against when the user is unknown, so both cases take the same time.
@@ -36,6 +37,8 @@ TOKEN_CACHE_SECONDS = 1.0
 BASIC_CACHE_SECONDS = 60.0
 # Entries at most in each of these caches (the least recently used go first).
 CACHE_SIZE = 10_000
+# Tokens revoked by one script: each batch blocks Redis for about a millisecond.
+REVOKE_BATCH = 500
 
 
 class Role(StrEnum):
@@ -87,6 +90,7 @@ class Authenticator:
         self.redis = store.redis
         self.keys = store.keys
         self.ttl = settings.token_ttl_seconds
+        self.most_tokens = settings.max_tokens_per_user
         self.throttle = SigninThrottle(store, settings)
         self.checks = PasswordChecks(settings.signin_hash_threads, settings.signin_hash_waiting)
         # Basic auth checks a password on every request: remember recent successes (by a
@@ -105,30 +109,39 @@ class Authenticator:
         if self.checks.full:  # a locked-out caller is told so (429), not that we are busy
             await self.throttle.check(name, address)
         stored, role = self.users.get(name, (_DUMMY_HASH, None))
-        matches = await self.checks.verify(
-            stored, password, lambda: self.throttle.begin(name, address)
-        )
-        if not (matches and role):
+        # Shielded: once a check holds its place, its outcome is told even if the client
+        # goes away meanwhile.
+        right = await asyncio.shield(self._check(name, password, address, stored, role))
+        if not (right and role):
             return None
-        await self.throttle.succeeded(name, address)
         user = self._verified[digest] = User(name, role)
         return user
+
+    async def _check(
+        self, name: str, password: str, address: str, stored: str, role: Role | None
+    ) -> bool:
+        """Check the password behind the throttle's gate, and tell the throttle how it went."""
+        attempt = secrets.token_hex(8)
+        matches = await self.checks.verify(
+            stored, password, lambda: self.throttle.begin(name, address, attempt)
+        )
+        if matches and role:
+            await self.throttle.succeeded(name, address, attempt)
+            return True
+        await self.throttle.failed(name, address, attempt)
+        return False
 
     def _token_key(self, token: str) -> str:
         return self.keys.token(hashlib.sha256(token.encode()).hexdigest())
 
     async def issue(self, user: User) -> str:
-        """A new bearer token for the user, valid for the token TTL."""
+        """A new bearer token for the user, valid for the token TTL; the user's oldest token is
+        revoked if they would hold more than the tokens-per-user setting."""
         token = secrets.token_urlsafe(32)
-        key, tokens = self._token_key(token), self.keys.tokens(user.name)
-        now = now_ms()
-        with redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.set(key, user.name, ex=self.ttl)
-                pipe.zadd(tokens, {key: now + self.ttl * 1000})
-                pipe.zremrangebyscore(tokens, "-inf", now)  # expired ones
-                pipe.expire(tokens, self.ttl)
-                await pipe.execute()
+        issue = self.store.transitions.issue_token(
+            user.name, self._token_key(token), self.ttl * 1000, self.most_tokens
+        )
+        await self.store.change(issue)
         return token
 
     async def resolve(self, token: str) -> User | None:
@@ -155,11 +168,19 @@ class Authenticator:
             await self.redis.delete(key)
 
     async def revoke_all(self, name: str) -> int:
-        """Revoke every token of a user (how many were live)."""
+        """Revoke every token of a user (how many were live), REVOKE_BATCH per script, so
+        that Redis serves others between batches however many tokens there are. A token
+        issued meanwhile may be kept; every one held when this began is revoked."""
         for key in list(self._resolved):
             if (user := self._resolved.get(key)) and user.name == name:
                 self._resolved.pop(key, None)
-        return await self.store.change(self.store.transitions.revoke_tokens(name))
+        revoked, bound, more = 0, None, True
+        while more:
+            batch = await self.store.change(
+                self.store.transitions.revoke_tokens(name, bound, REVOKE_BATCH)
+            )
+            revoked, bound, more = revoked + batch.revoked, batch.bound, batch.more
+        return revoked
 
     def close(self) -> None:
         self.checks.close()

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from starlette.requests import HTTPConnection
 
+from api.addresses import ClientAddresses
 from api.auth import Authenticator, Role, User
 from api.errors import ForbiddenError, UnauthorizedError
 from api.events import EventHub
@@ -109,9 +110,10 @@ def fence(conn: HTTPConnection, user: User) -> Fence:
     return Fence(conn.app.state.authenticator, getattr(conn.state, "bearer", None), user)
 
 
-def client_address(request: Request) -> str:
-    """Where the request comes from, as sign-in throttling counts it."""
-    return request.client.host if request.client else ""
+def client_address(conn: HTTPConnection) -> str:
+    """Where the request comes from, as sign-in and serial-check throttling count it."""
+    addresses: ClientAddresses = conn.app.state.addresses
+    return addresses.of_connection(conn)
 
 
 def _basic_credentials(value: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from api.addresses import ClientAddresses
 from api.auth import Authenticator
 from api.errors import TasklineError, error_response, validation_error_response
 from api.events import EventHub
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = TaskStore(redis, keys)
         # First: it refuses users whose names are not allowed, before anything else starts.
         app.state.authenticator = Authenticator(settings, app.state.store)
+        app.state.addresses = ClientAddresses(settings.trusted_proxies)
         app.state.hub = EventHub(redis, keys.channel)
         await app.state.hub.start()
         app.state.line = LineHub(redis, keys, block_ms=int(settings.connect_timeout * 500))

@@ -5,7 +5,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.catalog import MAX_DELAY_SECONDS, TaskName
 from core.previews import cut
@@ -20,7 +20,23 @@ def _in_utc(moment: datetime) -> datetime:
         raise ValueError("not_before is out of range") from exc
 
 
-NotBefore = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+def _seconds(value: object) -> object:
+    """A number as seconds since the epoch, whatever its size (pydantic alone reads one above
+    2e10 as milliseconds); past the years 1–9999 it is refused."""
+    if isinstance(value, str):  # a number in a string, too ("1700000000")
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError("not_before is out of range (seconds since the epoch)") from exc
+    return value
+
+
+NotBefore = Annotated[AwareDatetime, BeforeValidator(_seconds), AfterValidator(_in_utc)]
 
 # A Redis stream id: milliseconds and a sequence number, each a 64-bit unsigned integer.
 STREAM_ID_MAX = 2**64 - 1

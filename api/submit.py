@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from api.auth import User
 from api.errors import (
     ConflictError,
     InvalidParamsError,
@@ -65,11 +66,18 @@ def serial_range(name: str, params: dict[str, Any]) -> SerialRange | None:
     return params["code_model"], params["number"], params["number"] + params["count"] - 1
 
 
-def overlap_error(wanted: SerialRange, clash: Overlap) -> ConflictError:
+async def overlap_error(
+    store: TaskStore, wanted: SerialRange, clash: Overlap, user: User
+) -> ConflictError:
+    """The range is taken; the task holding it is named only to whoever may see it."""
     model, first, last = wanted
+    holder = "another task"
+    snapshot = await store.read(clash.task_id)
+    if snapshot is not None and user.sees(snapshot.record.owner):
+        holder = f"task {clash.task_id}"
     return ConflictError(
-        f"serial numbers {first}–{last} of model {model} overlap {clash.first}–{clash.last}, "
-        f"already reserved for task {clash.task_id}"
+        f"serial numbers {first}–{last} of model {model} are taken: they overlap "
+        f"{clash.first}–{clash.last}, reserved for {holder}"
     )
 
 
@@ -124,7 +132,7 @@ class Submitter:
         self,
         name: str,
         params: dict[str, Any],
-        owner: str,
+        user: User,
         priority: int = 5,
         not_before: datetime | None = None,
         idempotency_key: str | None = None,
@@ -133,6 +141,7 @@ class Submitter:
 
         Retrying with the same Idempotency-Key and body answers the same task again.
         """
+        owner = user.name
         params = validate_params(name, params)
         digest = hashlib.sha256(
             json.dumps([name, params, priority, not_before and iso(not_before)]).encode()
@@ -171,7 +180,7 @@ class Submitter:
                     headers={"Retry-After": "10"},
                 )
             case Overlap():
-                raise overlap_error(serials, outcome)
+                raise await overlap_error(self.store, serials, outcome, user)
             case TooLarge():
                 raise too_large_error(outcome)
             case OverQuota():
@@ -180,7 +189,7 @@ class Submitter:
                 again = await self._again(owner, idempotency_key, found, seen_digest, digest)
                 if again is None:  # its task was never published, and is gone: try again
                     return await self.submit(
-                        name, params, owner, priority, not_before, idempotency_key
+                        name, params, user, priority, not_before, idempotency_key
                     )
                 return again
             case Created(turn=turn, snapshot=snapshot) if turn:

@@ -78,7 +78,14 @@ class Deployment:
     def start_api(self, port: int, workers: int = 1, name: str = "api") -> subprocess.Popen:
         """uvicorn as supervisord runs it (httptools, uvloop), 1 process or --workers N."""
         args = [procs.PY, "-m", "uvicorn", "api.main:create_app", "--factory"]
-        args += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+        args += [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--no-proxy-headers",
+        ]
         args += ["--log-level", "warning"]
         if workers > 1:
             args += ["--workers", str(workers)]

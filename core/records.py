@@ -107,13 +107,22 @@ class Keys:
         return f"{self.prefix}tokens:{user}"
 
     def signin(self, name: str, address: str) -> list[str]:
-        """Sign-in throttling (core/lua/signin.lua): failures, lock and strikes of a user name,
-        the same of a client address, and whether the name signed in from that address.
-        Both come from clients: what could not be a user name goes in as a digest."""
+        """Sign-in throttling (core/lua/signin.lua): failures, lock, strikes and checks under
+        way of a user name, the same of a client address, and whether the name signed in
+        from that address. Both come from clients: what could not be a user name goes in as
+        a digest."""
         who, where = _key_part(name), _key_part(address)
         scopes = [f"name:{who}", f"address:{where}"]
         found = [f"{self.prefix}signin:{kind}:{s}" for s in scopes for kind in _SIGNIN_KINDS]
         return [*found, f"{self.prefix}signin:known:{who}/{where}"]
+
+    def serial_checks(self, user: str, address: str) -> list[str]:
+        """Serial checks counted this window (core/lua/allowance.lua): of a user, of an address."""
+        where = _key_part(address)
+        return [
+            f"{self.prefix}serial-checks:user:{user}",
+            f"{self.prefix}serial-checks:address:{where}",
+        ]
 
     def meta(self, task_id: str) -> str:
         """Celery's result-backend key (Celery adds the same prefix as `global_keyprefix`)."""
@@ -195,7 +204,7 @@ class Keys:
         return f"{self.prefix}workers"
 
 
-_SIGNIN_KINDS = ("failures", "lock", "strikes")
+_SIGNIN_KINDS = ("failures", "lock", "strikes", "checking")
 
 
 def _key_part(text: str) -> str:

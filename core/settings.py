@@ -125,6 +125,17 @@ class Settings(BaseSettings):
         description="A name that signed in from an address is spared that address's lockout "
         "for this long (its own budget still applies).",
     )
+    trusted_proxies: str = Field(
+        "",
+        description="Reverse proxies (addresses or networks, comma-separated) whose "
+        "X-Forwarded-For names the client; none by default, loopback included.",
+    )
+    serial_checks_per_minute: int = Field(
+        60, description="Serial checks per user and per client address a minute; 429 beyond."
+    )
+    max_tokens_per_user: int = Field(
+        100, description="Live bearer tokens per user; issuing one more revokes the oldest."
+    )
     signin_hash_threads: int = Field(
         2, description="Threads checking passwords (argon2, 64 MiB each), apart from the rest."
     )

@@ -32,7 +32,7 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
-_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens"})
+_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens", "issue_token", "allowance"})
 
 
 @cache
@@ -204,6 +204,18 @@ class SigninBudget:
     window_ms: int
     lockout_ms: int
     lockout_max_ms: int
+    # How long a check holds its place if its end is never told (its process died).
+    hold_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedBatch:
+    """One batch of a revocation: live tokens revoked, the bound to pass on, whether more
+    tokens under it are left."""
+
+    revoked: int
+    bound: str
+    more: bool
 
 
 Postpone = Literal["keep", "clear", "set"]
@@ -590,20 +602,45 @@ class Transitions:
 
         return self._run("read", keys, task_ids, parse)
 
-    def signin(self, name: str, address: str, budget: SigninBudget | None) -> int:
-        """ms until a lockout of the name or the address ends, 0 to go ahead. With a budget,
-        going ahead counts the attempt as failed until `signed_in`; without, nothing counts."""
-        args: list[Any] = ["check"]
-        if budget is not None:
-            args = ["begin", budget.per_name, budget.per_address, budget.window_ms]
-            args += [budget.lockout_ms, budget.lockout_max_ms]
+    def signin(self, name: str, address: str) -> int:
+        """ms until a lockout of the name or the address ends, 0 if none; nothing counts."""
+        return self._run("signin", self.keys.signin(name, address), ["check"], int)
+
+    def signin_begin(self, name: str, address: str, attempt: str, budget: SigninBudget) -> int:
+        """The gate of a password check: ms until a lockout ends; 0 to go ahead (the check
+        holds a place in the budgets until `signin_failed` or `signed_in`); -1 when every
+        place left is held by checks under way (ask again once one may have ended)."""
+        args = ["begin", attempt, budget.per_name, budget.per_address, budget.hold_ms]
         return self._run("signin", self.keys.signin(name, address), args, int)
 
-    def signed_in(self, name: str, address: str, known_ms: int) -> int:
+    def signin_failed(self, name: str, address: str, attempt: str, budget: SigninBudget) -> int:
+        """The password was wrong: counted, and a lockout once a budget is used up."""
+        args = ["fail", attempt, budget.per_name, budget.per_address, budget.window_ms]
+        args += [budget.lockout_ms, budget.lockout_max_ms]
+        return self._run("signin", self.keys.signin(name, address), args, int)
+
+    def signed_in(self, name: str, address: str, attempt: str, known_ms: int) -> int:
         """The password was right: the name's failures are cleared, and it is known at this
         address for `known_ms` (spared that address's lockouts)."""
-        return self._run("signin", self.keys.signin(name, address), ["succeed", known_ms], int)
+        args = ["succeed", attempt, known_ms]
+        return self._run("signin", self.keys.signin(name, address), args, int)
 
-    def revoke_tokens(self, user: str) -> int:
-        """Revoke every bearer token of a user at once; how many were live."""
-        return self._run("revoke_tokens", [self.keys.tokens(user)], [], int)
+    def serial_check(self, user: str, address: str, per_minute: int) -> int:
+        """Count a serial check of a user from an address: 0, or ms until one is allowed."""
+        return self._run(
+            "allowance", self.keys.serial_checks(user, address), [per_minute, 60_000], int
+        )
+
+    def issue_token(self, user: str, key: str, ttl_ms: int, most: int) -> int:
+        """Record a new token of a user (its key, lifetime); beyond `most` tokens the oldest
+        are revoked: how many were."""
+        return self._run("issue_token", [self.keys.tokens(user), key], [user, ttl_ms, most], int)
+
+    def revoke_tokens(self, user: str, bound: str | None, batch: int) -> RevokedBatch:
+        """Revoke at most `batch` of a user's tokens held when the revocation began (`bound`
+        None on the first call, then the one the previous batch answered)."""
+
+        def parse(reply: list[Any]) -> RevokedBatch:
+            return RevokedBatch(int(reply[0]), str(reply[1]), bool(reply[2]))
+
+        return self._run("revoke_tokens", [self.keys.tokens(user)], [bound or "", batch], parse)

@@ -118,6 +118,8 @@ def api_command(port: int) -> list[str]:
         "--port",
         str(port),
         "--no-access-log",
+        # As supervisord runs it: X-Forwarded-For is the app's to judge (api.addresses).
+        "--no-proxy-headers",
         # As supervisord runs it: a WebSocket peer gone silent is dropped within 20 s.
         "--ws-ping-interval",
         "10",

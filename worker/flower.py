@@ -5,7 +5,8 @@ Flower's control endpoints act outside Taskline's records: they send tasks by na
 no turn in the line), revoke, abort and re-time them, and shut down, restart, grow, shrink,
 autoscale or re-route workers. By default their routes are taken out of Flower's URL table
 before it starts, so such a request is a 404 whatever its credentials, and Flower's read-only
-mode hides the dashboard's buttons. The production guard runs first, as in every process.
+mode hides the dashboard's buttons. Flower leaves /metrics and /healthcheck open to anyone:
+here they need its password too. The production guard runs first, as in every process.
 """
 
 import os
@@ -14,12 +15,14 @@ from typing import Any
 
 from celery.bin.celery import celery
 from flower import urls
+from flower.views import monitor
 from flower.views.error import NotFoundErrorHandler
 from flower.views.tasks import TasksDataTable
-from tornado.web import RequestHandler, URLSpec
+from tornado.web import RequestHandler, URLSpec, authenticated
 
 from core.guard import exit_if_unsafe
 from core.settings import Settings, get_settings
+from worker.celery_app import app
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
 # Handlers that answer POST but only read: the tasks table's query and the catch-all 404.
@@ -49,6 +52,32 @@ def read_only_routes(routes: Sequence[Any]) -> list[Any]:
     return [route for route in routes if not controls(handler_class(route))]
 
 
+class Metrics(monitor.Metrics):
+    @authenticated
+    async def get(self) -> None:
+        await super().get()
+
+
+class Healthcheck(monitor.Healthcheck):
+    @authenticated
+    async def get(self) -> None:
+        await super().get()
+
+
+# Flower's handlers that answer without credentials, and what replaces each.
+SIGNED_IN = {monitor.Metrics: Metrics, monitor.Healthcheck: Healthcheck}
+
+
+def signed_in_routes(routes: Sequence[Any]) -> list[Any]:
+    """The routes, each open one replaced by its signed-in version."""
+    return [
+        (route[0], SIGNED_IN[route[1]], *route[2:])
+        if not isinstance(route, URLSpec) and route[1] in SIGNED_IN
+        else route
+        for route in routes
+    ]
+
+
 def flower_arguments(settings: Settings) -> list[str]:
     """The `celery` command line that starts Flower on the configured address."""
     arguments = [
@@ -69,8 +98,12 @@ def main() -> None:
     password = settings.flower_password.get_secret_value()
     if "," in password:
         raise SystemExit("TASKLINE_FLOWER_PASSWORD holds a comma, which Flower cannot read")
+    urls.handlers[:] = signed_in_routes(urls.handlers)
     if not settings.flower_control:
         urls.handlers[:] = read_only_routes(urls.handlers)
+    # Flower's result route builds its AsyncResult on Celery's default app, which has no
+    # backend (503): make it this app (a TasklineCelery is never set as current).
+    app.set_default()
     # Through the environment, not the command line, which every local user can read.
     os.environ["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{password}"
     celery.main(args=flower_arguments(settings), prog_name="celery")

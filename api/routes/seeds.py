@@ -19,7 +19,7 @@ async def _leibnic(digits: int, submitter: SubmitterDep, user: CurrentUser) -> T
     # More digits than the plain series can certify: use the accelerated method, never clamp.
     method = "series" if digits <= MAX_SERIES_DIGITS else "euler-maclaurin"
     snapshot = await submitter.submit(
-        TaskName.LEIBNIZ_PI.value, {"digits": digits, "method": method}, user.name
+        TaskName.LEIBNIZ_PI.value, {"digits": digits, "method": method}, user
     )
     return TaskId(id=snapshot.record.id)
 
@@ -59,7 +59,7 @@ async def create_leibnic_by_get(
 )
 async def create_serials(body: SerialRequest, submitter: SubmitterDep, user: CurrentUser) -> TaskId:
     """Generate `count` serial numbers from `number` for a model (seed 4's route)."""
-    snapshot = await submitter.submit(TaskName.GENERATE_SERIALS.value, body.model_dump(), user.name)
+    snapshot = await submitter.submit(TaskName.GENERATE_SERIALS.value, body.model_dump(), user)
     return TaskId(id=snapshot.record.id)
 
 
@@ -72,6 +72,6 @@ async def create_serials(body: SerialRequest, submitter: SubmitterDep, user: Cur
 async def create_seed_task(body: SeedTask, submitter: SubmitterDep, user: CurrentUser) -> TaskId:
     """Run a task by name with `qwargs` and `delay_seconds` (seed 1's route)."""
     snapshot = await submitter.submit(
-        body.name.value, {**body.qwargs, "delay_seconds": body.delay_seconds}, user.name
+        body.name.value, {**body.qwargs, "delay_seconds": body.delay_seconds}, user
     )
     return TaskId(id=snapshot.record.id)

@@ -204,7 +204,7 @@ async def accept(
     if body.delay_seconds is not None:
         params["delay_seconds"] = body.delay_seconds
     snapshot = await submitter.submit(
-        body.name.value, params, user.name, body.priority, body.not_before, idempotency_key
+        body.name.value, params, user, body.priority, body.not_before, idempotency_key
     )
     response = task_response(snapshot, status.HTTP_202_ACCEPTED)
     response.headers["Location"] = f"/tasks/{snapshot.record.id}"
@@ -411,7 +411,7 @@ async def update_task(
                 f'task {task_id} was changed meanwhile (its ETag is now "v{now}")'
             )
         case Overlap():
-            raise overlap_error(serials, outcome)
+            raise await overlap_error(store, serials, outcome, user)
         case Kept(attempts):
             raise kept_error(task_id, attempts, serial_range(current.name, current.params))
         case TooLarge():

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from core.records import now_ms
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, users_setting
 from tests.waiting import wait_until
 
@@ -98,3 +99,39 @@ def test_the_api_refuses_to_start_with_user_names_outside_the_safe_set(
     refusal = next(line for line in log.read_text().splitlines() if "are not allowed" in line)
     assert all(repr(name) in refusal for name in bad), refusal
     assert "'bob'" not in refusal
+
+
+def test_a_user_holds_a_bounded_number_of_tokens_the_oldest_revoked_first(
+    make_stack: Callable[..., Stack],
+) -> None:
+    stack = make_stack(TASKLINE_MAX_TOKENS_PER_USER="3")
+    stack.start("api")
+    alices = [stack.bearer("alice") for _ in range(5)]
+    bob = stack.bearer("bob")
+    with httpx.Client(base_url=stack.url, timeout=10) as client:
+        answers = [client.get("/tasks", headers=headers).status_code for headers in alices]
+        assert answers == [401, 401, 200, 200, 200]
+        assert client.get("/tasks", headers=bob).status_code == 200
+    assert stack.redis.zcard(stack.key("tokens:alice")) == 3
+
+
+def test_revoking_many_tokens_misses_none(make_stack: Callable[..., Stack]) -> None:
+    """1,201 live tokens (as a deployment without a bound could hold): all revoked, in
+    batches (tests/integration/test_tokens.py), none missed."""
+    stack = make_stack()
+    stack.start("api")
+    live = stack.bearer("alice")
+    tokens = stack.key("tokens:alice")
+    expiry = now_ms() + 600_000
+    with stack.redis.pipeline() as pipe:
+        for i in range(1200):
+            key = stack.key(f"token:fake{i}")
+            pipe.set(key, "alice", ex=600)
+            pipe.zadd(tokens, {key: expiry + i})
+        pipe.execute()
+    with httpx.Client(base_url=stack.url, timeout=30) as client:
+        admin = stack.bearer("admin")
+        assert client.delete("/auth/users/alice/tokens", headers=admin).status_code == 204
+        assert client.get("/tasks", headers=live).status_code == 401
+    assert not stack.redis.exists(tokens)
+    assert not stack.redis.keys(stack.key("token:fake*"))

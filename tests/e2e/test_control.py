@@ -295,3 +295,25 @@ def test_queue_shows_running_next_and_workers(api: httpx.Client) -> None:
     depth = next(line for line in metrics.splitlines() if line.startswith("taskline_queue_depth"))
     assert int(depth.split()[1]) >= 1
     wait_done(api, waiting["id"])
+
+
+def test_a_numeric_not_before_is_seconds_since_the_epoch_whatever_its_size(
+    api: httpx.Client,
+) -> None:
+    """Year 3000 given in seconds stays year 3000 (it was once read as milliseconds: 1971, and
+    the task ran at once); a number past the last representable second is a 422."""
+    year_3000 = int(datetime(3000, 1, 1, tzinfo=UTC).timestamp())
+    task = submit(api, "reverse", {"text": "far"}, not_before=year_3000)
+    url = f"/tasks/{task['id']}"
+    assert task["state"] == "SCHEDULED"
+    assert parse(task["not_before"]) == datetime(3000, 1, 1, tzinfo=UTC)
+    soon = api.patch(url, json={"not_before": 4_102_444_800.5})  # 2100, and half a second
+    assert soon.status_code == 200, soon.text
+    assert parse(soon.json()["not_before"]) == datetime(2100, 1, 1, 0, 0, 0, 500_000, tzinfo=UTC)
+    for number in (10**12, 1e20, -(10**12)):
+        body = {"name": "reverse", "params": {"text": "x"}, "not_before": number}
+        created = api.post("/tasks", json=body)
+        assert created.status_code == 422 and created.json()["detail"], (number, created.text)
+        assert api.patch(url, json={"not_before": number}).status_code == 422, number
+    assert read(api, task["id"])["state"] == "SCHEDULED"
+    assert api.delete(url).status_code == 204

@@ -9,7 +9,8 @@ import httpx
 import pytest
 from flower import urls
 
-from tests.processes import isolated_env, start, stop
+from tests.client import submit, wait_done
+from tests.processes import Stack, isolated_env, start, stop
 from tests.support import free_port
 from tests.waiting import wait_until
 from worker.flower import handler_class, read_only_routes
@@ -83,6 +84,30 @@ def test_flower_shows_but_refuses_every_control_request(
     assert client.get("/tasks").status_code == 200
     for path in CONTROL_REQUESTS:
         assert client.post(path).status_code == 404, path
+
+
+def test_metrics_and_healthcheck_need_the_password_as_every_page(
+    flower: Callable[..., httpx.Client],
+) -> None:
+    client = flower()
+    for path in ("/metrics", "/healthcheck", "/api/workers", "/api/tasks", "/tasks", "/"):
+        assert client.get(path, auth=None).status_code == 401, path
+        assert client.get(path, auth=(AUTH[0], "wrong")).status_code == 401, path
+    assert "flower_events_total" in client.get("/metrics").text
+    assert client.get("/healthcheck").text == "OK"
+
+
+def test_a_result_reads_in_flower_as_in_the_api(
+    flower: Callable[..., httpx.Client], stack: Stack, api: httpx.Client
+) -> None:
+    task = submit(api, "reverse", {"text": "flower"})
+    assert wait_done(api, task["id"])["result"] == "rewolf"
+    client = flower(
+        TASKLINE_KEY_PREFIX=stack.settings.key_prefix, TASKLINE_QUEUE=stack.settings.queue
+    )
+    answer = client.get(f"/api/task/result/{task['id']}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"task-id": task["id"], "state": "SUCCESS", "result": "rewolf"}
 
 
 def test_with_control_allowed_the_control_routes_exist(flower: Callable[..., httpx.Client]) -> None:

@@ -1,11 +1,14 @@
 """Serial numbers: generated through the worker, never issued twice, verifiable."""
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 
 from core.serials import is_genuine, make_serial
 from tests.client import submit, wait_done
-from tests.processes import Stack
+from tests.processes import Stack, api_command, free_port, start, stop, wait_for_api
+from tests.support import PASSWORDS
 from tests.waiting import wait_until
 from worker.celery_app import create_celery_app
 
@@ -123,3 +126,92 @@ def test_a_serial_message_sent_without_a_turn_fails_and_reserves_nothing(
     assert task["state"] == "FAILURE" and task["error"]["type"] == "Refused"
     assert "through the API" in task["error"]["message"]
     assert generate(api, "NT", 1, 3).status_code == 202
+
+
+def test_serial_checks_are_throttled_per_user_and_per_address_across_processes(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Checking serials is an oracle for their checksum: a few checks a minute per user and
+    per client address (here behind a trusted proxy, which names the address), counted in
+    Redis so that a second API process adds to the same count; beyond, 429 with
+    Retry-After and nothing checked."""
+    stack = make_stack(TASKLINE_SERIAL_CHECKS_PER_MINUTE="5", TASKLINE_TRUSTED_PROXIES="127.0.0.1")
+    stack.start("api")
+    port = free_port()
+    second = start(api_command(port), stack.env, stack.logs / "api-2.log")
+    try:
+        wait_for_api(f"http://127.0.0.1:{port}")
+        secret = stack.settings.serial_secret.get_secret_value().encode()
+        serial = make_serial(secret, "TH", 1)
+
+        def check(user: str, address: str, url: str = stack.url) -> httpx.Response:
+            return httpx.get(
+                f"{url}/serials/{serial}",
+                auth=(user, PASSWORDS[user]),
+                headers={"X-Forwarded-For": address},
+                timeout=10,
+            )
+
+        urls = [stack.url, f"http://127.0.0.1:{port}"] * 3
+        answers = [check("alice", "192.0.2.1", url).status_code for url in urls[:5]]
+        assert answers == [200] * 5
+        for user, address in [("alice", "192.0.2.1"), ("alice", "192.0.2.2"), ("bob", "192.0.2.1")]:
+            for url in urls[:2]:
+                refused = check(user, address, url)
+                assert refused.status_code == 429, (user, address, refused.text)
+                assert "serial" in refused.json()["detail"]
+                assert 0 < int(refused.headers["retry-after"]) <= 60
+        assert check("bob", "192.0.2.3").json()["genuine"] is True
+    finally:
+        stop(second)
+
+
+def test_a_serial_check_names_no_task_of_another_user_nor_a_deleted_one(
+    stack: Stack, api: httpx.Client
+) -> None:
+    secret = stack.settings.serial_secret.get_secret_value().encode()
+    with stack.client("alice") as alice, stack.client("bob") as bob:
+        task = submit(alice, "generate_serials", {"code_model": "DL", "number": 1, "count": 3})
+        serial = wait_done(alice, task["id"])["result"]["serials"][0]
+        assert alice.get(f"/serials/{serial}").json()["task_id"] == task["id"]
+        assert api.get(f"/serials/{serial}").json()["task_id"] == task["id"]  # an admin's
+        assert bob.get(f"/serials/{serial}").json() == {
+            "serial": serial,
+            "genuine": True,
+            "code_model": "DL",
+            "number": 1,
+            "issued": True,
+            "task_id": None,
+        }
+
+        assert alice.delete(f"/tasks/{task['id']}").status_code == 204
+        for client in (alice, bob, api):
+            gone = client.get(f"/serials/{serial}").json()
+            assert (gone["issued"], gone["task_id"]) == (True, None), gone
+        assert is_genuine(secret, serial)
+
+
+def test_a_refused_overlap_names_the_task_only_to_its_owner_or_an_admin(
+    stack: Stack, api: httpx.Client
+) -> None:
+    with stack.client("alice") as alice, stack.client("bob") as bob:
+        alices = submit(alice, "generate_serials", {"code_model": "OV", "number": 10, "count": 5})
+        for client, named in [(bob, False), (alice, True), (api, True)]:
+            refused = generate(client, "OV", 12, 1)
+            assert refused.status_code == 409, refused.text
+            detail = refused.json()["detail"]
+            assert "taken" in detail and "12" in detail
+            assert (alices["id"] in detail) is named, (detail, named)
+
+        later = submit(
+            bob,
+            "generate_serials",
+            {"code_model": "OV", "number": 100, "count": 5},
+            not_before="2100-01-01T00:00:00Z",
+        )
+        moved = {"params": {"code_model": "OV", "number": 14, "count": 1}}
+        refused = bob.patch(f"/tasks/{later['id']}", json=moved)
+        assert refused.status_code == 409, refused.text
+        assert "taken" in refused.json()["detail"]
+        assert alices["id"] not in refused.json()["detail"]
+        assert bob.delete(f"/tasks/{later['id']}").status_code == 204

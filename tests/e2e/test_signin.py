@@ -158,3 +158,64 @@ def test_password_checks_beyond_their_pool_are_refused_at_once(
     assert password_checks(stack, admin) == before + statuses[401]
     with httpx.Client(base_url=stack.url, timeout=10) as client:  # the pool is free again
         assert client.get(READ, auth=("bob", PASSWORDS["bob"])).status_code == 200
+
+
+def test_concurrent_sign_ins_with_the_right_password_all_succeed(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Ten at once with the right password, twice the name's budget: a right password never
+    counts as a failure, however many are being checked together, for tokens and for Basic."""
+    stack = make_stack(TASKLINE_SIGNIN_FAILURES_PER_NAME="5")
+    stack.start("api")
+    signin = {"username": "alice", "password": PASSWORDS["alice"]}
+
+    async def tokens() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=stack.url, timeout=60) as client:
+            return await asyncio.gather(
+                *(client.post("/auth/token", data=signin) for _ in range(10))
+            )
+
+    answers = asyncio.run(tokens())
+    assert [r.status_code for r in answers] == [200] * 10, [r.text for r in answers]
+    basic = many_at_once(stack, [("bob", PASSWORDS["bob"])] * 10)
+    assert [r.status_code for r in basic] == [200] * 10, [r.text for r in basic]
+
+
+def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """By default a loopback client cannot name another address: one that sends a new
+    X-Forwarded-For with each wrong password is locked out after the address's budget."""
+    stack = make_stack(TASKLINE_SIGNIN_FAILURES_PER_ADDRESS="3")
+    stack.start("api")
+    with httpx.Client(base_url=stack.url, timeout=10) as client:
+        statuses = [
+            client.get(
+                READ, auth=(f"nobody{i}", "guess"), headers={"X-Forwarded-For": f"192.0.2.{i}"}
+            ).status_code
+            for i in range(6)
+        ]
+    assert statuses == [401] * 3 + [429] * 3
+
+
+def test_behind_a_trusted_proxy_each_client_and_each_ipv6_64_has_its_own_budget(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """The configured proxy names the client (the last address it appended); IPv6 clients
+    are counted by /64, which one subscriber holds whole."""
+    stack = make_stack(
+        TASKLINE_SIGNIN_FAILURES_PER_ADDRESS="3", TASKLINE_TRUSTED_PROXIES="127.0.0.1,::1"
+    )
+    stack.start("api")
+
+    def attempt(i: int, forwarded: str) -> int:
+        headers = {"X-Forwarded-For": forwarded}
+        return client.get(READ, auth=(f"nobody{i}", "guess"), headers=headers).status_code
+
+    with httpx.Client(base_url=stack.url, timeout=10) as client:
+        assert [attempt(i, f"192.0.2.{i}") for i in range(6)] == [401] * 6
+        # A client's own X-Forwarded-For, forwarded by the proxy, does not name it.
+        assert [attempt(i, f"198.51.100.{i}, 192.0.2.77") for i in range(4)] == [401] * 3 + [429]
+        one_64 = [attempt(i, f"2001:db8:0:7::{i + 1:x}") for i in range(4)]
+        assert one_64 == [401] * 3 + [429]
+        assert attempt(9, "2001:db8:0:8::1") == 401  # the next /64

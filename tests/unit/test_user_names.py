@@ -34,11 +34,11 @@ def test_client_given_names_and_addresses_cannot_reach_other_keys() -> None:
     keys = Keys("p:")
     plain = keys.signin("alice", "127.0.0.1")
     assert plain[0] == "p:signin:failures:name:alice"
-    assert plain[3] == "p:signin:failures:address:127.0.0.1"
-    assert plain[6] == "p:signin:known:alice/127.0.0.1"
+    assert plain[4] == "p:signin:failures:address:127.0.0.1"
+    assert plain[8] == "p:signin:known:alice/127.0.0.1"
     hostile = ["alice:lock", "alice/x", "a" * 5000, "::1", "alice\n", "#abc"]
     made = {key for text in hostile for key in keys.signin(text, text)}
-    assert len(made) == 7 * len(hostile)  # no two inputs share a key
+    assert len(made) == 9 * len(hostile)  # no two inputs share a key
     for key in made:
         assert key.count(":") == 4 - key.startswith("p:signin:known:"), key
         assert len(key) < 120, key
