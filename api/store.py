@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.errors import UnavailableError
 from core.records import WORKER_SEEN_MS, Keys, Snapshot, now_ms
-from core.transitions import Transitions
+from core.transitions import AsyncTransitions
 
 # How long confirmed turns gather before they are taken off the outbox together.
 OUTBOX_BATCH_SECONDS = 0.005
@@ -36,7 +36,7 @@ class TaskStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self.transitions = Transitions(redis, keys)
+        self.transitions = AsyncTransitions(redis, keys)
         self._confirmed: list[tuple[str, int]] = []
         self._flushes: set[asyncio.Task[None]] = set()
 

@@ -6,16 +6,17 @@ scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); 
 the one place that packs their arguments and turns their replies into the outcomes below, so
 no caller builds an argument list or compares reply strings.
 
-The same class serves a blocking client (worker, scheduler) and an asyncio one (API): on an
-asyncio client each method returns an awaitable of the outcome it names.
+Each transition is built once, as a Call (script, keys, arguments, reply parser), and run by
+one of two thin runners: `Transitions` on a blocking client (worker, scheduler) returns the
+outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same outcome.
 """
 
-import copy
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -32,6 +33,8 @@ UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
 _STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens"})
+# Not transitions: task.lua heads the others.
+_NOT_TRANSITIONS = frozenset({"task"})
 
 
 @cache
@@ -194,44 +197,38 @@ def _record(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-class Transitions:
-    """The scripts registered on one Redis client (blocking or asyncio), as typed methods."""
+T = TypeVar("T")
+P = ParamSpec("P")
 
-    def __init__(self, client: Redis | AsyncRedis, keys: Keys) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One run of a script: its keys and arguments, and how its reply becomes the outcome."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
+
+
+class Calls:
+    """Builds each transition's Call; the runners below execute them."""
+
+    def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        self._async = isinstance(client, AsyncRedis)
-        self._pipe: Pipeline | None = None
-        self._scripts = {
-            path.stem: client.register_script(source(path.stem))
-            for path in LUA.glob("*.lua")
-            if path.stem != "task"
-        }
 
-    def queued_on(self, pipe: Pipeline) -> "Transitions":
-        """The same methods, queued on a blocking pipeline: they return None, and the
-        pipeline's execute() the raw replies (for bulk loads in tests and benchmarks)."""
-        queued = copy.copy(self)
-        queued._pipe = pipe
-        return queued
-
-    def _run(self, name: str, keys: list[str], args: list[Any], parse: Any) -> Any:
-        script = self._scripts[name]
-        if self._pipe is not None:
-            script(keys=keys, args=args, client=self._pipe)
-            return None
-        if self._async:
-
-            async def run() -> Any:
-                return parse(await script(keys=keys, args=args))
-
-            return run()
-        return parse(script(keys=keys, args=args))
-
-    def _task(self, name: str, task_id: str, extra_keys: list[str], args: list[Any], parse: Any):
-        """Run a script about one task: its keys and the shared arguments come first."""
+    def _task(
+        self,
+        name: str,
+        task_id: str,
+        extra_keys: list[str],
+        args: list[Any],
+        parse: Callable[[Any], T],
+    ) -> Call[T]:
+        """A script about one task: its keys and the shared arguments come first."""
         keys = self.keys.of_task(task_id) + extra_keys
         head = [task_id, now_iso(), now_ms(), self.keys.channel]
-        return self._run(name, keys, head + args, parse)
+        return Call(name, keys, head + args, parse)
 
     def create(
         self,
@@ -245,7 +242,7 @@ class Transitions:
         idempotency: tuple[str, str] | None,
         per_minute: int,
         serials: SerialRange | None,
-    ) -> Created | Existing | Limited | Full | Overlap:
+    ) -> Call[Created | Existing | Limited | Full | Overlap]:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
         `idempotency` is (key, request digest); `serials` the range to reserve.
@@ -295,7 +292,9 @@ class Transitions:
 
         return self._task("create", task_id, extra_keys, args, parse)
 
-    def delete(self, task_id: str, *, unpublished: bool = False) -> Deleted | Running | Unknown:
+    def delete(
+        self, task_id: str, *, unpublished: bool = False
+    ) -> Call[Deleted | Running | Unknown]:
         """Forget a task that is not running (a serial range it never used is given back).
 
         `unpublished`: its first message never reached RabbitMQ; its Idempotency-Key goes too.
@@ -323,7 +322,7 @@ class Transitions:
         ledgered: bool,
         *,
         forget_ms: int,
-    ) -> Claimed | Held | Skipped:
+    ) -> Call[Claimed | Held | Skipped]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
         `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled).
@@ -361,7 +360,7 @@ class Transitions:
         *,
         token: int | None = None,
         runner: str | None = None,
-    ) -> bool:
+    ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner).
 
         False when that run no longer holds the task: nothing changed.
@@ -371,21 +370,21 @@ class Transitions:
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
         return self._task("finish", task_id, [], [*args, forget_ms], bool)
 
-    def progress(self, task_id: str, token: int, progress: dict[str, Any]) -> bool:
+    def progress(self, task_id: str, token: int, progress: dict[str, Any]) -> Call[bool]:
         """Record a run's progress; False when the run is stale."""
         return self._task("progress", task_id, [], [token, dumps(progress)], bool)
 
-    def page(self, task_id: str, token: int, items: list[Any]) -> bool:
+    def page(self, task_id: str, token: int, items: list[Any]) -> Call[bool]:
         """Append a page of a run's result; False when the run is stale."""
         return self._task("page", task_id, [], [token, dumps(items)], bool)
 
-    def renew(self, task_id: str, token: int, runner: str, lease_ms: int) -> bool:
+    def renew(self, task_id: str, token: int, runner: str, lease_ms: int) -> Call[bool]:
         """Renew a run's lease; False when the run is stale and should stop."""
         return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
 
     def cancel(
         self, task_id: str, stop_ms: int, forget_ms: int
-    ) -> Cancelled | Cancelling | Ended | Unknown:
+    ) -> Call[Cancelled | Cancelling | Ended | Unknown]:
         """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`)."""
 
         def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
@@ -413,7 +412,7 @@ class Transitions:
         *,
         editor: str = "",
         per_minute: int = UNLIMITED,
-    ) -> Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown:
+    ) -> Call[Edited | Conflict | VersionMismatch | Overlap | Limited | Unknown]:
         """Change a waiting task; `serials` is the range new params need (swapped atomically).
 
         An edit counts against the editor's creations and edits a minute (the API passes
@@ -454,17 +453,17 @@ class Transitions:
 
         return self._task("edit", task_id, extra_keys, args, parse)
 
-    def release(self, task_id: str) -> int:
+    def release(self, task_id: str) -> Call[int]:
         """Put a due postponed task back in line: the turn to publish, or 0."""
         return self._task("release", task_id, [], [], int)
 
-    def reissue(self, task_id: str) -> int:
+    def reissue(self, task_id: str) -> Call[int]:
         """A new turn for a waiting task, same place in line: the turn to publish, or 0."""
         return self._task("reissue", task_id, [], [], int)
 
     def recover(
         self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int
-    ) -> Requeued | Recovered | Alive | Skipped:
+    ) -> Call[Requeued | Recovered | Alive | Skipped]:
         """Settle a run whose lease lapsed and that renewed nothing for `quiet_ms`: see
         core/lua/recover.lua."""
 
@@ -483,13 +482,13 @@ class Transitions:
         args = ["1" if node_alive else "", forget_ms, quiet_ms]
         return self._task("recover", task_id, [], args, parse)
 
-    def confirm(self, turns: list[tuple[str, int]]) -> int:
+    def confirm(self, turns: list[tuple[str, int]]) -> Call[int]:
         """Take confirmed turns off the outbox, each only if it is still its task's turn."""
         keys = [self.keys.outbox, *(self.keys.task(task_id) for task_id, _ in turns)]
         args = [task_id for task_id, _ in turns] + [str(turn) for _, turn in turns]
-        return self._run("confirm", keys, args, int)
+        return Call("confirm", keys, args, int)
 
-    def read(self, task_ids: list[str]) -> list[Snapshot]:
+    def read(self, task_ids: list[str]) -> Call[list[Snapshot]]:
         """Several tasks in one round trip, in the given order; unknown ids are left out."""
         keys = [self.keys.line]
         for task_id in task_ids:
@@ -506,22 +505,117 @@ class Transitions:
                 if flat
             ]
 
-        return self._run("read", keys, task_ids, parse)
+        return Call("read", keys, list(task_ids), parse)
 
-    def signin(self, name: str, address: str, budget: SigninBudget | None) -> int:
+    def signin(self, name: str, address: str, budget: SigninBudget | None) -> Call[int]:
         """ms until a lockout of the name or the address ends, 0 to go ahead. With a budget,
         going ahead counts the attempt as failed until `signed_in`; without, nothing counts."""
         args: list[Any] = ["check"]
         if budget is not None:
             args = ["begin", budget.per_name, budget.per_address, budget.window_ms]
             args += [budget.lockout_ms, budget.lockout_max_ms]
-        return self._run("signin", self.keys.signin(name, address), args, int)
+        return Call("signin", self.keys.signin(name, address), args, int)
 
-    def signed_in(self, name: str, address: str, known_ms: int) -> int:
+    def signed_in(self, name: str, address: str, known_ms: int) -> Call[int]:
         """The password was right: the name's failures are cleared, and it is known at this
         address for `known_ms` (spared that address's lockouts)."""
-        return self._run("signin", self.keys.signin(name, address), ["succeed", known_ms], int)
+        return Call("signin", self.keys.signin(name, address), ["succeed", known_ms], int)
 
-    def revoke_tokens(self, user: str) -> int:
+    def revoke_tokens(self, user: str) -> Call[int]:
         """Revoke every bearer token of a user at once; how many were live."""
-        return self._run("revoke_tokens", [self.keys.tokens(user)], [], int)
+        return Call("revoke_tokens", [self.keys.tokens(user)], [], int)
+
+
+def _scripts(client: Redis | AsyncRedis) -> dict[str, Any]:
+    """Every transition script, registered on a client (sent by SHA, loaded on a miss)."""
+    return {
+        path.stem: client.register_script(source(path.stem))
+        for path in LUA.glob("*.lua")
+        if path.stem not in _NOT_TRANSITIONS
+    }
+
+
+def _blocking(
+    build: Callable[Concatenate[Calls, P], Call[T]],
+) -> Callable[Concatenate["Transitions", P], T]:
+    @wraps(build)
+    def method(self: "Transitions", /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.run(build(self.calls, *args, **kwargs))
+
+    return method
+
+
+def _awaiting(
+    build: Callable[Concatenate[Calls, P], Call[T]],
+) -> Callable[Concatenate["AsyncTransitions", P], Awaitable[T]]:
+    @wraps(build)
+    def method(self: "AsyncTransitions", /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        return self.run(build(self.calls, *args, **kwargs))
+
+    return method
+
+
+class Transitions:
+    """The transitions on a blocking client (worker, scheduler): each returns its outcome."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self.keys = keys
+        self.calls = Calls(keys)
+        self._scripts = _scripts(client)
+
+    def run(self, call: Call[T]) -> T:
+        return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+
+    def queue(self, pipe: Pipeline, call: Call[Any]) -> None:
+        """Queue a transition on a pipeline; its execute() returns the raw replies (for bulk
+        loads in tests and benchmarks)."""
+        self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+
+    create = _blocking(Calls.create)
+    delete = _blocking(Calls.delete)
+    claim = _blocking(Calls.claim)
+    finish = _blocking(Calls.finish)
+    progress = _blocking(Calls.progress)
+    page = _blocking(Calls.page)
+    renew = _blocking(Calls.renew)
+    cancel = _blocking(Calls.cancel)
+    edit = _blocking(Calls.edit)
+    release = _blocking(Calls.release)
+    reissue = _blocking(Calls.reissue)
+    recover = _blocking(Calls.recover)
+    confirm = _blocking(Calls.confirm)
+    read = _blocking(Calls.read)
+    signin = _blocking(Calls.signin)
+    signed_in = _blocking(Calls.signed_in)
+    revoke_tokens = _blocking(Calls.revoke_tokens)
+
+
+class AsyncTransitions:
+    """The transitions on an asyncio client (API): each returns an awaitable of its outcome."""
+
+    def __init__(self, client: AsyncRedis, keys: Keys) -> None:
+        self.keys = keys
+        self.calls = Calls(keys)
+        self._scripts = _scripts(client)
+
+    async def run(self, call: Call[T]) -> T:
+        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+
+    create = _awaiting(Calls.create)
+    delete = _awaiting(Calls.delete)
+    claim = _awaiting(Calls.claim)
+    finish = _awaiting(Calls.finish)
+    progress = _awaiting(Calls.progress)
+    page = _awaiting(Calls.page)
+    renew = _awaiting(Calls.renew)
+    cancel = _awaiting(Calls.cancel)
+    edit = _awaiting(Calls.edit)
+    release = _awaiting(Calls.release)
+    reissue = _awaiting(Calls.reissue)
+    recover = _awaiting(Calls.recover)
+    confirm = _awaiting(Calls.confirm)
+    read = _awaiting(Calls.read)
+    signin = _awaiting(Calls.signin)
+    signed_in = _awaiting(Calls.signed_in)
+    revoke_tokens = _awaiting(Calls.revoke_tokens)
+
