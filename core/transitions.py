@@ -32,9 +32,9 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
-_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens"})
-# Not transitions: task.lua heads the others.
-_NOT_TRANSITIONS = frozenset({"task"})
+_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens", "store_result"})
+# Not transitions: task.lua heads the others, store_result.lua is the result backend's.
+_NOT_TRANSITIONS = frozenset({"task", "store_result"})
 
 
 @cache
@@ -619,3 +619,13 @@ class AsyncTransitions:
     signed_in = _awaiting(Calls.signed_in)
     revoke_tokens = _awaiting(Calls.revoke_tokens)
 
+
+class ResultWrites:
+    """The result backend's state write (core/lua/store_result.lua) on its blocking client."""
+
+    def __init__(self, client: Redis) -> None:
+        self._script = client.register_script(source("store_result"))
+
+    def store(self, key: str, value: str | bytes, expires: int) -> bool:
+        """Store and publish a task's meta; False when a stored SUCCESS kept it out."""
+        return bool(self._script(keys=[key], args=[value, expires]))

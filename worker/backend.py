@@ -4,7 +4,8 @@ Celery writes a task's state in two round trips. First it reads the stored state
 SUCCESS is never overwritten (a lost worker's late write must not undo a result). Then it
 sets and publishes the new state. Here one script does all three, atomically. The worker
 writes a state at the start, at each progress report and at the end, so this halves the
-round trips of Celery's part of every task. Reading is Celery's own.
+round trips of Celery's part of every task. Reading is Celery's own. The script is
+core/lua/store_result.lua.
 """
 
 from functools import cached_property
@@ -15,30 +16,15 @@ from celery.backends.redis import RedisBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
 
-# KEYS[1] the task's meta key; ARGV[1] the encoded meta, ARGV[2] its expiry in seconds (0:
-# none). Returns 0 when the stored state is SUCCESS (left alone), else 1.
-_STORE = """
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local ok, meta = pcall(cjson.decode, stored)
-  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then return 0 end
-end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
-"""
+from core.transitions import ResultWrites
 
 
 class TasklineRedisBackend(RedisBackend):
     """RedisBackend whose state writes are one atomic script each."""
 
     @cached_property
-    def _store_script(self) -> Any:
-        return self.client.register_script(_STORE)
+    def _writes(self) -> ResultWrites:
+        return ResultWrites(self.client)
 
     def _store_result(
         self,
@@ -63,4 +49,4 @@ class TasklineRedisBackend(RedisBackend):
         return result
 
     def _store(self, key: str, value: str | bytes, expires: int) -> None:
-        self._store_script(keys=[key], args=[value, expires])
+        self._writes.store(key, value, expires)
