@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response, WebSocket, status
@@ -61,6 +61,7 @@ from core.transitions import (
     Ended,
     Limited,
     Overlap,
+    Postpone,
     Running,
     Unknown,
     VersionMismatch,
@@ -68,8 +69,8 @@ from core.transitions import (
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-_NOT_FOUND = {404: {"description": "Unknown task"}}
-_AUTH = {401: {"description": "Not authenticated"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown task"}}
+_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated"}}
 MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_KEY_MAX = 200
 MAX_PAGE = 500
@@ -278,6 +279,7 @@ async def update_task(
     current = (await visible(store, task_id, user)).record
     given = body.model_fields_set
     params = validate_params(current.name, body.params) if "params" in given else None
+    postpone: Postpone
     if "not_before" not in given:
         postpone = "keep"
     else:
@@ -329,6 +331,7 @@ async def update_task(
                 f'task {task_id} was changed meanwhile (its ETag is now "v{now}")'
             )
         case Overlap():
+            assert serials is not None  # an overlap answers a range asked for
             raise overlap_error(serials, outcome)
     snapshot = await visible(store, task_id, user)
     if outcome.turn:
@@ -399,7 +402,7 @@ async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Respo
 
 async def task_events(
     store: TaskStore, hub: EventHub, task_id: str, user: User, last_event_id: str | None
-) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str | None, str, dict[str, Any]], None]:
     """(id, kind, data) for each change of a task, ending after a terminal state.
 
     A new watcher first gets the current state; one that resumes from an event id gets every
@@ -519,7 +522,7 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
 
 
 async def _send_until_gone(
-    websocket: WebSocket, events: AsyncIterator[tuple[str | None, str, dict[str, Any]]]
+    websocket: WebSocket, events: AsyncGenerator[tuple[str | None, str, dict[str, Any]], None]
 ) -> bool:
     """Send every event while reading the client; True once all are sent, False if the
     client left first (the sending then stops at once)."""
