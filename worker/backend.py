@@ -8,6 +8,7 @@ round trips of Celery's part of every task. Reading is Celery's own. The script 
 core/lua/store_result.lua.
 """
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,12 @@ from core.transitions import ResultWrites
 
 class TasklineRedisBackend(RedisBackend):
     """RedisBackend whose state writes are one atomic script each."""
+
+    # Celery's backend has these; the Celery stubs leave them out.
+    expires: float | None
+    failure_expires: float | None
+    _MAX_STR_VALUE_SIZE: int
+    _get_result_meta: Callable[..., dict[str, Any]]
 
     @cached_property
     def _writes(self) -> ResultWrites:
@@ -41,7 +48,7 @@ class TasklineRedisBackend(RedisBackend):
         meta["task_id"] = bytes_to_str(task_id)
         value = self.encode(meta)
         if len(value) > self._MAX_STR_VALUE_SIZE:
-            raise BackendStoreError(
+            raise BackendStoreError(  # type: ignore[call-arg]  # it takes them; the stub does not
                 "value too large for Redis backend", state=state, task_id=task_id
             )
         expires = self.failure_expires if state == states.FAILURE else self.expires

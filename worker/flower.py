@@ -16,7 +16,8 @@ from celery.bin.celery import celery
 from flower import urls
 from flower.views.error import NotFoundErrorHandler
 from flower.views.tasks import TasksDataTable
-from tornado.web import RequestHandler, URLSpec
+from tornado.routing import URLSpec
+from tornado.web import RequestHandler
 
 from core.guard import exit_if_unsafe
 from core.settings import Settings, get_settings
@@ -28,7 +29,8 @@ READING_POSTS = (TasksDataTable, NotFoundErrorHandler)
 
 def handler_class(route: Any) -> type:
     """The handler of a Flower route, given as a URLSpec or a (pattern, handler, …) tuple."""
-    return route.handler_class if isinstance(route, URLSpec) else route[1]
+    handler: type = route.handler_class if isinstance(route, URLSpec) else route[1]
+    return handler
 
 
 def controls(handler: type) -> bool:
