@@ -2,7 +2,7 @@
 
 A record moves between states only here, so its indexes, the line of waiting tasks, the
 postponed set, the outbox, the serial ledger and its event stream always agree with it. The
-scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this class is
+scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this module is
 the one place that packs their arguments and turns their replies into the outcomes below, so
 no caller builds an argument list or compares reply strings.
 
