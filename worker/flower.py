@@ -18,7 +18,8 @@ from flower import urls
 from flower.views import monitor
 from flower.views.error import NotFoundErrorHandler
 from flower.views.tasks import TasksDataTable
-from tornado.web import RequestHandler, URLSpec, authenticated
+from tornado.routing import URLSpec
+from tornado.web import RequestHandler, authenticated
 
 from core.guard import exit_if_unsafe
 from core.settings import Settings, get_settings
@@ -31,7 +32,8 @@ READING_POSTS = (TasksDataTable, NotFoundErrorHandler)
 
 def handler_class(route: Any) -> type:
     """The handler of a Flower route, given as a URLSpec or a (pattern, handler, …) tuple."""
-    return route.handler_class if isinstance(route, URLSpec) else route[1]
+    handler: type = route.handler_class if isinstance(route, URLSpec) else route[1]
+    return handler
 
 
 def controls(handler: type) -> bool:

@@ -9,7 +9,7 @@ import contextlib
 import functools
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import (
@@ -86,6 +86,7 @@ from core.transitions import (
     Limited,
     Overlap,
     OverQuota,
+    Postpone,
     Running,
     TooLarge,
     Unknown,
@@ -94,8 +95,8 @@ from core.transitions import (
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-_NOT_FOUND = {404: {"description": "Unknown task"}}
-_AUTH = {401: {"description": "Not authenticated"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown task"}}
+_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated"}}
 MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_KEY_MAX = 200
 MAX_PAGE = 500
@@ -358,6 +359,7 @@ async def update_task(
     current = (await visible(store, task_id, user)).record
     given = body.model_fields_set
     params = validate_params(current.name, body.params) if "params" in given else None
+    postpone: Postpone
     if "not_before" not in given:
         postpone = "keep"
     else:
@@ -411,6 +413,7 @@ async def update_task(
                 f'task {task_id} was changed meanwhile (its ETag is now "v{now}")'
             )
         case Overlap():
+            assert serials is not None  # an overlap answers a range asked for
             raise await overlap_error(store, serials, outcome, user)
         case Kept(attempts):
             raise kept_error(task_id, attempts, serial_range(current.name, current.params))
@@ -492,7 +495,7 @@ async def task_events(
     user: User,
     last_event_id: str | None,
     fenced: Fence,
-) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str | None, str, dict[str, Any]], None]:
     """(id, kind, data) for each change of a task, ending after a terminal state, or with
     UnauthorizedError once the credentials behind `fenced` no longer hold.
 
@@ -624,7 +627,7 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
 
 
 async def _send_until_gone(
-    websocket: WebSocket, events: AsyncIterator[tuple[str | None, str, dict[str, Any]]]
+    websocket: WebSocket, events: AsyncGenerator[tuple[str | None, str, dict[str, Any]], None]
 ) -> bool:
     """Send every event while reading the client; True once all are sent, False if the
     client left first (the sending then stops at once)."""
