@@ -78,6 +78,7 @@ from api.submit import (
 )
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
+from core.replies import text_or_none
 from core.transitions import (
     Cancelling,
     Conflict,
@@ -165,7 +166,7 @@ async def wait_until_terminal(
 async def _state(store: TaskStore, task_id: str) -> str | None:
     """The task's state alone (None once deleted): what a waiter wakes up for."""
     with redis_errors():
-        return await store.redis.hget(store.keys.task(task_id), "state")
+        return text_or_none(await store.redis.hget(store.keys.task(task_id), "state"))
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
