@@ -29,6 +29,8 @@ class TasklineRedisBackend(RedisBackend):
     """RedisBackend whose state writes are one atomic script each."""
 
     # Celery's backend has these; the Celery stubs leave them out.
+    serializer: str
+    compression: str | None
     expires: float | None
     failure_expires: float | None
     _MAX_STR_VALUE_SIZE: int
