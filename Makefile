@@ -41,11 +41,13 @@ test: $(VENV)/.dev
 	scripts/ensure-test-tools.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) -m mypy
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix .
@@ -64,4 +66,4 @@ bench: $(VENV)/.dev
 	$(PY) -m bench.leibniz_bench
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache
+	rm -rf var .pytest_cache .ruff_cache .mypy_cache

@@ -26,6 +26,7 @@ from api.passwords import HASHER, PasswordChecks
 from api.store import TaskStore, redis_errors
 from api.throttle import SigninThrottle
 from core.records import USER_NAME
+from core.replies import text_or_none
 from core.settings import Settings
 
 # Verified against when the user is unknown, so both cases take the same time.
@@ -151,7 +152,7 @@ class Authenticator:
         if user := self._resolved.get(key):
             return user
         with redis_errors():
-            found = await self.redis.get(key)
+            found = text_or_none(await self.redis.get(key))
         if not found:
             return None
         # Tokens issued before roles were read from the settings hold [name, role].

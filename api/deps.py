@@ -21,42 +21,51 @@ from core.settings import Settings
 
 
 async def _store(request: Request) -> TaskStore:
-    return request.app.state.store
+    store: TaskStore = request.app.state.store
+    return store
 
 
 async def _producer(request: Request) -> Producer:
-    return request.app.state.producer
+    producer: Producer = request.app.state.producer
+    return producer
 
 
 async def _submitter(request: Request) -> Submitter:
-    return request.app.state.submitter
+    submitter: Submitter = request.app.state.submitter
+    return submitter
 
 
 async def _ledger(request: Request) -> SerialLedger:
-    return request.app.state.ledger
+    ledger: SerialLedger = request.app.state.ledger
+    return ledger
 
 
 async def _hub(request: Request) -> EventHub:
-    return request.app.state.hub
+    hub: EventHub = request.app.state.hub
+    return hub
 
 
 async def _sampler(request: Request) -> CpuSampler:
-    return request.app.state.sampler
+    sampler: CpuSampler = request.app.state.sampler
+    return sampler
 
 
 async def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def _slots(request: Request) -> StreamSlots:
-    return request.app.state.slots
+    slots: StreamSlots = request.app.state.slots
+    return slots
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
 async def _authenticator(request: Request) -> Authenticator:
-    return request.app.state.authenticator
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
 
 
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
@@ -97,7 +106,8 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 
 async def token_user(conn: HTTPConnection, token: str) -> User:
     """The user of a bearer token, or UnauthorizedError."""
-    user = await conn.app.state.authenticator.resolve(token)
+    authenticator: Authenticator = conn.app.state.authenticator
+    user = await authenticator.resolve(token)
     if user is None:
         raise UnauthorizedError("invalid, expired or revoked credentials")
     conn.state.bearer = token

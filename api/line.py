@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from core.records import Keys
+from core.replies import read_entries, text_or_none, texts
 
 log = logging.getLogger("taskline.line")
 
@@ -85,7 +86,7 @@ class LineHub:
                 found = await self.redis.xread(
                     {self.keys.line_events: last}, count=500, block=self.block_ms
                 )
-                events = [entry for _, entries in found for entry in entries]
+                events = read_entries(found)
                 if not events:
                     continue
                 last = events[-1][0]
@@ -109,11 +110,11 @@ class LineHub:
 
     async def head(self) -> list[tuple[str, str]]:
         """The first waiting tasks in run order, with their owners."""
-        ids = await self.redis.zrange(self.keys.line, 0, LINE_HEAD - 1)
+        ids = texts(await self.redis.zrange(self.keys.line, 0, LINE_HEAD - 1))
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for task_id in ids:
                 pipe.hget(self.keys.task(task_id), "owner")
-            owners = await pipe.execute()
+            owners = map(text_or_none, await pipe.execute())
         return [(task_id, owner or "") for task_id, owner in zip(ids, owners, strict=True)]

@@ -120,9 +120,11 @@ class Producer:
             kwargs=params,
             reply_to=self.app.thread_oid,
             create_sent_event=True,
-            ignore_result=None,  # as send_task leaves it: the task's own setting decides
+            # As send_task leaves it: the task's own setting decides (the stub says bool only).
+            ignore_result=None,  # type: ignore[arg-type]
         )
         headers, properties, body, sent_event = message
+        assert sent_event is not None  # asked for with create_sent_event
         headers[TURN_HEADER] = str(turn)
         try:
             async with asyncio.timeout(self.timeout):
@@ -168,7 +170,7 @@ class Producer:
             hostname=self.hostname,
             utcoffset=utcoffset(),
             pid=os.getpid(),
-            clock=self.app.clock.forward(),
+            clock=self.app.clock.forward(),  # type: ignore[attr-defined]  # the stub lacks it
             **fields,
         )
         await events.publish(

@@ -5,7 +5,15 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+)
 
 from core.catalog import MAX_DELAY_SECONDS, TaskName
 from core.previews import cut
@@ -80,7 +88,7 @@ def event_data(fields: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-_LEIBNIZ_EXAMPLE = {"name": "leibniz_pi", "params": {"digits": 6}}
+_LEIBNIZ_EXAMPLE: dict[str, JsonValue] = {"name": "leibniz_pi", "params": {"digits": 6}}
 
 
 class TaskCreate(BaseModel):

@@ -13,7 +13,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from api.errors import UnavailableError
 from core.records import WORKER_SEEN_MS, Keys, Snapshot, now_ms
-from core.transitions import Transitions
+from core.replies import Entry, entries, scored, text
+from core.transitions import AsyncTransitions
 
 # How long confirmed turns gather before they are taken off the outbox together.
 OUTBOX_BATCH_SECONDS = 0.005
@@ -48,7 +49,7 @@ class TaskStore:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self.transitions = Transitions(redis, keys)
+        self.transitions = AsyncTransitions(redis, keys)
         self._confirmed: list[tuple[str, int]] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -82,7 +83,7 @@ class TaskStore:
             found, digest = await self.redis.hmget(
                 self.keys.idempotency(owner, key), "id", "digest"
             )
-        return (found, digest) if found else None
+        return (text(found), text(digest)) if found else None
 
     async def read(self, task_id: str) -> Snapshot | None:
         """One task, or None if unknown."""
@@ -111,27 +112,29 @@ class TaskStore:
         """Newest first from the matching index; returns the page and the next cursor."""
         top = f"({cursor}" if cursor is not None else "+inf"
         with redis_errors():
-            entries = await self.redis.zrevrangebyscore(
-                self.keys.index(state, name, owner),
-                top,
-                "-inf",
-                start=0,
-                num=limit + 1,
-                withscores=True,
+            entries = scored(
+                await self.redis.zrevrangebyscore(
+                    self.keys.index(state, name, owner),
+                    top,
+                    "-inf",
+                    start=0,
+                    num=limit + 1,
+                    withscores=True,
+                )
             )
         more = len(entries) > limit
         entries = entries[:limit]
         snapshots = await self.read_many([task_id for task_id, _ in entries]) if entries else []
         return snapshots, int(entries[-1][1]) if more else None
 
-    async def events_after(self, task_id: str, last_id: str) -> list[tuple[str, dict]]:
+    async def events_after(self, task_id: str, last_id: str) -> list[Entry]:
         """Events of a task after `last_id` ('0' for all)."""
         with redis_errors():
-            return await self.redis.xrange(self.keys.events(task_id), f"({last_id}", "+")
+            return entries(await self.redis.xrange(self.keys.events(task_id), f"({last_id}", "+"))
 
     async def last_event_id(self, task_id: str) -> str:
         with redis_errors():
-            last = await self.redis.xrevrange(self.keys.events(task_id), count=1)
+            last = entries(await self.redis.xrevrange(self.keys.events(task_id), count=1))
         return last[0][0] if last else "0"
 
     async def queue(self, limit: int) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from core.transitions import (
 PUBLISH_POLL_SECONDS = 0.05
 
 
-def validate_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+def validate_params(name: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """The params with defaults filled in, or InvalidParamsError listing what is wrong."""
     try:
         model = CATALOG[name].params.model_validate(params)
@@ -179,13 +179,13 @@ class Submitter:
                     f"at most {self.settings.max_waiting_per_user} waiting tasks per user",
                     headers={"Retry-After": "10"},
                 )
-            case Overlap():
+            case Overlap() if serials is not None:
                 raise await overlap_error(self.store, serials, outcome, user)
             case TooLarge():
                 raise too_large_error(outcome)
             case OverQuota():
                 raise over_quota_error(outcome)
-            case Existing(found, seen_digest):  # a concurrent request with the same key won
+            case Existing(found, seen_digest) if idempotency_key:  # the same key won meanwhile
                 again = await self._again(owner, idempotency_key, found, seen_digest, digest)
                 if again is None:  # its task was never published, and is gone: try again
                     return await self.submit(

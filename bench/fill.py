@@ -25,11 +25,10 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
     made = 0
     while made < count:
         with client.pipeline(transaction=False) as pipe:
-            queued = transitions.queued_on(pipe)
             for i in range(made, min(count, made + BATCH)):
                 name = "reverse" if i % 2 else "leibniz_pi"
                 params = {"text": f"text {i}"} if i % 2 else {"digits": 6}
-                queued.create(
+                create = transitions.calls.create(
                     str(uuid.uuid4()),
                     name,
                     params,
@@ -41,6 +40,7 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
                     count + 1,
                     None,
                 )
+                transitions.queue(pipe, create)
             pipe.execute()
         made = min(count, made + BATCH)
     return time.perf_counter() - start

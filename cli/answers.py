@@ -7,7 +7,7 @@ what was wrong, never as a traceback from a key lookup deep in a view.
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,12 +77,13 @@ def problem(value: Any, shape: Shape, where: str = "") -> str | None:
             if why := problem(item, shape.item, f"{where}[{index}]"):
                 return why
         return None
-    ok = {
+    checks: dict[object, Callable[[], bool]] = {
         Number: lambda: finite(value),
         Text: lambda: isinstance(value, str),
         NULL: lambda: value is None,
         object: lambda: True,
-    }[shape]()
+    }
+    ok = checks[shape]()
     return None if ok else f"{name} is not {expected(shape)}"
 
 

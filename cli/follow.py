@@ -39,7 +39,8 @@ def follow(client: httpx.Client, task: dict[str, Any], out: Output) -> dict[str,
                 bar.update(event.data)
                 if event.data.get("state") in TERMINAL:
                     break
-    return decoded(call(client, "GET", path), TASK)
+    ended: dict[str, Any] = decoded(call(client, "GET", path), TASK)  # TASK is an object
+    return ended
 
 
 class Bar:

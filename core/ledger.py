@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from core.records import Keys
+from core.replies import text
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,5 +44,5 @@ class SerialLedger:
         )
         if not found:
             return None
-        allocation = Allocation.parse(found[0])
+        allocation = Allocation.parse(text(found[0]))
         return allocation if allocation.last >= number else None

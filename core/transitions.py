@@ -2,20 +2,21 @@
 
 A record moves between states only here, so its indexes, the line of waiting tasks, the
 postponed set, the outbox, the serial ledger and its event stream always agree with it. The
-scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this class is
+scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this module is
 the one place that packs their arguments and turns their replies into the outcomes below, so
 no caller builds an argument list or compares reply strings.
 
-The same class serves a blocking client (worker, scheduler) and an asyncio one (API): on an
-asyncio client each method returns an awaitable of the outcome it names.
+Each transition is built once, as a Call (script, keys, arguments, reply parser), and run by
+one of two thin runners: `Transitions` on a blocking client (worker, scheduler) returns the
+outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same outcome.
 """
 
-import copy
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, wraps
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
 
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
@@ -32,7 +33,11 @@ IDEMPOTENCY_SECONDS = 24 * 3600
 UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
-_STANDALONE = frozenset({"confirm", "read", "signin", "revoke_tokens", "issue_token", "allowance"})
+_STANDALONE = frozenset(
+    {"confirm", "read", "signin", "revoke_tokens", "issue_token", "allowance", "store_result"}
+)
+# Not transitions: task.lua heads the others, store_result.lua is the result backend's.
+_NOT_TRANSITIONS = frozenset({"task", "store_result"})
 
 
 @cache
@@ -219,6 +224,10 @@ class RevokedBatch:
 
 
 Postpone = Literal["keep", "clear", "set"]
+# What an edit comes to.
+EditOutcome = (
+    Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | TooLarge | OverQuota | Unknown
+)
 # A serial range: model, first and last number.
 SerialRange = tuple[str, int, int]
 
@@ -232,44 +241,38 @@ def _record(flat: list[str]) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
-class Transitions:
-    """The scripts registered on one Redis client (blocking or asyncio), as typed methods."""
+T = TypeVar("T")
+P = ParamSpec("P")
 
-    def __init__(self, client: Redis | AsyncRedis, keys: Keys) -> None:
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One run of a script: its keys and arguments, and how its reply becomes the outcome."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
+
+
+class Calls:
+    """Builds each transition's Call; the runners below execute them."""
+
+    def __init__(self, keys: Keys) -> None:
         self.keys = keys
-        self._async = isinstance(client, AsyncRedis)
-        self._pipe: Pipeline | None = None
-        self._scripts = {
-            path.stem: client.register_script(source(path.stem))
-            for path in LUA.glob("*.lua")
-            if path.stem != "task"
-        }
 
-    def queued_on(self, pipe: Pipeline) -> "Transitions":
-        """The same methods, queued on a blocking pipeline: they return None, and the
-        pipeline's execute() the raw replies (for bulk loads in tests and benchmarks)."""
-        queued = copy.copy(self)
-        queued._pipe = pipe
-        return queued
-
-    def _run(self, name: str, keys: list[str], args: list[Any], parse: Any) -> Any:
-        script = self._scripts[name]
-        if self._pipe is not None:
-            script(keys=keys, args=args, client=self._pipe)
-            return None
-        if self._async:
-
-            async def run() -> Any:
-                return parse(await script(keys=keys, args=args))
-
-            return run()
-        return parse(script(keys=keys, args=args))
-
-    def _task(self, name: str, task_id: str, extra_keys: list[str], args: list[Any], parse: Any):
-        """Run a script about one task: its keys and the shared arguments come first."""
+    def _task(
+        self,
+        name: str,
+        task_id: str,
+        extra_keys: list[str],
+        args: list[Any],
+        parse: Callable[[Any], T],
+    ) -> Call[T]:
+        """A script about one task: its keys and the shared arguments come first."""
         keys = self.keys.of_task(task_id) + extra_keys
         head = [task_id, now_iso(), now_ms(), self.keys.channel]
-        return self._run(name, keys, head + args, parse)
+        return Call(name, keys, head + args, parse)
 
     def create(
         self,
@@ -286,7 +289,7 @@ class Transitions:
         *,
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
-    ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
+    ) -> Call[Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota]:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
         `idempotency` is (key, request digest); `serials` the range to reserve. Its params
@@ -348,7 +351,9 @@ class Transitions:
 
         return self._task("create", task_id, extra_keys, args, parse)
 
-    def delete(self, task_id: str, *, unpublished: bool = False) -> Deleted | Running | Unknown:
+    def delete(
+        self, task_id: str, *, unpublished: bool = False
+    ) -> Call[Deleted | Running | Unknown]:
         """Forget a task that is not running (a serial range it never used is given back).
 
         `unpublished`: its first message never reached RabbitMQ; its Idempotency-Key goes too.
@@ -376,7 +381,7 @@ class Transitions:
         ledgered: bool,
         *,
         forget_ms: int,
-    ) -> Claimed | Held | Skipped:
+    ) -> Call[Claimed | Held | Skipped]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
         `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled).
@@ -415,7 +420,7 @@ class Transitions:
         token: int | None = None,
         runner: str | None = None,
         stored: int = 0,
-    ) -> bool:
+    ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner);
         `stored`: the bytes of the result Celery keeps, counted against the owner's.
 
@@ -428,24 +433,24 @@ class Transitions:
 
     def progress(
         self, task_id: str, token: int, progress: dict[str, Any], *, event_bytes: int = UNLIMITED
-    ) -> bool:
+    ) -> Call[bool]:
         """Record a run's progress, its events carrying it cut to about `event_bytes`; False
         when the run is stale."""
         shown, was_cut = cut(progress, event_bytes)
         args = [token, dumps(progress), dumps(shown) if was_cut else ""]
         return self._task("progress", task_id, [], args, bool)
 
-    def page(self, task_id: str, token: int, items: list[Any]) -> bool:
+    def page(self, task_id: str, token: int, items: list[Any]) -> Call[bool]:
         """Append a page of a run's result; False when the run is stale."""
         return self._task("page", task_id, [], [token, dumps(items)], bool)
 
-    def renew(self, task_id: str, token: int, runner: str, lease_ms: int) -> bool:
+    def renew(self, task_id: str, token: int, runner: str, lease_ms: int) -> Call[bool]:
         """Renew a run's lease; False when the run is stale and should stop."""
         return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
 
     def cancel(
         self, task_id: str, stop_ms: int, forget_ms: int
-    ) -> Cancelled | Cancelling | Ended | Unknown:
+    ) -> Call[Cancelled | Cancelling | Ended | Unknown]:
         """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`)."""
 
         def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
@@ -475,17 +480,7 @@ class Transitions:
         per_minute: int = UNLIMITED,
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
-    ) -> (
-        Edited
-        | Conflict
-        | VersionMismatch
-        | Overlap
-        | Kept
-        | Limited
-        | TooLarge
-        | OverQuota
-        | Unknown
-    ):
+    ) -> Call[EditOutcome]:
         """Change a waiting task; `serials` is the range new params need (swapped atomically
         while the task never ran, else refused unless it is the range the task holds).
 
@@ -514,19 +509,7 @@ class Transitions:
         ]
         extra_keys = [self.keys.ledger(model), self.keys.rate(editor, now // 60_000)]
 
-        def parse(
-            reply: list[Any],
-        ) -> (
-            Edited
-            | Conflict
-            | VersionMismatch
-            | Overlap
-            | Kept
-            | Limited
-            | TooLarge
-            | OverQuota
-            | Unknown
-        ):
+        def parse(reply: list[Any]) -> EditOutcome:
             match reply:
                 case ["edited", turn]:
                     return Edited(int(turn))
@@ -548,17 +531,17 @@ class Transitions:
 
         return self._task("edit", task_id, extra_keys, args, parse)
 
-    def release(self, task_id: str) -> int:
+    def release(self, task_id: str) -> Call[int]:
         """Put a due postponed task back in line: the turn to publish, or 0."""
         return self._task("release", task_id, [], [], int)
 
-    def reissue(self, task_id: str) -> int:
+    def reissue(self, task_id: str) -> Call[int]:
         """A new turn for a waiting task, same place in line: the turn to publish, or 0."""
         return self._task("reissue", task_id, [], [], int)
 
     def recover(
         self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int
-    ) -> Requeued | Recovered | Alive | Skipped:
+    ) -> Call[Requeued | Recovered | Alive | Skipped]:
         """Settle a run whose lease lapsed and that renewed nothing for `quiet_ms`: see
         core/lua/recover.lua."""
 
@@ -577,13 +560,13 @@ class Transitions:
         args = ["1" if node_alive else "", forget_ms, quiet_ms]
         return self._task("recover", task_id, [], args, parse)
 
-    def confirm(self, turns: list[tuple[str, int]]) -> int:
+    def confirm(self, turns: list[tuple[str, int]]) -> Call[int]:
         """Take confirmed turns off the outbox, each only if it is still its task's turn."""
         keys = [self.keys.outbox, *(self.keys.task(task_id) for task_id, _ in turns)]
         args = [task_id for task_id, _ in turns] + [str(turn) for _, turn in turns]
-        return self._run("confirm", keys, args, int)
+        return Call("confirm", keys, args, int)
 
-    def read(self, task_ids: list[str]) -> list[Snapshot]:
+    def read(self, task_ids: list[str]) -> Call[list[Snapshot]]:
         """Several tasks in one round trip, in the given order; unknown ids are left out."""
         keys = [self.keys.line]
         for task_id in task_ids:
@@ -600,47 +583,164 @@ class Transitions:
                 if flat
             ]
 
-        return self._run("read", keys, task_ids, parse)
+        return Call("read", keys, list(task_ids), parse)
 
-    def signin(self, name: str, address: str) -> int:
+    def signin(self, name: str, address: str) -> Call[int]:
         """ms until a lockout of the name or the address ends, 0 if none; nothing counts."""
-        return self._run("signin", self.keys.signin(name, address), ["check"], int)
+        return Call("signin", self.keys.signin(name, address), ["check"], int)
 
-    def signin_begin(self, name: str, address: str, attempt: str, budget: SigninBudget) -> int:
+    def signin_begin(
+        self, name: str, address: str, attempt: str, budget: SigninBudget
+    ) -> Call[int]:
         """The gate of a password check: ms until a lockout ends; 0 to go ahead (the check
         holds a place in the budgets until `signin_failed` or `signed_in`); -1 when every
         place left is held by checks under way (ask again once one may have ended)."""
         args = ["begin", attempt, budget.per_name, budget.per_address, budget.hold_ms]
-        return self._run("signin", self.keys.signin(name, address), args, int)
+        return Call("signin", self.keys.signin(name, address), args, int)
 
-    def signin_failed(self, name: str, address: str, attempt: str, budget: SigninBudget) -> int:
+    def signin_failed(
+        self, name: str, address: str, attempt: str, budget: SigninBudget
+    ) -> Call[int]:
         """The password was wrong: counted, and a lockout once a budget is used up."""
-        args = ["fail", attempt, budget.per_name, budget.per_address, budget.window_ms]
-        args += [budget.lockout_ms, budget.lockout_max_ms]
-        return self._run("signin", self.keys.signin(name, address), args, int)
+        args: list[Any] = ["fail", attempt, budget.per_name, budget.per_address]
+        args += [budget.window_ms, budget.lockout_ms, budget.lockout_max_ms]
+        return Call("signin", self.keys.signin(name, address), args, int)
 
-    def signed_in(self, name: str, address: str, attempt: str, known_ms: int) -> int:
+    def signed_in(self, name: str, address: str, attempt: str, known_ms: int) -> Call[int]:
         """The password was right: the name's failures are cleared, and it is known at this
         address for `known_ms` (spared that address's lockouts)."""
         args = ["succeed", attempt, known_ms]
-        return self._run("signin", self.keys.signin(name, address), args, int)
+        return Call("signin", self.keys.signin(name, address), args, int)
 
-    def serial_check(self, user: str, address: str, per_minute: int) -> int:
+    def serial_check(self, user: str, address: str, per_minute: int) -> Call[int]:
         """Count a serial check of a user from an address: 0, or ms until one is allowed."""
-        return self._run(
-            "allowance", self.keys.serial_checks(user, address), [per_minute, 60_000], int
-        )
+        keys = self.keys.serial_checks(user, address)
+        return Call("allowance", keys, [per_minute, 60_000], int)
 
-    def issue_token(self, user: str, key: str, ttl_ms: int, most: int) -> int:
+    def issue_token(self, user: str, key: str, ttl_ms: int, most: int) -> Call[int]:
         """Record a new token of a user (its key, lifetime); beyond `most` tokens the oldest
         are revoked: how many were."""
-        return self._run("issue_token", [self.keys.tokens(user), key], [user, ttl_ms, most], int)
+        return Call("issue_token", [self.keys.tokens(user), key], [user, ttl_ms, most], int)
 
-    def revoke_tokens(self, user: str, bound: str | None, batch: int) -> RevokedBatch:
+    def revoke_tokens(self, user: str, bound: str | None, batch: int) -> Call[RevokedBatch]:
         """Revoke at most `batch` of a user's tokens held when the revocation began (`bound`
         None on the first call, then the one the previous batch answered)."""
 
         def parse(reply: list[Any]) -> RevokedBatch:
             return RevokedBatch(int(reply[0]), str(reply[1]), bool(reply[2]))
 
-        return self._run("revoke_tokens", [self.keys.tokens(user)], [bound or "", batch], parse)
+        keys = [self.keys.tokens(user)]
+        return Call("revoke_tokens", keys, [bound or "", batch], parse)
+
+
+def _scripts(client: Redis | AsyncRedis) -> dict[str, Any]:
+    """Every transition script, registered on a client (sent by SHA, loaded on a miss)."""
+    return {
+        path.stem: client.register_script(source(path.stem))
+        for path in LUA.glob("*.lua")
+        if path.stem not in _NOT_TRANSITIONS
+    }
+
+
+def _blocking(
+    build: Callable[Concatenate[Calls, P], Call[T]],
+) -> Callable[Concatenate["Transitions", P], T]:
+    @wraps(build)
+    def method(self: "Transitions", /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.run(build(self.calls, *args, **kwargs))
+
+    return method
+
+
+def _awaiting(
+    build: Callable[Concatenate[Calls, P], Call[T]],
+) -> Callable[Concatenate["AsyncTransitions", P], Awaitable[T]]:
+    @wraps(build)
+    def method(self: "AsyncTransitions", /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        return self.run(build(self.calls, *args, **kwargs))
+
+    return method
+
+
+class Transitions:
+    """The transitions on a blocking client (worker, scheduler): each returns its outcome."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self.keys = keys
+        self.calls = Calls(keys)
+        self._scripts = _scripts(client)
+
+    def run(self, call: Call[T]) -> T:
+        return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+
+    def queue(self, pipe: Pipeline, call: Call[Any]) -> None:
+        """Queue a transition on a pipeline; its execute() returns the raw replies (for bulk
+        loads in tests and benchmarks)."""
+        self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+
+    create = _blocking(Calls.create)
+    delete = _blocking(Calls.delete)
+    claim = _blocking(Calls.claim)
+    finish = _blocking(Calls.finish)
+    progress = _blocking(Calls.progress)
+    page = _blocking(Calls.page)
+    renew = _blocking(Calls.renew)
+    cancel = _blocking(Calls.cancel)
+    edit = _blocking(Calls.edit)
+    release = _blocking(Calls.release)
+    reissue = _blocking(Calls.reissue)
+    recover = _blocking(Calls.recover)
+    confirm = _blocking(Calls.confirm)
+    read = _blocking(Calls.read)
+    signin = _blocking(Calls.signin)
+    signin_begin = _blocking(Calls.signin_begin)
+    signin_failed = _blocking(Calls.signin_failed)
+    signed_in = _blocking(Calls.signed_in)
+    serial_check = _blocking(Calls.serial_check)
+    issue_token = _blocking(Calls.issue_token)
+    revoke_tokens = _blocking(Calls.revoke_tokens)
+
+
+class AsyncTransitions:
+    """The transitions on an asyncio client (API): each returns an awaitable of its outcome."""
+
+    def __init__(self, client: AsyncRedis, keys: Keys) -> None:
+        self.keys = keys
+        self.calls = Calls(keys)
+        self._scripts = _scripts(client)
+
+    async def run(self, call: Call[T]) -> T:
+        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+
+    create = _awaiting(Calls.create)
+    delete = _awaiting(Calls.delete)
+    claim = _awaiting(Calls.claim)
+    finish = _awaiting(Calls.finish)
+    progress = _awaiting(Calls.progress)
+    page = _awaiting(Calls.page)
+    renew = _awaiting(Calls.renew)
+    cancel = _awaiting(Calls.cancel)
+    edit = _awaiting(Calls.edit)
+    release = _awaiting(Calls.release)
+    reissue = _awaiting(Calls.reissue)
+    recover = _awaiting(Calls.recover)
+    confirm = _awaiting(Calls.confirm)
+    read = _awaiting(Calls.read)
+    signin = _awaiting(Calls.signin)
+    signin_begin = _awaiting(Calls.signin_begin)
+    signin_failed = _awaiting(Calls.signin_failed)
+    signed_in = _awaiting(Calls.signed_in)
+    serial_check = _awaiting(Calls.serial_check)
+    issue_token = _awaiting(Calls.issue_token)
+    revoke_tokens = _awaiting(Calls.revoke_tokens)
+
+
+class ResultWrites:
+    """The result backend's state write (core/lua/store_result.lua) on its blocking client."""
+
+    def __init__(self, client: Redis) -> None:
+        self._script = client.register_script(source("store_result"))
+
+    def store(self, key: str, value: str | bytes, expires: int) -> bool:
+        """Store and publish a task's meta; False when a stored SUCCESS kept it out."""
+        return bool(self._script(keys=[key], args=[value, expires]))

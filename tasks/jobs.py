@@ -19,7 +19,7 @@ from worker.base import TasklineTask
 PADDED_CHUNK_TERMS = 1 << 16
 
 
-@shared_task(bind=True, name=TaskName.LEIBNIZ_PI.value)
+@shared_task(bind=True, base=TasklineTask, name=TaskName.LEIBNIZ_PI.value)
 def leibniz_pi(task: TasklineTask, params: LeibnizParams) -> dict[str, Any]:
     """Sum the series, reporting the current estimate after every chunk."""
     started = time.perf_counter()
@@ -40,7 +40,7 @@ def leibniz_pi(task: TasklineTask, params: LeibnizParams) -> dict[str, Any]:
     }
 
 
-@shared_task(bind=True, name=TaskName.REVERSE.value)
+@shared_task(bind=True, base=TasklineTask, name=TaskName.REVERSE.value)
 def reverse(task: TasklineTask, params: ReverseParams) -> str:
     """Reverse the text, spreading any requested delay over ten progress steps."""
     steps = 10
@@ -54,14 +54,14 @@ def reverse(task: TasklineTask, params: ReverseParams) -> str:
 SERIAL_PAGE = 1000
 
 
-@shared_task(bind=True, name=TaskName.GENERATE_SERIALS.value)
+@shared_task(bind=True, base=TasklineTask, name=TaskName.GENERATE_SERIALS.value)
 def generate_serials(task: TasklineTask, params: SerialParams) -> dict[str, Any]:
     """Generate the serials page by page, so memory and the result stay small.
 
     Each page of SERIAL_PAGE serials is appended to the task's pages in Redis as soon as it
     is made (GET /tasks/{id}/pages/{n}); the result carries the first page and a summary.
     """
-    secret = task.app.settings.serial_secret.get_secret_value().encode()
+    secret = task.settings.serial_secret.get_secret_value().encode()
     serials = iter_serials(secret, params.code_model, params.number, params.count)
     # Pages of an earlier attempt are gone: each claim starts the pages afresh.
     first_page: list[str] = []

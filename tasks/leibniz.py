@@ -107,7 +107,8 @@ class Bracket:
 
 def _truncated(x: int, bits: int, decimals: int) -> int:
     """floor(x / 2**bits * 10**decimals): a non-negative number's first decimals as one int."""
-    return (x * 10**decimals) >> bits
+    scale: int = 10**decimals  # an int: decimals is not negative
+    return (x * scale) >> bits
 
 
 def _zero_padded(x: int, width: int) -> str:

@@ -34,7 +34,10 @@ from redis.retry import Retry
 
 from core.catalog import CATALOG, TaskParams
 from core.records import TURN_HEADER, Keys, State, dumps, now_ms
-from core.transitions import Claimed, Held, Transitions
+from core.replies import text_or_none
+from core.settings import Settings
+from core.transitions import Claimed, Held, Skipped, Transitions
+from worker.celery_app import TasklineCelery
 
 # How often a running task looks for a cancel request (seconds).
 CANCEL_CHECK_INTERVAL = 0.1
@@ -101,7 +104,7 @@ class _LeaseKeeper:
 _leases = _LeaseKeeper()
 
 
-class TasklineTask(Task):
+class TasklineTask(Task[Any, Any]):
     """Runs a catalogue task against its Redis record."""
 
     typing = False  # params are validated by the catalogue model instead
@@ -116,7 +119,7 @@ class TasklineTask(Task):
         """A Redis client of this process (pool children must not share their parent's)."""
         cls = type(self)
         if cls._redis is None or cls._redis_pid != os.getpid():
-            settings = self.app.settings
+            settings = self.settings
             cls._redis = redis.Redis.from_url(
                 settings.redis_url,
                 socket_connect_timeout=settings.connect_timeout,
@@ -133,17 +136,33 @@ class TasklineTask(Task):
     @property
     def transitions(self) -> Transitions:
         self.store  # noqa: B018 (creates the client and its scripts for this process)
-        return type(self)._transitions
+        transitions = type(self)._transitions
+        assert transitions is not None  # made with the client
+        return transitions
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the app that runs this task (always a TasklineCelery)."""
+        app = self.app
+        assert isinstance(app, TasklineCelery)
+        return app.settings
+
+    @property
+    def task_id(self) -> str:
+        """The id of the task of the message being run (every message names one)."""
+        task_id = self.request.id
+        assert task_id is not None
+        return task_id
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Claim the record, validate its params, then run the task body."""
-        task_id = self.request.id
+        task_id = self.task_id
         runner = f"{self.request.hostname}:{os.getpid()}"
         turn = self.request.get(TURN_HEADER)
         self.token = 0  # no run yet: nothing of this message to finish
         self._result_bytes = 0
 
-        def claim() -> Any:
+        def claim() -> Claimed | Held | Skipped:
             return self.transitions.claim(
                 task_id,
                 turn,
@@ -153,7 +172,7 @@ class TasklineTask(Task):
                 runner,
                 LEASE_MS,
                 self.name in CATALOG and CATALOG[self.name].ledgered,
-                forget_ms=now_ms() + self.app.settings.retention_seconds * 1000,
+                forget_ms=now_ms() + self.settings.retention_seconds * 1000,
             )
 
         outcome = claim()
@@ -190,7 +209,7 @@ class TasklineTask(Task):
         """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
         the result is not kept) when params and result together pass the task's limit."""
         size = len(dumps(result).encode())
-        limit = self.app.settings.max_task_bytes
+        limit = self.settings.max_task_bytes
         if params_bytes + size > limit:
             raise ResultTooLargeError(
                 f"the result takes {size} bytes as stored and the params {params_bytes}: "
@@ -206,7 +225,7 @@ class TasklineTask(Task):
         if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
             return
         self._last_cancel_check = now
-        if self.store.hget(self.transitions.keys.task(self.request.id), "cancel_requested"):
+        if self.store.hget(self.transitions.keys.task(self.task_id), "cancel_requested"):
             raise TaskCancelledError("cancelled on request")
 
     def progress(
@@ -228,7 +247,7 @@ class TasklineTask(Task):
         passes while the run waits and reaches 100 % only at the end.
         """
         now = time.monotonic()
-        if not ended and now - self._last_progress < self.app.settings.progress_interval:
+        if not ended and now - self._last_progress < self.settings.progress_interval:
             return
         self._last_progress = now
         self._reported = True
@@ -247,14 +266,14 @@ class TasklineTask(Task):
             return  # the same report again (a run's end is reached by more than one path)
         self._written = meta
         # The record first: its script refuses a stale run, which then writes nothing else.
-        shown = self.app.settings.preview_bytes
-        if not self.transitions.progress(self.request.id, self.token, meta, event_bytes=shown):
+        shown = self.settings.preview_bytes
+        if not self.transitions.progress(self.task_id, self.token, meta, event_bytes=shown):
             raise StaleRunError("another attempt holds this task now")
         self.update_state(state=State.PROGRESS.value, meta=meta)
 
     def append_page(self, items: list[Any]) -> None:
         """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
-        if not self.transitions.page(self.request.id, self.token, items):
+        if not self.transitions.page(self.task_id, self.token, items):
             raise StaleRunError("another attempt holds this task now")
 
     def pace(self, params: TaskParams, fraction: float) -> None:
@@ -287,7 +306,7 @@ class TasklineTask(Task):
     def _finish(self, task_id: str, state: State, error: dict[str, str] | None) -> None:
         if self.request.id == task_id:  # in the pool child, inside the run
             if self.token:
-                forget_at = now_ms() + self.app.settings.retention_seconds * 1000
+                forget_at = now_ms() + self.settings.retention_seconds * 1000
                 stored = self._result_bytes if state is State.SUCCESS else 0
                 self.transitions.finish(
                     task_id, state, error, forget_at, token=self.token, stored=stored
@@ -331,7 +350,7 @@ def _finish_when_child_gone(
     """
 
     def finish() -> None:
-        runner = task.store.hget(task.transitions.keys.task(task_id), "runner")
+        runner = text_or_none(task.store.hget(task.transitions.keys.task(task_id), "runner"))
         node, _, pid = (runner or "").rpartition(":")
         if not pid.isdecimal() or node != _node.get("name", node):
             return
@@ -341,7 +360,7 @@ def _finish_when_child_gone(
         if not _gone(int(pid)):
             logger.warning("pool child %s of task %s outlived its stop", pid, task_id)
             return
-        forget_at = now_ms() + task.app.settings.retention_seconds * 1000
+        forget_at = now_ms() + task.settings.retention_seconds * 1000
         task.transitions.finish(task_id, state, error, forget_at, runner=runner)
 
     threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True).start()

@@ -18,7 +18,8 @@ from flower import urls
 from flower.views import monitor
 from flower.views.error import NotFoundErrorHandler
 from flower.views.tasks import TasksDataTable
-from tornado.web import RequestHandler, URLSpec, authenticated
+from tornado.routing import URLSpec
+from tornado.web import RequestHandler, authenticated
 
 from core.guard import exit_if_unsafe
 from core.settings import Settings, get_settings
@@ -31,7 +32,8 @@ READING_POSTS = (TasksDataTable, NotFoundErrorHandler)
 
 def handler_class(route: Any) -> type:
     """The handler of a Flower route, given as a URLSpec or a (pattern, handler, …) tuple."""
-    return route.handler_class if isinstance(route, URLSpec) else route[1]
+    handler: type = route.handler_class if isinstance(route, URLSpec) else route[1]
+    return handler
 
 
 def controls(handler: type) -> bool:
@@ -52,20 +54,19 @@ def read_only_routes(routes: Sequence[Any]) -> list[Any]:
     return [route for route in routes if not controls(handler_class(route))]
 
 
-class Metrics(monitor.Metrics):
-    @authenticated
-    async def get(self) -> None:
-        await super().get()
+def signed_in(handler: type[RequestHandler]) -> type[RequestHandler]:
+    """A Flower handler whose GET needs Flower's password (a subclass of the same name).
 
-
-class Healthcheck(monitor.Healthcheck):
-    @authenticated
-    async def get(self) -> None:
-        await super().get()
+    Built by a function rather than a class statement: Flower ships no types, so a class
+    statement would subclass an unknown type."""
+    return type(handler.__name__, (handler,), {"get": authenticated(handler.get)})
 
 
 # Flower's handlers that answer without credentials, and what replaces each.
-SIGNED_IN = {monitor.Metrics: Metrics, monitor.Healthcheck: Healthcheck}
+SIGNED_IN = {
+    monitor.Metrics: signed_in(monitor.Metrics),
+    monitor.Healthcheck: signed_in(monitor.Healthcheck),
+}
 
 
 def signed_in_routes(routes: Sequence[Any]) -> list[Any]:

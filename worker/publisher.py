@@ -56,12 +56,13 @@ class Publisher:
         """How many messages wait in the task queue, ready to be delivered."""
         try:
             with self.app.connection_for_write() as connection:
-                declared = connection.default_channel.queue_declare(
+                # kombu's stub names only the abstract channel; py-amqp's declares queues.
+                declared = connection.default_channel.queue_declare(  # type: ignore[attr-defined]
                     queue=self.settings.queue, passive=True
                 )
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailableError(str(exc)) from exc
-        return declared.message_count
+        return int(declared.message_count)
 
     def terminate(self, task_id: str) -> None:
         """Kill the pool child running a task; the worker itself lives on."""

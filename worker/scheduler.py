@@ -22,6 +22,7 @@ from redis.retry import Retry
 
 from core.guard import exit_if_unsafe
 from core.records import WORKER_SEEN_MS, Keys, State, now_ms
+from core.replies import text_or_none, texts
 from core.settings import Settings, get_settings
 from core.transitions import Recovered, Requeued, Transitions
 from worker.publisher import BrokerUnavailableError, Publisher
@@ -62,14 +63,14 @@ class Scheduler:
         self._missing: set[str] = set()
 
     def _due(self, key: str, until_ms: int) -> list[str]:
-        return self.redis.zrangebyscore(key, "-inf", until_ms, start=0, num=BATCH)
+        return texts(self.redis.zrangebyscore(key, "-inf", until_ms, start=0, num=BATCH))
 
     def _publish(self, task_id: str, turn: int) -> None:
         """Publish a turn of a waiting task and take it off the outbox once confirmed."""
-        name, params, priority = self.redis.hmget(
-            self.keys.task(task_id), "name", "params", "priority"
+        name, params, priority = map(
+            text_or_none, self.redis.hmget(self.keys.task(task_id), "name", "params", "priority")
         )
-        if name is not None:
+        if name is not None and params is not None and priority is not None:
             self.publisher.publish(task_id, name, json.loads(params), int(priority), turn)
         self.transitions.confirm([(task_id, turn)])
 
@@ -112,9 +113,9 @@ class Scheduler:
         dropped as superseded when they come).
         """
         rank = self.redis.zrank(self.keys.line, task_id)
-        if rank is None:
+        if not isinstance(rank, int):  # None: no longer in line
             return
-        for waiting in self.redis.zrange(self.keys.line, rank, rank + RECONCILE_BATCH - 1):
+        for waiting in texts(self.redis.zrange(self.keys.line, rank, rank + RECONCILE_BATCH - 1)):
             turn = self.transitions.reissue(waiting)
             if turn:
                 self._publish(waiting, turn)
@@ -133,7 +134,9 @@ class Scheduler:
         run is over and recover_lost_runs records it.
         """
         for task_id in self._due(self.keys.cancelling, now_ms()):
-            state, runner = self.redis.hmget(self.keys.task(task_id), "state", "runner")
+            state, runner = map(
+                text_or_none, self.redis.hmget(self.keys.task(task_id), "state", "runner")
+            )
             if state != State.STARTED:
                 self.redis.zrem(self.keys.cancelling, task_id)
                 continue
@@ -156,7 +159,7 @@ class Scheduler:
                 pipe.exists(self.keys.lease(task_id))
             leases = pipe.execute()
         for task_id in (t for t, held in zip(running, leases, strict=True) if not held):
-            runner = self.redis.hget(self.keys.task(task_id), "runner")
+            runner = text_or_none(self.redis.hget(self.keys.task(task_id), "runner"))
             forget_at = now_ms() + self.settings.retention_seconds * 1000
             alive = self._worker_alive(runner)
             outcome = self.transitions.recover(task_id, alive, forget_at, LOST_AFTER_MS)
@@ -186,8 +189,8 @@ class Scheduler:
         if not waiting or self.publisher.ready() + in_flight >= waiting:
             self._missing = set()
             return
-        line = self.redis.zrange(self.keys.line, 0, RECONCILE_BATCH - 1)
-        outbox = set(self.redis.zrange(self.keys.outbox, 0, -1)) if in_flight else set()
+        line = texts(self.redis.zrange(self.keys.line, 0, RECONCILE_BATCH - 1))
+        outbox = set(texts(self.redis.zrange(self.keys.outbox, 0, -1))) if in_flight else set()
         suspects = [task_id for task_id in line if task_id not in outbox]
         lost = [task_id for task_id in suspects if task_id in self._missing]  # in line order
         self._missing = set(suspects)

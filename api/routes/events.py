@@ -23,6 +23,7 @@ from api.schemas import EventId, event_data, task_out
 from api.store import TaskStore, redis_errors
 from api.streams import RECHECK_SECONDS
 from core.records import State
+from core.replies import entries
 from core.settings import Settings
 
 router = APIRouter(tags=["tasks"])
@@ -76,7 +77,8 @@ async def snapshot(store: TaskStore, user: User, settings: Settings) -> dict[str
         return [task_out(tasks[i], cut_to).model_dump(mode="json") for i in ids if i in tasks]
 
     waiting = sorted(
-        (i for i in waiting if i in tasks and tasks[i].position), key=lambda i: tasks[i].position
+        (i for i in waiting if i in tasks and tasks[i].position),
+        key=lambda i: tasks[i].position or 0,
     )
     postponed = sorted(
         (i for i in postponed if i in tasks), key=lambda i: tasks[i].record.not_before or ""
@@ -104,20 +106,22 @@ async def line_events(
     shown: object = None  # the line as this watcher was last told it
     with hub.watch() as queue:
         with redis_errors():
-            oldest = await store.redis.xrange(store.keys.line_events, count=1)
+            oldest = entries(await store.redis.xrange(store.keys.line_events, count=1))
         trimmed = oldest and last_event_id and _order(oldest[0][0]) > _order(last_event_id)
         if last_event_id is None or trimmed:
             # A resume older than the stream's oldest entry missed trimmed events: start over.
             with redis_errors():
-                newest = await store.redis.xrevrange(store.keys.line_events, count=1)
+                newest = entries(await store.redis.xrevrange(store.keys.line_events, count=1))
             cursor = newest[0][0] if newest else "0-0"
-            now = await snapshot(store, user, settings)
-            shown = {"waiting": [t["id"] for t in now["waiting"]], "depth": now["depth"]}
-            yield ServerSentEvent(id=cursor, event="snapshot", data=now)
+            current = await snapshot(store, user, settings)
+            shown = {"waiting": [t["id"] for t in current["waiting"]], "depth": current["depth"]}
+            yield ServerSentEvent(id=cursor, event="snapshot", data=current)
         else:
             cursor = last_event_id
             with redis_errors():
-                missed = await store.redis.xrange(store.keys.line_events, f"({cursor}", "+")
+                missed = entries(
+                    await store.redis.xrange(store.keys.line_events, f"({cursor}", "+")
+                )
             for event_id, fields in missed:
                 cursor = event_id
                 if user.sees(fields.get("owner", "")):

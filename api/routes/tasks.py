@@ -9,7 +9,7 @@ import contextlib
 import functools
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import (
@@ -78,6 +78,7 @@ from api.submit import (
 )
 from core.catalog import TaskName
 from core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
+from core.replies import text_or_none
 from core.transitions import (
     Cancelling,
     Conflict,
@@ -86,6 +87,7 @@ from core.transitions import (
     Limited,
     Overlap,
     OverQuota,
+    Postpone,
     Running,
     TooLarge,
     Unknown,
@@ -94,8 +96,8 @@ from core.transitions import (
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
-_NOT_FOUND = {404: {"description": "Unknown task"}}
-_AUTH = {401: {"description": "Not authenticated"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown task"}}
+_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticated"}}
 MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_KEY_MAX = 200
 MAX_PAGE = 500
@@ -164,7 +166,7 @@ async def wait_until_terminal(
 async def _state(store: TaskStore, task_id: str) -> str | None:
     """The task's state alone (None once deleted): what a waiter wakes up for."""
     with redis_errors():
-        return await store.redis.hget(store.keys.task(task_id), "state")
+        return text_or_none(await store.redis.hget(store.keys.task(task_id), "state"))
 
 
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -358,6 +360,7 @@ async def update_task(
     current = (await visible(store, task_id, user)).record
     given = body.model_fields_set
     params = validate_params(current.name, body.params) if "params" in given else None
+    postpone: Postpone
     if "not_before" not in given:
         postpone = "keep"
     else:
@@ -411,6 +414,7 @@ async def update_task(
                 f'task {task_id} was changed meanwhile (its ETag is now "v{now}")'
             )
         case Overlap():
+            assert serials is not None  # an overlap answers a range asked for
             raise await overlap_error(store, serials, outcome, user)
         case Kept(attempts):
             raise kept_error(task_id, attempts, serial_range(current.name, current.params))
@@ -492,7 +496,7 @@ async def task_events(
     user: User,
     last_event_id: str | None,
     fenced: Fence,
-) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
+) -> AsyncGenerator[tuple[str | None, str, dict[str, Any]], None]:
     """(id, kind, data) for each change of a task, ending after a terminal state, or with
     UnauthorizedError once the credentials behind `fenced` no longer hold.
 
@@ -624,7 +628,7 @@ async def watch_task(websocket: WebSocket, task_id: str) -> None:
 
 
 async def _send_until_gone(
-    websocket: WebSocket, events: AsyncIterator[tuple[str | None, str, dict[str, Any]]]
+    websocket: WebSocket, events: AsyncGenerator[tuple[str | None, str, dict[str, Any]], None]
 ) -> bool:
     """Send every event while reading the client; True once all are sent, False if the
     client left first (the sending then stops at once)."""

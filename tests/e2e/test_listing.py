@@ -19,12 +19,15 @@ def store_tasks(stack: Stack, count: int, cancel_every: int) -> list[str]:
     transitions = Transitions(stack.redis, Keys(stack.settings.key_prefix))
     ids = [f"task-{i:05d}" for i in range(count)]
     with stack.redis.pipeline(transaction=False) as pipe:
-        queued = transitions.queued_on(pipe)
+        calls = transitions.calls
         for i, task_id in enumerate(ids):
             name = "reverse" if i % 2 else "leibniz_pi"
-            queued.create(task_id, name, {"text": "x"}, 5, "", None, count, None, count, None)
+            create = calls.create(
+                task_id, name, {"text": "x"}, 5, "", None, count, None, count, None
+            )
+            transitions.queue(pipe, create)
             if i % cancel_every == 0:
-                queued.cancel(task_id, 0, now_ms() + 3_600_000)
+                transitions.queue(pipe, calls.cancel(task_id, 0, now_ms() + 3_600_000))
         pipe.execute()
     return ids
 
