@@ -54,6 +54,7 @@ from core.transitions import (
     Postpone,
     Recovered,
     Requeued,
+    ResultWrites,
     Running,
     SerialRange,
     Skipped,
@@ -183,6 +184,7 @@ class RecordMachine(RuleBasedStateMachine):
         self.keys = Keys(f"{run_name('machine-')}:")
         self.client = redis.Redis(decode_responses=True)
         self.transitions = Transitions(self.client, self.keys)
+        self.results = ResultWrites(self.client)
         self.reader = self.client.register_script(READ)
         # every index set the tasks' names and owners could put a task in
         families = {self.keys.index_family()}
@@ -735,14 +737,16 @@ class RecordMachine(RuleBasedStateMachine):
         task.forget = True
 
     @precondition(lambda self: self._ids(State.STARTED))
-    @rule(data=st.data())
-    def store_success(self, data: st.DataObject) -> None:
-        """Celery's result backend stores SUCCESS; the run has not yet recorded its end (its
-        pool child may die right now)."""
+    @rule(data=st.data(), status=st.sampled_from(["PROGRESS", "SUCCESS"]))
+    def store_meta(self, data: st.DataObject, status: str) -> None:
+        """Celery's result backend stores the run's state (a SUCCESS before the run records
+        its end: its pool child may die right now); a stored SUCCESS is never overwritten."""
         task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
-        meta = {"status": "SUCCESS", "result": None, "task_id": task_id}
-        self.client.set(self.keys.meta(task_id), json.dumps(meta))
-        self.model[task_id].stored_success = True
+        task = self.model[task_id]
+        meta = {"status": status, "result": None, "task_id": task_id}
+        stored = self.results.store(self.keys.meta(task_id), json.dumps(meta), 0)
+        assert stored is not task.stored_success
+        task.stored_success = task.stored_success or status == "SUCCESS"
 
     @precondition(lambda self: self._ids(State.STARTED))
     @rule(data=st.data(), node_alive=st.booleans(), quiet=st.booleans())
