@@ -33,7 +33,7 @@ from bench import procs, report
 from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
-from tests.client import submit, wait_state
+from tests.client import TERMINAL, submit, wait_state
 from tests.support import free_port, stored_bytes, wait_until
 from worker.celery_app import create_celery_app
 
@@ -236,11 +236,20 @@ def phase_submissions(ctx: Context) -> None:
     ctx.deps["bare"].purge()
 
 
-def phase_reads(ctx: Context, client: httpx.Client) -> str:
-    """GET /tasks/{id} of a running task with progress, against Flower and the baseline app."""
-    o, urls = ctx.opts, ctx.urls
+def phase_reads(ctx: Context, client: httpx.Client) -> None:
+    """GET /tasks/{id} of a running task with progress, against Flower and the baseline app.
+    The task is cancelled however the phase ends: left running, it would hold the worker for
+    ten minutes and every later phase's tasks would wait behind it."""
     task = submit(client, "leibniz_pi", {"digits": 8}, delay_seconds=600)
-    task_id = task["id"]
+    try:
+        _measure_reads(ctx, client, task["id"])
+    finally:
+        client.post(f"/tasks/{task['id']}/cancel")
+        wait_state(client, task["id"], set(TERMINAL), timeout=60)
+
+
+def _measure_reads(ctx: Context, client: httpx.Client, task_id: str) -> None:
+    o, urls = ctx.opts, ctx.urls
     wait_state(client, task_id, {"PROGRESS"})
     fauth = ctx.flower_auth()
     info_url = f"{urls['flower']}/api/task/info/{task_id}"
@@ -304,7 +313,6 @@ def phase_reads(ctx: Context, client: httpx.Client) -> str:
         "half_peak_p50_ms": stats(p50s),
         "half_peak_p99_ms": stats(p99s),
     }
-    return task_id
 
 
 class CpuTrace:
@@ -683,11 +691,8 @@ def run(opts: Options) -> dict[str, Any]:
             phase_submissions(ctx)
         start_worker(ctx)
         with httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client:
-            long_task = None
             with ctx.phase("status reads"):
-                long_task = phase_reads(ctx, client)
-            if long_task:
-                client.post(f"/tasks/{long_task}/cancel")
+                phase_reads(ctx, client)
             with ctx.phase("Redis bytes per stored task"):
                 phase_stored_bytes(ctx, client)
             with ctx.phase("SSE fan-out"):
