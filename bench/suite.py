@@ -389,16 +389,20 @@ def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
         args += ["--line-task", task["id"]] if line else []
         args += ["--clients", str(o.sse_clients), "--timeout", str(o.sse_delay + 40)]
         with CpuTrace(ctx.pids["api1"]) as trace:
-            proc = subprocess.Popen(args, cwd=procs.ROOT, stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                args, cwd=procs.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             try:
                 ready = proc.stdout.readline()
                 if not ready.startswith("READY"):
                     raise RuntimeError(f"SSE clients failed: {ready}")
                 waited = store.hget(f"{prefix}task:{task['id']}", "state")
-                out, _ = proc.communicate(timeout=o.sse_delay + 60)
+                out, err = proc.communicate(timeout=o.sse_delay + 60)
             finally:
                 if proc.poll() is None:
                     proc.kill()
+        if not out.strip():
+            raise RuntimeError(f"SSE clients ended with {proc.returncode}: {err[-2000:]}")
         seen = json.loads(out.strip().splitlines()[-1])
         record = store.hgetall(f"{prefix}task:{task['id']}")
         if line:  # the line's stream: that task's progress among every task's changes
@@ -415,7 +419,8 @@ def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
             and seen["final_states"] == ["SUCCESS"]
         )
         if not (record.get("started_at") and record.get("finished_at")):
-            raise RuntimeError(f"the watched task did not run: {record.get('state')}")
+            detail = {k: v for k, v in seen.items() if k != "progress_ids"}
+            raise RuntimeError(f"the watched task did not run: {record.get('state')}; {detail}")
         cpu = trace.percent(epoch(record["started_at"]), epoch(record["finished_at"]))
         cpu_runs.append(cpu)
         complete.append(1.0 if ok else 0.0)
