@@ -19,6 +19,10 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+# The longest line read: a snapshot of the line is one `data:` line of up to a MiB (asyncio's
+# default, 64 KiB, ended every client at the first large snapshot).
+LINE_LIMIT = 4 * 2**20
+
 
 class Client:
     """One SSE connection and what it saw."""
@@ -33,7 +37,7 @@ class Client:
     async def watch(self, host: str, port: int, path: str, token: str, line_task: str) -> None:
         """Read the stream line by line; chunk-size lines of the chunked body are ignored."""
         try:
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, limit=LINE_LIMIT)
             writer.write(
                 (
                     f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"

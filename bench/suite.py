@@ -33,7 +33,7 @@ from bench import procs, report
 from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
-from tests.client import submit, wait_state
+from tests.client import TERMINAL, submit, wait_state
 from tests.support import free_port, stored_bytes, wait_until
 from worker.celery_app import create_celery_app
 
@@ -236,11 +236,20 @@ def phase_submissions(ctx: Context) -> None:
     ctx.deps["bare"].purge()
 
 
-def phase_reads(ctx: Context, client: httpx.Client) -> str:
-    """GET /tasks/{id} of a running task with progress, against Flower and the baseline app."""
-    o, urls = ctx.opts, ctx.urls
+def phase_reads(ctx: Context, client: httpx.Client) -> None:
+    """GET /tasks/{id} of a running task with progress, against Flower and the baseline app.
+    The task is cancelled however the phase ends: left running, it would hold the worker for
+    ten minutes and every later phase's tasks would wait behind it."""
     task = submit(client, "leibniz_pi", {"digits": 8}, delay_seconds=600)
-    task_id = task["id"]
+    try:
+        _measure_reads(ctx, client, task["id"])
+    finally:
+        client.post(f"/tasks/{task['id']}/cancel")
+        wait_state(client, task["id"], set(TERMINAL), timeout=60)
+
+
+def _measure_reads(ctx: Context, client: httpx.Client, task_id: str) -> None:
+    o, urls = ctx.opts, ctx.urls
     wait_state(client, task_id, {"PROGRESS"})
     fauth = ctx.flower_auth()
     info_url = f"{urls['flower']}/api/task/info/{task_id}"
@@ -304,7 +313,6 @@ def phase_reads(ctx: Context, client: httpx.Client) -> str:
         "half_peak_p50_ms": stats(p50s),
         "half_peak_p99_ms": stats(p99s),
     }
-    return task_id
 
 
 class CpuTrace:
@@ -381,16 +389,20 @@ def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
         args += ["--line-task", task["id"]] if line else []
         args += ["--clients", str(o.sse_clients), "--timeout", str(o.sse_delay + 40)]
         with CpuTrace(ctx.pids["api1"]) as trace:
-            proc = subprocess.Popen(args, cwd=procs.ROOT, stdout=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(
+                args, cwd=procs.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
             try:
                 ready = proc.stdout.readline()
                 if not ready.startswith("READY"):
                     raise RuntimeError(f"SSE clients failed: {ready}")
                 waited = store.hget(f"{prefix}task:{task['id']}", "state")
-                out, _ = proc.communicate(timeout=o.sse_delay + 60)
+                out, err = proc.communicate(timeout=o.sse_delay + 60)
             finally:
                 if proc.poll() is None:
                     proc.kill()
+        if not out.strip():
+            raise RuntimeError(f"SSE clients ended with {proc.returncode}: {err[-2000:]}")
         seen = json.loads(out.strip().splitlines()[-1])
         record = store.hgetall(f"{prefix}task:{task['id']}")
         if line:  # the line's stream: that task's progress among every task's changes
@@ -407,7 +419,8 @@ def phase_sse(ctx: Context, client: httpx.Client, line: bool = False) -> None:
             and seen["final_states"] == ["SUCCESS"]
         )
         if not (record.get("started_at") and record.get("finished_at")):
-            raise RuntimeError(f"the watched task did not run: {record.get('state')}")
+            detail = {k: v for k, v in seen.items() if k != "progress_ids"}
+            raise RuntimeError(f"the watched task did not run: {record.get('state')}; {detail}")
         cpu = trace.percent(epoch(record["started_at"]), epoch(record["finished_at"]))
         cpu_runs.append(cpu)
         complete.append(1.0 if ok else 0.0)
@@ -683,11 +696,8 @@ def run(opts: Options) -> dict[str, Any]:
             phase_submissions(ctx)
         start_worker(ctx)
         with httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client:
-            long_task = None
             with ctx.phase("status reads"):
-                long_task = phase_reads(ctx, client)
-            if long_task:
-                client.post(f"/tasks/{long_task}/cancel")
+                phase_reads(ctx, client)
             with ctx.phase("Redis bytes per stored task"):
                 phase_stored_bytes(ctx, client)
             with ctx.phase("SSE fan-out"):
