@@ -25,7 +25,9 @@ from schemathesis.checks import (
 
 from tests.processes import PASSWORDS, Stack
 
-pytestmark = pytest.mark.e2e
+# 150 requests per operation take about 80 s on an idle machine: twice the margin of the
+# suite's default timeout, for a loaded one.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 # Examples per operation. About 30 operations: each fuzzer takes about a minute.
 SCHEMA_EXAMPLES = 150
