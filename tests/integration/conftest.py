@@ -52,3 +52,22 @@ def embedded() -> Iterator[Embedded]:
         app.close()
         client.close()
         remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")
+
+
+@pytest.fixture
+def keys() -> Iterator[Keys]:
+    """Key names under a prefix of this test's own; its keys are deleted afterwards."""
+    settings = settings_of(isolated_env())
+    yield Keys(settings.key_prefix)
+    remove(settings.broker_url, settings.redis_url, [], f"{settings.key_prefix}*")
+
+
+@pytest.fixture
+def client() -> Iterator[redis.Redis]:
+    with redis.Redis(decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def transitions(client: redis.Redis, keys: Keys) -> Transitions:
+    return Transitions(client, keys)

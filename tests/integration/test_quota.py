@@ -2,7 +2,6 @@
 scripts that create, edit, finish and forget tasks, so the count never drifts."""
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -17,33 +16,12 @@ from core.transitions import (
     TooLarge,
     Transitions,
 )
-from tests.processes import isolated_env, settings_of
-from tests.support import remove
 
 pytestmark = pytest.mark.integration
 
 FOREVER = 2**42
 TASK_LIMIT = 1000
 QUOTA = 2500
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(settings_of(isolated_env()).key_prefix)
-
-
-@pytest.fixture
-def client(keys: Keys) -> Iterator[redis.Redis]:
-    """A Redis client; this test's keys are deleted afterwards."""
-    with redis.Redis(decode_responses=True) as client:
-        yield client
-    settings = settings_of(isolated_env())
-    remove(settings.broker_url, settings.redis_url, [], f"{keys.prefix}*")
-
-
-@pytest.fixture
-def transitions(client: redis.Redis, keys: Keys) -> Transitions:
-    return Transitions(client, keys)
 
 
 def params(size: int) -> dict[str, str]:

@@ -1,36 +1,14 @@
 """Bearer tokens in Redis: a bounded number per user, revoked together in bounded batches."""
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
 from core.records import Keys
 from core.transitions import RevokedBatch, Transitions
-from tests.processes import isolated_env, settings_of
-from tests.support import remove
 
 pytestmark = pytest.mark.integration
 
 TTL_MS = 3_600_000
-
-
-@pytest.fixture
-def keys() -> Iterator[Keys]:
-    settings = settings_of(isolated_env())
-    yield Keys(settings.key_prefix)
-    remove(settings.broker_url, settings.redis_url, [], f"{settings.key_prefix}*")
-
-
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
-    with redis.Redis(decode_responses=True) as client:
-        yield client
-
-
-@pytest.fixture
-def transitions(client: redis.Redis, keys: Keys) -> Transitions:
-    return Transitions(client, keys)
 
 
 def issue(

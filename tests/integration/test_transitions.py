@@ -4,8 +4,6 @@ Each test plays the part of the API, the worker or the scheduler by calling the 
 of core.transitions, as they do, under this test's own key prefix.
 """
 
-from collections.abc import Iterator
-
 import pytest
 import redis
 
@@ -26,32 +24,11 @@ from core.transitions import (
     Skipped,
     Transitions,
 )
-from tests.processes import isolated_env, settings_of
-from tests.support import remove
 
 pytestmark = pytest.mark.integration
 
 LEASE_MS = 10_000
 FOREVER = 2**42
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(settings_of(isolated_env()).key_prefix)
-
-
-@pytest.fixture
-def client(keys: Keys) -> Iterator[redis.Redis]:
-    """A Redis client; this test's keys are deleted afterwards."""
-    with redis.Redis(decode_responses=True) as client:
-        yield client
-    settings = settings_of(isolated_env())
-    remove(settings.broker_url, settings.redis_url, [], f"{keys.prefix}*")
-
-
-@pytest.fixture
-def transitions(client: redis.Redis, keys: Keys) -> Transitions:
-    return Transitions(client, keys)
 
 
 def create(transitions: Transitions, task_id: str, **extra: object) -> Created:
