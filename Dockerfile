@@ -2,7 +2,7 @@
 # Every locked package has a wheel for this Python (see the README's "Dependencies").
 FROM python:3.14-slim-trixie
 
-# Production: every process refuses development defaults and weak settings (core/guard.py);
+# Production: every process refuses development defaults and weak settings (taskline/core/guard.py);
 # the secrets come from the environment (docker-compose.yml takes them from .env).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -28,7 +28,7 @@ USER taskline
 EXPOSE 8000 5555 9001
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"
-# Settings (defaults, the environment) exported for supervisord by core.settings; the guard
+# Settings (defaults, the environment) exported for supervisord by taskline.core.settings; the guard
 # refuses unsafe production settings before supervisord (and its console) starts at all.
 CMD ["bash", "-c", \
-     ". scripts/env.sh && python -m core.guard && exec supervisord -c /app/supervisord.conf"]
+     ". scripts/env.sh && python -m taskline.core.guard && exec supervisord -c /app/supervisord.conf"]

@@ -18,7 +18,7 @@ import time
 from celery import Celery
 from kombu import Exchange, Queue
 
-from core.settings import get_settings
+from taskline.core.settings import get_settings
 
 settings = get_settings()
 _exchange = Exchange(settings.queue, type="direct", durable=True)

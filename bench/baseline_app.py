@@ -13,7 +13,7 @@ from celery.result import AsyncResult
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from core.settings import get_settings
+from taskline.core.settings import get_settings
 
 settings = get_settings()
 celery = Celery("baseline", broker=settings.broker_url, backend=settings.redis_url)

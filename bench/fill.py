@@ -1,6 +1,6 @@
 """Stored tasks for the listing figures, written straight into Redis.
 
-The records go through the same `create` transition the API runs (core/transitions.py), in
+The records go through the same `create` transition the API runs (taskline/core/transitions.py), in
 pipelines, so their indexes, line, history and event streams are exactly what the API would
 have left, at a small fraction of the time. No message is published: no worker runs there.
 """
@@ -12,8 +12,8 @@ import uuid
 
 import redis
 
-from core.records import Keys
-from core.transitions import Transitions
+from taskline.core.records import Keys
+from taskline.core.transitions import Transitions
 
 BATCH = 2000
 

@@ -5,8 +5,8 @@ Taskline's app is created with set_as_current=False, so there it finds Celery's 
 which has no result backend, and answers 503. Making this app the default is the only change.
 """
 
-from core.settings import get_settings
-from worker.celery_app import create_celery_app
+from taskline.core.settings import get_settings
+from taskline.worker.celery_app import create_celery_app
 
 app = create_celery_app(get_settings())
 app.set_default()

@@ -53,7 +53,7 @@ def load_leibniz() -> ModuleType:
     """Import tasks.leibniz whether run as a module or as a file."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    return importlib.import_module("tasks.leibniz")
+    return importlib.import_module("taskline.builtins.leibniz")
 
 
 def best_time(fn: Callable[[], object], repeat: int = 3) -> float:

@@ -25,7 +25,7 @@ import httpx
 import psutil
 import redis
 
-from core.records import Keys
+from taskline.core.records import Keys
 from tests.client import submit, token
 from tests.processes import Stack
 from tests.support import free_port

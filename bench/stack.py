@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from kombu import Connection
 
 from bench import procs
-from core.settings import Settings
+from taskline.core.settings import Settings
 from tests.support import remove
 
 USER = "bench"
@@ -77,7 +77,7 @@ class Deployment:
 
     def start_api(self, port: int, workers: int = 1, name: str = "api") -> subprocess.Popen:
         """uvicorn as supervisord runs it (httptools, uvloop), 1 process or --workers N."""
-        args = [procs.PY, "-m", "uvicorn", "api.main:create_app", "--factory"]
+        args = [procs.PY, "-m", "uvicorn", "taskline.api.main:create_app", "--factory"]
         args += [
             "--host",
             "127.0.0.1",
@@ -97,7 +97,7 @@ class Deployment:
     def worker_hostname(self) -> str:
         return f"bench-{self.tag}-{self.name}@{socket.gethostname()}"
 
-    def start_worker(self, app: str = "worker.celery_app", **env: str) -> subprocess.Popen:
+    def start_worker(self, app: str = "taskline.worker.celery_app", **env: str) -> subprocess.Popen:
         """The worker as supervisord runs it: prefork, one child (settings from the app)."""
         args = [procs.PY, "-m", "celery", "-A", app, "worker", "--pool=prefork"]
         args += ["--concurrency=1", "--loglevel=WARNING", f"--hostname={self.worker_hostname}"]

@@ -33,9 +33,9 @@ from bench import procs, report
 from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
+from taskline.worker.celery_app import create_celery_app
 from tests.client import TERMINAL, submit, wait_state
 from tests.support import free_port, stored_bytes, wait_until
-from worker.celery_app import create_celery_app
 
 RESULTS = procs.ROOT / "bench" / "results"
 LOGS = procs.ROOT / "var" / "bench"

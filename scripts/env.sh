@@ -5,7 +5,7 @@
 umask 077
 export TASKLINE_RUN_DIR="${TASKLINE_RUN_DIR:-$PWD/var}"
 export TASKLINE_PYTHON="${TASKLINE_PYTHON:-$PWD/.venv/bin/python}"
-_taskline_settings="$("$TASKLINE_PYTHON" -m core.settings --shell)" || return 1
+_taskline_settings="$("$TASKLINE_PYTHON" -m taskline.core.settings --shell)" || return 1
 eval "$_taskline_settings"
 unset _taskline_settings
 mkdir -p "$TASKLINE_RUN_DIR"

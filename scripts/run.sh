@@ -4,8 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-services.sh
 . scripts/env.sh
-# With TASKLINE_ENV=production, refuse unsafe settings before anything starts (core/guard.py).
-"$TASKLINE_PYTHON" -m core.guard supervisord
+# With TASKLINE_ENV=production, refuse unsafe settings before anything starts (taskline/core/guard.py).
+"$TASKLINE_PYTHON" -m taskline.core.guard supervisord
 api="" flower="" console=""
 if [ "$TASKLINE_ENV" = development ]; then  # production passwords stay out of terminals and logs
   api="(admin / $TASKLINE_ADMIN_PASSWORD)"

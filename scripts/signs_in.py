@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import redis
 from kombu import Connection
 
-from core.settings import get_settings
+from taskline.core.settings import get_settings
 
 
 def redis_problem() -> str | None:

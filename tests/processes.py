@@ -11,7 +11,7 @@ import httpx
 import redis
 from argon2 import PasswordHasher
 
-from core.settings import Settings
+from taskline.core.settings import Settings
 from tests.client import token
 from tests.support import (
     BROKER_URL,
@@ -89,7 +89,7 @@ def worker_command() -> list[str]:
         "-m",
         "celery",
         "-A",
-        "worker.celery_app",
+        "taskline.worker.celery_app",
         "worker",
         "--pool=prefork",
         "--concurrency=1",
@@ -103,7 +103,7 @@ def worker_command() -> list[str]:
 
 
 def scheduler_command() -> list[str]:
-    return [sys.executable, "-m", "worker.scheduler"]
+    return [sys.executable, "-m", "taskline.worker.scheduler"]
 
 
 def api_command(port: int) -> list[str]:
@@ -111,7 +111,7 @@ def api_command(port: int) -> list[str]:
         sys.executable,
         "-m",
         "uvicorn",
-        "api.main:create_app",
+        "taskline.api.main:create_app",
         "--factory",
         "--host",
         "127.0.0.1",

@@ -4,8 +4,8 @@ import time
 
 from celery import shared_task
 
-from core.catalog import TaskParams
-from worker.base import TasklineTask
+from taskline.core.catalog import TaskParams
+from taskline.worker.base import TasklineTask
 
 
 @shared_task(bind=True, name="test_stubborn")

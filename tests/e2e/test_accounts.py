@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from core.records import now_ms
+from taskline.core.records import now_ms
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, users_setting
 from tests.waiting import wait_until
 

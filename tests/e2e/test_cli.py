@@ -17,12 +17,12 @@ from typing import IO
 import httpx
 import pytest
 
-from tasks.text import reverse_graphemes
+from taskline.builtins.text import reverse_graphemes
+from taskline.worker.celery_app import create_celery_app
 from tests.client import submit, wait_done, wait_state
 from tests.processes import PASSWORDS, Stack
 from tests.support import free_port
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 

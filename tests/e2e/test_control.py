@@ -9,11 +9,11 @@ import httpx
 import psutil
 import pytest
 
-from core.records import Keys
+from taskline.core.records import Keys
+from taskline.worker.celery_app import create_celery_app
 from tests.client import TERMINAL, blocker, read, submit, wait_done, wait_state
 from tests.processes import Stack
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from flower import urls
 
+from taskline.worker.flower import handler_class, read_only_routes
 from tests.client import submit, wait_done
 from tests.processes import Stack, isolated_env, start, stop
 from tests.support import free_port
 from tests.waiting import wait_until
-from worker.flower import handler_class, read_only_routes
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def flower(tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
             TASKLINE_FLOWER_PASSWORD=AUTH[1],
             **overrides,
         )
-        args = [sys.executable, "-m", "worker.flower"]
+        args = [sys.executable, "-m", "taskline.worker.flower"]
         procs.append(start(args, env, tmp_path / f"flower-{port}.log"))
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(url), 30, 0.1)

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from mpmath import mp
 
-from core.records import Keys
+from taskline.core.records import Keys
+from taskline.worker.celery_app import create_celery_app
 from tests.client import TERMINAL, blocker, read, submit, wait_done
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, wait_for_api
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 

@@ -5,8 +5,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from core.records import Keys, now_ms
-from core.transitions import Transitions
+from taskline.core.records import Keys, now_ms
+from taskline.core.transitions import Transitions
 from tests.client import submit, wait_done
 from tests.processes import Stack
 from tests.waiting import wait_until

@@ -6,10 +6,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from taskline.worker.celery_app import create_celery_app
 from tests.client import submit, token, wait_done
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 

@@ -5,12 +5,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from core.serials import is_genuine, make_serial
+from taskline.core.serials import is_genuine, make_serial
+from taskline.worker.celery_app import create_celery_app
 from tests.client import submit, wait_done
 from tests.processes import Stack, api_command, free_port, start, stop, wait_for_api
 from tests.support import PASSWORDS
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from core.records import Keys
+from taskline.core.records import Keys
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 

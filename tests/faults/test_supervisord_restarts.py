@@ -14,6 +14,7 @@ import psutil
 import pytest
 import redis
 
+from taskline.worker.celery_app import create_celery_app
 from tests.client import TERMINAL, submit, wait_state
 from tests.faults.conftest import tail
 from tests.processes import (
@@ -26,7 +27,6 @@ from tests.processes import (
 )
 from tests.support import ROOT
 from tests.waiting import wait_until
-from worker.celery_app import create_celery_app
 
 pytestmark = pytest.mark.e2e
 

@@ -13,13 +13,13 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 
-from core.records import Keys
-from core.settings import Settings
-from core.transitions import Transitions
+from taskline.core.records import Keys
+from taskline.core.settings import Settings
+from taskline.core.transitions import Transitions
+from taskline.worker.celery_app import TasklineCelery, create_celery_app
+from taskline.worker.publisher import Publisher
 from tests.processes import isolated_env, settings_of
 from tests.support import remove
-from worker.celery_app import TasklineCelery, create_celery_app
-from worker.publisher import Publisher
 
 
 @dataclass

@@ -19,8 +19,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from core.records import Keys
-from core.transitions import SigninBudget, Transitions
+from taskline.core.records import Keys
+from taskline.core.transitions import SigninBudget, Transitions
 from tests.support import run_name
 
 pytestmark = pytest.mark.integration

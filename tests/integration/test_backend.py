@@ -14,10 +14,10 @@ import redis
 from celery import states
 from celery.backends.redis import RedisBackend
 
-from core.settings import Settings
+from taskline.core.settings import Settings
+from taskline.worker.backend import TasklineRedisBackend
+from taskline.worker.celery_app import TasklineCelery, create_celery_app
 from tests.processes import isolated_env, settings_of
-from worker.backend import TasklineRedisBackend
-from worker.celery_app import TasklineCelery, create_celery_app
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 import pytest
 from redis.asyncio import Redis
 
-from api.events import EventHub
+from taskline.api.events import EventHub
 from tests.processes import isolated_env, settings_of
 
 pytestmark = pytest.mark.integration

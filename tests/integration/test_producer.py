@@ -13,13 +13,13 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from api.errors import UnavailableError
-from api.producer import Producer
-from core.records import TURN_HEADER
-from core.settings import Settings
+from taskline.api.errors import UnavailableError
+from taskline.api.producer import Producer
+from taskline.core.records import TURN_HEADER
+from taskline.core.settings import Settings
+from taskline.worker.publisher import Publisher
 from tests.processes import free_port, isolated_env, settings_of
 from tests.waiting import wait_until
-from worker.publisher import Publisher
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import json
 import pytest
 import redis
 
-from core.records import Keys, State, dumps
-from core.transitions import (
+from taskline.core.records import Keys, State, dumps
+from taskline.core.transitions import (
     Claimed,
     Created,
     Deleted,

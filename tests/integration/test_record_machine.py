@@ -34,9 +34,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from core.ledger import Allocation
-from core.records import TERMINAL, WAITING, Keys, State, iso, now_ms
-from core.transitions import (
+from taskline.core.ledger import Allocation
+from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, now_ms
+from taskline.core.transitions import (
     Alive,
     Cancelled,
     Cancelling,

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.records import Keys, State, now_ms
-from core.transitions import Claimed, Created, Transitions
+from taskline.core.records import Keys, State, now_ms
+from taskline.core.transitions import Claimed, Created, Transitions
+from taskline.worker.scheduler import LOST_AFTER_MS, Scheduler
 from tests.processes import isolated_env, settings_of
 from tests.support import remove
-from worker.scheduler import LOST_AFTER_MS, Scheduler
 
 pytestmark = pytest.mark.integration
 

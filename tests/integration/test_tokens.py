@@ -3,8 +3,8 @@
 import pytest
 import redis
 
-from core.records import Keys
-from core.transitions import RevokedBatch, Transitions
+from taskline.core.records import Keys
+from taskline.core.transitions import RevokedBatch, Transitions
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ of core.transitions, as they do, under this test's own key prefix.
 import pytest
 import redis
 
-from core.ledger import Allocation
-from core.records import Keys, State, now_ms
-from core.transitions import (
+from taskline.core.ledger import Allocation
+from taskline.core.records import Keys, State, now_ms
+from taskline.core.transitions import (
     Cancelled,
     Claimed,
     Created,

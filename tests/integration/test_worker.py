@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from core.records import State, now_ms
-from core.transitions import Claimed, Created, Edited
+from taskline.core.records import State, now_ms
+from taskline.core.transitions import Claimed, Created, Edited
 from tests.integration.conftest import Embedded
 from tests.waiting import wait_until
 

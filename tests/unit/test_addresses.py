@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.addresses import ClientAddresses
+from taskline.api.addresses import ClientAddresses
 from tests.processes import api_command
 from tests.support import ROOT
 
@@ -46,5 +46,5 @@ def test_every_uvicorn_command_leaves_x_forwarded_for_to_the_app() -> None:
         "bench": (ROOT / "bench" / "stack.py").read_text(),
     }
     for where, text in starts.items():
-        assert "api.main:create_app" in text, where
+        assert "taskline.api.main:create_app" in text, where
         assert "--no-proxy-headers" in text, where

@@ -8,18 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.catalog import CATALOG
+from taskline.core.catalog import CATALOG
 from tests.support import ROOT
 
 # What the API may load of the worker package: the app that builds Celery's messages.
-API_MAY_LOAD = {"worker", "worker.celery_app"}
+API_MAY_LOAD = {"taskline.worker", "taskline.worker.celery_app"}
 
 
 def loaded_after(statement: str) -> list[str]:
     """The first-party and numpy modules a fresh interpreter holds after `statement`."""
     code = (
         f"import sys, json; {statement}; print(json.dumps(sorted(m for m in sys.modules "
-        "if m.split('.')[0] in ('api', 'core', 'worker', 'tasks', 'numpy'))))"
+        "if m.split('.')[0] in ('taskline', 'numpy'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
@@ -27,10 +27,16 @@ def loaded_after(statement: str) -> list[str]:
     return json.loads(out)
 
 
+def part(module: str) -> str:
+    """Which part of Taskline a module belongs to (`taskline.api.main` → `api`), or its top."""
+    names = module.split(".")
+    return names[1] if names[0] == "taskline" and len(names) > 1 else names[0]
+
+
 def imported_packages(package: str) -> dict[str, set[str]]:
     """Per module of a package, the top-level names of the modules its source imports."""
     found = {}
-    for path in sorted((ROOT / package).rglob("*.py")):
+    for path in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
         names = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
@@ -42,24 +48,24 @@ def imported_packages(package: str) -> dict[str, set[str]]:
 
 
 def test_api_loads_no_task_code_and_of_the_worker_only_its_celery_app() -> None:
-    modules = loaded_after("import api.main; api.main.create_app()")
-    assert not [m for m in modules if m.split(".")[0] in ("tasks", "numpy")]
-    assert {m for m in modules if m.split(".")[0] == "worker"} <= API_MAY_LOAD
-    assert "core.transitions" in modules  # the check sees the modules it claims to
+    modules = loaded_after("import taskline.api.main; taskline.api.main.create_app()")
+    assert not [m for m in modules if part(m) in ("builtins", "numpy")]
+    assert {m for m in modules if part(m) == "worker"} <= API_MAY_LOAD
+    assert "taskline.core.transitions" in modules  # the check sees the modules it claims to
 
 
 def test_api_source_imports_of_the_worker_only_its_celery_app() -> None:
     offending = {
-        module: sorted(n for n in names if n.split(".")[0] == "worker" and n not in API_MAY_LOAD)
-        for module, names in imported_packages("api").items()
+        module: sorted(n for n in names if part(n) == "worker" and n not in API_MAY_LOAD)
+        for module, names in imported_packages("taskline.api").items()
     }
     assert {m: n for m, n in offending.items() if n} == {}
 
 
 def test_core_imports_nothing_of_api_worker_or_tasks() -> None:
     offending = {
-        module: sorted(n for n in names if n.split(".")[0] in ("api", "worker", "tasks"))
-        for module, names in imported_packages("core").items()
+        module: sorted(n for n in names if part(n) in ("api", "worker", "builtins"))
+        for module, names in imported_packages("taskline.core").items()
     }
     assert {m: n for m, n in offending.items() if n} == {}
     assert len(offending) >= 6  # every module of core was read
@@ -67,7 +73,8 @@ def test_core_imports_nothing_of_api_worker_or_tasks() -> None:
 
 def test_catalogue_names_are_exactly_the_registered_tasks() -> None:
     code = (
-        "import json; from worker.celery_app import app; app.loader.import_default_modules(); "
+        "import json; from taskline.worker.celery_app import app; "
+        "app.loader.import_default_modules(); "
         "print(json.dumps(sorted(n for n in app.tasks if not n.startswith('celery.'))))"
     )
     out = subprocess.run(
@@ -77,7 +84,7 @@ def test_catalogue_names_are_exactly_the_registered_tasks() -> None:
 
 
 def test_every_lua_script_documents_its_keys_argv_and_replies() -> None:
-    scripts = sorted((ROOT / "core" / "lua").glob("*.lua"))
+    scripts = sorted((ROOT / "taskline" / "core" / "lua").glob("*.lua"))
     assert len(scripts) >= 12
     for script in scripts:
         header = script.read_text().split("\n\n")[0]
@@ -91,14 +98,14 @@ def test_no_caller_builds_script_arguments_or_compares_reply_strings() -> None:
     """Scripts are registered and run only in core.transitions, behind typed methods."""
     callers = [
         path
-        for package in ("api", "worker", "tasks", "bench")
+        for package in ("taskline/api", "taskline/worker", "taskline/builtins", "bench")
         for path in (ROOT / package).rglob("*.py")
         if any(
             word in path.read_text().lower()
             for word in ("register_script", "evalsha", "redis.call(")
         )
     ]
-    # The result backend's state write too lives in core (core/lua/store_result.lua).
+    # The result backend's state write too lives in core (taskline/core/lua/store_result.lua).
     assert [str(p.relative_to(ROOT)) for p in callers] == []
 
 

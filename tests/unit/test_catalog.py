@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from core.catalog import CATALOG, LONGEST_TIME_LIMIT, LeibnizParams, SerialParams
+from taskline.core.catalog import CATALOG, LONGEST_TIME_LIMIT, LeibnizParams, SerialParams
 
 
 def test_series_is_limited_to_ten_digits_but_accelerated_goes_further() -> None:

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from rich.console import Console, RenderableType
 
-from cli.exits import CliError, ExitCode
-from cli.follow import Bar
-from cli.output import Output, dumps
-from cli.stats import render
-from cli.stream import Event
-from cli.views import detail, listing, summary
-from cli.watch import Board, event_line
+from taskline.cli.exits import CliError, ExitCode
+from taskline.cli.follow import Bar
+from taskline.cli.output import Output, dumps
+from taskline.cli.stats import render
+from taskline.cli.stream import Event
+from taskline.cli.views import detail, listing, summary
+from taskline.cli.watch import Board, event_line
 
 MARKUP = "[bold red]loud[/bold red][link=http://example.invalid]click[/link]"
 ESCAPES = (

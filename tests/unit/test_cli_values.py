@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cli import config
-from cli.answers import PAGE, TASK, problem
-from cli.connection import describe
-from cli.exits import CliError, ExitCode, for_state
-from cli.params import parse_moment, parse_params
+from taskline.cli import config
+from taskline.cli.answers import PAGE, TASK, problem
+from taskline.cli.connection import describe
+from taskline.cli.exits import CliError, ExitCode, for_state
+from taskline.cli.params import parse_moment, parse_params
 
 
 def test_param_values_are_json_when_they_parse_else_text() -> None:

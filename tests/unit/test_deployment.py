@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from core.catalog import LONGEST_TIME_LIMIT
-from core.guard import production_problems
-from core.settings import PREFIX, Settings
+from taskline.core.catalog import LONGEST_TIME_LIMIT
+from taskline.core.guard import production_problems
+from taskline.core.settings import PREFIX, Settings
 from tests.support import ROOT
 
 SECRETS = (
@@ -148,7 +148,7 @@ def test_the_image_runs_in_production_as_a_user_on_a_current_python() -> None:
     assert "TASKLINE_ENV=production" in dockerfile
     assert "\nUSER taskline\n" in dockerfile
     assert "FROM python:3.14-" in dockerfile
-    assert "python -m core.guard" in dockerfile  # before supervisord and its console start
+    assert "python -m taskline.core.guard" in dockerfile  # before supervisord and its console start
 
 
 def test_rabbitmq_consumer_timeout_exceeds_longest_task() -> None:
@@ -170,7 +170,9 @@ def test_supervisord_runs_api_worker_flower_and_console() -> None:
     assert "--concurrency=1" in parser.get("program:worker", "command")
     assert "--pool=prefork" in parser.get("program:worker", "command")
     assert parser.get("program:worker", "stopasgroup") == "true"
-    assert parser.get("program:flower", "command").endswith("-m worker.flower")  # read-only
+    assert parser.get("program:flower", "command").endswith(
+        "-m taskline.worker.flower"
+    )  # read-only
     assert "127.0.0.1" not in parser.get("inet_http_server", "port")  # from the environment
     assert "password" in dict(parser.items("inet_http_server"))
 

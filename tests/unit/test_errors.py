@@ -7,7 +7,12 @@ from fastapi.exceptions import RequestValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.errors import InvalidParamsError, encodable, error_response, validation_error_response
+from taskline.api.errors import (
+    InvalidParamsError,
+    encodable,
+    error_response,
+    validation_error_response,
+)
 
 ANYTHING = st.recursive(
     st.none()

@@ -8,7 +8,7 @@ adding one to a route fails here until the hot path handles it (and this list sa
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from api.routes.tasks import router
+from taskline.api.routes.tasks import router
 
 # What each hot route reads, and how the hot path treats it.
 MIRRORED = {

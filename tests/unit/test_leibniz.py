@@ -7,8 +7,8 @@ from fractions import Fraction
 import mpmath
 import pytest
 
-from tasks import leibniz
-from tasks.leibniz import (
+from taskline.builtins import leibniz
+from taskline.builtins.leibniz import (
     MAX_EM_DIGITS,
     MAX_SERIES_DIGITS,
     Bracket,

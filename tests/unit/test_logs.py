@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.logs import hide_results, hide_tokens
+from taskline.core.logs import hide_results, hide_tokens
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""Every script under core/lua/ is driven by a state machine: a new script fails here until a
-machine has a rule for it (the brief of the machines: model every transition, not only the
+"""Every script under taskline/core/lua/ is driven by a state machine: a new script fails here
+until a machine has a rule for it (the brief of the machines: model every transition, not only the
 ones a change touched)."""
 
 import re
 from pathlib import Path
 
-from core.transitions import LUA
+from taskline.core.transitions import LUA
 
 MACHINES = Path(__file__).parent.parent / "integration"
 

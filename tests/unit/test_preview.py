@@ -2,9 +2,9 @@
 
 import json
 
-from api.preview import budget, preview_event
-from core.previews import cut
-from core.settings import Settings
+from taskline.api.preview import budget, preview_event
+from taskline.core.previews import cut
+from taskline.core.settings import Settings
 
 
 def size(value: object) -> int:

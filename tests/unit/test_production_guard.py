@@ -2,9 +2,9 @@
 
 import pytest
 
-from api.main import create_app
-from core.guard import UnsafeProductionError, check, is_loopback, production_problems
-from core.settings import Settings
+from taskline.api.main import create_app
+from taskline.core.guard import UnsafeProductionError, check, is_loopback, production_problems
+from taskline.core.settings import Settings
 
 SAFE = {
     "env": "production",

@@ -11,14 +11,14 @@ import uuid
 
 import pytest
 
-from core.settings import PREFIX, Settings, as_text
+from taskline.core.settings import PREFIX, Settings, as_text
 from tests.support import ROOT
 
 PROCESSES = {
-    "worker": [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker"],
-    "scheduler": [sys.executable, "-m", "worker.scheduler"],
-    "Flower": [sys.executable, "-m", "worker.flower"],
-    "supervisord": [sys.executable, "-m", "core.guard"],
+    "worker": [sys.executable, "-m", "celery", "-A", "taskline.worker.celery_app", "worker"],
+    "scheduler": [sys.executable, "-m", "taskline.worker.scheduler"],
+    "Flower": [sys.executable, "-m", "taskline.worker.flower"],
+    "supervisord": [sys.executable, "-m", "taskline.core.guard"],
 }
 
 

@@ -2,8 +2,8 @@
 
 import json
 
-from api.schemas import task_out as build
-from core.records import Snapshot, State, TaskRecord, encode, now_iso
+from taskline.api.schemas import task_out as build
+from taskline.core.records import Snapshot, State, TaskRecord, encode, now_iso
 
 
 def record(**fields: object) -> TaskRecord:

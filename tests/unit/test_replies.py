@@ -2,7 +2,7 @@
 
 import pytest
 
-from core.replies import entries, read_entries, scored, text, text_or_none, texts
+from taskline.core.replies import entries, read_entries, scored, text, text_or_none, texts
 
 
 def test_text_replies_pass_and_bytes_fail() -> None:

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from core.serials import (
+from taskline.core.serials import (
     CODE_MODEL_PATTERN,
     MAX_NUMBER,
     ParsedSerial,

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 from pydantic import ValidationError
 
-from core.settings import Settings, example, shell
+from taskline.core.settings import Settings, example, shell
 from tests.support import ROOT
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tasks.text import reverse_graphemes
+from taskline.builtins.text import reverse_graphemes
 
 
 @pytest.mark.parametrize(

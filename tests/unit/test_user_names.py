@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from api.auth import Role, load_users
-from core.records import Keys
-from core.settings import Settings
+from taskline.api.auth import Role, load_users
+from taskline.core.records import Keys
+from taskline.core.settings import Settings
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
 

@@ -1,0 +1,166 @@
+"""Dependency aliases: the app's shared clients, typed for handlers."""
+
+import base64
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from starlette.requests import HTTPConnection
+
+from taskline.api.addresses import ClientAddresses
+from taskline.api.auth import Authenticator, Role, User
+from taskline.api.errors import ForbiddenError, UnauthorizedError
+from taskline.api.events import EventHub
+from taskline.api.producer import Producer
+from taskline.api.stats import CpuSampler
+from taskline.api.store import TaskStore
+from taskline.api.streams import Fence, StreamSlots
+from taskline.api.submit import Submitter
+from taskline.core.ledger import SerialLedger
+from taskline.core.settings import Settings
+
+
+async def _store(request: Request) -> TaskStore:
+    store: TaskStore = request.app.state.store
+    return store
+
+
+async def _producer(request: Request) -> Producer:
+    producer: Producer = request.app.state.producer
+    return producer
+
+
+async def _submitter(request: Request) -> Submitter:
+    submitter: Submitter = request.app.state.submitter
+    return submitter
+
+
+async def _ledger(request: Request) -> SerialLedger:
+    ledger: SerialLedger = request.app.state.ledger
+    return ledger
+
+
+async def _hub(request: Request) -> EventHub:
+    hub: EventHub = request.app.state.hub
+    return hub
+
+
+async def _sampler(request: Request) -> CpuSampler:
+    sampler: CpuSampler = request.app.state.sampler
+    return sampler
+
+
+async def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.slots
+    return slots
+
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+async def _authenticator(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
+
+
+class Credentials(OAuth2PasswordBearer):
+    """The caller, from a bearer token or HTTP Basic, as one dependency.
+
+    One dependency instead of three (bearer, basic, authenticator): FastAPI solves every
+    dependency on every request, and this one guards every route. The docs show the OAuth2
+    password flow; HTTP Basic is read from the same Authorization header.
+    """
+
+    async def __call__(self, request: Request) -> User:  # type: ignore[override]
+        authenticator: Authenticator = request.app.state.authenticator
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        scheme = scheme.lower()
+        if scheme == "bearer" and value:
+            user = await authenticator.resolve(value)
+            request.state.bearer = value
+        elif scheme == "basic" and value:
+            name, password = _basic_credentials(value)
+            user = await authenticator.login(name, password, client_address(request))
+        else:
+            raise UnauthorizedError("not authenticated: send a bearer token or HTTP Basic")
+        if user is None:
+            raise UnauthorizedError("invalid, expired or revoked credentials")
+        return user
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    """A bearer token: `?access_token=` (a browser's EventSource or WebSocket sends no
+    headers), else the Authorization header's."""
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    header = value if scheme.lower() == "bearer" and value else None
+    return conn.query_params.get("access_token") or header
+
+
+async def token_user(conn: HTTPConnection, token: str) -> User:
+    """The user of a bearer token, or UnauthorizedError."""
+    authenticator: Authenticator = conn.app.state.authenticator
+    user = await authenticator.resolve(token)
+    if user is None:
+        raise UnauthorizedError("invalid, expired or revoked credentials")
+    conn.state.bearer = token
+    return user
+
+
+def fence(conn: HTTPConnection, user: User) -> Fence:
+    """The fence of a stream: the bearer token its request was authenticated with (the one
+    it signed in with, whatever else it carries), or none for a password."""
+    return Fence(conn.app.state.authenticator, getattr(conn.state, "bearer", None), user)
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """Where the request comes from, as sign-in and serial-check throttling count it."""
+    addresses: ClientAddresses = conn.app.state.addresses
+    return addresses.of_connection(conn)
+
+
+def _basic_credentials(value: str) -> tuple[str, str]:
+    """Username and password of an HTTP Basic header value."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UnauthorizedError("malformed HTTP Basic credentials") from exc
+    name, colon, password = decoded.partition(":")
+    if not colon:
+        raise UnauthorizedError("malformed HTTP Basic credentials")
+    return name, password
+
+
+credentials = Credentials(
+    tokenUrl="/auth/token",
+    scheme_name="OAuth2PasswordBearer",
+    description="A bearer token from POST /auth/token; HTTP Basic is accepted too.",
+)
+
+CurrentUser = Annotated[User, Depends(credentials)]
+
+
+async def _admin(user: CurrentUser) -> User:
+    """The caller, if an admin: what concerns every user is theirs alone."""
+    if user.role is not Role.ADMIN:
+        raise ForbiddenError("only an admin may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(_admin)]
+BearerToken = Annotated[str | None, Depends(_bearer)]
+StoreDep = Annotated[TaskStore, Depends(_store)]
+ProducerDep = Annotated[Producer, Depends(_producer)]
+SubmitterDep = Annotated[Submitter, Depends(_submitter)]
+LedgerDep = Annotated[SerialLedger, Depends(_ledger)]
+HubDep = Annotated[EventHub, Depends(_hub)]
+SamplerDep = Annotated[CpuSampler, Depends(_sampler)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+SlotsDep = Annotated[StreamSlots, Depends(_slots)]

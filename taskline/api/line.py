@@ -1,0 +1,120 @@
+"""The stream of the whole line, read once per API process and fanned out to its watchers.
+
+Every transition script appends its change to one Redis stream (core/lua/task.lua,
+`line_event`). While anyone watches `GET /events`, one task of this process reads that stream
+(a blocking XREAD on one connection: the line's one subscription here) and hands each batch of
+events to every watcher's queue, with the line's new order when the batch changed it. Nobody
+watching, nothing is read.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from taskline.core.records import Keys
+from taskline.core.replies import read_entries, text_or_none, texts
+
+log = logging.getLogger("taskline.line")
+
+# Kinds of change that move tasks into, within or out of the line.
+LINE_KINDS = frozenset(
+    {"created", "edited", "postponed", "released", "started", "ended", "deleted", "requeued"}
+)
+# The line's order is sent for its first tasks only.
+LINE_HEAD = 100
+# A watcher that falls this many batches behind is dropped (it reconnects and resumes).
+QUEUE_BATCHES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Events read together: (stream id, fields) each, and the line's head after them
+    (task id, owner) when they changed it."""
+
+    events: list[tuple[str, dict[str, str]]]
+    line: list[tuple[str, str]] | None
+    # Waiting tasks per owner (None: all): the count the first watcher that needs it asked
+    # for, which every other watcher of that owner awaits too.
+    depths: dict[str | None, asyncio.Future[int]] = field(default_factory=dict)
+
+
+class LineHub:
+    """One reader of the line's event stream per process, for every `/events` watcher."""
+
+    def __init__(self, redis: Redis, keys: Keys, block_ms: int) -> None:
+        self.redis = redis
+        self.keys = keys
+        # How long one read waits for news: below the connection's socket timeout.
+        self.block_ms = block_ms
+        self._queues: set[asyncio.Queue[Batch | None]] = set()
+        self._reader: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[asyncio.Queue[Batch | None]]:
+        """A queue of the batches read from now on; None in it means the watcher fell behind
+        (it ends, and its client resumes from its last event id).
+
+        Then `follow(position)`, once the watcher has caught up to `position` by itself.
+        """
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue(QUEUE_BATCHES)
+        self._queues.add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues.discard(queue)
+
+    def follow(self, position: str) -> None:
+        """Make sure the stream is read: a reader starting now starts after `position`, where
+        the watcher that starts it caught up to (a running one is already past it)."""
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read(position))
+
+    async def stop(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def _read(self, last: str) -> None:
+        while self._queues:
+            try:
+                found = await self.redis.xread(
+                    {self.keys.line_events: last}, count=500, block=self.block_ms
+                )
+                events = read_entries(found)
+                if not events:
+                    continue
+                last = events[-1][0]
+                changed = any(fields.get("kind") in LINE_KINDS for _, fields in events)
+                self._hand_out(Batch(events, await self.head() if changed else None))
+            except (RedisError, OSError) as exc:
+                # Nothing is lost: the next read starts after the last event handed out, and
+                # the watchers wait meanwhile (their keep-alives go on).
+                log.warning("line stream unreadable, retrying: %s", exc)
+                await asyncio.sleep(1.0)
+
+    def _hand_out(self, batch: Batch | None) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait(batch)
+            except asyncio.QueueFull:
+                self._queues.discard(queue)  # too slow: it gets a None and ends
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    async def head(self) -> list[tuple[str, str]]:
+        """The first waiting tasks in run order, with their owners."""
+        ids = texts(await self.redis.zrange(self.keys.line, 0, LINE_HEAD - 1))
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hget(self.keys.task(task_id), "owner")
+            owners = map(text_or_none, await pipe.execute())
+        return [(task_id, owner or "") for task_id, owner in zip(ids, owners, strict=True)]

@@ -1,0 +1,124 @@
+"""The FastAPI application: lifespan, routers and the error handlers."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from taskline.api.addresses import ClientAddresses
+from taskline.api.auth import Authenticator
+from taskline.api.errors import TasklineError, error_response, validation_error_response
+from taskline.api.events import EventHub
+from taskline.api.hotpaths import HotPaths
+from taskline.api.limits import BodyLimit
+from taskline.api.line import LineHub
+from taskline.api.producer import Producer
+from taskline.api.routes import (
+    auth,
+    catalog,
+    events,
+    health,
+    metrics,
+    queue,
+    seeds,
+    serials,
+    stats,
+    tasks,
+    ui,
+)
+from taskline.api.stats import CpuSampler
+from taskline.api.store import TaskStore
+from taskline.api.streams import StreamSlots
+from taskline.api.submit import Submitter
+from taskline.core.guard import check as check_production
+from taskline.core.ledger import SerialLedger
+from taskline.core.logs import hide_tokens
+from taskline.core.records import Keys
+from taskline.core.settings import Settings, get_settings
+
+# Redis connections of one API process; one of them is held by the event subscription.
+REDIS_CONNECTIONS = 100
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API around one Redis pool, one producer and one CPU sampler."""
+    settings = settings or get_settings()
+    check_production(settings, "API")
+    hide_tokens()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # After a Redis restart the idle pooled connections are dead, and redis-py hands them
+        # out unchecked (RESP3): retry a command that meets a closed connection on a fresh
+        # one. Only connection errors: retried timeouts would turn a 503 into a long wait.
+        # When every pooled connection is busy (hundreds of streams woken at once) a request
+        # waits for one, up to the connect timeout, instead of failing at once.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=settings.connect_timeout,
+            decode_responses=True,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=settings.connect_timeout,
+            retry=Retry(
+                ExponentialBackoff(cap=0.1, base=0.01),
+                retries=2,
+                supported_errors=(RedisConnectionError,),
+            ),
+        )
+        redis = Redis.from_pool(pool)
+        app.state.settings = settings
+        keys = Keys(settings.key_prefix)
+        app.state.store = TaskStore(redis, keys)
+        # First: it refuses users whose names are not allowed, before anything else starts.
+        app.state.authenticator = Authenticator(settings, app.state.store)
+        app.state.addresses = ClientAddresses(settings.trusted_proxies)
+        app.state.hub = EventHub(redis, keys.channel)
+        await app.state.hub.start()
+        app.state.line = LineHub(redis, keys, block_ms=int(settings.connect_timeout * 500))
+        app.state.slots = StreamSlots(redis, keys, settings.max_streams_per_user)
+        await app.state.slots.start()
+        app.state.producer = Producer(settings)
+        app.state.ledger = SerialLedger(redis, keys)
+        app.state.submitter = Submitter(app.state.store, app.state.producer, settings)
+        app.state.sampler = CpuSampler()
+        await app.state.sampler.start()
+        try:
+            yield
+        finally:
+            await app.state.sampler.stop()
+            await app.state.slots.stop()
+            await app.state.hub.stop()
+            await app.state.line.stop()
+            await app.state.producer.close()
+            app.state.authenticator.close()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="Taskline",
+        summary="Run predefined tasks one at a time on a Celery worker; watch and control them.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    # The last added runs first: the body limit also guards the hot paths.
+    app.add_middleware(HotPaths)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (tasks, events, queue, catalog, serials, auth, health, metrics, stats, seeds):
+        app.include_router(module.router)
+    app.include_router(ui.router)  # the dashboard: /ui, outside the OpenAPI document
+
+    @app.exception_handler(TasklineError)
+    async def taskline_error(request: Request, exc: TasklineError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
+
+    return app

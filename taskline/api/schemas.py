@@ -1,0 +1,386 @@
+"""Request and response models: the shapes of the HTTP contract."""
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+)
+
+from taskline.core.catalog import MAX_DELAY_SECONDS, TaskName
+from taskline.core.previews import cut
+from taskline.core.records import Snapshot, State
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """The moment in UTC; one that has no UTC form (year 1 or 9999 shifted) is refused."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("not_before is out of range") from exc
+
+
+def _seconds(value: object) -> object:
+    """A number as seconds since the epoch, whatever its size (pydantic alone reads one above
+    2e10 as milliseconds); past the years 1–9999 it is refused."""
+    if isinstance(value, str):  # a number in a string, too ("1700000000")
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ValueError("not_before is out of range (seconds since the epoch)") from exc
+    return value
+
+
+NotBefore = Annotated[AwareDatetime, BeforeValidator(_seconds), AfterValidator(_in_utc)]
+
+# A Redis stream id: milliseconds and a sequence number, each a 64-bit unsigned integer.
+STREAM_ID_MAX = 2**64 - 1
+_EVENT_ID = r"([0-9]{1,20})-([0-9]{1,20})"
+
+
+def resume_point(event_id: str) -> str:
+    """An event id to resume after, in its plain form; ValueError unless Redis could ever
+    hold an event after it (a part past 64 bits would make Redis refuse the read)."""
+    match = re.fullmatch(_EVENT_ID, event_id)
+    if match is None:
+        raise ValueError("an event id is `milliseconds-sequence`, as the events carry")
+    ms, seq = int(match[1]), int(match[2])
+    if ms > STREAM_ID_MAX or seq > STREAM_ID_MAX:
+        raise ValueError(f"each part of an event id is at most {STREAM_ID_MAX}")
+    if ms == seq == STREAM_ID_MAX:
+        raise ValueError("no event can follow the largest event id")
+    return f"{ms}-{seq}"
+
+
+EventId = Annotated[
+    str,
+    Field(
+        pattern=f"^{_EVENT_ID}$",
+        description="The id of the last event seen: the stream resumes after it.",
+    ),
+    AfterValidator(resume_point),
+]
+
+
+def event_data(fields: dict[str, str]) -> dict[str, Any]:
+    """A stored event's fields as an event's data: JSON fields decoded, attempts a number."""
+    data: dict[str, Any] = dict(fields)
+    for key in ("progress", "error"):
+        if key in data:
+            data[key] = json.loads(data[key])
+    if "attempts" in data:
+        data["attempts"] = int(data["attempts"])
+    if "truncated" in data:  # a large progress, cut short (the task's own read has it whole)
+        data["truncated"] = True
+    return data
+
+
+_LEIBNIZ_EXAMPLE: dict[str, JsonValue] = {"name": "leibniz_pi", "params": {"digits": 6}}
+
+
+class TaskCreate(BaseModel):
+    """A task to run: a catalogue name and its parameters."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                _LEIBNIZ_EXAMPLE,
+                {"name": "reverse", "params": {"text": "hello"}, "delay_seconds": 10},
+                {
+                    "name": "generate_serials",
+                    "params": {"code_model": "0111", "number": 1, "count": 10},
+                },
+            ]
+        },
+    )
+
+    name: TaskName
+    params: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(5, ge=0, le=9, strict=True, description="0–9, higher runs first.")
+    delay_seconds: float | None = Field(
+        None, ge=0, le=MAX_DELAY_SECONDS, description="Shorthand for `params.delay_seconds`."
+    )
+    not_before: NotBefore | None = Field(
+        None, description="Postpone the task until then (state SCHEDULED)."
+    )
+
+
+class TaskPatch(BaseModel):
+    """Changes to a waiting task; fields left out stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"priority": 9},
+                {"params": {"digits": 8}},
+                {"not_before": "2026-11-23T19:00:00Z"},
+                {"not_before": None},
+            ]
+        },
+    )
+
+    params: dict[str, Any] | None = Field(None, description="New params (replace the old).")
+    priority: int | None = Field(None, ge=0, le=9, strict=True)
+    not_before: NotBefore | None = Field(
+        None, description="Postpone until then; `null` brings a postponed task back now."
+    )
+
+
+class Progress(BaseModel):
+    """Where a running task is."""
+
+    percent: float
+    current: float
+    total: float
+    intermediate: Any = None
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorInfo(BaseModel):
+    """Why a task failed."""
+
+    type: str
+    message: str
+
+
+class Links(BaseModel):
+    self: str
+    result: str
+    events: str
+
+
+class TaskOut(BaseModel):
+    """A task as users see it; times are ISO-8601 UTC with milliseconds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10",
+                    "name": "leibniz_pi",
+                    "params": {"digits": 6, "delay_seconds": 0, "method": "series"},
+                    "state": "PROGRESS",
+                    "priority": 5,
+                    "owner": "",
+                    "queued_at": "2026-11-23T18:00:00.123Z",
+                    "not_before": None,
+                    "started_at": "2026-11-23T18:00:01.002Z",
+                    "finished_at": None,
+                    "queue_position": None,
+                    "progress": {
+                        "percent": 37.5,
+                        "current": 3750000,
+                        "total": 10000000,
+                        "intermediate": "3.14159",
+                    },
+                    "result": None,
+                    "error": None,
+                    "attempts": 1,
+                    "worker": "celery@host:4242",
+                    "lease_renewed_at": "2026-11-23T18:00:03.010Z",
+                    "links": {
+                        "self": "/tasks/6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10",
+                        "result": "/tasks/6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10/result",
+                        "events": "/tasks/6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10/events",
+                    },
+                }
+            ]
+        }
+    )
+
+    id: str
+    name: str
+    params: dict[str, Any]
+    state: State
+    priority: int
+    owner: str
+    queued_at: str | None
+    not_before: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    queue_position: int | None = None
+    progress: Progress | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    worker: str | None = Field(
+        None, description="Running: the worker process that runs it (host:pid)."
+    )
+    lease_renewed_at: str | None = Field(
+        None,
+        description="Running: when its run last renewed its lease (every 2 s while alive; "
+        "the lease lapses 10 s after the last renewal, and the task then runs again).",
+    )
+    links: Links
+    truncated: bool = Field(
+        False,
+        description="Listings and events only: params, progress, result or error were cut "
+        "short; `links.self` and `links.result` give the whole.",
+    )
+
+
+class ResultPage(BaseModel):
+    """One page of a large result (serial generations)."""
+
+    id: str
+    page: int
+    pages: int
+    items: list[Any]
+
+
+class TaskResult(BaseModel):
+    """The outcome of a finished task."""
+
+    id: str
+    state: State
+    result: Any
+
+
+class TaskType(BaseModel):
+    """One entry of the catalogue."""
+
+    name: str
+    description: str
+    params_schema: dict[str, Any]
+    soft_time_limit: int
+    time_limit: int
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    """Whether each dependency answers."""
+
+    ready: bool
+    broker: bool
+    redis: bool
+    workers: int = Field(description="Consumers attached to the task queue.")
+
+
+class TaskPage(BaseModel):
+    """One page of tasks, newest first."""
+
+    items: list[TaskOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class QueueOut(BaseModel):
+    """The line as the worker will take it."""
+
+    depth: int = Field(description="Tasks waiting their turn.")
+    scheduled: int = Field(description="Tasks postponed until a later time.")
+    running: list[TaskOut]
+    next: list[TaskOut] = Field(description="The next tasks, in the order they will run.")
+    workers: list[str] = Field(description="Workers seen consuming in the last seconds.")
+    consumers: int | None = Field(description="Consumers RabbitMQ reports on the queue.")
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    at: str
+    change: Any
+
+
+class SerialCheck(BaseModel):
+    """What Taskline knows of a serial number."""
+
+    serial: str
+    genuine: bool = Field(description="Well formed, and its checksum matches its model and number.")
+    code_model: str | None = None
+    number: int | None = None
+    issued: bool = Field(description="Its number was handed out for its model by a task.")
+    task_id: str | None = Field(None, description="The task it was issued to (if yours).")
+
+
+class TaskId(BaseModel):
+    """The id of a created task (the seed projects' answer)."""
+
+    id: str
+
+
+class SeedTask(BaseModel):
+    """Seed 1's body: a task name, its arguments and a delay."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "reverse", "qwargs": {"text": "hello"}, "delay_seconds": 10}]
+        }
+    )
+
+    name: TaskName
+    qwargs: dict[str, Any] = Field(default_factory=dict)
+    delay_seconds: float = Field(0, ge=0, le=MAX_DELAY_SECONDS)
+
+
+class SerialRequest(BaseModel):
+    """Seed 4's body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code_model": "0111", "number": 1, "count": 10}]}
+    )
+
+    code_model: str
+    number: int
+    count: int
+
+
+def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
+    """Build the resource from the Redis record and Celery's result; with `cut_to`, its
+    params, progress, result and error cut to about that many bytes each (api.preview)."""
+    record, meta = snapshot.record, snapshot.meta
+    state = record.state
+    progress = result = None
+    running = state is State.STARTED
+    if running and record.progress:
+        state = State.PROGRESS
+        progress = record.progress
+    elif state is State.SUCCESS and meta and meta.get("status") == State.SUCCESS:
+        result = meta["result"]
+    params, error, truncated = record.params, record.error, False
+    if cut_to is not None:
+        params, error, progress, result, truncated = _cut(cut_to, params, error, progress, result)
+    link = f"/tasks/{record.id}"
+    return TaskOut(
+        id=record.id,
+        name=record.name,
+        params=params,
+        state=state,
+        priority=record.priority,
+        owner=record.owner,
+        queued_at=record.queued_at,
+        not_before=record.not_before,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        queue_position=snapshot.position,
+        progress=progress,
+        result=result,
+        error=error,
+        attempts=record.attempts,
+        worker=record.runner if running else None,
+        lease_renewed_at=record.renewed_at if running else None,
+        links=Links(self=link, result=f"{link}/result", events=f"{link}/events"),
+        truncated=truncated,
+    )
+
+
+def _cut(limit: int, *parts: Any) -> tuple[Any, ...]:
+    """Each part cut to `limit` bytes, and whether any was."""
+    found = [cut(part, limit) if part is not None else (None, False) for part in parts]
+    return (*(value for value, _ in found), any(was_cut for _, was_cut in found))

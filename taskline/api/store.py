@@ -1,0 +1,196 @@
+"""Task records in Redis as the API sees them; every call is one round trip, errors are 503."""
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Iterator
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from taskline.api.errors import UnavailableError
+from taskline.core.records import WORKER_SEEN_MS, Keys, Snapshot, now_ms
+from taskline.core.replies import Entry, entries, scored, text
+from taskline.core.transitions import AsyncTransitions
+
+# How long confirmed turns gather before they are taken off the outbox together.
+OUTBOX_BATCH_SECONDS = 0.005
+
+T = TypeVar("T")
+
+
+# Retry-After of a 503 for a full Redis: room comes back as tasks are deleted or forgotten.
+FULL_RETRY_SECONDS = 30
+
+
+@contextlib.contextmanager
+def redis_errors() -> Iterator[None]:
+    """Turn an unreachable Redis, or one that refuses writes for want of memory (`maxmemory`
+    with `noeviction`), into a 503. A refused script wrote nothing: Redis refuses only the
+    first write of a script that may grow its memory, so a script runs whole or not at all."""
+    try:
+        yield
+    except OutOfMemoryError as exc:
+        raise UnavailableError(
+            "Redis is out of memory and takes no new data; try again later, or delete tasks "
+            "that have ended",
+            headers={"Retry-After": str(FULL_RETRY_SECONDS)},
+        ) from exc
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise UnavailableError("Redis is unavailable, try again shortly") from exc
+
+
+class TaskStore:
+    """Reads task records and changes them through the transition scripts."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.transitions = AsyncTransitions(redis, keys)
+        self._confirmed: list[tuple[str, int]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    async def change(self, transition: Awaitable[T]) -> T:
+        """Run a transition (`store.change(store.transitions.cancel(...))`); 503 if unreachable."""
+        with redis_errors():
+            return await transition
+
+    def published(self, task_id: str, turn: int) -> None:
+        """RabbitMQ confirmed this turn: take it off the outbox, soon, if it is still current.
+
+        Confirmed turns are taken off together, one command for all the requests of a few
+        milliseconds. One that is never taken off (Redis went away) is published again by
+        the scheduler after its grace time; the worker runs a turn once, whatever comes.
+        """
+        self._confirmed.append((task_id, turn))
+        if len(self._confirmed) == 1:  # the first of a batch schedules its removal
+            flush = asyncio.create_task(self._take_off_outbox())
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+
+    async def _take_off_outbox(self) -> None:
+        await asyncio.sleep(OUTBOX_BATCH_SECONDS)
+        confirmed, self._confirmed = self._confirmed, []
+        with contextlib.suppress(RedisError, OSError):
+            await self.transitions.confirm(confirmed)
+
+    async def idempotent(self, owner: str, key: str) -> tuple[str, str] | None:
+        """(task id, request digest) of the task this owner's key created, if any."""
+        with redis_errors():
+            found, digest = await self.redis.hmget(
+                self.keys.idempotency(owner, key), "id", "digest"
+            )
+        return (text(found), text(digest)) if found else None
+
+    async def read(self, task_id: str) -> Snapshot | None:
+        """One task, or None if unknown."""
+        found = await self.read_many([task_id])
+        return found[0] if found else None
+
+    async def read_with_outbox(self, task_id: str) -> tuple[Snapshot | None, int | None]:
+        """One task, and since when (ms) its turn waits in the outbox for a confirm."""
+        with redis_errors():
+            since = await self.redis.zscore(self.keys.outbox, task_id)
+        return await self.read(task_id), None if since is None else int(since)
+
+    async def read_many(self, task_ids: list[str]) -> list[Snapshot]:
+        """Several tasks in one round trip, in the given order; unknown ids are left out."""
+        with redis_errors():
+            return await self.transitions.read(task_ids)
+
+    async def page(
+        self,
+        state: str | None,
+        name: str | None,
+        owner: str | None,
+        limit: int,
+        cursor: int | None,
+    ) -> tuple[list[Snapshot], int | None]:
+        """Newest first from the matching index; returns the page and the next cursor."""
+        top = f"({cursor}" if cursor is not None else "+inf"
+        with redis_errors():
+            entries = scored(
+                await self.redis.zrevrangebyscore(
+                    self.keys.index(state, name, owner),
+                    top,
+                    "-inf",
+                    start=0,
+                    num=limit + 1,
+                    withscores=True,
+                )
+            )
+        more = len(entries) > limit
+        entries = entries[:limit]
+        snapshots = await self.read_many([task_id for task_id, _ in entries]) if entries else []
+        return snapshots, int(entries[-1][1]) if more else None
+
+    async def events_after(self, task_id: str, last_id: str) -> list[Entry]:
+        """Events of a task after `last_id` ('0' for all)."""
+        with redis_errors():
+            return entries(await self.redis.xrange(self.keys.events(task_id), f"({last_id}", "+"))
+
+    async def last_event_id(self, task_id: str) -> str:
+        with redis_errors():
+            last = entries(await self.redis.xrevrange(self.keys.events(task_id), count=1))
+        return last[0][0] if last else "0"
+
+    async def queue(self, limit: int) -> dict[str, Any]:
+        """Depth of the line, the running task, the next ones and the workers seen lately."""
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zcard(self.keys.line)
+                pipe.zcard(self.keys.scheduled)
+                pipe.zrange(self.keys.index("STARTED"), 0, -1)
+                pipe.zrange(self.keys.line, 0, limit - 1)
+                pipe.zrangebyscore(self.keys.workers, now_ms() - WORKER_SEEN_MS, "+inf")
+                depth, scheduled, running, nxt, workers = await pipe.execute()
+        return {
+            "depth": depth,
+            "scheduled": scheduled,
+            "running": running,
+            "next": nxt,
+            "workers": workers,
+        }
+
+    async def counts(self, states: list[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """Tasks per state, and the sizes of the line, the postponed set and the workers."""
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for state in states:
+                    pipe.zcard(self.keys.index(state))
+                pipe.zcard(self.keys.line)
+                pipe.zcard(self.keys.scheduled)
+                pipe.zcount(self.keys.workers, now_ms() - WORKER_SEEN_MS, "+inf")
+                replies = await pipe.execute()
+        depth, scheduled, workers = replies[len(states) :]
+        return dict(zip(states, replies, strict=False)), {
+            "depth": depth,
+            "scheduled": scheduled,
+            "workers": workers,
+        }
+
+    async def page_of_result(self, task_id: str, page: int) -> tuple[list[Any] | None, int]:
+        """One page of a large result (or None) and the number of pages."""
+        key = self.keys.pages(task_id)
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.lindex(key, page)
+                pipe.llen(key)
+                found, pages = await pipe.execute()
+        return (json.loads(found) if found else None), pages
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        with redis_errors():
+            return [
+                json.loads(e) for e in await self.redis.lrange(self.keys.history(task_id), 0, -1)
+            ]
+
+    async def ping(self) -> bool:
+        """Whether Redis answers."""
+        try:
+            return bool(await self.redis.ping())
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return False

@@ -1,0 +1,238 @@
+"""Submitting a task: validate against the catalogue, record it, then publish it.
+
+The record (with its serial range, reserved in the same script) is written before the
+message, so the worker always finds it. If RabbitMQ surely did not take the message, the
+record is removed again: a 503 leaves no half-created task behind. If it may have taken it
+(sent, never confirmed), the record stays QUEUED with its turn in the outbox: the 503 names
+the task, the scheduler publishes the turn again, and the worker runs a turn once.
+"""
+
+import asyncio
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from taskline.api.auth import User
+from taskline.api.errors import (
+    ConflictError,
+    InvalidParamsError,
+    PayloadTooLargeError,
+    TooManyRequestsError,
+    UnavailableError,
+    UnconfirmedError,
+)
+from taskline.api.producer import Producer
+from taskline.api.store import TaskStore
+from taskline.core.catalog import CATALOG
+from taskline.core.records import Snapshot, iso, now_ms, to_ms
+from taskline.core.settings import Settings
+from taskline.core.transitions import (
+    Created,
+    Existing,
+    Full,
+    Limited,
+    Overlap,
+    OverQuota,
+    SerialRange,
+    TooLarge,
+)
+
+# How often a retry looks whether the first request's publish has ended.
+PUBLISH_POLL_SECONDS = 0.05
+
+
+def validate_params(name: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    """The params with defaults filled in, or InvalidParamsError listing what is wrong."""
+    try:
+        model = CATALOG[name].params.model_validate(params)
+    except ValidationError as exc:
+        raise InvalidParamsError(
+            [
+                {**err, "loc": ["body", "params", *err["loc"]]}
+                for err in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+        ) from exc
+    return model.model_dump(mode="json")
+
+
+def serial_range(name: str, params: dict[str, Any]) -> SerialRange | None:
+    """The serial range a task's (validated) params need reserved, if any."""
+    if not CATALOG[name].ledgered:
+        return None
+    return params["code_model"], params["number"], params["number"] + params["count"] - 1
+
+
+async def overlap_error(
+    store: TaskStore, wanted: SerialRange, clash: Overlap, user: User
+) -> ConflictError:
+    """The range is taken; the task holding it is named only to whoever may see it."""
+    model, first, last = wanted
+    holder = "another task"
+    snapshot = await store.read(clash.task_id)
+    if snapshot is not None and user.sees(snapshot.record.owner):
+        holder = f"task {clash.task_id}"
+    return ConflictError(
+        f"serial numbers {first}–{last} of model {model} are taken: they overlap "
+        f"{clash.first}–{clash.last}, reserved for {holder}"
+    )
+
+
+def kept_error(task_id: str, attempts: int, held: SerialRange | None) -> ConflictError:
+    """An edit of the serial range of a task that has run: refused, and why."""
+    model, first, last = held or ("", 0, 0)
+    return ConflictError(
+        f"task {task_id} has already run ({attempts} attempt(s)) and keeps serial numbers "
+        f"{first}–{last} of model {model}: its run may have issued any of them, so its range "
+        "never changes; cancel it and submit a new task for another range"
+    )
+
+
+def too_large_error(refused: TooLarge) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the params take {refused.size} bytes as stored; a task may hold at most "
+        f"{refused.limit} (params and result together)"
+    )
+
+
+def over_quota_error(refused: OverQuota) -> TooManyRequestsError:
+    """A 429 without Retry-After: room comes back only when tasks are deleted or forgotten."""
+    return TooManyRequestsError(
+        f"your kept tasks hold {refused.used} bytes of params and results, and may hold at "
+        f"most {refused.quota}: delete finished tasks (or wait until they are forgotten) "
+        "to make room"
+    )
+
+
+def moment(value: datetime | None) -> tuple[str, int] | None:
+    """A not_before as stored: ISO text and epoch milliseconds."""
+    return None if value is None else (iso(value), to_ms(value))
+
+
+class Submitter:
+    """Puts tasks in line and publishes their turns."""
+
+    def __init__(self, store: TaskStore, producer: Producer, settings: Settings) -> None:
+        self.settings = settings
+        self.store = store
+        self.producer = producer
+        # How long a first publish may take (connect, then confirm), with a margin.
+        self.publish_ms = int(2_000 * settings.connect_timeout) + 1_000
+
+    async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
+        """Publish the task's turn and take it off the outbox once confirmed."""
+        record = snapshot.record
+        await self.producer.publish(record.id, record.name, record.params, record.priority, turn)
+        self.store.published(record.id, turn)
+
+    async def submit(
+        self,
+        name: str,
+        params: dict[str, Any],
+        user: User,
+        priority: int = 5,
+        not_before: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Snapshot:
+        """Create a task and put it in line (or in the postponed set); returns it.
+
+        Retrying with the same Idempotency-Key and body answers the same task again.
+        """
+        owner = user.name
+        params = validate_params(name, params)
+        digest = hashlib.sha256(
+            json.dumps([name, params, priority, not_before and iso(not_before)]).encode()
+        ).hexdigest()
+        if idempotency_key:
+            seen = await self.store.idempotent(owner, idempotency_key)
+            if seen and (again := await self._again(owner, idempotency_key, *seen, digest)):
+                return again
+        task_id = str(uuid.uuid4())
+        serials = serial_range(name, params)
+        outcome = await self.store.change(
+            self.store.transitions.create(
+                task_id,
+                name,
+                params,
+                priority,
+                owner,
+                moment(not_before),
+                self.settings.max_waiting_per_user,
+                (idempotency_key, digest) if idempotency_key else None,
+                self.settings.creations_per_minute,
+                serials,
+                max_task_bytes=self.settings.max_task_bytes,
+                max_user_bytes=self.settings.max_user_bytes,
+            )
+        )
+        match outcome:
+            case Limited(retry_after):
+                raise TooManyRequestsError(
+                    f"more than {self.settings.creations_per_minute} tasks a minute",
+                    headers={"Retry-After": str(retry_after)},
+                )
+            case Full():
+                raise TooManyRequestsError(
+                    f"at most {self.settings.max_waiting_per_user} waiting tasks per user",
+                    headers={"Retry-After": "10"},
+                )
+            case Overlap() if serials is not None:
+                raise await overlap_error(self.store, serials, outcome, user)
+            case TooLarge():
+                raise too_large_error(outcome)
+            case OverQuota():
+                raise over_quota_error(outcome)
+            case Existing(found, seen_digest) if idempotency_key:  # the same key won meanwhile
+                again = await self._again(owner, idempotency_key, found, seen_digest, digest)
+                if again is None:  # its task was never published, and is gone: try again
+                    return await self.submit(
+                        name, params, user, priority, not_before, idempotency_key
+                    )
+                return again
+            case Created(turn=turn, snapshot=snapshot) if turn:
+                await self._publish_new(snapshot, turn)
+                return snapshot
+            case Created(snapshot=snapshot):
+                return snapshot
+        raise AssertionError(outcome)
+
+    async def _publish_new(self, snapshot: Snapshot, turn: int) -> None:
+        """Publish a new task's first turn; forget the task if RabbitMQ surely lacks it."""
+        try:
+            await self.publish_turn(snapshot, turn)
+        except UnconfirmedError:
+            raise  # RabbitMQ may hold the message: the task stays, its turn in the outbox
+        except UnavailableError:
+            await self.store.change(
+                self.store.transitions.delete(snapshot.record.id, unpublished=True)
+            )
+            raise
+
+    async def _again(
+        self, owner: str, key: str, task_id: str, seen_digest: str, digest: str
+    ) -> Snapshot | None:
+        """The task an Idempotency-Key already created, if this request is the same one.
+
+        None when that task's first publish surely failed (the task and the key are gone):
+        this request may create it afresh. While the first request may still be publishing
+        it, the retry waits for that to end (at most the publish window), so that it never
+        answers with a task that is about to be removed.
+        """
+        if seen_digest != digest:
+            raise InvalidParamsError(
+                "this Idempotency-Key was used for a different request; use a new key"
+            )
+        existing, since = await self.store.read_with_outbox(task_id)
+        while existing is not None and since is not None and now_ms() < since + self.publish_ms:
+            await asyncio.sleep(PUBLISH_POLL_SECONDS)
+            existing, since = await self.store.read_with_outbox(task_id)
+        if existing is None:
+            if await self.store.idempotent(owner, key) is None:
+                return None
+            raise ConflictError(
+                f"the task created with this Idempotency-Key ({task_id}) was deleted"
+            )
+        return existing

@@ -1,0 +1,508 @@
+"""The `taskline` command: its subcommands, their options, and how each one ends."""
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from taskline.cli import config
+from taskline.cli.answers import PAGE, RESULT, TASK, TOKEN, decoded
+from taskline.cli.connection import Options, call, open_client
+from taskline.cli.exits import EXIT_CODES_HELP, CliError, ExitCode, for_state
+from taskline.cli.follow import follow
+from taskline.cli.output import Output
+from taskline.cli.params import parse_moment, parse_params
+from taskline.cli.stats import gather, render
+from taskline.cli.terminal import text
+from taskline.cli.views import detail, listing, summary, value_text
+from taskline.cli.watch import watch as watch_line
+
+MAX_PAGE = 500  # the API's largest page
+
+app = typer.Typer(
+    name="taskline",
+    epilog="[bold]Exit codes[/bold]\n\n" + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+CONNECTION = "Connection"
+Url = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="API base URL (env TASKLINE_URL; else the one of `login`; else "
+        "http://127.0.0.1:8000).",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        help="Bearer token (env TASKLINE_TOKEN; else the one `login` stored).",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+User = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        "-u",
+        help="User for HTTP Basic (env TASKLINE_USER).",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+Password = Annotated[
+    str | None,
+    typer.Option(
+        "--password",
+        help="Password for HTTP Basic (env TASKLINE_PASSWORD; asked on a terminal).",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+    ),
+]
+Json = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Machine-readable output: one JSON document (one per line for streams).",
+    ),
+]
+TaskId = Annotated[str, typer.Argument(help="The task's id.", show_default=False)]
+
+
+@dataclass(frozen=True, slots=True)
+class Globals:
+    """The flags given before the command name."""
+
+    options: Options = field(default_factory=Options)
+    json: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a command works with: an HTTP client of the API and its output streams."""
+
+    client: httpx.Client
+    out: Output
+
+
+@contextmanager
+def session(
+    ctx: typer.Context, options: Options, as_json: bool, anonymous: bool = False
+) -> Iterator[Session]:
+    """Open the client; turn a CliError or Ctrl-C into its message and exit code."""
+    outer: Globals = ctx.find_root().obj or Globals()
+    out = Output(json=as_json or outer.json)
+    try:
+        with open_client(options.over(outer.options), anonymous) as client:
+            yield Session(client, out)
+    except CliError as exc:
+        out.error(exc)
+        raise typer.Exit(exc.code) from None
+    except KeyboardInterrupt:
+        out.note("interrupted")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+@app.callback()
+def taskline(
+    ctx: typer.Context,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Submit, follow and control Taskline tasks over the HTTP API.
+
+    Credentials: --token, or --user and --password (HTTP Basic), or the token of `taskline
+    login`. Connection options and --json go before or after the command name.
+    """
+    ctx.obj = Globals(Options(url, token, user, password), as_json)
+
+
+@app.command()
+def submit(
+    ctx: typer.Context,
+    name: Annotated[
+        str,
+        typer.Argument(help="Task type: leibniz_pi, reverse, generate_serials, …"),
+    ],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="KEY=VALUE",
+            help="A param; VALUE is JSON when it parses (digits=7 is 7), else text "
+            "(text=hello). Repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(min=0, max=9, help="0–9, higher runs first (default 5).", show_default=False),
+    ] = None,
+    delay: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Spread the run over this many seconds (delay_seconds).", show_default=False
+        ),
+    ] = None,
+    not_before: Annotated[
+        str | None,
+        typer.Option(
+            "--not-before",
+            metavar="ISO",
+            help="Postpone until then (ISO-8601; without an offset it is local time).",
+            show_default=False,
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the task to its end with a progress bar, then print its result.",
+        ),
+    ] = False,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Submit a task; print it (id, state, position), or with --wait follow it to its result."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        body: dict[str, Any] = {"name": name, "params": parse_params(param or [])}
+        if priority is not None:
+            body["priority"] = priority
+        if delay is not None:
+            body["delay_seconds"] = delay
+        if not_before is not None:
+            body["not_before"] = parse_moment(not_before, "--not-before")
+        task = decoded(call(s.client, "POST", "/tasks", json=body), TASK)
+        if not wait:
+            s.out.either(task, summary(task))
+            return
+        if s.out.json:
+            s.out.document({"event": "created", "id": None, "data": task})
+        else:
+            s.out.note(f"submitted {task['id']}")
+        try:
+            final = follow(s.client, task, s.out)
+        except KeyboardInterrupt:
+            raise CliError(
+                f"stopped following task {task['id']}; it goes on (taskline status {task['id']})",
+                ExitCode.INTERRUPTED,
+            ) from None
+        code = ended(final, s.out)
+    raise typer.Exit(code)
+
+
+def ended(task: dict[str, Any], out: Output) -> ExitCode:
+    """Report a followed task's end: its result on stdout, or how it failed on stderr."""
+    if out.json:
+        out.document({"event": "result", "id": None, "data": task})
+    elif task["state"] == "SUCCESS":
+        out.text(value_text(task.get("result")))
+    else:
+        error = task.get("error") or {}
+        reason = f": {error.get('type', '')}: {error.get('message', '')}" if error else ""
+        out.note(f"task {task['id']} ended in {task['state']}{reason}")
+    return for_state(task["state"])
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    task_id: TaskId,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Show a task: state, progress, place in line, result or error."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        task = decoded(call(s.client, "GET", f"/tasks/{task_id}"), TASK)
+        s.out.either(task, detail(task))
+
+
+@app.command()
+def result(
+    ctx: typer.Context,
+    task_id: TaskId,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Print a finished task's result (exit 4 or 5 if it failed or was cancelled, 6 if it has
+    not ended)."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        try:
+            response = call(s.client, "GET", f"/tasks/{task_id}/result")
+        except CliError as exc:
+            state = exc.detail.get("state") if isinstance(exc.detail, dict) else None
+            if exc.status == 409 and state in ("FAILURE", "CANCELLED"):
+                raise CliError(exc.message, for_state(state), exc.detail, exc.status) from None
+            raise
+        body = decoded(response, TASK if response.status_code == 202 else RESULT)
+        if response.status_code == 202:
+            s.out.either(body, summary(body))
+            raise CliError(f"task {task_id} has not ended: {body['state']}", ExitCode.UNFINISHED)
+        s.out.either(body, text(value_text(body.get("result")), one_line=False))
+
+
+@app.command(name="list")
+def list_tasks(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            help="QUEUED, SCHEDULED, STARTED, PROGRESS, SUCCESS, FAILURE or CANCELLED.",
+            show_default=False,
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Task type.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many tasks, newest first.")] = 50,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """List tasks, newest first, as a table."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        query: dict[str, str] = {}
+        if state:
+            query["state"] = state.upper()
+        if name:
+            query["name"] = name
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(items) < limit:
+            query["limit"] = str(min(limit - len(items), MAX_PAGE))
+            if cursor:
+                query["cursor"] = cursor
+            page = decoded(call(s.client, "GET", "/tasks", params=query), PAGE)
+            items += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        if s.out.json:
+            s.out.document({"items": items, "next_cursor": cursor})
+        elif items:
+            s.out.show(listing(items))
+        else:
+            s.out.note("no tasks")
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    task_id: TaskId,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Cancel a task: a waiting one never runs, a running one stops within a second."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        task = decoded(call(s.client, "POST", f"/tasks/{task_id}/cancel"), TASK)
+        s.out.either(task, summary(task))
+
+
+@app.command()
+def postpone(
+    ctx: typer.Context,
+    task_id: TaskId,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ISO",
+            help="Run it no sooner than this (ISO-8601; without an offset it is local time).",
+            show_default=False,
+        ),
+    ] = None,
+    now: Annotated[bool, typer.Option("--now", help="Bring a postponed task back now.")] = False,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Postpone a waiting task (--until), or bring it back into line (--now)."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        if now == (until is not None):  # both, or neither
+            raise CliError("postpone takes one of --until ISO and --now", ExitCode.USAGE)
+        moment = None if now else parse_moment(until or "", "--until")
+        answer = call(s.client, "PATCH", f"/tasks/{task_id}", json={"not_before": moment})
+        task = decoded(answer, TASK)
+        s.out.either(task, summary(task))
+
+
+@app.command()
+def priority(
+    ctx: typer.Context,
+    task_id: TaskId,
+    level: Annotated[int, typer.Argument(min=0, max=9, help="0–9, higher runs first.")],
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Change a waiting task's priority (it moves in line)."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        answer = call(s.client, "PATCH", f"/tasks/{task_id}", json={"priority": level})
+        task = decoded(answer, TASK)
+        s.out.either(task, summary(task))
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    task_id: TaskId,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Forget a task that is not running: record, result, events and history."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        call(s.client, "DELETE", f"/tasks/{task_id}")
+        if s.out.json:
+            s.out.document({"id": task_id, "deleted": True})
+        else:
+            s.out.text(f"deleted {task_id}")
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Watch the whole line live: a line per task event and the running task's progress
+    (with --json one JSON object per event). Ctrl-C stops it (exit 0)."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        try:
+            watch_line(s.client, s.out)
+        except KeyboardInterrupt:
+            return
+
+
+@app.command()
+def stats(
+    ctx: typer.Context,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Show the API host's CPU per core, memory and disks (public: no sign-in needed)."""
+    with session(ctx, Options(url), as_json, anonymous=True) as s:
+        figures = gather(s.client)
+        s.out.either(figures, render(figures))
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", "-u", help="User name (asked if left out).", show_default=False),
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Password (asked if left out; TASKLINE_PASSWORD works too).", show_default=False
+        ),
+    ] = None,
+    url: Url = None,
+    as_json: Json = False,
+) -> None:
+    """Sign in: get a bearer token and keep it, with the URL, for the next commands
+    ($XDG_CONFIG_HOME/taskline/token or ~/.config/taskline/token, mode 0600)."""
+    with session(ctx, Options(url), as_json, anonymous=True) as s:
+        outer: Globals = ctx.find_root().obj or Globals()
+        user = user or outer.options.user or typer.prompt("user")
+        password = (
+            password
+            or outer.options.password
+            or os.environ.get("TASKLINE_PASSWORD")
+            or typer.prompt("password", hide_input=True)
+        )
+        form = {"username": user, "password": password}
+        token = decoded(call(s.client, "POST", "/auth/token", data=form), TOKEN)
+        base = str(s.client.base_url).rstrip("/")
+        path = config.save(config.StoredLogin(base, token["access_token"], user))
+        if s.out.json:
+            expires_in = token.get("expires_in")
+            s.out.document(
+                {"url": base, "user": user, "token_file": str(path), "expires_in": expires_in}
+            )
+        else:
+            s.out.text(f"signed in to {base} as {user}; token kept in {path}")
+
+
+@app.command()
+def logout(
+    ctx: typer.Context,
+    as_json: Json = False,
+) -> None:
+    """Revoke the token `login` stored and forget it."""
+    stored = config.load()
+    with session(ctx, Options(stored.url if stored else None), as_json, anonymous=True) as s:
+        if stored is None:
+            if s.out.json:
+                s.out.document({"signed_out": False})
+            else:
+                s.out.note("not signed in")
+            return
+        try:
+            headers = {"Authorization": f"Bearer {stored.token}"}
+            call(s.client, "DELETE", "/auth/token", headers=headers)
+        except CliError as exc:
+            if exc.status != 401:  # 401: the token had expired or was revoked already
+                raise
+        finally:
+            config.forget()
+        if s.out.json:
+            s.out.document({"url": stored.url, "user": stored.user, "signed_out": True})
+        else:
+            s.out.text(f"signed out of {stored.url}")
+
+
+def main() -> None:
+    """The console script: the app, with any error that escaped a command shown, not raised."""
+    try:
+        app()
+    except CliError as exc:
+        Output().error(exc)
+        sys.exit(exc.code)
+    except httpx.RequestError as exc:
+        Output().error(CliError(f"connection failed: {exc}", ExitCode.HTTP))
+        sys.exit(ExitCode.HTTP)
+
+
+if __name__ == "__main__":
+    main()

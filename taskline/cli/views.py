@@ -1,0 +1,162 @@
+"""How tasks read on a terminal: one line, a detail view, a table, a result.
+
+Every text from the server goes in cleaned and as a `Text` (cli.terminal): shown, never obeyed.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from taskline.cli.terminal import clean, text
+
+STATE_STYLES = {
+    "QUEUED": "cyan",
+    "SCHEDULED": "blue",
+    "STARTED": "yellow",
+    "PROGRESS": "yellow",
+    "SUCCESS": "green",
+    "FAILURE": "red",
+    "CANCELLED": "magenta",
+}
+
+
+def short(task_id: str) -> str:
+    """The first 8 characters of an id, as the line-wide views show it."""
+    return f"{task_id[:8]}…" if len(task_id) > 8 else task_id
+
+
+def clock(moment: str | None) -> str:
+    """An ISO-8601 moment as local HH:MM:SS (the text itself if it does not parse)."""
+    if not moment:
+        return "--:--:--"
+    try:
+        return datetime.fromisoformat(moment).astimezone().strftime("%H:%M:%S")
+    except ValueError:
+        return moment
+
+
+def local(moment: str | None) -> str:
+    """An ISO-8601 moment as a local date and time, to the second."""
+    if not moment:
+        return ""
+    try:
+        return datetime.fromisoformat(moment).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return moment
+
+
+def when(moment: str | None) -> str:
+    """A moment in a table cell: the local time today, else the date and minute."""
+    if not moment:
+        return ""
+    try:
+        then = datetime.fromisoformat(moment).astimezone()
+    except ValueError:
+        return moment
+    today = then.date() == datetime.now().astimezone().date()
+    return then.strftime("%H:%M:%S" if today else "%Y-%m-%d %H:%M")
+
+
+def state_text(state: str) -> Text:
+    """A state in its colour, so outcomes stand out in a list."""
+    return text(state, STATE_STYLES.get(state, ""))
+
+
+def value_text(value: Any) -> str:
+    """A result or param value: text as it is, anything else as indented JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def where(task: dict[str, Any]) -> str:
+    """Where a task stands: its place in line, its time, its progress or its outcome (cleaned)."""
+    return clean(_where(task), one_line=True)
+
+
+def _where(task: dict[str, Any]) -> str:
+    state = task.get("state", "")
+    if state == "QUEUED" and task.get("queue_position"):
+        return f"position {task['queue_position']}"
+    if state == "SCHEDULED":
+        return f"until {local(task.get('not_before'))}"
+    progress = task.get("progress") or {}
+    if state in ("STARTED", "PROGRESS") and progress:
+        return f"{progress.get('percent', 0):.1f} %"
+    error = task.get("error") or {}
+    if error:
+        return f"{error.get('type', '')}: {error.get('message', '')}"
+    return ""
+
+
+def summary(task: dict[str, Any]) -> Text:
+    """`<id> <name> <STATE> <where>` on one line."""
+    line = text(f"{task['id']}  {task.get('name', '')}  ")
+    line.append_text(state_text(task.get("state", "")))
+    if extra := where(task):
+        line.append(f"  {extra}")
+    return line
+
+
+def detail(task: dict[str, Any]) -> Table:
+    """Every field of a task worth reading, one per row."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    rows: list[tuple[str, str | Text]] = [  # str: cleaned below
+        ("id", task["id"]),
+        ("name", task.get("name", "")),
+        ("state", state_text(task.get("state", ""))),
+        ("owner", task.get("owner", "")),
+        ("priority", str(task.get("priority", ""))),
+        ("params", json.dumps(task.get("params", {}), ensure_ascii=False)),
+        ("queued", local(task.get("queued_at"))),
+        ("not before", local(task.get("not_before"))),
+        ("position", str(task.get("queue_position") or "")),
+        ("started", local(task.get("started_at"))),
+        ("finished", local(task.get("finished_at"))),
+        ("attempts", str(task.get("attempts") or "")),
+        ("worker", task.get("worker") or ""),
+    ]
+    if progress := task.get("progress"):
+        rows.append(("progress", f"{progress.get('percent', 0):.1f} %  {progress_value(task)}"))
+    if task.get("result") is not None:
+        rows.append(("result", value_text(task["result"])))
+    if error := task.get("error"):
+        rows.append(("error", f"{error.get('type', '')}: {error.get('message', '')}"))
+    for label, value in rows:
+        if value:
+            table.add_row(label, value if isinstance(value, Text) else text(value, one_line=False))
+    return table
+
+
+def progress_value(task: dict[str, Any]) -> str:
+    """The intermediate value a running task reports (pi's estimate so far, …), on one line."""
+    value = (task.get("progress") or {}).get("intermediate")
+    return "" if value is None else clean(value_text(value), one_line=True)
+
+
+def listing(tasks: list[dict[str, Any]]) -> Table:
+    """Tasks as a table, newest first as the API lists them."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", no_wrap=True, min_width=36)
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("OWNER")
+    table.add_column("PRI", justify="right")
+    table.add_column("QUEUED", no_wrap=True)
+    table.add_column("WHERE")
+    for task in tasks:
+        table.add_row(
+            text(task["id"]),
+            text(task.get("name", "")),
+            state_text(task.get("state", "")),
+            text(task.get("owner", "")),
+            text(task.get("priority", "")),
+            text(when(task.get("queued_at"))),
+            text(where(task)),
+        )
+    return table

@@ -1,0 +1,204 @@
+"""One Settings class for every process and for supervisord (env prefix TASKLINE_).
+
+The defaults are the development defaults, written here only: `.env.example` is generated
+from this class (`python -m taskline.core.settings --example`, checked by a test), and supervisord
+gets its values from it too (`python -m taskline.core.settings --shell`, sourced by scripts/env.sh).
+"""
+
+import argparse
+import shlex
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PREFIX = "TASKLINE_"
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+class Settings(BaseSettings):
+    """Everything configurable; the defaults suit a local development run."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore")
+
+    env: Annotated[Literal["development", "production"], BeforeValidator(_lower)] = Field(
+        "development", description="`production` refuses every development default."
+    )
+    broker_url: str = Field("amqp://guest:guest@127.0.0.1:5672//", description="RabbitMQ.")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis: task records and Celery's results."
+    )
+    queue: str = Field("taskline", description="The queue (and exchange) name.")
+    key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
+    retention_seconds: int = Field(
+        7 * 24 * 3600, description="How long finished tasks and their results are kept."
+    )
+    connect_timeout: float = Field(
+        2.0, description="Seconds before RabbitMQ or Redis count as unavailable (503)."
+    )
+
+    api_host: str = Field("127.0.0.1", description="The API's address (supervisord).")
+    api_port: int = 8000
+    flower_host: str = Field("127.0.0.1", description="Flower's address (supervisord).")
+    flower_port: int = 5555
+    flower_user: str = "admin"
+    flower_password: SecretStr = SecretStr("flower-dev-password")
+    console_host: str = Field(
+        "127.0.0.1", description="supervisord's web console (it can stop every process)."
+    )
+    console_port: int = 9001
+    console_user: str = "admin"
+    console_password: SecretStr = SecretStr("console-dev-password")
+    services_autostart: bool = Field(
+        False, description="true: supervisord also runs RabbitMQ and Redis (all-in-one)."
+    )
+    flower_control: bool = Field(
+        False,
+        description="true: Flower may send, revoke and abort tasks and control workers "
+        "(outside Taskline's records); false: Flower only shows.",
+    )
+    allow_public_consoles: bool = Field(
+        False,
+        description="true: in production, the console and Flower may listen on a "
+        "non-loopback address.",
+    )
+
+    serial_secret: SecretStr = Field(
+        SecretStr("serial-dev-secret"), description="HMAC key of serial-number checksums."
+    )
+
+    users: str = Field(
+        "",
+        description='API users as JSON: {"name": {"password_hash": "$argon2id$…", "role": '
+        '"admin"|"user"}}; without them or a users file, one `admin` with admin_password.',
+    )
+    users_file: str = Field("", description="A file holding the users' JSON instead.")
+    admin_password: SecretStr = SecretStr("admin-dev-password")
+    token_ttl_seconds: int = Field(3600, description="Bearer token lifetime.")
+    max_body_bytes: int = Field(1_048_576, description="Request body limit (413 beyond).")
+    creations_per_minute: int = Field(600, description="Task creations per user and minute.")
+    max_waiting_per_user: int = Field(10_000, description="Waiting tasks per user.")
+    max_task_bytes: int = Field(
+        2_097_152,
+        description="Bytes one task may hold in Redis, its params and its result together as "
+        "stored (UTF-8 JSON): a submission or edit over it is a 413, a result over it ends "
+        "the task FAILURE.",
+    )
+    max_user_bytes: int = Field(
+        268_435_456,
+        description="Bytes the params and results of one user's kept tasks may hold together "
+        "(until deleted or forgotten); a submission or edit past it is a 429.",
+    )
+    preview_bytes: int = Field(
+        4096,
+        description="Listings, the /events snapshot and its events cut each task's params, "
+        "progress, result and error to this many bytes (`truncated: true`; the task's own "
+        "URL gives the whole).",
+    )
+    page_preview_bytes: int = Field(
+        458_752,
+        description="The cut parts of all the tasks of one page or snapshot together stay "
+        "within this (shorter cuts on larger pages), so a page stays under 1 MiB.",
+    )
+    max_streams_per_user: int = Field(
+        20, description="Open event streams and waiting long polls per user; 429 beyond."
+    )
+    signin_failures_per_name: int = Field(
+        5, description="Failed sign-ins of one user name per window before it is locked out."
+    )
+    signin_failures_per_address: int = Field(
+        20, description="Failed sign-ins from one client address per window before a lockout."
+    )
+    signin_window_seconds: float = Field(
+        900.0, description="How long failed sign-ins are counted, from the first one."
+    )
+    signin_lockout_seconds: float = Field(
+        30.0, description="First lockout (429); each further one within a window doubles it."
+    )
+    signin_lockout_max_seconds: float = Field(3600.0, description="Longest lockout.")
+    signin_known_seconds: float = Field(
+        7 * 24 * 3600.0,
+        description="A name that signed in from an address is spared that address's lockout "
+        "for this long (its own budget still applies).",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Reverse proxies (addresses or networks, comma-separated) whose "
+        "X-Forwarded-For names the client; none by default, loopback included.",
+    )
+    serial_checks_per_minute: int = Field(
+        60, description="Serial checks per user and per client address a minute; 429 beyond."
+    )
+    max_tokens_per_user: int = Field(
+        100, description="Live bearer tokens per user; issuing one more revokes the oldest."
+    )
+    signin_hash_threads: int = Field(
+        2, description="Threads checking passwords (argon2, 64 MiB each), apart from the rest."
+    )
+    signin_hash_waiting: int = Field(
+        8, description="Password checks that may wait for those threads; beyond: 503."
+    )
+    cancel_grace_seconds: float = Field(
+        3.0, description="A running task that ignores a cancel is killed after this long."
+    )
+    soft_shutdown_seconds: float = Field(
+        30.0, description="A stopping worker lets its task run this long, then requeues it."
+    )
+    progress_interval: float = Field(
+        0.2, description="Minimum seconds between two progress writes of a task."
+    )
+    reconcile_seconds: float = Field(
+        10.0,
+        description="How often the scheduler compares the line with RabbitMQ's queue; a turn "
+        "missing twice in a row is published again.",
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    return Settings()
+
+
+def as_text(value: object) -> str:
+    """A setting as an environment variable holds it (booleans as supervisord reads them)."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def example() -> str:
+    """The text of .env.example: every setting at its development default, described."""
+    lines = ["# Development defaults, generated by: python -m taskline.core.settings --example"]
+    lines.append("# Copy to .env to change them; never use these in production.")
+    for name, field in Settings.model_fields.items():
+        if field.description:
+            lines.append(f"# {field.description}")
+        lines.append(f"{PREFIX}{name.upper()}={as_text(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def shell(settings: Settings) -> str:
+    """`export` lines of every setting as this process reads them (environment and .env)."""
+    return "".join(
+        f"export {PREFIX}{name.upper()}={shlex.quote(as_text(getattr(settings, name)))}\n"
+        for name in Settings.model_fields
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--example", action="store_true", help="print .env.example")
+    parser.add_argument("--shell", action="store_true", help="print export lines for a shell")
+    args = parser.parse_args()
+    print(example() if args.example else shell(Settings()), end="")
+
+
+if __name__ == "__main__":
+    main()

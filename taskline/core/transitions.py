@@ -1,0 +1,746 @@
+"""Every change of a task record, one atomic Lua script each, behind typed methods.
+
+A record moves between states only here, so its indexes, the line of waiting tasks, the
+postponed set, the outbox, the serial ledger and its event stream always agree with it. The
+scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this module is
+the one place that packs their arguments and turns their replies into the outcomes below, so
+no caller builds an argument list or compares reply strings.
+
+Each transition is built once, as a Call (script, keys, arguments, reply parser), and run by
+one of two thin runners: `Transitions` on a blocking client (worker, scheduler) returns the
+outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same outcome.
+"""
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cache, wraps
+from pathlib import Path
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
+
+from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.client import Pipeline
+
+from taskline.core.ledger import Allocation
+from taskline.core.previews import cut
+from taskline.core.records import Keys, Snapshot, State, TaskRecord, dumps, now_iso, now_ms
+
+LUA = Path(__file__).with_name("lua")
+# How long an Idempotency-Key is remembered (s).
+IDEMPOTENCY_SECONDS = 24 * 3600
+# A rate no one reaches.
+UNLIMITED = 2**53
+# Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
+# many tasks and stand alone.
+_STANDALONE = frozenset(
+    {"confirm", "read", "signin", "revoke_tokens", "issue_token", "allowance", "store_result"}
+)
+# Not transitions: task.lua heads the others, store_result.lua is the result backend's.
+_NOT_TRANSITIONS = frozenset({"task", "store_result"})
+
+
+@cache
+def source(name: str) -> str:
+    """The text Redis runs for a script: task.lua and the script, or the script alone."""
+    body = (LUA / f"{name}.lua").read_text()
+    return body if name in _STANDALONE else (LUA / "task.lua").read_text() + "\n" + body
+
+
+# Outcomes. Each names what happened; the fields carry what a caller needs next.
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    state: State
+    turn: int  # the turn to publish; 0 for a postponed task
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class Existing:
+    """The Idempotency-Key created this task already."""
+
+    task_id: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limited:
+    """Too many creations this minute; the next window opens in `retry_after` seconds."""
+
+    retry_after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Full:
+    """The owner has the most waiting tasks allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class TooLarge:
+    """The task's params (and result) take more bytes as stored than one task may."""
+
+    size: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class OverQuota:
+    """The owner's kept tasks hold `used` bytes: these params would take them past `quota`."""
+
+    used: int
+    quota: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """The serial range overlaps one reserved for another task."""
+
+    first: int
+    last: int
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """The task has run (a lost run put it back in line): it keeps its serial range for
+    good, since that run may have issued any of it."""
+
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    turn: int  # the turn to publish; 0 when the task keeps its place
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """The task is not in a state that allows the change."""
+
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class VersionMismatch:
+    """If-Match named another version."""
+
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """No such task."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    token: int  # the run's token: every write of the run carries it
+    params: dict[str, Any]
+    params_bytes: int = field(default=0, compare=False)  # as stored
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A live run of this turn holds the lease ("token runner")."""
+
+    holder: str
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """Do not run this message (unknown, superseded, duplicate, ended, cancelled, refused)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A waiting task was cancelled; it never runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelling:
+    """A running task was asked to stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Running:
+    """A running task cannot be deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """A lost run's task is back in line."""
+
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """A lost run's task ended: SUCCESS (Celery had stored it) or CANCELLED."""
+
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    """The run still holds its lease (or its live worker is stopping it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SigninBudget:
+    """Failed sign-ins allowed per user name and per client address in a window, and the
+    lockouts past them (the first, doubled each time up to the longest)."""
+
+    per_name: int
+    per_address: int
+    window_ms: int
+    lockout_ms: int
+    lockout_max_ms: int
+    # How long a check holds its place if its end is never told (its process died).
+    hold_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedBatch:
+    """One batch of a revocation: live tokens revoked, the bound to pass on, whether more
+    tokens under it are left."""
+
+    revoked: int
+    bound: str
+    more: bool
+
+
+Postpone = Literal["keep", "clear", "set"]
+# What an edit comes to.
+EditOutcome = (
+    Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | TooLarge | OverQuota | Unknown
+)
+# A serial range: model, first and last number.
+SerialRange = tuple[str, int, int]
+
+
+def _overlap(entry: str) -> Overlap:
+    found = Allocation.parse(entry)
+    return Overlap(found.first, found.last, found.task_id)
+
+
+def _record(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One run of a script: its keys and arguments, and how its reply becomes the outcome."""
+
+    script: str
+    keys: list[str]
+    args: list[Any]
+    parse: Callable[[Any], T]
+
+
+class Calls:
+    """Builds each transition's Call; the runners below execute them."""
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+
+    def _task(
+        self,
+        name: str,
+        task_id: str,
+        extra_keys: list[str],
+        args: list[Any],
+        parse: Callable[[Any], T],
+    ) -> Call[T]:
+        """A script about one task: its keys and the shared arguments come first."""
+        keys = self.keys.of_task(task_id) + extra_keys
+        head = [task_id, now_iso(), now_ms(), self.keys.channel]
+        return Call(name, keys, head + args, parse)
+
+    def create(
+        self,
+        task_id: str,
+        name: str,
+        params: dict[str, Any],
+        priority: int,
+        owner: str,
+        not_before: tuple[str, int] | None,
+        max_waiting: int,
+        idempotency: tuple[str, str] | None,
+        per_minute: int,
+        serials: SerialRange | None,
+        *,
+        max_task_bytes: int = UNLIMITED,
+        max_user_bytes: int = UNLIMITED,
+    ) -> Call[Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota]:
+        """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
+
+        `idempotency` is (key, request digest); `serials` the range to reserve. Its params
+        count against the owner's bytes, up to `max_user_bytes`.
+        """
+        now = now_ms()
+        encoded = dumps(params)
+        key, digest = idempotency or ("", "")
+        model, first, last = serials or ("", "", "")
+        nb_iso, nb_ms = not_before or ("", 0)
+        extra_keys = [
+            self.keys.idempotency(owner, key),
+            self.keys.rate(owner, now // 60_000),
+            self.keys.index("QUEUED", owner=owner),
+            self.keys.index("SCHEDULED", owner=owner),
+            self.keys.ledger(model),
+            self.keys.usage(owner),
+        ]
+        args = [
+            name,
+            encoded,
+            priority,
+            owner,
+            dumps(self.keys.families(name, owner)),
+            nb_iso,
+            nb_ms,
+            max_waiting,
+            digest,
+            IDEMPOTENCY_SECONDS,
+            per_minute,
+            first,
+            last,
+            len(encoded.encode()),
+            max_task_bytes,
+            max_user_bytes,
+        ]
+
+        def parse(
+            reply: list[Any],
+        ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
+            match reply:
+                case ["created", state, turn, flat, rank]:
+                    record = TaskRecord.parse(_record(flat))
+                    position = None if rank is None else rank + 1
+                    return Created(State(state), int(turn), Snapshot(record, None, position))
+                case ["existing", found, seen_digest]:
+                    return Existing(found, seen_digest)
+                case ["limited"]:
+                    return Limited(60 - (now // 1000) % 60)
+                case ["full"]:
+                    return Full()
+                case ["overlap", entry]:
+                    return _overlap(entry)
+                case ["too_large", size]:
+                    return TooLarge(int(size), max_task_bytes)
+                case ["over_quota", used]:
+                    return OverQuota(int(used), max_user_bytes)
+            raise ValueError(f"create: unexpected reply {reply!r}")
+
+        return self._task("create", task_id, extra_keys, args, parse)
+
+    def delete(
+        self, task_id: str, *, unpublished: bool = False
+    ) -> Call[Deleted | Running | Unknown]:
+        """Forget a task that is not running (a serial range it never used is given back).
+
+        `unpublished`: its first message never reached RabbitMQ; its Idempotency-Key goes too.
+        """
+
+        def parse(reply: list[Any]) -> Deleted | Running | Unknown:
+            match reply:
+                case ["deleted", state]:
+                    return Deleted(State(state))
+                case ["running"]:
+                    return Running()
+            return Unknown()
+
+        return self._task("delete", task_id, [], ["1" if unpublished else ""], parse)
+
+    def claim(
+        self,
+        task_id: str,
+        turn: str | None,
+        redelivered: bool,
+        name: str,
+        params: dict[str, Any],
+        runner: str,
+        lease_ms: int,
+        ledgered: bool,
+        *,
+        forget_ms: int,
+    ) -> Call[Claimed | Held | Skipped]:
+        """Take a message's turn before running it; `turn` None for a message without one.
+
+        `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled).
+        """
+        args = [
+            turn or "",
+            "1" if redelivered else "",
+            name,
+            dumps(params),
+            dumps(self.keys.families(name, "")),
+            "1" if ledgered else "",
+            runner,
+            lease_ms,
+            forget_ms,
+        ]
+
+        def parse(reply: list[Any]) -> Claimed | Held | Skipped:
+            match reply:
+                case ["claimed", token, found]:
+                    return Claimed(int(token), json.loads(found), len(found.encode()))
+                case ["held", holder]:
+                    return Held(holder)
+                case ["skipped", why]:
+                    return Skipped(why)
+            raise ValueError(f"claim: unexpected reply {reply!r}")
+
+        return self._task("claim", task_id, [], args, parse)
+
+    def finish(
+        self,
+        task_id: str,
+        state: State,
+        error: dict[str, str] | None,
+        forget_ms: int,
+        *,
+        token: int | None = None,
+        runner: str | None = None,
+        stored: int = 0,
+    ) -> Call[bool]:
+        """End the run named by its token (or, from outside the run, by its runner);
+        `stored`: the bytes of the result Celery keeps, counted against the owner's.
+
+        False when that run no longer holds the task: nothing changed.
+        """
+        if (token is None) == (runner is None):
+            raise ValueError("name the run by its token or by its runner")
+        args = ["" if token is None else token, runner or "", state.value, dumps(error)]
+        return self._task("finish", task_id, [], [*args, forget_ms, stored], bool)
+
+    def progress(
+        self, task_id: str, token: int, progress: dict[str, Any], *, event_bytes: int = UNLIMITED
+    ) -> Call[bool]:
+        """Record a run's progress, its events carrying it cut to about `event_bytes`; False
+        when the run is stale."""
+        shown, was_cut = cut(progress, event_bytes)
+        args = [token, dumps(progress), dumps(shown) if was_cut else ""]
+        return self._task("progress", task_id, [], args, bool)
+
+    def page(self, task_id: str, token: int, items: list[Any]) -> Call[bool]:
+        """Append a page of a run's result; False when the run is stale."""
+        return self._task("page", task_id, [], [token, dumps(items)], bool)
+
+    def renew(self, task_id: str, token: int, runner: str, lease_ms: int) -> Call[bool]:
+        """Renew a run's lease; False when the run is stale and should stop."""
+        return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
+
+    def cancel(
+        self, task_id: str, stop_ms: int, forget_ms: int
+    ) -> Call[Cancelled | Cancelling | Ended | Unknown]:
+        """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`)."""
+
+        def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
+            match reply:
+                case ["cancelled"]:
+                    return Cancelled()
+                case ["cancelling"]:
+                    return Cancelling()
+                case ["ended", state]:
+                    return Ended(State(state))
+            return Unknown()
+
+        return self._task("cancel", task_id, [], [stop_ms, forget_ms], parse)
+
+    def edit(
+        self,
+        task_id: str,
+        version: int | None,
+        params: dict[str, Any] | None,
+        priority: int | None,
+        postpone: Postpone,
+        not_before: tuple[str, int] | None,
+        change: dict[str, Any],
+        serials: SerialRange | None,
+        *,
+        editor: str = "",
+        per_minute: int = UNLIMITED,
+        max_task_bytes: int = UNLIMITED,
+        max_user_bytes: int = UNLIMITED,
+    ) -> Call[EditOutcome]:
+        """Change a waiting task; `serials` is the range new params need (swapped atomically
+        while the task never ran, else refused unless it is the range the task holds).
+
+        An edit counts against the editor's creations and edits a minute, and new params
+        against the bytes of a task and of its owner (the API passes the bounds; tools and
+        tests may leave them out).
+        """
+        now = now_ms()
+        encoded = "" if params is None else dumps(params)
+        model, first, last = serials or ("", "", "")
+        nb_iso, nb_ms = not_before or ("", 0)
+        args = [
+            "" if version is None else version,
+            encoded,
+            "" if priority is None else priority,
+            postpone,
+            nb_iso,
+            nb_ms,
+            dumps(change),
+            first,
+            last,
+            per_minute,
+            len(encoded.encode()),
+            max_task_bytes,
+            max_user_bytes,
+        ]
+        extra_keys = [self.keys.ledger(model), self.keys.rate(editor, now // 60_000)]
+
+        def parse(reply: list[Any]) -> EditOutcome:
+            match reply:
+                case ["edited", turn]:
+                    return Edited(int(turn))
+                case ["conflict", state]:
+                    return Conflict(State(state))
+                case ["precondition", current]:
+                    return VersionMismatch(int(current))
+                case ["overlap", entry]:
+                    return _overlap(entry)
+                case ["kept", attempts]:
+                    return Kept(int(attempts))
+                case ["limited"]:
+                    return Limited(60 - (now // 1000) % 60)
+                case ["too_large", size]:
+                    return TooLarge(int(size), max_task_bytes)
+                case ["over_quota", used]:
+                    return OverQuota(int(used), max_user_bytes)
+            return Unknown()
+
+        return self._task("edit", task_id, extra_keys, args, parse)
+
+    def release(self, task_id: str) -> Call[int]:
+        """Put a due postponed task back in line: the turn to publish, or 0."""
+        return self._task("release", task_id, [], [], int)
+
+    def reissue(self, task_id: str) -> Call[int]:
+        """A new turn for a waiting task, same place in line: the turn to publish, or 0."""
+        return self._task("reissue", task_id, [], [], int)
+
+    def recover(
+        self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int
+    ) -> Call[Requeued | Recovered | Alive | Skipped]:
+        """Settle a run whose lease lapsed and that renewed nothing for `quiet_ms`: see
+        core/lua/recover.lua."""
+
+        def parse(reply: list[Any]) -> Requeued | Recovered | Alive | Skipped:
+            match reply:
+                case ["requeued", turn]:
+                    return Requeued(int(turn))
+                case ["succeeded"]:
+                    return Recovered(State.SUCCESS)
+                case ["cancelled"]:
+                    return Recovered(State.CANCELLED)
+                case ["alive"]:
+                    return Alive()
+            return Skipped("not running")
+
+        args = ["1" if node_alive else "", forget_ms, quiet_ms]
+        return self._task("recover", task_id, [], args, parse)
+
+    def confirm(self, turns: list[tuple[str, int]]) -> Call[int]:
+        """Take confirmed turns off the outbox, each only if it is still its task's turn."""
+        keys = [self.keys.outbox, *(self.keys.task(task_id) for task_id, _ in turns)]
+        args = [task_id for task_id, _ in turns] + [str(turn) for _, turn in turns]
+        return Call("confirm", keys, args, int)
+
+    def read(self, task_ids: list[str]) -> Call[list[Snapshot]]:
+        """Several tasks in one round trip, in the given order; unknown ids are left out."""
+        keys = [self.keys.line]
+        for task_id in task_ids:
+            keys += (self.keys.task(task_id), self.keys.meta(task_id))
+
+        def parse(replies: list[Any]) -> list[Snapshot]:
+            return [
+                Snapshot(
+                    TaskRecord.parse(_record(flat)),
+                    json.loads(meta) if meta else None,
+                    None if rank is None else rank + 1,
+                )
+                for flat, meta, rank in replies
+                if flat
+            ]
+
+        return Call("read", keys, list(task_ids), parse)
+
+    def signin(self, name: str, address: str) -> Call[int]:
+        """ms until a lockout of the name or the address ends, 0 if none; nothing counts."""
+        return Call("signin", self.keys.signin(name, address), ["check"], int)
+
+    def signin_begin(
+        self, name: str, address: str, attempt: str, budget: SigninBudget
+    ) -> Call[int]:
+        """The gate of a password check: ms until a lockout ends; 0 to go ahead (the check
+        holds a place in the budgets until `signin_failed` or `signed_in`); -1 when every
+        place left is held by checks under way (ask again once one may have ended)."""
+        args = ["begin", attempt, budget.per_name, budget.per_address, budget.hold_ms]
+        return Call("signin", self.keys.signin(name, address), args, int)
+
+    def signin_failed(
+        self, name: str, address: str, attempt: str, budget: SigninBudget
+    ) -> Call[int]:
+        """The password was wrong: counted, and a lockout once a budget is used up."""
+        args: list[Any] = ["fail", attempt, budget.per_name, budget.per_address]
+        args += [budget.window_ms, budget.lockout_ms, budget.lockout_max_ms]
+        return Call("signin", self.keys.signin(name, address), args, int)
+
+    def signed_in(self, name: str, address: str, attempt: str, known_ms: int) -> Call[int]:
+        """The password was right: the name's failures are cleared, and it is known at this
+        address for `known_ms` (spared that address's lockouts)."""
+        args = ["succeed", attempt, known_ms]
+        return Call("signin", self.keys.signin(name, address), args, int)
+
+    def serial_check(self, user: str, address: str, per_minute: int) -> Call[int]:
+        """Count a serial check of a user from an address: 0, or ms until one is allowed."""
+        keys = self.keys.serial_checks(user, address)
+        return Call("allowance", keys, [per_minute, 60_000], int)
+
+    def issue_token(self, user: str, key: str, ttl_ms: int, most: int) -> Call[int]:
+        """Record a new token of a user (its key, lifetime); beyond `most` tokens the oldest
+        are revoked: how many were."""
+        return Call("issue_token", [self.keys.tokens(user), key], [user, ttl_ms, most], int)
+
+    def revoke_tokens(self, user: str, bound: str | None, batch: int) -> Call[RevokedBatch]:
+        """Revoke at most `batch` of a user's tokens held when the revocation began (`bound`
+        None on the first call, then the one the previous batch answered)."""
+
+        def parse(reply: list[Any]) -> RevokedBatch:
+            return RevokedBatch(int(reply[0]), str(reply[1]), bool(reply[2]))
+
+        keys = [self.keys.tokens(user)]
+        return Call("revoke_tokens", keys, [bound or "", batch], parse)
+
+
+def _scripts(client: Redis | AsyncRedis) -> dict[str, Any]:
+    """Every transition script, registered on a client (sent by SHA, loaded on a miss)."""
+    return {
+        path.stem: client.register_script(source(path.stem))
+        for path in LUA.glob("*.lua")
+        if path.stem not in _NOT_TRANSITIONS
+    }
+
+
+def _blocking(
+    build: Callable[Concatenate[Calls, P], Call[T]],
+) -> Callable[Concatenate["Transitions", P], T]:
+    @wraps(build)
+    def method(self: "Transitions", /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.run(build(self.calls, *args, **kwargs))
+
+    return method
+
+
+def _awaiting(
+    build: Callable[Concatenate[Calls, P], Call[T]],
+) -> Callable[Concatenate["AsyncTransitions", P], Awaitable[T]]:
+    @wraps(build)
+    def method(self: "AsyncTransitions", /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        return self.run(build(self.calls, *args, **kwargs))
+
+    return method
+
+
+class Transitions:
+    """The transitions on a blocking client (worker, scheduler): each returns its outcome."""
+
+    def __init__(self, client: Redis, keys: Keys) -> None:
+        self.keys = keys
+        self.calls = Calls(keys)
+        self._scripts = _scripts(client)
+
+    def run(self, call: Call[T]) -> T:
+        return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+
+    def queue(self, pipe: Pipeline, call: Call[Any]) -> None:
+        """Queue a transition on a pipeline; its execute() returns the raw replies (for bulk
+        loads in tests and benchmarks)."""
+        self._scripts[call.script](keys=call.keys, args=call.args, client=pipe)
+
+    create = _blocking(Calls.create)
+    delete = _blocking(Calls.delete)
+    claim = _blocking(Calls.claim)
+    finish = _blocking(Calls.finish)
+    progress = _blocking(Calls.progress)
+    page = _blocking(Calls.page)
+    renew = _blocking(Calls.renew)
+    cancel = _blocking(Calls.cancel)
+    edit = _blocking(Calls.edit)
+    release = _blocking(Calls.release)
+    reissue = _blocking(Calls.reissue)
+    recover = _blocking(Calls.recover)
+    confirm = _blocking(Calls.confirm)
+    read = _blocking(Calls.read)
+    signin = _blocking(Calls.signin)
+    signin_begin = _blocking(Calls.signin_begin)
+    signin_failed = _blocking(Calls.signin_failed)
+    signed_in = _blocking(Calls.signed_in)
+    serial_check = _blocking(Calls.serial_check)
+    issue_token = _blocking(Calls.issue_token)
+    revoke_tokens = _blocking(Calls.revoke_tokens)
+
+
+class AsyncTransitions:
+    """The transitions on an asyncio client (API): each returns an awaitable of its outcome."""
+
+    def __init__(self, client: AsyncRedis, keys: Keys) -> None:
+        self.keys = keys
+        self.calls = Calls(keys)
+        self._scripts = _scripts(client)
+
+    async def run(self, call: Call[T]) -> T:
+        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+
+    create = _awaiting(Calls.create)
+    delete = _awaiting(Calls.delete)
+    claim = _awaiting(Calls.claim)
+    finish = _awaiting(Calls.finish)
+    progress = _awaiting(Calls.progress)
+    page = _awaiting(Calls.page)
+    renew = _awaiting(Calls.renew)
+    cancel = _awaiting(Calls.cancel)
+    edit = _awaiting(Calls.edit)
+    release = _awaiting(Calls.release)
+    reissue = _awaiting(Calls.reissue)
+    recover = _awaiting(Calls.recover)
+    confirm = _awaiting(Calls.confirm)
+    read = _awaiting(Calls.read)
+    signin = _awaiting(Calls.signin)
+    signin_begin = _awaiting(Calls.signin_begin)
+    signin_failed = _awaiting(Calls.signin_failed)
+    signed_in = _awaiting(Calls.signed_in)
+    serial_check = _awaiting(Calls.serial_check)
+    issue_token = _awaiting(Calls.issue_token)
+    revoke_tokens = _awaiting(Calls.revoke_tokens)
+
+
+class ResultWrites:
+    """The result backend's state write (core/lua/store_result.lua) on its blocking client."""
+
+    def __init__(self, client: Redis) -> None:
+        self._script = client.register_script(source("store_result"))
+
+    def store(self, key: str, value: str | bytes, expires: int) -> bool:
+        """Store and publish a task's meta; False when a stored SUCCESS kept it out."""
+        return bool(self._script(keys=[key], args=[value, expires]))

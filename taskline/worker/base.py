@@ -1,0 +1,374 @@
+"""The base class of every Taskline task: record checks, lifecycle, progress, cancellation.
+
+Before running a message the task claims its record; a message for an unknown, cancelled,
+finished or superseded task is skipped without running (`Ignore`), so control over waiting
+tasks never depends on touching RabbitMQ or on Celery's in-memory revoke list. The params come
+from the record, so an edit made while the task waited is the one that runs.
+
+The claim returns the run's token (its attempt number). Every write of the run (progress,
+pages, lease renewal, its end) carries it, and the scripts refuse a stale one: a run whose
+lease lapsed while it was alive (a stalled host) cannot overwrite the attempt that replaced
+it, and it stops at its next step.
+
+A run holds a lease on its task while it is alive. A redelivered message of a task whose run
+still holds it (RabbitMQ's consumer_timeout or a lost connection requeued the message of a run
+that goes on, perhaps to a standby worker) holds its turn until that run ends, then is
+dropped; only a lapsed lease means the run died, and the task runs again.
+"""
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import psutil
+import redis
+from celery import Task
+from celery.exceptions import Ignore
+from celery.signals import celeryd_after_setup, task_revoked
+from celery.utils.log import get_task_logger
+from pydantic import ValidationError
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from taskline.core.catalog import CATALOG, TaskParams
+from taskline.core.records import TURN_HEADER, Keys, State, dumps, now_ms
+from taskline.core.replies import text_or_none
+from taskline.core.settings import Settings
+from taskline.core.transitions import Claimed, Held, Skipped, Transitions
+from taskline.worker.celery_app import TasklineCelery
+
+# How often a running task looks for a cancel request (seconds).
+CANCEL_CHECK_INTERVAL = 0.1
+# A run's lease lapses this long after its pool child stopped renewing it (died); renewed by
+# a thread every LEASE_RENEW_SECONDS, so a few missed beats (a busy host) do not lapse it.
+LEASE_MS = 10_000
+LEASE_RENEW_SECONDS = 2.0
+# How often a redelivery held by a live run looks at the record again (seconds).
+HOLD_POLL_SECONDS = 0.5
+# How long the worker waits for a killed pool child to be gone before recording its end.
+CHILD_EXIT_SECONDS = 10.0
+
+logger = get_task_logger(__name__)
+
+
+class TaskCancelledError(Exception):
+    """Raised inside a task whose cancellation was requested."""
+
+
+class StaleRunError(Exception):
+    """Raised inside a run that no longer holds its task (another attempt has taken it)."""
+
+
+class ResultTooLargeError(Exception):
+    """The result would take the task past the bytes one task may hold: it is not stored."""
+
+
+class _LeaseKeeper:
+    """One thread per process renews the lease of the run in progress, every few seconds.
+
+    A thread, so that a task body busy computing still renews; one per process rather than
+    one per run, so that starting a run costs no thread. A renewal refused as stale marks the
+    run, which then stops at its next step.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[str, Callable[[], bool]] = {}
+        self.stale: set[str] = set()
+        self._pid = 0
+
+    def hold(self, task_id: str, renew: Callable[[], bool]) -> None:
+        if self._pid != os.getpid():  # first run in this (forked) process
+            self._pid = os.getpid()
+            self._held = {}
+            threading.Thread(target=self._renew_forever, daemon=True).start()
+        self.stale.discard(task_id)
+        self._held[task_id] = renew
+
+    def release(self, task_id: str) -> None:
+        self._held.pop(task_id, None)
+        self.stale.discard(task_id)
+
+    def _renew_forever(self) -> None:
+        while True:
+            time.sleep(LEASE_RENEW_SECONDS)
+            for task_id, renew in list(self._held.items()):
+                try:
+                    if not renew():
+                        self.stale.add(task_id)
+                except redis.RedisError:
+                    pass  # the lease outlives a few missed beats; the next one tries again
+
+
+_leases = _LeaseKeeper()
+
+
+class TasklineTask(Task[Any, Any]):
+    """Runs a catalogue task against its Redis record."""
+
+    typing = False  # params are validated by the catalogue model instead
+    # Expected outcomes: logged without a traceback.
+    throws = (TaskCancelledError, StaleRunError)
+    _redis: ClassVar[redis.Redis | None] = None
+    _transitions: ClassVar[Transitions | None] = None
+    _redis_pid: ClassVar[int] = 0
+
+    @property
+    def store(self) -> redis.Redis:
+        """A Redis client of this process (pool children must not share their parent's)."""
+        cls = type(self)
+        if cls._redis is None or cls._redis_pid != os.getpid():
+            settings = self.settings
+            cls._redis = redis.Redis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=settings.connect_timeout,
+                socket_timeout=5.0,
+                decode_responses=True,
+                # Redis may restart under a running task: keep trying its state writes.
+                retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=30),
+                retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            )
+            cls._transitions = Transitions(cls._redis, Keys(settings.key_prefix))
+            cls._redis_pid = os.getpid()
+        return cls._redis
+
+    @property
+    def transitions(self) -> Transitions:
+        self.store  # noqa: B018 (creates the client and its scripts for this process)
+        transitions = type(self)._transitions
+        assert transitions is not None  # made with the client
+        return transitions
+
+    @property
+    def settings(self) -> Settings:
+        """The settings of the app that runs this task (always a TasklineCelery)."""
+        app = self.app
+        assert isinstance(app, TasklineCelery)
+        return app.settings
+
+    @property
+    def task_id(self) -> str:
+        """The id of the task of the message being run (every message names one)."""
+        task_id = self.request.id
+        assert task_id is not None
+        return task_id
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Claim the record, validate its params, then run the task body."""
+        task_id = self.task_id
+        runner = f"{self.request.hostname}:{os.getpid()}"
+        turn = self.request.get(TURN_HEADER)
+        self.token = 0  # no run yet: nothing of this message to finish
+        self._result_bytes = 0
+
+        def claim() -> Claimed | Held | Skipped:
+            return self.transitions.claim(
+                task_id,
+                turn,
+                bool((self.request.delivery_info or {}).get("redelivered")),
+                self.name,
+                kwargs,
+                runner,
+                LEASE_MS,
+                self.name in CATALOG and CATALOG[self.name].ledgered,
+                forget_ms=now_ms() + self.settings.retention_seconds * 1000,
+            )
+
+        outcome = claim()
+        if isinstance(outcome, Held):
+            logger.info("redelivered while %s holds its lease: waiting for its end", outcome.holder)
+        while isinstance(outcome, Held):
+            # Holding the turn (rather than dropping it) keeps the line one at a time, and the
+            # unacknowledged message is still there to run the task again if that run dies.
+            time.sleep(HOLD_POLL_SECONDS)
+            outcome = claim()
+        if not isinstance(outcome, Claimed):
+            raise Ignore(f"task {task_id} not run: {outcome.reason}")
+        self.token = outcome.token
+        _leases.hold(
+            task_id, lambda: self.transitions.renew(task_id, outcome.token, runner, LEASE_MS)
+        )
+        try:
+            model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
+            params = model.model_validate(outcome.params)
+            # The claim found no cancel request, and a run shorter than one progress
+            # interval reports no progress: a trivial task costs no extra round trip.
+            self._started = self._last_progress = self._last_cancel_check = time.monotonic()
+            self._reported = False
+            self._written: dict[str, Any] | None = None
+            self._delay = params.delay_seconds
+            self._work: tuple[float, float, Any, dict[str, Any]] = (0, 1, None, {})
+            result = self.run(params)
+            self._result_bytes = self._storable(result, outcome.params_bytes)
+            return result
+        finally:
+            _leases.release(task_id)
+
+    def _storable(self, result: Any, params_bytes: int) -> int:
+        """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
+        the result is not kept) when params and result together pass the task's limit."""
+        size = len(dumps(result).encode())
+        limit = self.settings.max_task_bytes
+        if params_bytes + size > limit:
+            raise ResultTooLargeError(
+                f"the result takes {size} bytes as stored and the params {params_bytes}: "
+                f"over the {limit} bytes a task may hold, so the result was not kept"
+            )
+        return size
+
+    def check_cancelled(self) -> None:
+        """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
+        if self.request.id in _leases.stale:
+            raise StaleRunError("another attempt holds this task now")
+        now = time.monotonic()
+        if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
+            return
+        self._last_cancel_check = now
+        if self.store.hget(self.transitions.keys.task(self.task_id), "cancel_requested"):
+            raise TaskCancelledError("cancelled on request")
+
+    def progress(
+        self, current: float, total: float, intermediate: Any = None, **extra: Any
+    ) -> None:
+        """Report progress at most once per `progress_interval`, the first after one interval.
+
+        A run that reported progress also reports its end (100 %); one that ended within its
+        first interval reports none: its SUCCESS follows at once.
+        """
+        self.check_cancelled()
+        self._work = (current, total, intermediate, extra)
+        self._report(ended=current >= total and self._reported)
+
+    def _report(self, ended: bool = False) -> None:
+        """Write the progress: the share of the work done, or of the delay while it pads.
+
+        With a delay, the share is the smaller of the two, so it rises with the time that
+        passes while the run waits and reaches 100 % only at the end.
+        """
+        now = time.monotonic()
+        if not ended and now - self._last_progress < self.settings.progress_interval:
+            return
+        self._last_progress = now
+        self._reported = True
+        current, total, intermediate, extra = self._work
+        share = current / total if total else 1.0
+        if self._delay:
+            share = min(share, (now - self._started) / self._delay)
+        meta = {
+            "percent": round(100.0 * min(share, 1.0), 2),
+            "current": current,
+            "total": total,
+            "intermediate": intermediate,
+            **extra,
+        }
+        if meta == self._written:
+            return  # the same report again (a run's end is reached by more than one path)
+        self._written = meta
+        # The record first: its script refuses a stale run, which then writes nothing else.
+        shown = self.settings.preview_bytes
+        if not self.transitions.progress(self.task_id, self.token, meta, event_bytes=shown):
+            raise StaleRunError("another attempt holds this task now")
+        self.update_state(state=State.PROGRESS.value, meta=meta)
+
+    def append_page(self, items: list[Any]) -> None:
+        """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
+        if not self.transitions.page(self.task_id, self.token, items):
+            raise StaleRunError("another attempt holds this task now")
+
+    def pace(self, params: TaskParams, fraction: float) -> None:
+        """Wait until `fraction` of the delay has passed, reporting progress meanwhile."""
+        while True:
+            self.check_cancelled()
+            behind = params.delay_seconds * fraction - (time.monotonic() - self._started)
+            if behind <= 0:
+                if fraction >= 1 and self._reported:
+                    self._report(ended=True)  # the padded run ends at 100 %
+                return
+            self._report()
+            time.sleep(min(behind, CANCEL_CHECK_INTERVAL))
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        self._finish(task_id, State.SUCCESS, None)
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        if isinstance(exc, StaleRunError):
+            return  # the attempt that replaced this run records the end
+        if isinstance(exc, TaskCancelledError):
+            self._finish(task_id, State.CANCELLED, None)
+            return
+        self._finish(
+            task_id, State.FAILURE, {"type": type(exc).__name__, "message": _describe(exc)}
+        )
+
+    def _finish(self, task_id: str, state: State, error: dict[str, str] | None) -> None:
+        if self.request.id == task_id:  # in the pool child, inside the run
+            if self.token:
+                forget_at = now_ms() + self.settings.retention_seconds * 1000
+                stored = self._result_bytes if state is State.SUCCESS else 0
+                self.transitions.finish(
+                    task_id, state, error, forget_at, token=self.token, stored=stored
+                )
+        else:
+            # A hard time limit calls on_failure in the worker's main process, which killed
+            # the pool child: no run token at hand, so the run is named by its process.
+            _finish_when_child_gone(self, task_id, state, error)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line message for users: validation errors list their fields."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc) or type(exc).__name__
+
+
+# The worker's node name ("celery@host"), as its runs record it; set when the worker boots.
+_node: dict[str, str] = {}
+
+
+@celeryd_after_setup.connect
+def _remember_node(sender: str, **_: Any) -> None:
+    _node["name"] = sender
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _finish_when_child_gone(
+    task: TasklineTask, task_id: str, state: State, error: dict[str, str] | None
+) -> None:
+    """Record the end of a run this worker's main process stopped, once its child is gone.
+
+    In a thread: the main process must go on serving (the next task starts meanwhile). The
+    run is named by its runner, so this never ends an attempt that another worker took.
+    """
+
+    def finish() -> None:
+        runner = text_or_none(task.store.hget(task.transitions.keys.task(task_id), "runner"))
+        node, _, pid = (runner or "").rpartition(":")
+        if not pid.isdecimal() or node != _node.get("name", node):
+            return
+        deadline = time.monotonic() + CHILD_EXIT_SECONDS
+        while not _gone(int(pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not _gone(int(pid)):
+            logger.warning("pool child %s of task %s outlived its stop", pid, task_id)
+            return
+        forget_at = now_ms() + task.settings.retention_seconds * 1000
+        task.transitions.finish(task_id, state, error, forget_at, runner=runner)
+
+    threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True).start()
+
+
+@task_revoked.connect
+def _stopped_after_cancel(sender: Any, request: Any, terminated: bool, **_: Any) -> None:
+    """A run killed for ignoring its cancel request ends CANCELLED once its child is gone."""
+    if terminated and isinstance(sender, TasklineTask):
+        error = {"type": "Cancelled", "message": "stopped after the cancel grace period"}
+        _finish_when_child_gone(sender, request.id, State.CANCELLED, error)

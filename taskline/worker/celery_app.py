@@ -1,0 +1,131 @@
+"""The configured Celery app: every execution guarantee lives here, not in task decorators.
+
+Task modules are listed in `imports`, which only a booting worker loads: the API can publish
+by name through this app without importing any task code.
+"""
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import celeryd_init
+from kombu import Exchange, Queue
+
+from taskline.core.catalog import CATALOG
+from taskline.core.guard import exit_if_unsafe
+from taskline.core.logs import hide_results
+from taskline.core.settings import Settings, get_settings
+
+MAX_PRIORITY = 9
+
+
+class TasklineCelery(Celery):
+    """A Celery app that carries the Taskline settings it was built from."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(
+            "taskline", set_as_current=False, task_cls="taskline.worker.base:TasklineTask"
+        )
+        self.settings = settings
+
+
+def create_celery_app(settings: Settings, *, with_backend: bool = True) -> TasklineCelery:
+    """Build the app: durable priority queue, confirms, late acks, one task at a time.
+
+    A publisher passes `with_backend=False`: it reads task state from Redis itself, and
+    Celery's Redis backend would otherwise subscribe to a channel for every task it sends.
+    """
+    app = TasklineCelery(settings)
+    exchange = Exchange(settings.queue, type="direct", durable=True)
+    queue = Queue(
+        settings.queue,
+        exchange,
+        routing_key=settings.queue,
+        durable=True,
+        # Priority 0-9 (higher first, then FIFO); one active consumer keeps the order even
+        # with a standby worker attached.
+        queue_arguments={"x-max-priority": MAX_PRIORITY, "x-single-active-consumer": True},
+    )
+    app.conf.update(
+        broker_url=settings.broker_url,
+        # Celery's Redis backend, each state write one round trip (worker.backend).
+        result_backend=(
+            f"taskline.worker.backend:TasklineRedisBackend+{settings.redis_url}"
+            if with_backend
+            else None
+        ),
+        result_backend_transport_options={"global_keyprefix": settings.key_prefix},
+        broker_transport_options={"confirm_publish": True},
+        broker_connection_timeout=settings.connect_timeout,
+        broker_connection_retry_on_startup=True,
+        redis_socket_connect_timeout=settings.connect_timeout,
+        redis_socket_timeout=5.0,
+        redis_retry_on_timeout=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_queues=(queue,),
+        task_default_queue=settings.queue,
+        task_default_exchange=settings.queue,
+        task_default_routing_key=settings.queue,
+        task_create_missing_queues=False,
+        task_default_delivery_mode="persistent",
+        task_queue_max_priority=MAX_PRIORITY,
+        task_default_priority=5,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_track_started=True,
+        task_send_sent_event=True,
+        result_extended=True,
+        result_expires=settings.retention_seconds,
+        worker_send_task_events=True,
+        worker_prefetch_multiplier=1,
+        worker_concurrency=1,
+        worker_pool="prefork",
+        # RabbitMQ's consumer_timeout closes the channel of a consumer holding a message too
+        # long (406 PRECONDITION_FAILED): reconnect, as after a lost connection, instead of
+        # exiting.
+        broker_channel_error_retry=True,
+        # A lost connection or channel requeues the running task's message; let the task go
+        # on: its redelivery, wherever it lands, waits while the run holds its lease
+        # (worker.base) and is dropped once it ended. Cancelling it instead would restart a
+        # task longer than consumer_timeout over and over.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        # On SIGTERM (remapped to SIGQUIT under supervisord) give the running task this long
+        # to finish, then cancel it: its unacknowledged message goes back to the queue.
+        worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,
+        worker_hijack_root_logger=False,
+        task_annotations={
+            name: {"soft_time_limit": t.soft_time_limit, "time_limit": t.time_limit}
+            for name, t in CATALOG.items()
+        },
+        imports=("taskline.builtins.jobs", "taskline.worker.presence"),
+        enable_utc=True,
+        timezone="UTC",
+    )
+    return app
+
+
+app = create_celery_app(get_settings())
+hide_results()  # the pool's children inherit the filter
+
+
+@celeryd_init.connect
+def _refuse_unsafe_production(instance: Any, **_: Any) -> None:
+    """A worker booting in production on unsafe settings exits before it connects anywhere.
+
+    SystemExit, not an exception: Celery logs and swallows a signal receiver's exceptions.
+    """
+    if isinstance(instance.app, TasklineCelery):
+        exit_if_unsafe(instance.app.settings, "worker")
+
+
+@celeryd_init.connect
+def _events_unconfirmed(conf: Any, **_: Any) -> None:
+    """A worker sends its task events (for Flower) without waiting for publisher confirms.
+
+    Events are transient, and the worker publishes nothing else; waiting for RabbitMQ's
+    confirm of three events per task held the worker's main loop for a round trip each.
+    Publishers of tasks (API, scheduler, Flower) keep their confirms.
+    """
+    conf.broker_transport_options = {**conf.broker_transport_options, "confirm_publish": False}

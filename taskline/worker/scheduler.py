@@ -1,0 +1,238 @@
+"""The scheduler process: the clock of the line (`python -m taskline.worker.scheduler`).
+
+Every tick it releases postponed tasks that are due (they wait here, in Redis, not as held or
+unacknowledged RabbitMQ messages), republishes turns whose publisher never saw them confirmed
+(a crash between record and publish), has the worker kill the pool child of a running task that
+ignored a cancel request past the grace period, settles runs whose lease lapsed with no message
+left to run them again, forgets finished tasks past their retention, and compares the line
+with RabbitMQ's queue: turns missing there (a purged queue, a lost message) are published
+again, the rest of the line after them too, so the order holds. All of it is state in Redis, so
+a restart of this process loses nothing; the worker runs each turn once, however often it comes.
+"""
+
+import json
+import logging
+import signal
+import threading
+import time
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from taskline.core.guard import exit_if_unsafe
+from taskline.core.records import WORKER_SEEN_MS, Keys, State, now_ms
+from taskline.core.replies import text_or_none, texts
+from taskline.core.settings import Settings, get_settings
+from taskline.core.transitions import Recovered, Requeued, Transitions
+from taskline.worker.publisher import BrokerUnavailableError, Publisher
+
+log = logging.getLogger("taskline.scheduler")
+
+TICK_SECONDS = 0.1
+# A turn still unconfirmed this long after its publish began is published again.
+OUTBOX_GRACE_MS = 30_000
+# A running task still there this long after its pool child was told to die is told again.
+KILL_AGAIN_MS = 5_000
+BATCH = 200
+# A run silent this long is lost: its lease (10 s) has lapsed, and a redelivered message had
+# time to claim it again (worker.base polls every 0.5 s), which is the usual way back.
+LOST_AFTER_MS = 30_000
+# Most waiting tasks compared with the queue per reconciliation.
+RECONCILE_BATCH = 1_000
+
+
+class Scheduler:
+    """One pass over the due work per tick."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.redis = redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=settings.connect_timeout,
+            socket_timeout=5.0,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=3),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        )
+        self.transitions = Transitions(self.redis, self.keys)
+        self.publisher = Publisher(settings)
+        self._last_sweep = self._last_reconcile = 0.0
+        # Waiting tasks whose turn seemed missing from the queue at the last reconciliation.
+        self._missing: set[str] = set()
+
+    def _due(self, key: str, until_ms: int) -> list[str]:
+        return texts(self.redis.zrangebyscore(key, "-inf", until_ms, start=0, num=BATCH))
+
+    def _publish(self, task_id: str, turn: int) -> None:
+        """Publish a turn of a waiting task and take it off the outbox once confirmed."""
+        name, params, priority = map(
+            text_or_none, self.redis.hmget(self.keys.task(task_id), "name", "params", "priority")
+        )
+        if name is not None and params is not None and priority is not None:
+            self.publisher.publish(task_id, name, json.loads(params), int(priority), turn)
+        self.transitions.confirm([(task_id, turn)])
+
+    def release_due(self) -> int:
+        """Put postponed tasks whose time has come back in line."""
+        released = 0
+        for task_id in self._due(self.keys.scheduled, now_ms()):
+            turn = self.transitions.release(task_id)
+            if turn:
+                self._publish(task_id, turn)
+                released += 1
+        return released
+
+    def republish_unconfirmed(self) -> None:
+        """Publish again the turns whose publisher gave up or died before the confirm: the
+        line is reissued once, from the first of them (the others are behind it)."""
+        due = self._due(self.keys.outbox, now_ms() - OUTBOX_GRACE_MS)
+        if not due:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in due:
+                pipe.hmget(self.keys.task(task_id), "state", "turn")
+                pipe.zrank(self.keys.line, task_id)
+            replies = pipe.execute()
+        first: tuple[int, str] | None = None
+        for task_id, (state, turn), rank in zip(due, replies[::2], replies[1::2], strict=True):
+            if state != State.QUEUED:
+                # Taken off only if that turn is still the task's (or the task is gone).
+                self.transitions.confirm([(task_id, int(turn or 0))])
+            elif rank is not None and (first is None or rank < first[0]):
+                first = (rank, task_id)
+        if first is not None:
+            self.reissue_from(first[1])
+
+    def reissue_from(self, task_id: str) -> None:
+        """New turns for a waiting task and every one behind it, published in line order.
+
+        A turn published again lands at the back of RabbitMQ's queue, behind tasks that came
+        later; new turns for the rest of the line keep the order (their older messages are
+        dropped as superseded when they come).
+        """
+        rank = self.redis.zrank(self.keys.line, task_id)
+        if not isinstance(rank, int):  # None: no longer in line
+            return
+        for waiting in texts(self.redis.zrange(self.keys.line, rank, rank + RECONCILE_BATCH - 1)):
+            turn = self.transitions.reissue(waiting)
+            if turn:
+                self._publish(waiting, turn)
+
+    def _worker_alive(self, runner: str | None) -> bool:
+        """Whether the worker of a run (its node name, before ":pid") still sends heartbeats."""
+        node = (runner or "").rpartition(":")[0]
+        seen = self.redis.zscore(self.keys.workers, node) if node else None
+        return seen is not None and seen >= now_ms() - WORKER_SEEN_MS
+
+    def stop_ignored_cancels(self) -> None:
+        """Have the pool child of a task that ignored its cancel request killed.
+
+        The worker records the task CANCELLED once the child is gone (worker.base). A worker
+        that sends no heartbeats any more cannot: once the run's lease has lapsed too, the
+        run is over and recover_lost_runs records it.
+        """
+        for task_id in self._due(self.keys.cancelling, now_ms()):
+            state, runner = map(
+                text_or_none, self.redis.hmget(self.keys.task(task_id), "state", "runner")
+            )
+            if state != State.STARTED:
+                self.redis.zrem(self.keys.cancelling, task_id)
+                continue
+            # xx: a run that ended meanwhile has left the set, and is not put back.
+            self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS}, xx=True)
+            if self._worker_alive(runner):
+                self.publisher.terminate(task_id)
+
+    def recover_lost_runs(self) -> None:
+        """Settle running tasks whose lease lapsed and that no message will run again.
+
+        Celery acknowledges the message of a pool child lost after it stored SUCCESS, and a
+        run asked to stop whose worker is gone is over: without this they would stay
+        STARTED. Any other lost run goes back in line (a stalled run that wakes up finds
+        its token stale and stops).
+        """
+        running = [t for t, _ in self.redis.zscan_iter(self.keys.index(State.STARTED.value))]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in running:
+                pipe.exists(self.keys.lease(task_id))
+            leases = pipe.execute()
+        for task_id in (t for t, held in zip(running, leases, strict=True) if not held):
+            runner = text_or_none(self.redis.hget(self.keys.task(task_id), "runner"))
+            forget_at = now_ms() + self.settings.retention_seconds * 1000
+            alive = self._worker_alive(runner)
+            outcome = self.transitions.recover(task_id, alive, forget_at, LOST_AFTER_MS)
+            if isinstance(outcome, Requeued):
+                log.warning("run %s of task %s was lost: back in line", runner, task_id)
+                self._publish(task_id, outcome.turn)
+            elif isinstance(outcome, Recovered):
+                log.warning("run %s of task %s was lost: %s", runner, task_id, outcome.state)
+
+    def forget_expired(self) -> None:
+        """Delete finished tasks past their retention: record, result, events, indexes."""
+        for task_id in self._due(self.keys.expiry, now_ms()):
+            self.transitions.delete(task_id)
+
+    def reconcile(self) -> None:
+        """Publish again the turns of waiting tasks that RabbitMQ's queue lacks.
+
+        The queue holds at least one message for each waiting task (more for superseded
+        turns), so fewer ready messages than waiting tasks outside the outbox means turns
+        were lost. Which ones cannot be told from the count: a waiting task seen at two
+        reconciliations in a row while the count fell short is taken as lost, and the line
+        is reissued from the first such task on, in order. A duplicate turn is harmless
+        (the worker runs a turn once).
+        """
+        waiting = self.redis.zcard(self.keys.line)
+        in_flight = self.redis.zcard(self.keys.outbox)
+        if not waiting or self.publisher.ready() + in_flight >= waiting:
+            self._missing = set()
+            return
+        line = texts(self.redis.zrange(self.keys.line, 0, RECONCILE_BATCH - 1))
+        outbox = set(texts(self.redis.zrange(self.keys.outbox, 0, -1))) if in_flight else set()
+        suspects = [task_id for task_id in line if task_id not in outbox]
+        lost = [task_id for task_id in suspects if task_id in self._missing]  # in line order
+        self._missing = set(suspects)
+        if lost:
+            log.warning("%d turns missing from the queue: the line is reissued", len(lost))
+            self.reissue_from(lost[0])
+            self._missing = set()
+
+    def tick(self) -> None:
+        self.release_due()
+        self.stop_ignored_cancels()
+        if time.monotonic() - self._last_sweep >= 1.0:
+            self._last_sweep = time.monotonic()
+            self.republish_unconfirmed()
+            self.recover_lost_runs()
+            self.forget_expired()
+        if time.monotonic() - self._last_reconcile >= self.settings.reconcile_seconds:
+            self._last_reconcile = time.monotonic()
+            self.reconcile()
+
+    def run(self, stop: threading.Event) -> None:
+        """Tick until stopped; an unreachable RabbitMQ or Redis is waited out, not fatal."""
+        log.info("scheduler started (prefix %s)", self.settings.key_prefix)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except (redis.RedisError, BrokerUnavailableError) as exc:
+                log.warning("scheduler tick failed, retrying: %s", exc)
+                stop.wait(1.0)
+            stop.wait(TICK_SECONDS)
+        self.publisher.close()
+
+
+def main() -> None:
+    settings = get_settings()
+    exit_if_unsafe(settings, "scheduler")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Scheduler(settings).run(stop)
+
+
+if __name__ == "__main__":
+    main()
