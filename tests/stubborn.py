@@ -4,12 +4,12 @@ import time
 
 from celery import shared_task
 
-from taskline.core.catalog import TaskParams
+from taskline import Params
 from taskline.worker.base import TasklineTask
 
 
 @shared_task(bind=True, name="test_stubborn")
-def stubborn(task: TasklineTask, params: TaskParams) -> str:
+def stubborn(task: TasklineTask, params: Params) -> str:
     """Sleep through any cancel request; only killing the pool child stops it."""
     time.sleep(params.delay_seconds)
     return "finished anyway"

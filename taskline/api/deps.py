@@ -16,7 +16,7 @@ from taskline.api.stats import CpuSampler
 from taskline.api.store import TaskStore
 from taskline.api.streams import Fence, StreamSlots
 from taskline.api.submit import Submitter
-from taskline.core.ledger import SerialLedger
+from taskline.core.ledger import Ledger
 from taskline.core.settings import Settings
 
 
@@ -35,8 +35,8 @@ async def _submitter(request: Request) -> Submitter:
     return submitter
 
 
-async def _ledger(request: Request) -> SerialLedger:
-    ledger: SerialLedger = request.app.state.ledger
+async def _ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
     return ledger
 
 
@@ -159,7 +159,7 @@ BearerToken = Annotated[str | None, Depends(_bearer)]
 StoreDep = Annotated[TaskStore, Depends(_store)]
 ProducerDep = Annotated[Producer, Depends(_producer)]
 SubmitterDep = Annotated[Submitter, Depends(_submitter)]
-LedgerDep = Annotated[SerialLedger, Depends(_ledger)]
+LedgerDep = Annotated[Ledger, Depends(_ledger)]
 HubDep = Annotated[EventHub, Depends(_hub)]
 SamplerDep = Annotated[CpuSampler, Depends(_sampler)]
 SettingsDep = Annotated[Settings, Depends(_settings)]

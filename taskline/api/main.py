@@ -37,10 +37,14 @@ from taskline.api.store import TaskStore
 from taskline.api.streams import StreamSlots
 from taskline.api.submit import Submitter
 from taskline.core.guard import check as check_production
-from taskline.core.ledger import SerialLedger
+from taskline.core.ledger import Ledger
 from taskline.core.logs import hide_tokens
 from taskline.core.records import Keys
+from taskline.core.registry import loaded, packages_of
 from taskline.core.settings import Settings, get_settings
+
+# The built-in task types' package: the seed routes and serial checks are served with it.
+BUILTINS = "taskline.builtins"
 
 # Redis connections of one API process; one of them is held by the event subscription.
 REDIS_CONNECTIONS = 100
@@ -50,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API around one Redis pool, one producer and one CPU sampler."""
     settings = settings or get_settings()
     check_production(settings, "API")
+    loaded(settings)  # all the task types, or the process stops saying why
     hide_tokens()
 
     @asynccontextmanager
@@ -85,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.slots = StreamSlots(redis, keys, settings.max_streams_per_user)
         await app.state.slots.start()
         app.state.producer = Producer(settings)
-        app.state.ledger = SerialLedger(redis, keys)
+        app.state.ledger = Ledger(redis, keys)
         app.state.submitter = Submitter(app.state.store, app.state.producer, settings)
         app.state.sampler = CpuSampler()
         await app.state.sampler.start()
@@ -109,8 +114,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: the body limit also guards the hot paths.
     app.add_middleware(HotPaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, events, queue, catalog, serials, auth, health, metrics, stats, seeds):
+    for module in (tasks, events, queue, catalog, auth, health, metrics, stats):
         app.include_router(module.router)
+    if BUILTINS in packages_of(settings.task_packages):  # routes for the built-ins' sake
+        app.include_router(serials.router)
+        app.include_router(seeds.router)
     app.include_router(ui.router)  # the dashboard: /ui, outside the OpenAPI document
 
     @app.exception_handler(TasklineError)

@@ -15,9 +15,9 @@ from pydantic import (
     JsonValue,
 )
 
-from taskline.core.catalog import MAX_DELAY_SECONDS, TaskName
 from taskline.core.previews import cut
 from taskline.core.records import Snapshot, State
+from taskline.declaring import MAX_DELAY_SECONDS
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -108,7 +108,7 @@ class TaskCreate(BaseModel):
         },
     )
 
-    name: TaskName
+    name: str = Field(max_length=100, description="A task type of GET /task-types.")
     params: dict[str, Any] = Field(default_factory=dict)
     priority: int = Field(5, ge=0, le=9, strict=True, description="0–9, higher runs first.")
     delay_seconds: float | None = Field(
@@ -252,13 +252,16 @@ class TaskResult(BaseModel):
 
 
 class TaskType(BaseModel):
-    """One entry of the catalogue."""
+    """One task type, as its package declares it."""
 
     name: str
     description: str
     params_schema: dict[str, Any]
+    result_schema: dict[str, Any] | None = None
     soft_time_limit: int
     time_limit: int
+    max_attempts: int = Field(1, description="Runs in all, retries included.")
+    reserves: str | None = Field(None, description="The ledger its exclusive range is in.")
 
 
 class Health(BaseModel):
@@ -324,7 +327,7 @@ class SeedTask(BaseModel):
         }
     )
 
-    name: TaskName
+    name: str = Field(max_length=100, description="A task type of GET /task-types.")
     qwargs: dict[str, Any] = Field(default_factory=dict)
     delay_seconds: float = Field(0, ge=0, le=MAX_DELAY_SECONDS)
 

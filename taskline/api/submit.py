@@ -1,6 +1,6 @@
-"""Submitting a task: validate against the catalogue, record it, then publish it.
+"""Submitting a task: validate against its declaration, record it, then publish it.
 
-The record (with its serial range, reserved in the same script) is written before the
+The record (with a range its type reserves, in the same script) is written before the
 message, so the worker always finds it. If RabbitMQ surely did not take the message, the
 record is removed again: a 503 leaves no half-created task behind. If it may have taken it
 (sent, never confirmed), the record stays QUEUED with its turn in the outbox: the 503 names
@@ -27,8 +27,8 @@ from taskline.api.errors import (
 )
 from taskline.api.producer import Producer
 from taskline.api.store import TaskStore
-from taskline.core.catalog import CATALOG
 from taskline.core.records import Snapshot, iso, now_ms, to_ms
+from taskline.core.registry import Registry, tasks_of
 from taskline.core.settings import Settings
 from taskline.core.transitions import (
     Created,
@@ -37,7 +37,7 @@ from taskline.core.transitions import (
     Limited,
     Overlap,
     OverQuota,
-    SerialRange,
+    Reservation,
     TooLarge,
 )
 
@@ -45,10 +45,20 @@ from taskline.core.transitions import (
 PUBLISH_POLL_SECONDS = 0.05
 
 
-def validate_params(name: str, params: dict[str, Any] | None) -> dict[str, Any]:
+def validate_params(tasks: Registry, name: str, params: dict[str, Any] | None) -> dict[str, Any]:
     """The params with defaults filled in, or InvalidParamsError listing what is wrong."""
+    if name not in tasks:
+        raise InvalidParamsError(
+            [
+                {
+                    "type": "enum",
+                    "loc": ["body", "name"],
+                    "msg": f"no task type {name!r} is loaded; known: {', '.join(sorted(tasks))}",
+                }
+            ]
+        )
     try:
-        model = CATALOG[name].params.model_validate(params)
+        model = tasks[name].params.model_validate(params)
     except ValidationError as exc:
         raise InvalidParamsError(
             [
@@ -59,35 +69,40 @@ def validate_params(name: str, params: dict[str, Any] | None) -> dict[str, Any]:
     return model.model_dump(mode="json")
 
 
-def serial_range(name: str, params: dict[str, Any]) -> SerialRange | None:
-    """The serial range a task's (validated) params need reserved, if any."""
-    if not CATALOG[name].ledgered:
+def reservation(tasks: Registry, name: str, params: dict[str, Any]) -> Reservation | None:
+    """The range a task's (validated) params reserve, if its type declares one."""
+    declared = tasks[name].exclusive_range
+    if declared is None:
         return None
-    return params["code_model"], params["number"], params["number"] + params["count"] - 1
+    return declared.ledger_id(params), *declared.bounds(params)
 
 
-async def overlap_error(
-    store: TaskStore, wanted: SerialRange, clash: Overlap, user: User
-) -> ConflictError:
+def described_range(tasks: Registry, name: str, params: dict[str, Any]) -> str:
+    """ "serial numbers 1–10 of model 0111": a task's range, for messages."""
+    declared = tasks[name].exclusive_range
+    if declared is None:
+        return "no range"
+    first, last = declared.bounds(params)
+    return f"{declared.unit} {first}–{last}{declared.where(params)}"
+
+
+async def overlap_error(store: TaskStore, wanted: str, clash: Overlap, user: User) -> ConflictError:
     """The range is taken; the task holding it is named only to whoever may see it."""
-    model, first, last = wanted
     holder = "another task"
     snapshot = await store.read(clash.task_id)
     if snapshot is not None and user.sees(snapshot.record.owner):
         holder = f"task {clash.task_id}"
     return ConflictError(
-        f"serial numbers {first}–{last} of model {model} are taken: they overlap "
-        f"{clash.first}–{clash.last}, reserved for {holder}"
+        f"{wanted} are taken: they overlap {clash.first}–{clash.last}, reserved for {holder}"
     )
 
 
-def kept_error(task_id: str, attempts: int, held: SerialRange | None) -> ConflictError:
-    """An edit of the serial range of a task that has run: refused, and why."""
-    model, first, last = held or ("", 0, 0)
+def kept_error(task_id: str, attempts: int, held: str) -> ConflictError:
+    """An edit of the range of a task that has run: refused, and why."""
     return ConflictError(
-        f"task {task_id} has already run ({attempts} attempt(s)) and keeps serial numbers "
-        f"{first}–{last} of model {model}: its run may have issued any of them, so its range "
-        "never changes; cancel it and submit a new task for another range"
+        f"task {task_id} has already run ({attempts} attempt(s)) and keeps {held}: its run "
+        "may have issued any of them, so its range never changes; cancel it and submit a new "
+        "task for another range"
     )
 
 
@@ -119,6 +134,7 @@ class Submitter:
         self.settings = settings
         self.store = store
         self.producer = producer
+        self.tasks = tasks_of(settings)
         # How long a first publish may take (connect, then confirm), with a margin.
         self.publish_ms = int(2_000 * settings.connect_timeout) + 1_000
 
@@ -142,7 +158,7 @@ class Submitter:
         Retrying with the same Idempotency-Key and body answers the same task again.
         """
         owner = user.name
-        params = validate_params(name, params)
+        params = validate_params(self.tasks, name, params)
         digest = hashlib.sha256(
             json.dumps([name, params, priority, not_before and iso(not_before)]).encode()
         ).hexdigest()
@@ -151,7 +167,7 @@ class Submitter:
             if seen and (again := await self._again(owner, idempotency_key, *seen, digest)):
                 return again
         task_id = str(uuid.uuid4())
-        serials = serial_range(name, params)
+        reserve = reservation(self.tasks, name, params)
         outcome = await self.store.change(
             self.store.transitions.create(
                 task_id,
@@ -163,7 +179,7 @@ class Submitter:
                 self.settings.max_waiting_per_user,
                 (idempotency_key, digest) if idempotency_key else None,
                 self.settings.creations_per_minute,
-                serials,
+                reserve,
                 max_task_bytes=self.settings.max_task_bytes,
                 max_user_bytes=self.settings.max_user_bytes,
             )
@@ -179,8 +195,9 @@ class Submitter:
                     f"at most {self.settings.max_waiting_per_user} waiting tasks per user",
                     headers={"Retry-After": "10"},
                 )
-            case Overlap() if serials is not None:
-                raise await overlap_error(self.store, serials, outcome, user)
+            case Overlap():
+                wanted = described_range(self.tasks, name, params)
+                raise await overlap_error(self.store, wanted, outcome, user)
             case TooLarge():
                 raise too_large_error(outcome)
             case OverQuota():

@@ -1,9 +1,10 @@
-"""The serial-number ledger: which ranges of which model are reserved for which task.
+"""Ledgers of reserved ranges: which numbers of a ledger are reserved for which task.
 
-A range is reserved with its task (core/lua/create.lua), swapped by an edit of the task's
-params (edit.lua), and given back only when no message of the task can run any more: a
+A task type that declares an `ExclusiveRange` (the serials of `generate_serials`, say)
+reserves its range with its task (core/lua/create.lua); an edit of the task's params swaps it
+(edit.lua), and it is given back only when no message of the task can run any more: a
 waiting task cancelled or deleted before it ever ran (cancel.lua, delete.lua). A task that
-ran keeps its range for good, so the same serial is never issued twice, even across restarts
+ran keeps its range for good, so the same number is never issued twice, even across restarts
 of every process (Redis keeps the ledger; with persistence off, a Redis restart forgets it —
 see the README). A message sent without a turn cannot reserve one and is refused (claim.lua).
 """
@@ -18,7 +19,7 @@ from taskline.core.replies import text
 
 @dataclass(frozen=True, slots=True)
 class Allocation:
-    """A range of serial numbers reserved for one task."""
+    """A range of numbers reserved for one task."""
 
     first: int
     last: int
@@ -30,17 +31,17 @@ class Allocation:
         return cls(int(first), int(last), task_id)
 
 
-class SerialLedger:
-    """Looks up the reservation of a serial number."""
+class Ledger:
+    """Looks up the reservation of a number."""
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
 
-    async def find(self, code_model: str, number: int) -> Allocation | None:
+    async def find(self, ledger_id: str, number: int) -> Allocation | None:
         """The allocation containing this number, if any."""
         found = await self.redis.zrevrangebyscore(
-            self.keys.ledger(code_model), number, "-inf", start=0, num=1
+            self.keys.ledger(ledger_id), number, "-inf", start=0, num=1
         )
         if not found:
             return None

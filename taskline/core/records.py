@@ -78,9 +78,9 @@ class Keys:
             self.index_family(name=name, owner=owner),
         ]
 
-    def ledger(self, code_model: str) -> str:
-        """The serial ranges reserved for one model: entries "first:last:task", score first."""
-        return f"{self.prefix}serials:{code_model}"
+    def ledger(self, ledger_id: str) -> str:
+        """The ranges reserved in one ledger: entries "first:last:task", score first."""
+        return f"{self.prefix}ledger:{ledger_id}"
 
     def idempotency(self, owner: str, key: str) -> str:
         return f"{self.prefix}idempotency:{owner}:{key}"

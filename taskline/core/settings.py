@@ -34,6 +34,16 @@ class Settings(BaseSettings):
     )
     queue: str = Field("taskline", description="The queue (and exchange) name.")
     key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
+    task_packages: str = Field(
+        "taskline.builtins",
+        description="The packages whose task types run here (comma-separated, importable "
+        "by the API and the worker alike); each declares its types with taskline.declare.",
+    )
+    task_path: str = Field(
+        "",
+        description="Folders (colon-separated) searched first for the task packages, e.g. "
+        "examples/reports; empty: only the installed packages.",
+    )
     retention_seconds: int = Field(
         7 * 24 * 3600, description="How long finished tasks and their results are kept."
     )

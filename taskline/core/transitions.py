@@ -1,10 +1,10 @@
 """Every change of a task record, one atomic Lua script each, behind typed methods.
 
 A record moves between states only here, so its indexes, the line of waiting tasks, the
-postponed set, the outbox, the serial ledger and its event stream always agree with it. The
-scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies); this module is
-the one place that packs their arguments and turns their replies into the outcomes below, so
-no caller builds an argument list or compares reply strings.
+postponed set, the outbox, the ledgers of reserved ranges and its event stream always agree
+with it. The scripts are the files in core/lua/ (each documents its KEYS, ARGV and replies);
+this module is the one place that packs their arguments and turns their replies into the
+outcomes below, so no caller builds an argument list or compares reply strings.
 
 Each transition is built once, as a Call (script, keys, arguments, reply parser), and run by
 one of two thin runners: `Transitions` on a blocking client (worker, scheduler) returns the
@@ -95,7 +95,7 @@ class OverQuota:
 
 @dataclass(frozen=True, slots=True)
 class Overlap:
-    """The serial range overlaps one reserved for another task."""
+    """The range overlaps one reserved for another task."""
 
     first: int
     last: int
@@ -104,7 +104,7 @@ class Overlap:
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    """The task has run (a lost run put it back in line): it keeps its serial range for
+    """The task has run (a lost run put it back in line): it keeps its reserved range for
     good, since that run may have issued any of it."""
 
     attempts: int
@@ -228,8 +228,8 @@ Postpone = Literal["keep", "clear", "set"]
 EditOutcome = (
     Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | TooLarge | OverQuota | Unknown
 )
-# A serial range: model, first and last number.
-SerialRange = tuple[str, int, int]
+# A reserved range: its ledger's id, first and last number (see taskline.ExclusiveRange).
+Reservation = tuple[str, int, int]
 
 
 def _overlap(entry: str) -> Overlap:
@@ -285,27 +285,27 @@ class Calls:
         max_waiting: int,
         idempotency: tuple[str, str] | None,
         per_minute: int,
-        serials: SerialRange | None,
+        reserve: Reservation | None,
         *,
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
     ) -> Call[Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota]:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
-        `idempotency` is (key, request digest); `serials` the range to reserve. Its params
+        `idempotency` is (key, request digest); `reserve` the range to reserve. Its params
         count against the owner's bytes, up to `max_user_bytes`.
         """
         now = now_ms()
         encoded = dumps(params)
         key, digest = idempotency or ("", "")
-        model, first, last = serials or ("", "", "")
+        ledger, first, last = reserve or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
         extra_keys = [
             self.keys.idempotency(owner, key),
             self.keys.rate(owner, now // 60_000),
             self.keys.index("QUEUED", owner=owner),
             self.keys.index("SCHEDULED", owner=owner),
-            self.keys.ledger(model),
+            self.keys.ledger(ledger),
             self.keys.usage(owner),
         ]
         args = [
@@ -354,7 +354,7 @@ class Calls:
     def delete(
         self, task_id: str, *, unpublished: bool = False
     ) -> Call[Deleted | Running | Unknown]:
-        """Forget a task that is not running (a serial range it never used is given back).
+        """Forget a task that is not running (a range it reserved and never used is given back).
 
         `unpublished`: its first message never reached RabbitMQ; its Idempotency-Key goes too.
         """
@@ -474,14 +474,14 @@ class Calls:
         postpone: Postpone,
         not_before: tuple[str, int] | None,
         change: dict[str, Any],
-        serials: SerialRange | None,
+        reserve: Reservation | None,
         *,
         editor: str = "",
         per_minute: int = UNLIMITED,
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
     ) -> Call[EditOutcome]:
-        """Change a waiting task; `serials` is the range new params need (swapped atomically
+        """Change a waiting task; `reserve` is the range new params need (swapped atomically
         while the task never ran, else refused unless it is the range the task holds).
 
         An edit counts against the editor's creations and edits a minute, and new params
@@ -490,7 +490,7 @@ class Calls:
         """
         now = now_ms()
         encoded = "" if params is None else dumps(params)
-        model, first, last = serials or ("", "", "")
+        ledger, first, last = reserve or ("", "", "")
         nb_iso, nb_ms = not_before or ("", 0)
         args = [
             "" if version is None else version,
@@ -507,7 +507,7 @@ class Calls:
             max_task_bytes,
             max_user_bytes,
         ]
-        extra_keys = [self.keys.ledger(model), self.keys.rate(editor, now // 60_000)]
+        extra_keys = [self.keys.ledger(ledger), self.keys.rate(editor, now // 60_000)]
 
         def parse(reply: list[Any]) -> EditOutcome:
             match reply:

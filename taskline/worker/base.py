@@ -32,11 +32,13 @@ from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from taskline.core.catalog import CATALOG, TaskParams
+from taskline.context import Cancelled, Superseded
 from taskline.core.records import TURN_HEADER, Keys, State, dumps, now_ms
+from taskline.core.registry import limits, tasks_of
 from taskline.core.replies import text_or_none
 from taskline.core.settings import Settings
 from taskline.core.transitions import Claimed, Held, Skipped, Transitions
+from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.celery_app import TasklineCelery
 
 # How often a running task looks for a cancel request (seconds).
@@ -51,14 +53,6 @@ HOLD_POLL_SECONDS = 0.5
 CHILD_EXIT_SECONDS = 10.0
 
 logger = get_task_logger(__name__)
-
-
-class TaskCancelledError(Exception):
-    """Raised inside a task whose cancellation was requested."""
-
-
-class StaleRunError(Exception):
-    """Raised inside a run that no longer holds its task (another attempt has taken it)."""
 
 
 class ResultTooLargeError(Exception):
@@ -109,7 +103,7 @@ class TasklineTask(Task[Any, Any]):
 
     typing = False  # params are validated by the catalogue model instead
     # Expected outcomes: logged without a traceback.
-    throws = (TaskCancelledError, StaleRunError)
+    throws = (Cancelled, Superseded)
     _redis: ClassVar[redis.Redis | None] = None
     _transitions: ClassVar[Transitions | None] = None
     _redis_pid: ClassVar[int] = 0
@@ -161,6 +155,7 @@ class TasklineTask(Task[Any, Any]):
         turn = self.request.get(TURN_HEADER)
         self.token = 0  # no run yet: nothing of this message to finish
         self._result_bytes = 0
+        declaration = self.declaration
 
         def claim() -> Claimed | Held | Skipped:
             return self.transitions.claim(
@@ -171,7 +166,7 @@ class TasklineTask(Task[Any, Any]):
                 kwargs,
                 runner,
                 LEASE_MS,
-                self.name in CATALOG and CATALOG[self.name].ledgered,
+                declaration is not None and declaration.exclusive_range is not None,
                 forget_ms=now_ms() + self.settings.retention_seconds * 1000,
             )
 
@@ -190,7 +185,7 @@ class TasklineTask(Task[Any, Any]):
             task_id, lambda: self.transitions.renew(task_id, outcome.token, runner, LEASE_MS)
         )
         try:
-            model = CATALOG[self.name].params if self.name in CATALOG else TaskParams
+            model = declaration.params if declaration is not None else Params
             params = model.model_validate(outcome.params)
             # The claim found no cancel request, and a run shorter than one progress
             # interval reports no progress: a trivial task costs no extra round trip.
@@ -204,6 +199,16 @@ class TasklineTask(Task[Any, Any]):
             return result
         finally:
             _leases.release(task_id)
+
+    @property
+    def declaration(self) -> TaskDeclaration | None:
+        """The declaration of this task type (None for a task registered another way)."""
+        return tasks_of(self.settings).get(self.name)
+
+    def soft_limit(self, params: Params) -> float:
+        """Seconds this run may take before its soft time limit strikes."""
+        declaration = self.declaration
+        return limits(declaration)[0] if declaration else float(self.soft_time_limit or 0)
 
     def _storable(self, result: Any, params_bytes: int) -> int:
         """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
@@ -220,13 +225,13 @@ class TasklineTask(Task[Any, Any]):
     def check_cancelled(self) -> None:
         """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
         if self.request.id in _leases.stale:
-            raise StaleRunError("another attempt holds this task now")
+            raise Superseded("another attempt holds this task now")
         now = time.monotonic()
         if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
             return
         self._last_cancel_check = now
         if self.store.hget(self.transitions.keys.task(self.task_id), "cancel_requested"):
-            raise TaskCancelledError("cancelled on request")
+            raise Cancelled("cancelled on request")
 
     def progress(
         self, current: float, total: float, intermediate: Any = None, **extra: Any
@@ -268,15 +273,15 @@ class TasklineTask(Task[Any, Any]):
         # The record first: its script refuses a stale run, which then writes nothing else.
         shown = self.settings.preview_bytes
         if not self.transitions.progress(self.task_id, self.token, meta, event_bytes=shown):
-            raise StaleRunError("another attempt holds this task now")
+            raise Superseded("another attempt holds this task now")
         self.update_state(state=State.PROGRESS.value, meta=meta)
 
     def append_page(self, items: list[Any]) -> None:
         """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
         if not self.transitions.page(self.task_id, self.token, items):
-            raise StaleRunError("another attempt holds this task now")
+            raise Superseded("another attempt holds this task now")
 
-    def pace(self, params: TaskParams, fraction: float) -> None:
+    def pace(self, params: Params, fraction: float) -> None:
         """Wait until `fraction` of the delay has passed, reporting progress meanwhile."""
         while True:
             self.check_cancelled()
@@ -294,9 +299,9 @@ class TasklineTask(Task[Any, Any]):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        if isinstance(exc, StaleRunError):
+        if isinstance(exc, Superseded):
             return  # the attempt that replaced this run records the end
-        if isinstance(exc, TaskCancelledError):
+        if isinstance(exc, Cancelled):
             self._finish(task_id, State.CANCELLED, None)
             return
         self._finish(

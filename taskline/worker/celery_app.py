@@ -1,18 +1,19 @@
 """The configured Celery app: every execution guarantee lives here, not in task decorators.
 
-Task modules are listed in `imports`, which only a booting worker loads: the API can publish
-by name through this app without importing any task code.
+The task types' implementations are bound when a booting worker imports its modules
+(`import_modules`), which the API never does: it publishes by name through this app without
+importing any task code.
 """
 
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.signals import celeryd_init, import_modules
 from kombu import Exchange, Queue
 
-from taskline.core.catalog import CATALOG
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.logs import hide_results
+from taskline.core.registry import limits, loaded
 from taskline.core.settings import Settings, get_settings
 
 MAX_PRIORITY = 9
@@ -96,10 +97,10 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         worker_soft_shutdown_timeout=settings.soft_shutdown_seconds,
         worker_hijack_root_logger=False,
         task_annotations={
-            name: {"soft_time_limit": t.soft_time_limit, "time_limit": t.time_limit}
-            for name, t in CATALOG.items()
+            name: dict(zip(("soft_time_limit", "time_limit"), limits(t), strict=True))
+            for name, t in loaded(settings).items()
         },
-        imports=("taskline.builtins.jobs", "taskline.worker.presence"),
+        imports=("taskline.worker.presence",),
         enable_utc=True,
         timezone="UTC",
     )
@@ -129,3 +130,12 @@ def _events_unconfirmed(conf: Any, **_: Any) -> None:
     Publishers of tasks (API, scheduler, Flower) keep their confirms.
     """
     conf.broker_transport_options = {**conf.broker_transport_options, "confirm_publish": False}
+
+
+@import_modules.connect
+def _bind_implementations(sender: Any, **_: Any) -> None:
+    """A booting worker binds each declared task type to its implementation first."""
+    if isinstance(sender, TasklineCelery):
+        from taskline.worker.implementations import bind_on_boot  # the worker's only
+
+        bind_on_boot(sender)

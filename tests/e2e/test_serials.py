@@ -5,7 +5,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from taskline.core.serials import is_genuine, make_serial
+from taskline.builtins.serials import is_genuine, make_serial
 from taskline.worker.celery_app import create_celery_app
 from tests.client import submit, wait_done
 from tests.processes import Stack, api_command, free_port, start, stop, wait_for_api

@@ -54,9 +54,9 @@ from taskline.core.transitions import (
     Postpone,
     Recovered,
     Requeued,
+    Reservation,
     ResultWrites,
     Running,
-    SerialRange,
     Skipped,
     Transitions,
     Unknown,
@@ -134,7 +134,7 @@ def moment(ms: int) -> tuple[str, int]:
     return iso(datetime.fromtimestamp(ms / 1000, UTC)), ms
 
 
-def params_of(name: str, serials: SerialRange) -> dict[str, Any]:
+def params_of(name: str, serials: Reservation) -> dict[str, Any]:
     """A task's params; a serial task's name the range it needs (api.submit.serial_range)."""
     model, first, last = serials
     if name == SERIALS:
@@ -303,7 +303,7 @@ class RecordMachine(RuleBasedStateMachine):
         owner: str,
         priority: int,
         due: int | None,
-        serials: SerialRange,
+        serials: Reservation,
         max_waiting: int,
         key: tuple[str, str] | None,
     ) -> str | MultipleResults[str]:
@@ -372,7 +372,7 @@ class RecordMachine(RuleBasedStateMachine):
         task_id: str,
         version: str,
         new_params: bool,
-        serials: SerialRange,
+        serials: Reservation,
         priority: int | None,
         postpone: Postpone,
         due: int,
@@ -382,7 +382,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self._waiting(SERIALS))
     @rule(data=st.data(), serials=ranges)
-    def swap_serials(self, data: st.DataObject, serials: SerialRange) -> None:
+    def swap_serials(self, data: st.DataObject, serials: Reservation) -> None:
         """New params of a waiting serial task swap its range, or are refused as a whole."""
         task_id = data.draw(st.sampled_from(self._waiting(SERIALS)))
         self._edit(task_id, "any", True, serials, None, "keep", 0)
@@ -392,7 +392,7 @@ class RecordMachine(RuleBasedStateMachine):
         task_id: str,
         version: str,
         new_params: bool,
-        serials: SerialRange,
+        serials: Reservation,
         priority: int | None,
         postpone: Postpone,
         due: int,

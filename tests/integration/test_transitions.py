@@ -20,7 +20,7 @@ from taskline.core.transitions import (
     Limited,
     Overlap,
     Requeued,
-    SerialRange,
+    Reservation,
     Skipped,
     Transitions,
 )
@@ -41,7 +41,7 @@ def create(transitions: Transitions, task_id: str, **extra: object) -> Created:
         "max_waiting": 100,
         "idempotency": None,
         "per_minute": 1000,
-        "serials": None,
+        "reserve": None,
     }
     created = transitions.create(task_id, **{**args, **extra})
     assert isinstance(created, Created), created
@@ -115,10 +115,10 @@ def test_an_edit_swaps_the_serial_reservation_or_is_refused(
     transitions: Transitions, client: redis.Redis, keys: Keys
 ) -> None:
     serials = {"name": "generate_serials", "params": {"code_model": "AB", "count": 5}}
-    issued = create(transitions, "done", **serials, serials=("AB", 1, 5))
+    issued = create(transitions, "done", **serials, reserve=("AB", 1, 5))
     run = claim(transitions, "done", issued.turn, "w1:1", name="generate_serials")
     transitions.finish("done", State.SUCCESS, None, FOREVER, token=run.token)
-    create(transitions, "later", **serials, serials=("AB", 100, 104), not_before=("x", FOREVER))
+    create(transitions, "later", **serials, reserve=("AB", 100, 104), not_before=("x", FOREVER))
 
     change = {"change": "edited"}
     refused = transitions.edit("later", None, {"n": 1}, None, "clear", None, change, ("AB", 1, 5))
@@ -134,20 +134,20 @@ def test_an_edit_swaps_the_serial_reservation_or_is_refused(
     assert moved == Edited(turn=0)
     assert client.zrange(keys.ledger("AB"), 0, -1) == ["1:5:done", "200:204:later"]
     # The range given up is free again.
-    create(transitions, "again", **serials, serials=("AB", 100, 104))
+    create(transitions, "again", **serials, reserve=("AB", 100, 104))
 
 
 def test_a_range_is_given_back_only_by_a_task_that_never_ran(
     transitions: Transitions, client: redis.Redis, keys: Keys
 ) -> None:
     serials = {"name": "generate_serials", "params": {}}
-    waiting = create(transitions, "waiting", **serials, serials=("M", 1, 10))
+    waiting = create(transitions, "waiting", **serials, reserve=("M", 1, 10))
     assert transitions.cancel("waiting", FOREVER, FOREVER) == Cancelled()
     assert client.zcard(keys.ledger("M")) == 0
-    create(transitions, "same", **serials, serials=("M", 1, 10))
+    create(transitions, "same", **serials, reserve=("M", 1, 10))
     assert waiting.turn == 1
 
-    ran = create(transitions, "ran", **serials, serials=("M", 20, 30))
+    ran = create(transitions, "ran", **serials, reserve=("M", 20, 30))
     run = claim(transitions, "ran", ran.turn, "w1:1", name="generate_serials")
     transitions.finish("ran", State.FAILURE, None, FOREVER, token=run.token)
     assert transitions.delete("ran") == Deleted(State.FAILURE)
@@ -165,13 +165,13 @@ def test_a_task_put_back_in_line_by_a_lost_run_keeps_its_range(
     """Its run may have issued any serial of its range: an edit may keep the range (other
     params, or the same range again) but never move it, and no other task can take it."""
     serials = {"name": "generate_serials", "params": {}}
-    ran = create(transitions, "ran", **serials, serials=("M", 1, 10))
+    ran = create(transitions, "ran", **serials, reserve=("M", 1, 10))
     claim(transitions, "ran", ran.turn, "w1:1", name="generate_serials")
     client.delete(keys.lease("ran"))
     requeued = transitions.recover("ran", False, FOREVER, 0)
     assert isinstance(requeued, Requeued)
 
-    def edit(serials: SerialRange) -> object:
+    def edit(serials: Reservation) -> object:
         params = {"code_model": serials[0], "number": serials[1]}
         return transitions.edit("ran", None, params, None, "keep", None, {}, serials)
 
@@ -260,12 +260,12 @@ def test_edits_count_against_the_rate_and_refusals_do_not(
     transitions: Transitions, client: redis.Redis, keys: Keys
 ) -> None:
     serials = {"name": "generate_serials", "params": {}, "per_minute": 3}
-    create(transitions, "a", **serials, serials=("R", 1, 5))
+    create(transitions, "a", **serials, reserve=("R", 1, 5))
     clash = transitions.create(
         "b", "generate_serials", {}, 5, "alice", None, 9, None, 3, ("R", 2, 3)
     )
     assert isinstance(clash, Overlap)  # refused: not counted
-    create(transitions, "c", **serials, serials=("R", 6, 9))
+    create(transitions, "c", **serials, reserve=("R", 6, 9))
     assert transitions.edit(
         "a", None, None, 7, "keep", None, {}, None, editor="alice", per_minute=3
     ) == Edited(turn=2)

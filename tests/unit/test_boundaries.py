@@ -1,6 +1,6 @@
-"""Who may import whom: the API loads no task code and, of the worker, only the Celery app
-it builds messages with; the domain (core) stands on its own; the catalogue and the worker
-agree on task names."""
+"""Who may import whom: the API loads task declarations but no task code and, of the worker,
+only the Celery app it builds messages with; the domain (core) stands on its own; the
+declarations and the worker agree on task names."""
 
 import ast
 import json
@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from taskline.core.catalog import CATALOG
+from taskline.core.registry import tasks_of
+from taskline.core.settings import Settings
 from tests.support import ROOT
 
 # What the API may load of the worker package: the app that builds Celery's messages.
@@ -49,7 +50,10 @@ def imported_packages(package: str) -> dict[str, set[str]]:
 
 def test_api_loads_no_task_code_and_of_the_worker_only_its_celery_app() -> None:
     modules = loaded_after("import taskline.api.main; taskline.api.main.create_app()")
-    assert not [m for m in modules if part(m) in ("builtins", "numpy")]
+    implementations = {d.implementation.partition(":")[0] for d in tasks_of(Settings()).values()}
+    assert "taskline.builtins" in modules  # the declarations, and nothing of their code
+    assert not implementations & set(modules)
+    assert not [m for m in modules if part(m) == "numpy"]
     assert {m for m in modules if part(m) == "worker"} <= API_MAY_LOAD
     assert "taskline.core.transitions" in modules  # the check sees the modules it claims to
 
@@ -80,7 +84,7 @@ def test_catalogue_names_are_exactly_the_registered_tasks() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    assert json.loads(out) == sorted(CATALOG)
+    assert json.loads(out) == sorted(tasks_of(Settings()))
 
 
 def test_every_lua_script_documents_its_keys_argv_and_replies() -> None:

@@ -3,7 +3,10 @@
 import pytest
 from pydantic import ValidationError
 
-from taskline.core.catalog import CATALOG, LONGEST_TIME_LIMIT, LeibnizParams, SerialParams
+from taskline.builtins import LeibnizParams, SerialParams
+from taskline.core.registry import limits, registry
+
+CATALOG = registry("taskline.builtins")
 
 
 def test_series_is_limited_to_ten_digits_but_accelerated_goes_further() -> None:
@@ -36,5 +39,6 @@ def test_unknown_params_are_refused() -> None:
 
 def test_time_limits_cover_the_longest_delay() -> None:
     for task_type in CATALOG.values():
-        assert task_type.time_limit > task_type.soft_time_limit > 3600
-    assert LONGEST_TIME_LIMIT == max(t.time_limit for t in CATALOG.values())
+        soft, hard = limits(task_type)
+        assert hard > soft > 3600
+    assert CATALOG.longest_time_limit == max(limits(t)[1] for t in CATALOG.values())

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from taskline.core.catalog import LONGEST_TIME_LIMIT
 from taskline.core.guard import production_problems
+from taskline.core.registry import tasks_of
 from taskline.core.settings import PREFIX, Settings
 from tests.support import ROOT
 
@@ -158,7 +158,7 @@ def test_rabbitmq_consumer_timeout_exceeds_longest_task() -> None:
             line.split("=")[1] for line in conf.splitlines() if line.startswith("consumer_timeout")
         )
     )
-    assert timeout_ms > LONGEST_TIME_LIMIT * 1000
+    assert timeout_ms > tasks_of(Settings()).longest_time_limit * 1000
 
 
 def test_supervisord_runs_api_worker_flower_and_console() -> None:

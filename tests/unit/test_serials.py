@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from taskline.core.serials import (
+from taskline.builtins.serials import (
     CODE_MODEL_PATTERN,
     MAX_NUMBER,
     ParsedSerial,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, status
 from taskline.api.deps import CurrentUser, SubmitterDep
 from taskline.api.routes.tasks import CREATE_RESPONSES
 from taskline.api.schemas import SeedTask, SerialRequest, TaskId
-from taskline.core.catalog import MAX_SERIES_DIGITS, TaskName
+from taskline.builtins import GENERATE_SERIALS, LEIBNIZ_PI, MAX_SERIES_DIGITS
 
 router = APIRouter(tags=["seed routes"])
 
@@ -18,9 +18,7 @@ _DIGITS = Path(ge=1, le=10_000, description="Decimals of pi.")
 async def _leibnic(digits: int, submitter: SubmitterDep, user: CurrentUser) -> TaskId:
     # More digits than the plain series can certify: use the accelerated method, never clamp.
     method = "series" if digits <= MAX_SERIES_DIGITS else "euler-maclaurin"
-    snapshot = await submitter.submit(
-        TaskName.LEIBNIZ_PI.value, {"digits": digits, "method": method}, user
-    )
+    snapshot = await submitter.submit(LEIBNIZ_PI.name, {"digits": digits, "method": method}, user)
     return TaskId(id=snapshot.record.id)
 
 
@@ -59,7 +57,7 @@ async def create_leibnic_by_get(
 )
 async def create_serials(body: SerialRequest, submitter: SubmitterDep, user: CurrentUser) -> TaskId:
     """Generate `count` serial numbers from `number` for a model (seed 4's route)."""
-    snapshot = await submitter.submit(TaskName.GENERATE_SERIALS.value, body.model_dump(), user)
+    snapshot = await submitter.submit(GENERATE_SERIALS.name, body.model_dump(), user)
     return TaskId(id=snapshot.record.id)
 
 
@@ -72,6 +70,6 @@ async def create_serials(body: SerialRequest, submitter: SubmitterDep, user: Cur
 async def create_seed_task(body: SeedTask, submitter: SubmitterDep, user: CurrentUser) -> TaskId:
     """Run a task by name with `qwargs` and `delay_seconds` (seed 1's route)."""
     snapshot = await submitter.submit(
-        body.name.value, {**body.qwargs, "delay_seconds": body.delay_seconds}, user
+        body.name, {**body.qwargs, "delay_seconds": body.delay_seconds}, user
     )
     return TaskId(id=snapshot.record.id)

@@ -15,7 +15,8 @@ from taskline.api.deps import CurrentUser, LedgerDep, SettingsDep, StoreDep, cli
 from taskline.api.errors import TooManyRequestsError
 from taskline.api.schemas import SerialCheck
 from taskline.api.store import redis_errors
-from taskline.core.serials import is_genuine, parse_serial
+from taskline.builtins import SERIAL_RANGE
+from taskline.builtins.serials import is_genuine, parse_serial
 
 router = APIRouter(tags=["serials"])
 
@@ -50,7 +51,8 @@ async def read_serial(
     if parsed is None or not is_genuine(secret, serial):
         return SerialCheck(serial=serial, genuine=False, issued=False)
     with redis_errors():
-        allocation = await ledger.find(parsed.code_model, parsed.number)
+        within = SERIAL_RANGE.ledger_id({"code_model": parsed.code_model})
+        allocation = await ledger.find(within, parsed.number)
     task_id = None
     if allocation:
         snapshot = await store.read(allocation.task_id)

@@ -68,15 +68,15 @@ from taskline.api.store import TaskStore, redis_errors
 from taskline.api.streams import Fence, StreamSlots
 from taskline.api.submit import (
     Submitter,
+    described_range,
     kept_error,
     moment,
     over_quota_error,
     overlap_error,
-    serial_range,
+    reservation,
     too_large_error,
     validate_params,
 )
-from taskline.core.catalog import TaskName
 from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
 from taskline.core.replies import text_or_none
 from taskline.core.transitions import (
@@ -206,7 +206,7 @@ async def accept(
     if body.delay_seconds is not None:
         params["delay_seconds"] = body.delay_seconds
     snapshot = await submitter.submit(
-        body.name.value, params, user, body.priority, body.not_before, idempotency_key
+        body.name, params, user, body.priority, body.not_before, idempotency_key
     )
     response = task_response(snapshot, status.HTTP_202_ACCEPTED)
     response.headers["Location"] = f"/tasks/{snapshot.record.id}"
@@ -219,7 +219,7 @@ async def read_tasks(
     settings: SettingsDep,
     user: CurrentUser,
     state: State | None = None,
-    name: TaskName | None = None,
+    name: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> TaskPage:
@@ -231,7 +231,7 @@ async def read_tasks(
     index_state = State.STARTED if state is State.PROGRESS else state
     snapshots, next_cursor = await store.page(
         index_state and index_state.value,
-        name and name.value,
+        name,
         user.owner_filter,
         limit,
         int(cursor) if cursor else None,
@@ -359,7 +359,8 @@ async def update_task(
     """Edit, re-prioritise or postpone a waiting task (`not_before: null` brings it back)."""
     current = (await visible(store, task_id, user)).record
     given = body.model_fields_set
-    params = validate_params(current.name, body.params) if "params" in given else None
+    tasks = submitter.tasks
+    params = validate_params(tasks, current.name, body.params) if "params" in given else None
     postpone: Postpone
     if "not_before" not in given:
         postpone = "keep"
@@ -382,7 +383,7 @@ async def update_task(
             "sha256": hashlib.sha256(dumps(params).encode()).hexdigest(),
         }
     version = expected_version(if_match)
-    serials = serial_range(current.name, params) if params is not None else None
+    reserve = reservation(tasks, current.name, params) if params is not None else None
     outcome = await store.change(
         store.transitions.edit(
             task_id,
@@ -392,7 +393,7 @@ async def update_task(
             postpone,
             moment(body.not_before),
             change,
-            serials,
+            reserve,
             editor=user.name,
             per_minute=settings.creations_per_minute,
             max_task_bytes=settings.max_task_bytes,
@@ -414,10 +415,12 @@ async def update_task(
                 f'task {task_id} was changed meanwhile (its ETag is now "v{now}")'
             )
         case Overlap():
-            assert serials is not None  # an overlap answers a range asked for
-            raise await overlap_error(store, serials, outcome, user)
+            assert params is not None  # an overlap answers a range asked for
+            wanted = described_range(tasks, current.name, params)
+            raise await overlap_error(store, wanted, outcome, user)
         case Kept(attempts):
-            raise kept_error(task_id, attempts, serial_range(current.name, current.params))
+            held = described_range(tasks, current.name, current.params)
+            raise kept_error(task_id, attempts, held)
         case TooLarge():
             raise too_large_error(outcome)
         case OverQuota():
