@@ -172,6 +172,7 @@ TASK = Obj({"id": Text, "state": Text}, TASK_FIELDS)
 RESULT = Obj({"id": Text, "state": Text})
 PAGE = Obj({"items": ListOf(TASK)}, {"next_cursor": (Text, NULL)})
 TOKEN = Obj({"access_token": Text}, {"expires_in": (Number, NULL)})
+TASK_TYPES = ListOf(Obj({"name": Text, "params_schema": object}, {"description": (Text, NULL)}))
 
 USAGE = Obj(optional={"percent": Number, "used": Number, "total": Number})
 CPU = Obj(optional={"total": Number, "per_core": ListOf(Number)})

@@ -11,7 +11,7 @@ import httpx
 import typer
 
 from taskline.cli import config
-from taskline.cli.answers import PAGE, RESULT, TASK, TOKEN, decoded
+from taskline.cli.answers import PAGE, RESULT, TASK, TASK_TYPES, TOKEN, decoded
 from taskline.cli.connection import Options, call, open_client
 from taskline.cli.exits import EXIT_CODES_HELP, CliError, ExitCode, for_state
 from taskline.cli.follow import follow
@@ -19,7 +19,7 @@ from taskline.cli.output import Output
 from taskline.cli.params import parse_moment, parse_params
 from taskline.cli.stats import gather, render
 from taskline.cli.terminal import text
-from taskline.cli.views import detail, listing, summary, value_text
+from taskline.cli.views import detail, listing, summary, task_types, value_text
 from taskline.cli.watch import watch as watch_line
 
 MAX_PAGE = 500  # the API's largest page
@@ -310,6 +310,21 @@ def list_tasks(
             s.out.show(listing(items))
         else:
             s.out.note("no tasks")
+
+
+@app.command()
+def types(
+    ctx: typer.Context,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """List the task types this deployment runs (required params starred); --json: schemas."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        found = decoded(call(s.client, "GET", "/task-types"), TASK_TYPES)
+        s.out.either(found, task_types(found))
 
 
 @app.command()

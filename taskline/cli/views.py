@@ -160,3 +160,19 @@ def listing(tasks: list[dict[str, Any]]) -> Table:
             text(where(task)),
         )
     return table
+
+
+def task_types(types: list[dict[str, Any]]) -> Table:
+    """The loaded task types: name, params (required ones starred), description."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("NAME", no_wrap=True)
+    table.add_column("PARAMS")
+    table.add_column("DESCRIPTION")
+    for kind in types:
+        schema = kind.get("params_schema") or {}
+        required = set(schema.get("required") or [])
+        fields = [f"{n}*" if n in required else str(n) for n in schema.get("properties") or {}]
+        table.add_row(
+            text(kind["name"]), text(", ".join(fields)), text(kind.get("description") or "")
+        )
+    return table
