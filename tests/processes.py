@@ -17,6 +17,7 @@ from tests.support import (
     BROKER_URL,
     PASSWORDS,
     REDIS_URL,
+    ROOT,
     free_port,
     remove,
     run_name,
@@ -41,6 +42,10 @@ def users_setting() -> str:
     )
 
 
+# A task package whose code raises when imported anywhere but in a worker.
+GUARDED = "tests.packages.guarded"
+
+
 def isolated_env(**overrides: str) -> dict[str, str]:
     """Settings of one test stack: its own queue and Redis key prefix, named after the run."""
     tag = run_name()
@@ -55,6 +60,9 @@ def isolated_env(**overrides: str) -> dict[str, str]:
             "TASKLINE_SOFT_SHUTDOWN_SECONDS": "5",
             "TASKLINE_CANCEL_GRACE_SECONDS": "1.5",
             "TASKLINE_USERS": users_setting(),
+            # An author's package (named `tasks`) and a test package beside the built-ins.
+            "TASKLINE_TASK_PACKAGES": f"taskline.builtins,tasks,{GUARDED}",
+            "TASKLINE_TASK_PATH": str(ROOT / "examples" / "reports"),
             "PYTHONUNBUFFERED": "1",
         }
     )

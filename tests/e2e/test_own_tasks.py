@@ -1,0 +1,97 @@
+"""An author's task package, loaded through TASKLINE_TASK_PACKAGES, on the real stack.
+
+The session's stack loads `examples/reports` (a package named `tasks`, from outside
+Taskline's tree) and `tests.packages.guarded` beside the built-ins (tests/processes.py).
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.client import blocker, read, submit, wait_done, wait_state
+from tests.processes import Stack
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+TASKLINE = Path(sys.executable).with_name("taskline")
+LINES = "\n".join(["the cat sat", "on the mat"] * 50)
+
+
+def test_an_authors_task_type_is_listed_with_its_schema_and_policy(
+    api: httpx.Client, stack: Stack
+) -> None:
+    types = {t["name"]: t for t in api.get("/task-types").json()}
+    assert {"leibniz_pi", "reverse", "generate_serials", "word_report", "guarded"} <= set(types)
+    report = types["word_report"]
+    assert report["params_schema"]["required"] == ["text"]
+    assert report["max_attempts"] == 3 and report["result_schema"]["type"] == "object"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLINE_")}
+    listed = subprocess.run(
+        [str(TASKLINE), "--url", stack.url, "types"],
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("word_report"))
+    assert "text*" in row and "fail_attempts" in row and "Count the lines" in row
+
+
+def test_bad_params_are_refused_with_the_schemas_message_and_change_nothing(
+    api: httpx.Client,
+) -> None:
+    before = api.get("/tasks", params={"name": "word_report", "limit": 500}).json()["items"]
+    for params, said in (
+        ({"text": ""}, "at least 1 character"),
+        ({"text": "x", "top": 0}, "greater than or equal to 1"),
+        ({"text": "x", "colour": "red"}, "Extra inputs are not permitted"),
+    ):
+        refused = api.post("/tasks", json={"name": "word_report", "params": params})
+        assert refused.status_code == 422, refused.text
+        assert said in refused.text
+    unknown = api.post("/tasks", json={"name": "word_count", "params": {}})
+    assert unknown.status_code == 422 and "word_report" in unknown.json()["detail"][0]["msg"]
+    after = api.get("/tasks", params={"name": "word_report", "limit": 500}).json()["items"]
+    assert after == before
+
+
+def test_it_runs_in_order_with_the_builtins_and_reports_progress(api: httpx.Client) -> None:
+    busy = blocker(api)
+    order = [
+        submit(api, "reverse", {"text": "first"}),
+        submit(api, "word_report", {"text": LINES, "top": 1, "delay_seconds": 1}),
+        submit(api, "reverse", {"text": "last"}),
+    ]
+    running = wait_state(api, order[1]["id"], {"PROGRESS"}, timeout=30)
+    assert 0 < running["progress"]["percent"] < 100
+    assert running["progress"]["total"] == 100
+    done = [wait_done(api, task["id"]) for task in (busy, *order)]
+    assert [t["state"] for t in done] == ["SUCCESS"] * 4
+    started = [t["started_at"] for t in done]
+    finished = [t["finished_at"] for t in done]
+    assert started == sorted(started)
+    assert all(f <= s for f, s in zip(finished, started[1:], strict=False))  # one at a time
+    result = api.get(f"/tasks/{order[1]['id']}/result").json()["result"]
+    assert result == {"lines": 100, "words": 300, "top": [["the", 100]]}
+
+
+def test_a_cancel_stops_it_mid_run_at_its_checkpoint(api: httpx.Client) -> None:
+    task = submit(api, "word_report", {"text": LINES, "delay_seconds": 60})
+    wait_state(api, task["id"], {"PROGRESS"}, timeout=30)
+    assert api.post(f"/tasks/{task['id']}/cancel").status_code == 200
+    ended = wait_done(api, task["id"], timeout=10)
+    assert ended["state"] == "CANCELLED"
+    assert ended["error"] is None  # stopped by its checkpoint, not killed after the grace
+
+
+def test_a_task_whose_code_the_api_cannot_import_runs_in_the_worker(api: httpx.Client) -> None:
+    task = submit(api, "guarded", {})
+    assert wait_done(api, task["id"])["state"] == "SUCCESS"
+    assert wait_until(lambda: read(api, task["id"]).get("state"), 5) == "SUCCESS"
+    assert api.get(f"/tasks/{task['id']}/result").json()["result"] == "ran in the worker"
