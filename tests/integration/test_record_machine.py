@@ -34,6 +34,8 @@ from hypothesis.stateful import (
     rule,
 )
 
+from taskline import ExclusiveRange
+from taskline.builtins import SERIAL_RANGE
 from taskline.core.ledger import Allocation
 from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, now_ms
 from taskline.core.transitions import (
@@ -72,10 +74,16 @@ FOREVER = 2**42
 MAX_TASKS = 6
 SHRINK_SECONDS = 45
 SERIALS = "generate_serials"
-NAMES = ("reverse", SERIALS)
+# A test-only ranged type beside the serials: one ledger, no scope, other field names.
+SEATS = "test_seats"
+RANGED = {SERIALS: SERIAL_RANGE, SEATS: ExclusiveRange(ledger="seats", first="seat", count="n")}
+NAMES = ("reverse", SERIALS, SEATS)
 OWNERS = ("alice", "bob")
 ADOPTED = ""  # the owner of a task adopted from a message sent without the API
 MODELS = ("AB", "CD")
+LEDGERS = sorted(
+    {*(SERIAL_RANGE.ledger_id({"code_model": m}) for m in MODELS), RANGED[SEATS].ledger_id({})}
+)
 CHANGE = {"change": "edited"}
 
 # What the invariants read, in one round trip: per key its type and, by that type, a sorted
@@ -135,11 +143,21 @@ def moment(ms: int) -> tuple[str, int]:
 
 
 def params_of(name: str, serials: Reservation) -> dict[str, Any]:
-    """A task's params; a serial task's name the range it needs (api.submit.serial_range)."""
+    """A task's params; a ranged task's name the range it needs."""
     model, first, last = serials
     if name == SERIALS:
         return {"code_model": model, "number": first, "count": last - first + 1}
+    if name == SEATS:
+        return {"seat": first, "n": last - first + 1}
     return {"text": "x" * first}
+
+
+def reservation_of(name: str, params: dict[str, Any] | None) -> Reservation | None:
+    """The range a type's declaration reserves for these params (as api.submit does)."""
+    declared = RANGED.get(name)
+    if declared is None or params is None:
+        return None
+    return declared.ledger_id(params), *declared.bounds(params)
 
 
 @dataclass
@@ -222,11 +240,11 @@ class RecordMachine(RuleBasedStateMachine):
     def _unfinished(self) -> list[str]:
         return [task_id for task_id, task in self.model.items() if task.state not in TERMINAL]
 
-    def _waiting(self, name: str) -> list[str]:
+    def _waiting(self, *names: str) -> list[str]:
         return sorted(
             task_id
             for task_id, task in self.model.items()
-            if task.name == name and task.state in WAITING
+            if task.name in names and task.state in WAITING
         )
 
     def _in_outbox(self) -> list[str]:
@@ -309,7 +327,7 @@ class RecordMachine(RuleBasedStateMachine):
     ) -> str | MultipleResults[str]:
         task_id = f"t{len(self.model) + len(self.gone)}"  # ids are never reused
         params = params_of(name, serials)
-        reserve = serials if name == SERIALS else None
+        reserve = reservation_of(name, params)
         outcome = self.transitions.create(
             task_id,
             name,
@@ -380,11 +398,11 @@ class RecordMachine(RuleBasedStateMachine):
         """Change params (swapping a serial range), priority, or postpone / bring back."""
         self._edit(task_id, version, new_params, serials, priority, postpone, due)
 
-    @precondition(lambda self: self._waiting(SERIALS))
+    @precondition(lambda self: self._waiting(*RANGED))
     @rule(data=st.data(), serials=ranges)
     def swap_serials(self, data: st.DataObject, serials: Reservation) -> None:
-        """New params of a waiting serial task swap its range, or are refused as a whole."""
-        task_id = data.draw(st.sampled_from(self._waiting(SERIALS)))
+        """New params of a waiting ranged task swap its range, or are refused as a whole."""
+        task_id = data.draw(st.sampled_from(self._waiting(*RANGED)))
         self._edit(task_id, "any", True, serials, None, "keep", 0)
 
     def _edit(
@@ -400,7 +418,7 @@ class RecordMachine(RuleBasedStateMachine):
         task = self.model[task_id]
         seen = {"any": None, "current": task.version, "stale": task.version - 1}[version]
         params = params_of(task.name, serials) if new_params else None
-        reserve = serials if new_params and task.name == SERIALS else None
+        reserve = reservation_of(task.name, params)
         outcome = self.transitions.edit(
             task_id, seen, params, priority, postpone, moment(due), CHANGE, reserve
         )
@@ -556,7 +574,7 @@ class RecordMachine(RuleBasedStateMachine):
             {},
             runner,
             LEASE_MS,
-            task.name == SERIALS,
+            task.name in RANGED,
             forget_ms=FOREVER,
         )
         if turn != task.turn:
@@ -617,11 +635,11 @@ class RecordMachine(RuleBasedStateMachine):
         task_id = f"t{len(self.model) + len(self.gone)}"
         params = {"text": "adopted"}
         outcome = self.transitions.claim(
-            task_id, None, False, name, params, runner, LEASE_MS, name == SERIALS, forget_ms=FOREVER
+            task_id, None, False, name, params, runner, LEASE_MS, name in RANGED, forget_ms=FOREVER
         )
         task = Task(name, ADOPTED, params, 5, State.QUEUED)
         self.model[task_id] = task
-        if name == SERIALS:
+        if name in RANGED:
             assert outcome == Skipped("refused")
             task.state = State.FAILURE
             task.forget = True
@@ -820,7 +838,7 @@ class RecordMachine(RuleBasedStateMachine):
         (member, score)), None when missing: one round trip, by READ."""
         keys = self.keys
         names = [*self.index_keys, keys.line, keys.scheduled, keys.outbox, keys.cancelling]
-        names += [keys.expiry, *(keys.ledger(model) for model in MODELS)]
+        names += [keys.expiry, *(keys.ledger(ledger) for ledger in LEDGERS)]
         for task_id in [*self.model, *self.gone]:
             names += [keys.task(task_id), keys.lease(task_id), keys.pages(task_id)]
         found = {}
@@ -905,7 +923,7 @@ class RecordMachine(RuleBasedStateMachine):
         """Reserved ranges never overlap, the ledger holds what the model says, and a range
         whose task ran is never given back, even once the task is forgotten."""
         reserved: set[Entry] = set()
-        for model in MODELS:
+        for model in LEDGERS:
             entries = found[self.keys.ledger(model)] or []
             ranges = [Allocation.parse(entry) for entry, _ in entries]
             assert [score for _, score in entries] == [r.first for r in ranges]
