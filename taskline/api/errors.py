@@ -4,7 +4,7 @@ TasklineError
 ├── UnauthorizedError        401  no, invalid, expired or revoked credentials
 ├── ForbiddenError           403  signed in, but not as an admin
 ├── TaskNotFoundError        404  unknown task (or another user's)
-├── ConflictError            409  wrong state for the request, or a serial range taken
+├── ConflictError            409  wrong state for the request, or a reserved range taken
 ├── PreconditionFailedError  412  If-Match names an older version of the task
 ├── PayloadTooLargeError     413  request body over the limit
 ├── InvalidParamsError       422  parameters the catalogue refuses (or a reused key)

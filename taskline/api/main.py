@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API around one Redis pool, one producer and one CPU sampler."""
     settings = settings or get_settings()
     check_production(settings, "API")
-    loaded(settings)  # all the task types, or the process stops saying why
+    task_types = loaded(settings)  # all the task types, or the process stops saying why
     hide_tokens()
 
     @asynccontextmanager
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(serials.router)
         app.include_router(seeds.router)
     app.include_router(ui.router)  # the dashboard: /ui, outside the OpenAPI document
+    catalog.document_examples(app, task_types)
 
     @app.exception_handler(TasklineError)
     async def taskline_error(request: Request, exc: TasklineError) -> JSONResponse:

@@ -12,7 +12,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    JsonValue,
 )
 
 from taskline.core.previews import cut
@@ -88,25 +87,11 @@ def event_data(fields: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-_LEIBNIZ_EXAMPLE: dict[str, JsonValue] = {"name": "leibniz_pi", "params": {"digits": 6}}
-
-
 class TaskCreate(BaseModel):
-    """A task to run: a catalogue name and its parameters."""
+    """A task to run: the name of a loaded task type and its parameters (the OpenAPI
+    document's examples come from the loaded types' own)."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                _LEIBNIZ_EXAMPLE,
-                {"name": "reverse", "params": {"text": "hello"}, "delay_seconds": 10},
-                {
-                    "name": "generate_serials",
-                    "params": {"code_model": "0111", "number": 1, "count": 10},
-                },
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(max_length=100, description="A task type of GET /task-types.")
     params: dict[str, Any] = Field(default_factory=dict)
@@ -172,8 +157,8 @@ class TaskOut(BaseModel):
             "examples": [
                 {
                     "id": "6f1c1c1e-8a6f-4c55-9d1a-2b1f2f9c3e10",
-                    "name": "leibniz_pi",
-                    "params": {"digits": 6, "delay_seconds": 0, "method": "series"},
+                    "name": "word_report",
+                    "params": {"text": "the cat sat", "top": 3, "delay_seconds": 0},
                     "state": "PROGRESS",
                     "priority": 5,
                     "owner": "",
@@ -186,7 +171,7 @@ class TaskOut(BaseModel):
                         "percent": 37.5,
                         "current": 3750000,
                         "total": 10000000,
-                        "intermediate": "3.14159",
+                        "intermediate": 2,
                     },
                     "result": None,
                     "error": None,
@@ -301,47 +286,10 @@ class HistoryEntry(BaseModel):
     change: Any
 
 
-class SerialCheck(BaseModel):
-    """What Taskline knows of a serial number."""
-
-    serial: str
-    genuine: bool = Field(description="Well formed, and its checksum matches its model and number.")
-    code_model: str | None = None
-    number: int | None = None
-    issued: bool = Field(description="Its number was handed out for its model by a task.")
-    task_id: str | None = Field(None, description="The task it was issued to (if yours).")
-
-
 class TaskId(BaseModel):
     """The id of a created task (the seed projects' answer)."""
 
     id: str
-
-
-class SeedTask(BaseModel):
-    """Seed 1's body: a task name, its arguments and a delay."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"name": "reverse", "qwargs": {"text": "hello"}, "delay_seconds": 10}]
-        }
-    )
-
-    name: str = Field(max_length=100, description="A task type of GET /task-types.")
-    qwargs: dict[str, Any] = Field(default_factory=dict)
-    delay_seconds: float = Field(0, ge=0, le=MAX_DELAY_SECONDS)
-
-
-class SerialRequest(BaseModel):
-    """Seed 4's body."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"code_model": "0111", "number": 1, "count": 10}]}
-    )
-
-    code_model: str
-    number: int
-    count: int
 
 
 def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:

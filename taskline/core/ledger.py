@@ -1,6 +1,6 @@
 """Ledgers of reserved ranges: which numbers of a ledger are reserved for which task.
 
-A task type that declares an `ExclusiveRange` (the serials of `generate_serials`, say)
+A task type that declares an `ExclusiveRange` (serial numbers, say)
 reserves its range with its task (core/lua/create.lua); an edit of the task's params swaps it
 (edit.lua), and it is given back only when no message of the task can run any more: a
 waiting task cancelled or deleted before it ever ran (cancel.lua, delete.lua). A task that

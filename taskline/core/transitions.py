@@ -378,7 +378,7 @@ class Calls:
         params: dict[str, Any],
         runner: str,
         lease_ms: int,
-        ledgered: bool,
+        ranged: bool,
         *,
         forget_ms: int,
     ) -> Call[Claimed | Held | Skipped]:
@@ -392,7 +392,7 @@ class Calls:
             name,
             dumps(params),
             dumps(self.keys.families(name, "")),
-            "1" if ledgered else "",
+            "1" if ranged else "",
             runner,
             lease_ms,
             forget_ms,

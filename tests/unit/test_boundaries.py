@@ -4,6 +4,7 @@ declarations and the worker agree on task names."""
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,24 @@ def test_no_caller_builds_script_arguments_or_compares_reply_strings() -> None:
 
 
 Path  # noqa: B018 (kept for type hints in helpers)
+
+
+def test_no_task_name_nor_task_specific_field_outside_the_task_packages() -> None:
+    """The core, the API and the worker know task types only through their declarations;
+    the one exception is HTTP kept for a built-in's sake, in route modules of its own."""
+    builtins = tasks_of(Settings(task_packages="taskline.builtins"))
+    # A name as code spells it (quoted), the built-ins' own fields, and their subjects.
+    words = [re.compile(f"[\"'`]{name}[\"'`]") for name in builtins]
+    words += [re.compile(word) for word in ("code_model", "leibniz", "serial range")]
+    allowed = {"taskline/api/routes/seeds.py", "taskline/api/routes/serials.py"}
+    found = {
+        f"{path.relative_to(ROOT)}: {word.pattern}"
+        for part in ("core", "api", "worker")
+        for path in (ROOT / "taskline" / part).rglob("*")
+        if path.suffix in (".py", ".lua", ".js", ".html")
+        and str(path.relative_to(ROOT)) not in allowed
+        for word in words
+        if word.search(path.read_text().lower())
+    }
+    assert sorted(found) == []
+    assert len(words) >= 6  # the built-ins were read

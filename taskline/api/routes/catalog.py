@@ -1,10 +1,12 @@
 """The task types this deployment runs (TASKLINE_TASK_PACKAGES), with their schemas."""
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
 
 from taskline.api.deps import SettingsDep
 from taskline.api.schemas import TaskType
-from taskline.core.registry import limits, tasks_of
+from taskline.core.registry import Registry, limits, tasks_of
 
 router = APIRouter(tags=["catalogue"])
 
@@ -25,3 +27,22 @@ async def read_task_types(settings: SettingsDep) -> list[TaskType]:
         )
         for t in tasks_of(settings).values()
     ]
+
+
+def document_examples(app: FastAPI, tasks: Registry) -> None:
+    """Give the OpenAPI document's TaskCreate one example per loaded task type, taken from
+    its params model's own examples, so /docs shows the types this deployment runs."""
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = made()
+            examples = [
+                {"name": t.name, "params": example}
+                for t in tasks.values()
+                for example in t.params.model_json_schema().get("examples", [])[:1]
+            ]
+            schema["components"]["schemas"]["TaskCreate"]["examples"] = examples
+        return app.openapi_schema or made()
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,12 +3,43 @@
 Each creates an ordinary task, visible and controllable through every other endpoint.
 """
 
+from typing import Any
+
 from fastapi import APIRouter, Path, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from taskline.api.deps import CurrentUser, SubmitterDep
 from taskline.api.routes.tasks import CREATE_RESPONSES
-from taskline.api.schemas import SeedTask, SerialRequest, TaskId
+from taskline.api.schemas import TaskId
 from taskline.builtins import GENERATE_SERIALS, LEIBNIZ_PI, MAX_SERIES_DIGITS
+from taskline.declaring import MAX_DELAY_SECONDS
+
+
+class SeedTask(BaseModel):
+    """Seed 1's body: a task name, its arguments and a delay."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "reverse", "qwargs": {"text": "hello"}, "delay_seconds": 10}]
+        }
+    )
+
+    name: str = Field(max_length=100, description="A task type of GET /task-types.")
+    qwargs: dict[str, Any] = Field(default_factory=dict)
+    delay_seconds: float = Field(0, ge=0, le=MAX_DELAY_SECONDS)
+
+
+class SerialRequest(BaseModel):
+    """Seed 4's body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"code_model": "0111", "number": 1, "count": 10}]}
+    )
+
+    code_model: str
+    number: int
+    count: int
+
 
 router = APIRouter(tags=["seed routes"])
 

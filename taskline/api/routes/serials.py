@@ -10,13 +10,25 @@ import math
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
 
 from taskline.api.deps import CurrentUser, LedgerDep, SettingsDep, StoreDep, client_address
 from taskline.api.errors import TooManyRequestsError
-from taskline.api.schemas import SerialCheck
 from taskline.api.store import redis_errors
 from taskline.builtins import SERIAL_RANGE
 from taskline.builtins.serials import is_genuine, parse_serial
+
+
+class SerialCheck(BaseModel):
+    """What Taskline knows of a serial number."""
+
+    serial: str
+    genuine: bool = Field(description="Well formed, and its checksum matches its model and number.")
+    code_model: str | None = None
+    number: int | None = None
+    issued: bool = Field(description="Its number was handed out for its model by a task.")
+    task_id: str | None = Field(None, description="The task it was issued to (if yours).")
+
 
 router = APIRouter(tags=["serials"])
 

@@ -171,7 +171,7 @@ async def _state(store: TaskStore, task_id: str) -> str | None:
 
 CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **_AUTH,
-    409: {"description": "Serial range already issued"},
+    409: {"description": "Its range is already reserved"},
     413: {"description": "Request body too large, or params over the bytes a task may hold"},
     422: {"description": "Unknown task, invalid params, or a reused Idempotency-Key"},
     429: {
@@ -337,7 +337,7 @@ async def read_task_history(task_id: str, store: StoreDep, user: CurrentUser) ->
     responses={
         **_AUTH,
         **_NOT_FOUND,
-        409: {"description": "The task is not waiting, or its new serial range is taken"},
+        409: {"description": "The task is not waiting, or the range its new params need is taken"},
         412: {"description": "If-Match does not match the task's ETag"},
         413: {"description": "The new params take more bytes than a task may hold"},
         429: {

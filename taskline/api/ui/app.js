@@ -566,7 +566,7 @@
     const intermediate = $(".intermediate", article);
     setText(intermediate, value ? clip(value, 120) : "—");
     intermediate.title = clip(value, 2000);
-    // Whatever else the task reports (e.g. leibniz_pi's certain_digits), as it comes.
+    // Whatever else the task reports (e.g. the digits a series has made certain), as it comes.
     const extra = Object.entries(progress).filter(([key]) => !PROGRESS_SHOWN.has(key));
     $(".extra", article).replaceChildren(...extra.map(([key, v]) => h("div", {},
       h("dt", { text: label(key) }), h("dd", { text: clip(show(v), 60) }))));

@@ -1,4 +1,4 @@
--- cancel: a waiting task is cancelled at once (and gives back a serial range it never
+-- cancel: a waiting task is cancelled at once (and gives back a reserved range it never
 -- used); a running one is asked to stop and is recorded CANCELLED by its run once stopped.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
@@ -21,7 +21,7 @@ if state == 'STARTED' then
   end
   return {'cancelling'}
 end
-release_serials()
+release_range()
 move_state(state, 'CANCELLED')
 redis.call('HSET', REC, 'finished_at', NOW)
 redis.call('HINCRBY', REC, 'version', 1)

@@ -10,7 +10,7 @@
 -- ARGV[6]  redelivered   '1' when RabbitMQ redelivered the message
 -- ARGV[7]  name          ARGV[8] params (JSON): for an adopted task
 -- ARGV[9]  families      index families of an adopted task (JSON)
--- ARGV[10] ledgered      '1' when the task type reserves serials (cannot be adopted)
+-- ARGV[10] ranged        '1' when the task type reserves a range (cannot be adopted)
 -- ARGV[11] runner        who runs it (host:pid)       ARGV[12] lease_ms
 -- ARGV[13] forget_ms     when to forget a task this claim ends (refused, or cancelled)
 -- Replies:
@@ -21,7 +21,7 @@
 --                                mismatch (the message names another task type)
 
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local fams, ledgered, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
+local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local forget_ms = tonumber(ARGV[13])
 
 local state = redis.call('HGET', REC, 'state')
@@ -32,9 +32,9 @@ if not state then
              'owner', '', 'families', fams, 'queued_at', NOW, 'not_before', '',
              'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1)
   index_all()
-  if ledgered == '1' then
+  if ranged == '1' then
     local error = cjson.encode({type = 'Refused', message =
-      'sent without a turn: a task that issues serials must be submitted through the API, '
+      'sent without a turn: a task that reserves a range must be submitted through the API, '
       .. 'which reserves its range'})
     end_task(nil, 'FAILURE', error, forget_ms)
     return {'skipped', 'refused'}

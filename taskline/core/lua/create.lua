@@ -1,10 +1,10 @@
--- create: record a new task, reserve its serial range, put it in line (or postpone it).
+-- create: record a new task, reserve its reserved range, put it in line (or postpone it).
 --
 -- KEYS[14] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
 -- KEYS[15] rate          the owner's counter of creations and edits this minute
 -- KEYS[16] mine_queued   the owner's index of QUEUED tasks
 -- KEYS[17] mine_sched    the owner's index of SCHEDULED tasks
--- KEYS[18] ledger        the serial ledger of the task's model (unused when ARGV[16] is '')
+-- KEYS[18] ledger        the ledger of the task's range (unused when ARGV[16] is '')
 -- KEYS[19] usage         bytes of params and results the owner's kept tasks hold
 -- ARGV[5]  name           ARGV[6]  params (JSON)     ARGV[7]  priority (0-9)
 -- ARGV[8]  owner          ARGV[9]  families (JSON list of index families)
@@ -13,7 +13,7 @@
 -- ARGV[13] digest         the request's digest, '' without an Idempotency-Key
 -- ARGV[14] remember_s     how long the Idempotency-Key is remembered (s)
 -- ARGV[15] per_minute     most creations and edits a minute
--- ARGV[16] first, ARGV[17] last: the serial range to reserve, '' for none
+-- ARGV[16] first, ARGV[17] last: the reserved range to reserve, '' for none
 -- ARGV[18] size           bytes of the params as stored (counted on the record as `bytes`)
 -- ARGV[19] max_task       most bytes one task may hold   ARGV[20] max_user  the owner's
 -- Replies:
@@ -23,7 +23,7 @@
 --   {'full'}                        max_waiting tasks waiting already
 --   {'too_large', size}             the params alone take more than max_task
 --   {'over_quota', used}            the owner's tasks hold `used` bytes: no room for size
---   {'overlap', ledger entry}       the serial range overlaps one reserved already
+--   {'overlap', ledger entry}       the reserved range overlaps one reserved already
 
 local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER, USAGE =
   KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]

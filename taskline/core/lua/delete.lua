@@ -1,5 +1,5 @@
 -- delete: forget a task that is not running: record, result, events, history, pages,
--- indexes; a serial range it never used goes back to the ledger.
+-- indexes; a reserved range it never used goes back to the ledger.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- ARGV[5] unpublished   '1': the task's first message never reached RabbitMQ; its
@@ -13,7 +13,7 @@ if not state then return {'unknown'} end
 if state == 'STARTED' then return {'running'} end
 -- Removals first: under `maxmemory` Redis refuses a script's first write that may grow its
 -- memory (the event below), never a later one, so a full Redis can still free room.
-release_serials()
+release_range()
 if ARGV[5] == '1' then
   local key = redis.call('HGET', REC, 'idempotency_key')
   if key and key ~= '' then redis.call('DEL', key) end

@@ -1,17 +1,17 @@
 -- edit: change a waiting task: params, priority (moves it in line), not_before (postpones
--- it, or brings it back). New serial params swap the task's reservation atomically while the
+-- it, or brings it back). New params swap the task's reserved range atomically while the
 -- task has never run; once it ran (a lost run put it back in line) it keeps its range for
--- good, since the run may have issued any of it: other serial params are refused.
+-- good, since the run may have issued any of it: other ranges are refused.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
--- KEYS[14] ledger       the serial ledger of the new params' model (unused without ARGV[13])
+-- KEYS[14] ledger       the ledger of the range the new params need (unused without ARGV[13])
 -- KEYS[15] rate         the owner's counter of creations and edits this minute
 -- ARGV[5]  version      the version the caller saw (If-Match), '' for any
 -- ARGV[6]  params       new params (JSON), '' to keep them
 -- ARGV[7]  priority     new priority, '' to keep it
 -- ARGV[8]  postpone     'keep' | 'clear' | 'set'    ARGV[9] not_before ISO   ARGV[10] its ms
 -- ARGV[11] change       the history entry (JSON)
--- ARGV[12] first, ARGV[13] last: the serial range the new params need, '' for none
+-- ARGV[12] first, ARGV[13] last: the reserved range the new params need, '' for none
 -- ARGV[14] per_minute   most creations and edits a minute
 -- ARGV[15] size         bytes of the new params as stored (0 when kept)
 -- ARGV[16] max_task     most bytes one task may hold

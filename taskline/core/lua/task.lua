@@ -103,8 +103,8 @@ local function holds_run(token)
      and redis.call('HGET', REC, 'attempts') == token
 end
 
-local function release_serials()
-  -- give back a serial range no message of this task can use any more (it never ran)
+local function release_range()
+  -- give back a reserved range no message of this task can use any more (it never ran)
   local ledger = redis.call('HGET', REC, 'ledger')
   if ledger and ledger ~= '' and redis.call('HGET', REC, 'attempts') == '0' then
     redis.call('ZREM', ledger, redis.call('HGET', REC, 'ledger_entry'))
