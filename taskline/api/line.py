@@ -5,13 +5,17 @@ Every transition script appends its change to one Redis stream (core/lua/task.lu
 (a blocking XREAD on one connection: the line's one subscription here) and hands each batch of
 events to every watcher's queue, with the line's new order when the batch changed it. Nobody
 watching, nothing is read.
+
+What a new watcher is told first (a snapshot of the line) is read once for all the watchers
+that arrive together: a crowd connecting at once costs a read or two, not one each.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -29,6 +33,8 @@ LINE_KINDS = frozenset(
 LINE_HEAD = 100
 # A watcher that falls this many batches behind is dropped (it reconnects and resumes).
 QUEUE_BATCHES = 1000
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +59,9 @@ class LineHub:
         self.block_ms = block_ms
         self._queues: set[asyncio.Queue[Batch | None]] = set()
         self._reader: asyncio.Task[None] | None = None
+        # what → the read not begun yet, which whoever asks joins; the read under way
+        self._next: dict[Hashable, asyncio.Task[Any]] = {}
+        self._current: dict[Hashable, asyncio.Task[Any]] = {}
 
     @contextlib.contextmanager
     def watch(self) -> Iterator[asyncio.Queue[Batch | None]]:
@@ -67,6 +76,41 @@ class LineHub:
             yield queue
         finally:
             self._queues.discard(queue)
+
+    def shared(self, what: Hashable, read: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        """What `read()` answers, read once for every watcher that asks for the same `what`
+        before that read begins. Ask after `watch()`: a read never begins before any of the
+        watchers sharing it registered their queues, so every change after what it read
+        reaches all of them. It begins once the previous read of `what` has ended: one runs
+        at a time while the watchers arriving meanwhile gather for the next."""
+        pending = self._next.get(what)
+        if pending is None:
+            pending = self._next[what] = asyncio.create_task(self._in_turn(what, read))
+            pending.add_done_callback(self._read_done)
+        # Shielded: a watcher that leaves does not cancel the read of the others.
+        return asyncio.shield(pending)
+
+    async def _in_turn(self, what: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+        this = asyncio.current_task()
+        assert this is not None  # a task's own coroutine
+        try:
+            ahead = self._current.get(what)
+            if ahead is not None:
+                await asyncio.wait([ahead])  # its outcome is its own watchers'
+        finally:
+            if self._next.get(what) is this:
+                del self._next[what]  # begun (or cancelled): later askers wait for the next
+        self._current[what] = this
+        try:
+            return await read()
+        finally:
+            if self._current.get(what) is this:
+                del self._current[what]
+
+    @staticmethod
+    def _read_done(done: asyncio.Task[Any]) -> None:
+        if not done.cancelled():
+            done.exception()  # retrieved: its watchers got it, or all had left
 
     def follow(self, position: str) -> None:
         """Make sure the stream is read: a reader starting now starts after `position`, where

@@ -1,20 +1,25 @@
 """`GET /events`: the whole line as Server-Sent Events, through real HTTP and a real worker."""
 
+import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
-from httpx_sse import connect_sse
+import redis
+from httpx_sse import aconnect_sse, connect_sse
 
 from tests.client import submit, token, wait_done
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
+
+FAR_AWAY = "2100-01-01T00:00:00Z"
 
 
 class Watcher:
@@ -194,3 +199,108 @@ def test_a_user_is_not_told_of_line_changes_made_only_by_others(stack: Stack) ->
         # One line event when bob's own task came into line; none for alice's.
         assert lines and all(data["waiting"] in ([], [mine["id"]]) for data in lines)
         assert len(lines) <= 2, lines
+
+
+class Commands:
+    """Counts the Redis commands that begin with `start` while it is open (MONITOR, read in a
+    thread: it sees every client of the shared Redis, and keeps only what matches)."""
+
+    def __init__(self, client: redis.Redis, start: str) -> None:
+        self.client = client
+        self.start = start.lower()
+        self.count = 0
+        self._end = f"exists {self.start.split()[1]}-{uuid.uuid4().hex}"
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._monitor = client.monitor()
+
+    def _read(self) -> None:
+        while True:
+            command = self._monitor.next_command()["command"].lower()
+            if command == self._end:
+                return
+            if command.startswith(self.start):
+                self.count += 1
+
+    def __enter__(self) -> "Commands":
+        self._monitor.__enter__()  # MONITOR answered: whatever follows is seen
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.execute_command(*self._end.split())  # the last command it reads
+        self._thread.join(30)
+        self._monitor.__exit__()
+        assert not self._thread.is_alive()
+
+
+async def _watch_line(
+    client: httpx.AsyncClient, task_id: str, arrived: Callable[[], None]
+) -> tuple[int, str, list[str]]:
+    """One `/events` client: its status, its first event, the kinds of the task's events it
+    saw until the task ended. `arrived` is called once it has its first event (or none)."""
+    first, kinds = "", []
+    try:
+        async with aconnect_sse(client, "GET", "/events") as source:
+            async for event in source.aiter_sse():
+                if not first:
+                    first = event.event
+                    arrived()
+                data = json.loads(event.data) if event.data else {}
+                if event.event == "task" and data["id"] == task_id:
+                    kinds.append(data["kind"])
+                    if data["kind"] == "ended":
+                        break
+    finally:
+        if not first:
+            arrived()
+    return source.response.status_code, first, kinds
+
+
+def test_many_watchers_at_once_share_a_snapshot_and_see_every_change(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """More watchers connecting at once than the API has Redis connections: each gets a
+    snapshot, from a few reads of the line shared among them (not one each), then every
+    change of a task released once all of them watch."""
+    watchers = 200
+    stack = make_stack(TASKLINE_MAX_STREAMS_PER_USER=str(watchers))
+    stack.start()
+    with stack.client() as api:
+        task = submit(api, "reverse", {"text": "watched"}, not_before=FAR_AWAY)
+        bearer = stack.bearer()
+
+        async def watch_all() -> list[tuple[int, str, list[str]]]:
+            arrivals = 0
+            everyone = asyncio.Event()
+
+            def arrived() -> None:
+                nonlocal arrivals
+                arrivals += 1
+                if arrivals == watchers:
+                    everyone.set()
+
+            async with httpx.AsyncClient(
+                base_url=stack.url,
+                headers=bearer,
+                timeout=60,
+                limits=httpx.Limits(max_connections=watchers + 1),
+            ) as client:
+
+                async def release() -> None:
+                    await asyncio.wait_for(everyone.wait(), 60)
+                    released = await client.patch(f"/tasks/{task['id']}", json={"not_before": None})
+                    assert released.status_code == 200, released.text
+
+                watching = [_watch_line(client, task["id"], arrived) for _ in range(watchers)]
+                _, *outcomes = await asyncio.gather(release(), *watching)
+                return outcomes
+
+        # Each snapshot reads where the line's stream ends, once.
+        with Commands(stack.redis, f"XREVRANGE {stack.key('line-events')} ") as snapshots:
+            outcomes = asyncio.run(watch_all())
+        assert wait_done(api, task["id"])["state"] == "SUCCESS"
+    assert {(status, first) for status, first, _ in outcomes} == {(200, "snapshot")}
+    kinds = {tuple(seen) for _, _, seen in outcomes}
+    assert len(kinds) == 1 and kinds.pop()[-1] == "ended", kinds
+    assert 1 <= snapshots.count <= watchers // 4, snapshots.count
+    assert stack.redis.zcard(stack.key("streams:admin")) == 0  # every slot given back

@@ -4,11 +4,17 @@ A new watcher first gets a snapshot (running, waiting in order, postponed, recen
 then every change of a task it may see (`task` events, resumable by their id) and the line's
 new order after changes that moved it (`line` events). An admin sees every task, a user their
 own. Many watchers cost one reader of the stream per API process (api.line).
+
+What a watcher is told first is read before its response starts, so that a Redis that cannot
+answer is a 503 rather than a stream cut short after its 200; and once for all the watchers of
+the same owner filter arriving together, so that hundreds connecting at once cost a few reads.
 """
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -22,8 +28,8 @@ from taskline.api.preview import budget, preview_event
 from taskline.api.schemas import EventId, event_data, task_out
 from taskline.api.store import TaskStore, redis_errors
 from taskline.api.streams import RECHECK_SECONDS
-from taskline.core.records import State
-from taskline.core.replies import entries
+from taskline.core.records import State, dumps
+from taskline.core.replies import Entry, entries
 from taskline.core.settings import Settings
 
 router = APIRouter(tags=["tasks"])
@@ -36,6 +42,26 @@ SNAPSHOT_MOST = 10 + 2 * LINE_HEAD + RECENT
 # wakes that often, to check its credentials and to send keep-alives.
 _IDLE = Batch([], None)
 _TERMINAL = {State.SUCCESS, State.FAILURE, State.CANCELLED}
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What a watcher is told before the line's changes, as sent (the snapshot, or the changes
+    it missed), where in the line's stream that leaves it, and the line as it was told (the
+    data of a `line` event as JSON; None: not told)."""
+
+    events: list[ServerSentEvent]
+    cursor: str
+    shown: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """An admitted watcher: who, its queue of the line's batches, what it is told first."""
+
+    user: User
+    queue: asyncio.Queue[Batch | None]
+    opening: Opening
 
 
 async def line_watcher(request: Request, access_token: str | None = None) -> User:
@@ -54,11 +80,13 @@ def stream_position(
     return last_event_id or resume
 
 
-async def snapshot(store: TaskStore, user: User, settings: Settings) -> dict[str, Any]:
-    """What the line looks like now, as this user may see it (large parts cut short)."""
-    keys, owner = store.keys, user.owner_filter
+async def snapshot(store: TaskStore, owner: str | None, settings: Settings) -> Opening:
+    """What the line looks like now to the watchers of `owner` (None: all), large parts cut
+    short, as the `snapshot` event; it stands at the line stream's last entry, read first."""
+    keys = store.keys
     with redis_errors():
         async with store.redis.pipeline(transaction=False) as pipe:
+            pipe.xrevrange(keys.line_events, count=1)
             pipe.zrange(keys.index(State.STARTED.value, owner=owner), 0, 9)
             if owner is None:
                 pipe.zrange(keys.line, 0, LINE_HEAD - 1)
@@ -68,8 +96,8 @@ async def snapshot(store: TaskStore, user: User, settings: Settings) -> dict[str
                 pipe.zcard(keys.index(State.QUEUED.value, owner=owner))
             pipe.zrange(keys.index(State.SCHEDULED.value, owner=owner), 0, LINE_HEAD - 1)
             pipe.zrevrange(keys.index(owner=owner), 0, 5 * RECENT)
-            running, waiting, depth, postponed, newest = await pipe.execute()
-    tasks = {s.record.id: s for s in await store.read_many(running + waiting + postponed + newest)}
+            newest, running, waiting, depth, postponed, recent = await pipe.execute()
+    tasks = {s.record.id: s for s in await store.read_many(running + waiting + postponed + recent)}
 
     cut_to = budget(settings, SNAPSHOT_MOST)
 
@@ -79,80 +107,94 @@ async def snapshot(store: TaskStore, user: User, settings: Settings) -> dict[str
     waiting = sorted(
         (i for i in waiting if i in tasks and tasks[i].position),
         key=lambda i: tasks[i].position or 0,
-    )
+    )[:LINE_HEAD]
     postponed = sorted(
         (i for i in postponed if i in tasks), key=lambda i: tasks[i].record.not_before or ""
     )
-    ended = [i for i in newest if i in tasks and tasks[i].record.state in _TERMINAL][:RECENT]
-    return {
+    ended = [i for i in recent if i in tasks and tasks[i].record.state in _TERMINAL][:RECENT]
+    current = {
         "running": out(running),
-        "waiting": out(waiting[:LINE_HEAD]),
+        "waiting": out(waiting),
         "postponed": out(postponed),
         "recent": out(ended),
         "depth": depth,
     }
+    cursor = entries(newest)[0][0] if newest else "0-0"
+    # Made into JSON here, once for every watcher that shares it.
+    event = ServerSentEvent(id=cursor, event="snapshot", raw_data=dumps(current))
+    return Opening([event], cursor, dumps({"waiting": waiting, "depth": depth}))
 
 
-async def line_events(
-    request: Request, user: User, last_event_id: str | None
-) -> AsyncIterator[ServerSentEvent]:
-    """The snapshot (unless resuming, and the stream still holds where it resumes), then
-    every change the user may see, as they come; UnauthorizedError once the bearer token it
-    was opened with no longer holds."""
+async def missed_since(store: TaskStore, position: str) -> list[Entry] | None:
+    """The line stream's entries after `position`; None if it no longer holds all of them
+    (its oldest entry is later: a resume from there would miss trimmed changes)."""
+    with redis_errors():
+        oldest = entries(await store.redis.xrange(store.keys.line_events, count=1))
+        if oldest and _order(oldest[0][0]) > _order(position):
+            return None
+        return entries(await store.redis.xrange(store.keys.line_events, f"({position}", "+"))
+
+
+async def opening(request: Request, user: User, position: str | None) -> Opening:
+    """What a watcher whose queue is registered is told first: the changes since `position`,
+    else (none given, or trimmed from the stream since) a snapshot. Both are shared by the
+    watchers asking for the same at the same moment (api.line)."""
     store: TaskStore = request.app.state.store
     hub: LineHub = request.app.state.line
     settings: Settings = request.app.state.settings
+    if position is not None:
+        missed = await hub.shared(
+            ("missed", position), functools.partial(missed_since, store, position)
+        )
+        if missed is not None:
+            cut_to = settings.preview_bytes
+            sent = [
+                ServerSentEvent(id=event_id, event="task", raw_data=_task_json(fields, cut_to))
+                for event_id, fields in missed
+                if user.sees(fields.get("owner", ""))
+            ]
+            return Opening(sent, missed[-1][0] if missed else position, None)
+    owner = user.owner_filter
+    read = functools.partial(snapshot, store, owner, settings)
+    return await hub.shared(("snapshot", owner), read)
+
+
+async def line_events(request: Request, watch: Watch) -> AsyncIterator[ServerSentEvent]:
+    """What the watcher is told first, then every change the user may see, as they come;
+    UnauthorizedError once the bearer token it was opened with no longer holds."""
+    store: TaskStore = request.app.state.store
+    settings: Settings = request.app.state.settings
+    user, queue = watch.user, watch.queue
     fenced = fence(request, user)
-    shown: object = None  # the line as this watcher was last told it
-    with hub.watch() as queue:
-        with redis_errors():
-            oldest = entries(await store.redis.xrange(store.keys.line_events, count=1))
-        trimmed = oldest and last_event_id and _order(oldest[0][0]) > _order(last_event_id)
-        if last_event_id is None or trimmed:
-            # A resume older than the stream's oldest entry missed trimmed events: start over.
-            with redis_errors():
-                newest = entries(await store.redis.xrevrange(store.keys.line_events, count=1))
-            cursor = newest[0][0] if newest else "0-0"
-            current = await snapshot(store, user, settings)
-            shown = {"waiting": [t["id"] for t in current["waiting"]], "depth": current["depth"]}
-            yield ServerSentEvent(id=cursor, event="snapshot", data=current)
-        else:
-            cursor = last_event_id
-            with redis_errors():
-                missed = entries(
-                    await store.redis.xrange(store.keys.line_events, f"({cursor}", "+")
-                )
-            for event_id, fields in missed:
-                cursor = event_id
-                if user.sees(fields.get("owner", "")):
-                    data = preview_event(event_data(fields), settings.preview_bytes)
-                    yield ServerSentEvent(id=event_id, event="task", data=data)
-        hub.follow(cursor)  # a reader starting now starts here: nothing falls in between
-        sent_at = time.monotonic()
-        while True:
-            try:
-                async with asyncio.timeout(RECHECK_SECONDS):
-                    batch = await queue.get()
-            except TimeoutError:
-                batch = _IDLE
-            await fenced.check()
-            now = time.monotonic()
-            if batch is None:
-                return  # fell behind or lost Redis: the client resumes from its last id
-            if batch is _IDLE:
-                if now - sent_at >= KEEPALIVE_SECONDS:
-                    sent_at = now
-                    yield ServerSentEvent(comment="keep-alive")
-                continue
-            sent_at = now
-            for sent in _visible(batch, user, cursor, settings.preview_bytes):
-                yield sent
-            if batch.line is not None:
-                line = await _line(store, batch, user)
-                if line.data != shown:  # unchanged for this user: nothing to tell
-                    shown = line.data
-                    yield line
-            cursor = max(cursor, batch.events[-1][0], key=_order)
+    for event in watch.opening.events:
+        yield event
+    cursor = watch.opening.cursor
+    shown = watch.opening.shown  # the line as this watcher was last told it
+    sent_at = time.monotonic()
+    while True:
+        try:
+            async with asyncio.timeout(RECHECK_SECONDS):
+                batch = await queue.get()
+        except TimeoutError:
+            batch = _IDLE
+        await fenced.check()
+        now = time.monotonic()
+        if batch is None:
+            return  # fell behind or lost Redis: the client resumes from its last id
+        if batch is _IDLE:
+            if now - sent_at >= KEEPALIVE_SECONDS:
+                sent_at = now
+                yield ServerSentEvent(comment="keep-alive")
+            continue
+        sent_at = now
+        for sent in _visible(batch, user, cursor, settings.preview_bytes):
+            yield sent
+        if batch.line is not None:
+            line, told = await _line(store, batch, user)
+            if told != shown:  # unchanged for this user: nothing to tell
+                shown = told
+                yield line
+        cursor = max(cursor, batch.events[-1][0], key=_order)
 
 
 def _order(stream_id: str) -> tuple[int, int]:
@@ -160,19 +202,24 @@ def _order(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
+def _task_json(fields: dict[str, str], cut_to: int) -> str:
+    """A stored change as a `task` event's data (large parts cut short), in JSON."""
+    return dumps(preview_event(event_data(fields), cut_to))
+
+
 def _visible(batch: Batch, user: User, cursor: str, cut_to: int) -> list[ServerSentEvent]:
     """The batch's events this user may see and has not had yet (large parts cut short)."""
     sent = [
-        ServerSentEvent(id=event_id, event="task", data=preview_event(event_data(fields), cut_to))
+        ServerSentEvent(id=event_id, event="task", raw_data=_task_json(fields, cut_to))
         for event_id, fields in batch.events
         if _order(event_id) > _order(cursor) and user.sees(fields.get("owner", ""))
     ]
     return sent
 
 
-async def _line(store: TaskStore, batch: Batch, user: User) -> ServerSentEvent:
+async def _line(store: TaskStore, batch: Batch, user: User) -> tuple[ServerSentEvent, str]:
     """The line's new order as this user sees it, and how many of theirs wait (counted once
-    per batch and owner, however many watch)."""
+    per batch and owner, however many watch), as the `line` event and its data's JSON."""
     mine = [task_id for task_id, owner in batch.line or () if user.sees(owner)]
     owner = user.owner_filter
     if owner not in batch.depths:
@@ -180,7 +227,8 @@ async def _line(store: TaskStore, batch: Batch, user: User) -> ServerSentEvent:
         batch.depths[owner] = asyncio.ensure_future(store.redis.zcard(key))
     with redis_errors():
         depth = await asyncio.shield(batch.depths[owner])
-    return ServerSentEvent(event="line", data={"waiting": mine, "depth": depth})
+    told = dumps({"waiting": mine, "depth": depth})
+    return ServerSentEvent(event="line", raw_data=told), told
 
 
 async def stream_slot(
@@ -192,6 +240,21 @@ async def stream_slot(
         yield user
 
 
+async def line_watch(
+    request: Request,
+    user: Annotated[User, Depends(stream_slot)],
+    position: Annotated[str | None, Depends(stream_position)],
+) -> AsyncIterator[Watch]:
+    """The watcher, its queue of the line's changes registered, and what it is told first,
+    read before the response starts (a 503 if Redis cannot answer); the queue is given up
+    when the stream ends."""
+    hub: LineHub = request.app.state.line
+    with hub.watch() as queue:
+        first = await opening(request, user, position)
+        hub.follow(first.cursor)  # a reader starting now starts here: nothing falls in between
+        yield Watch(user, queue, first)
+
+
 @router.get(
     "/events",
     response_class=EventSourceResponse,
@@ -199,16 +262,15 @@ async def stream_slot(
         401: {"description": "Not authenticated"},
         422: {"description": "Bad Last-Event-ID"},
         429: {"description": "The user has too many event streams open"},
+        503: {"description": "Redis unavailable"},
     },
 )
 async def stream_line_events(
-    request: Request,
-    user: Annotated[User, Depends(stream_slot)],
-    position: Annotated[str | None, Depends(stream_position)],
+    request: Request, watch: Annotated[Watch, Depends(line_watch)]
 ) -> AsyncIterator[ServerSentEvent]:
     """Stream every change of the tasks you may see, after a snapshot of the line."""
     try:
-        async for event in line_events(request, user, position):
+        async for event in line_events(request, watch):
             yield event
     except UnauthorizedError:
         return  # its token was revoked or expired: the stream just ends
