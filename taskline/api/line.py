@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from fastapi.sse import ServerSentEvent
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -44,9 +45,12 @@ class Batch:
 
     events: list[tuple[str, dict[str, str]]]
     line: list[tuple[str, str]] | None
-    # Waiting tasks per owner (None: all): the count the first watcher that needs it asked
-    # for, which every other watcher of that owner awaits too.
-    depths: dict[str | None, asyncio.Future[int]] = field(default_factory=dict)
+    # What the watchers send of it, made by the first that needs it for all the others: each
+    # event by its id, and the line's new order per owner (None: all) with its data's JSON.
+    sent: dict[str, ServerSentEvent] = field(default_factory=dict)
+    lines: dict[str | None, asyncio.Future[tuple[ServerSentEvent, str]]] = field(
+        default_factory=dict
+    )
 
 
 class LineHub:

@@ -149,7 +149,7 @@ async def opening(request: Request, user: User, position: str | None) -> Opening
         if missed is not None:
             cut_to = settings.preview_bytes
             sent = [
-                ServerSentEvent(id=event_id, event="task", raw_data=_task_json(fields, cut_to))
+                _task_event(event_id, fields, cut_to)
                 for event_id, fields in missed
                 if user.sees(fields.get("owner", ""))
             ]
@@ -202,32 +202,42 @@ def _order(stream_id: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _task_json(fields: dict[str, str], cut_to: int) -> str:
-    """A stored change as a `task` event's data (large parts cut short), in JSON."""
-    return dumps(preview_event(event_data(fields), cut_to))
+def _task_event(event_id: str, fields: dict[str, str], cut_to: int) -> ServerSentEvent:
+    """A stored change as a `task` event (large parts cut short), its data made into JSON."""
+    data = dumps(preview_event(event_data(fields), cut_to))
+    return ServerSentEvent(id=event_id, event="task", raw_data=data)
 
 
 def _visible(batch: Batch, user: User, cursor: str, cut_to: int) -> list[ServerSentEvent]:
-    """The batch's events this user may see and has not had yet (large parts cut short)."""
-    sent = [
-        ServerSentEvent(id=event_id, event="task", raw_data=_task_json(fields, cut_to))
-        for event_id, fields in batch.events
-        if _order(event_id) > _order(cursor) and user.sees(fields.get("owner", ""))
-    ]
+    """The batch's events this user may see and has not had yet (large parts cut short), each
+    made once for every watcher of this process."""
+    after = _order(cursor)
+    sent = []
+    for event_id, fields in batch.events:
+        if _order(event_id) > after and user.sees(fields.get("owner", "")):
+            if event_id not in batch.sent:
+                batch.sent[event_id] = _task_event(event_id, fields, cut_to)
+            sent.append(batch.sent[event_id])
     return sent
 
 
 async def _line(store: TaskStore, batch: Batch, user: User) -> tuple[ServerSentEvent, str]:
-    """The line's new order as this user sees it, and how many of theirs wait (counted once
-    per batch and owner, however many watch), as the `line` event and its data's JSON."""
-    mine = [task_id for task_id, owner in batch.line or () if user.sees(owner)]
+    """The line's new order as this user sees it and how many of theirs wait, as the `line`
+    event and its data's JSON: made once per batch and owner, however many watch."""
     owner = user.owner_filter
-    if owner not in batch.depths:
-        key = store.keys.line if owner is None else store.keys.index("QUEUED", owner=owner)
-        batch.depths[owner] = asyncio.ensure_future(store.redis.zcard(key))
+    if owner not in batch.lines:
+        batch.lines[owner] = asyncio.ensure_future(_line_of(store, batch, owner))
     with redis_errors():
-        depth = await asyncio.shield(batch.depths[owner])
-    told = dumps({"waiting": mine, "depth": depth})
+        return await asyncio.shield(batch.lines[owner])
+
+
+async def _line_of(
+    store: TaskStore, batch: Batch, owner: str | None
+) -> tuple[ServerSentEvent, str]:
+    """The batch's line as the watchers of `owner` (None: all) see it; see `_line`."""
+    mine = [task_id for task_id, of in batch.line or () if owner is None or of == owner]
+    key = store.keys.line if owner is None else store.keys.index("QUEUED", owner=owner)
+    told = dumps({"waiting": mine, "depth": await store.redis.zcard(key)})
     return ServerSentEvent(event="line", raw_data=told), told
 
 
