@@ -132,7 +132,7 @@ def test_bad_message_sent_by_name_ends_in_failure(api: httpx.Client, stack: Stac
 
 def test_task_types_describe_the_catalogue(api: httpx.Client) -> None:
     types = {t["name"]: t for t in api.get("/task-types").json()}
-    assert set(types) == {"leibniz_pi", "reverse", "generate_serials"}
+    assert set(types) == {"leibniz_pi", "reverse", "generate_serials", "word_report", "guarded"}
     assert types["leibniz_pi"]["params_schema"]["properties"]["digits"]["maximum"] == 10_000
 
 
