@@ -279,6 +279,9 @@ class TaskRecord:
     error: dict[str, str] | None
     runner: str | None
     renewed_at: str | None
+    # The failures of earlier attempts that were retried, oldest first: type, message,
+    # attempt, at (core/lua/retry.lua).
+    errors: list[dict[str, Any]]
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> "TaskRecord":
@@ -301,6 +304,7 @@ class TaskRecord:
             error=json.loads(fields["error"]) if get("error") else None,
             runner=get("runner") or None,
             renewed_at=get("renewed_at") or None,
+            errors=json.loads(fields["errors"]) if get("errors") else [],
         )
 
     @property

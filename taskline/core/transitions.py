@@ -14,6 +14,7 @@ outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same out
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache, wraps
 from pathlib import Path
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
@@ -24,13 +25,24 @@ from redis.client import Pipeline
 
 from taskline.core.ledger import Allocation
 from taskline.core.previews import cut
-from taskline.core.records import Keys, Snapshot, State, TaskRecord, dumps, now_iso, now_ms
+from taskline.core.records import (
+    Keys,
+    Snapshot,
+    State,
+    TaskRecord,
+    dumps,
+    iso,
+    now_iso,
+    now_ms,
+)
 
 LUA = Path(__file__).with_name("lua")
 # How long an Idempotency-Key is remembered (s).
 IDEMPOTENCY_SECONDS = 24 * 3600
 # A rate no one reaches.
 UNLIMITED = 2**53
+# Most failures of retried attempts a record keeps in `errors` (its history keeps them too).
+RETRY_ERRORS_KEPT = 10
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
 _STANDALONE = frozenset(
@@ -192,6 +204,18 @@ class Recovered:
     """A lost run's task ended: SUCCESS (Celery had stored it) or CANCELLED."""
 
     state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    """A failed run's task waits for its next attempt: SCHEDULED until `not_before`."""
+
+    not_before: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """The run no longer holds its task: nothing changed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +454,35 @@ class Calls:
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
         return self._task("finish", task_id, [], [*args, forget_ms, stored], bool)
+
+    def retry(
+        self,
+        task_id: str,
+        token: int,
+        error: dict[str, Any],
+        not_before_ms: int,
+        *,
+        kept: int = RETRY_ERRORS_KEPT,
+    ) -> Call[Retrying | Cancelling | Stale]:
+        """Postpone the task of a failed run (named by its token) to its next attempt at
+        `not_before_ms`, recording the failure (`error`: type and message) with its attempt;
+        the record keeps the last `kept` of them. A run asked to stop is not retried."""
+        if kept < 1:
+            raise ValueError("a record keeps at least the last failure")
+        moment = iso(datetime.fromtimestamp(not_before_ms / 1000, UTC))
+
+        def parse(reply: list[Any]) -> Retrying | Cancelling | Stale:
+            match reply:
+                case ["retrying"]:
+                    return Retrying(moment)
+                case ["cancelling"]:
+                    return Cancelling()
+                case ["stale"]:
+                    return Stale()
+            raise ValueError(f"retry: unexpected reply {reply!r}")
+
+        args = [token, dumps(error), moment, not_before_ms, kept]
+        return self._task("retry", task_id, [], args, parse)
 
     def progress(
         self, task_id: str, token: int, progress: dict[str, Any], *, event_bytes: int = UNLIMITED
@@ -682,6 +735,7 @@ class Transitions:
     delete = _blocking(Calls.delete)
     claim = _blocking(Calls.claim)
     finish = _blocking(Calls.finish)
+    retry = _blocking(Calls.retry)
     progress = _blocking(Calls.progress)
     page = _blocking(Calls.page)
     renew = _blocking(Calls.renew)
@@ -716,6 +770,7 @@ class AsyncTransitions:
     delete = _awaiting(Calls.delete)
     claim = _awaiting(Calls.claim)
     finish = _awaiting(Calls.finish)
+    retry = _awaiting(Calls.retry)
     progress = _awaiting(Calls.progress)
     page = _awaiting(Calls.page)
     renew = _awaiting(Calls.renew)

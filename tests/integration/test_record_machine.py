@@ -3,13 +3,15 @@
 The example tests in test_transitions.py follow one story each. Here Hypothesis makes the
 stories up: it drives the real Lua scripts on the real Redis through core.transitions, as the
 API, the worker and the scheduler do (create, edit, release, cancel, claim, a run's writes,
-finish, delete, confirm, read, reissue, recover), and plays the faults they must survive: a run
+finish, a failed run retried, delete, confirm, read, reissue, recover), and plays the faults
+they must survive: a run
 whose lease lapses, a redelivered message, a stale run writing late, the confirm of an old
 turn, a lost run put back in line, a message sent by name without a turn. A small model of
 each record says what every call must answer, and after every step the invariants are read
 back from Redis: one state per task, in the indexes, the line, the postponed set and the
 outbox alike; no serial range reserved twice, and none given back or changed once its task
-ran.
+ran; a retried task is postponed with its failures recorded, oldest first, each with the
+attempt that failed.
 """
 
 import json
@@ -58,8 +60,10 @@ from taskline.core.transitions import (
     Requeued,
     Reservation,
     ResultWrites,
+    Retrying,
     Running,
     Skipped,
+    Stale,
     Transitions,
     Unknown,
     VersionMismatch,
@@ -85,6 +89,8 @@ LEDGERS = sorted(
     {*(SERIAL_RANGE.ledger_id({"code_model": m}) for m in MODELS), RANGED[SEATS].ledger_id({})}
 )
 CHANGE = {"change": "edited"}
+# Failures a record keeps: fewer than the API's, so that the older ones are seen to go.
+ERRORS_KEPT = 1
 
 # What the invariants read, in one round trip: per key its type and, by that type, a sorted
 # set's members and scores, a hash's fields, a string, a list's length; false when missing.
@@ -185,7 +191,10 @@ class Task:
     forget: bool = False  # scheduled to be forgotten (in the expiry set)
     idempotency: tuple[str, str] | None = None  # (owner, key)
     stored_success: bool = False  # Celery's result backend stored SUCCESS for it
-    requeued: bool = False  # a lost run put it back in line (no runner until the next claim)
+    # Its last run ended without ending it (lost and put back in line, or retried): no runner
+    # until the next claim.
+    requeued: bool = False
+    errors: list[tuple[str, str, int]] = field(default_factory=list)  # type, message, attempt
 
     @property
     def runner(self) -> str | None:
@@ -485,6 +494,9 @@ class RecordMachine(RuleBasedStateMachine):
     @rule(task_id=tasks, grace=st.integers(1, 30))
     def cancel(self, task_id: str, grace: int) -> None:
         """Cancel: a waiting task at once; a running one is asked to stop within `grace` s."""
+        self._cancel(task_id, grace)
+
+    def _cancel(self, task_id: str, grace: int) -> None:
         stop_ms = now_ms() + grace * 1000
         outcome = self.transitions.cancel(task_id, stop_ms, FOREVER)
         task = self.model[task_id]
@@ -536,6 +548,7 @@ class RecordMachine(RuleBasedStateMachine):
         assert claimed == Skipped("unknown")
         finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
         assert finished is False
+        assert transitions.retry(task_id, 1, {"type": "Late"}, FOREVER) == Stale()
         assert transitions.confirm([(task_id, 1)]) == 0
         assert self._footprint(task_id) == before
 
@@ -730,6 +743,7 @@ class RecordMachine(RuleBasedStateMachine):
         for kind in ("progress", "page", "renew"):
             assert self._write(kind, task_id, token, runner) is False
         assert self.transitions.finish(task_id, State.SUCCESS, None, FOREVER, token=token) is False
+        assert self.transitions.retry(task_id, token, {"type": "Late"}, FOREVER) == Stale()
         if not (task_id in self.model and task.state == State.STARTED and runner == task.runner):
             # (A later attempt of the same process is no stale run.)
             finish = self.transitions.finish(task_id, State.FAILURE, None, FOREVER, runner=runner)
@@ -753,6 +767,67 @@ class RecordMachine(RuleBasedStateMachine):
         task.state = final
         task.lease = False
         task.forget = True
+
+    @precondition(lambda self: self._ids(State.STARTED))
+    @rule(
+        data=st.data(),
+        due=due_times,
+        failure=st.sampled_from(["Flaky", "TimeoutError"]),
+        asked=st.booleans(),
+    )
+    def retry(self, data: st.DataObject, due: int, failure: str, asked: bool) -> None:
+        """The running attempt failed in a way its task type retries: the task waits for its
+        next attempt, postponed to `due` with its failure recorded; unless a cancel was asked
+        for (`asked`: just before; the run then ends as a failure does)."""
+        task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
+        if asked:
+            self._cancel(task_id, 30)
+        self._fail(task_id, due, failure)
+
+    def _fail(self, task_id: str, due: int, failure: str) -> None:
+        task = self.model[task_id]
+        token = task.attempts
+        error = {"type": failure, "message": f"attempt {token} failed"}
+        outcome = self.transitions.retry(task_id, token, error, due, kept=ERRORS_KEPT)
+        if task.cancel_requested:
+            assert outcome == Cancelling()
+            return
+        assert outcome == Retrying(moment(due)[0])
+        task.state = State.SCHEDULED
+        task.due_ms = due
+        task.lease = False
+        task.requeued = True
+        task.progress = None
+        task.errors.append((failure, error["message"], token))
+
+    def _retried(self) -> list[str]:
+        return [t for t in self._ids(State.SCHEDULED) if self.model[t].requeued]
+
+    @precondition(lambda self: self._retried())
+    @rule(
+        data=st.data(),
+        runner=runners,
+        fails=st.booleans(),
+        due=due_times,
+        failure=st.sampled_from(["Flaky", "TimeoutError"]),
+    )
+    def next_attempt(
+        self, data: st.DataObject, runner: str, fails: bool, due: int, failure: str
+    ) -> None:
+        """A retried task's time comes: the scheduler puts it back in line with a new turn,
+        and the worker takes that turn (the message of the failed run's turn is refused);
+        `fails`: that attempt fails too, and is retried."""
+        task_id = data.draw(st.sampled_from(self._retried()))
+        task = self.model[task_id]
+        failed_turn = task.turn
+        turn = self.transitions.release(task_id)
+        task.state = State.QUEUED
+        task.due_ms = None
+        assert turn == self._enqueue(task)
+        self._claim(task_id, failed_turn, True, runner)
+        self._claim(task_id, task.turn, False, runner)
+        if fails:
+            self._fail(task_id, due, failure)
 
     @precondition(lambda self: self._ids(State.STARTED))
     @rule(data=st.data(), status=st.sampled_from(["PROGRESS", "SUCCESS"]))
@@ -896,6 +971,12 @@ class RecordMachine(RuleBasedStateMachine):
             lease = f"{task.attempts} {task.runner}" if holds else None
             assert found[keys.lease(task_id)] == lease, task_id
             assert (found[keys.pages(task_id)] or 0) == task.pages, task_id
+            errors = json.loads(record.get("errors") or "[]")
+            kept = [(e["type"], e["message"], e["attempt"]) for e in errors]
+            assert kept == task.errors[-ERRORS_KEPT:], task_id
+            # One failure per attempt at most, oldest first, none of an attempt yet to come.
+            attempts = [e["attempt"] for e in errors]
+            assert attempts == sorted(set(attempts)) and all(a <= task.attempts for a in attempts)
         for task_id in self.gone:
             assert found[keys.task(task_id)] is found[keys.lease(task_id)] is None, task_id
 

@@ -4,6 +4,8 @@ Each test plays the part of the API, the worker or the scheduler by calling the 
 of core.transitions, as they do, under this test's own key prefix.
 """
 
+import json
+
 import pytest
 import redis
 
@@ -11,6 +13,7 @@ from taskline.core.ledger import Allocation
 from taskline.core.records import Keys, State, now_ms
 from taskline.core.transitions import (
     Cancelled,
+    Cancelling,
     Claimed,
     Created,
     Deleted,
@@ -21,7 +24,9 @@ from taskline.core.transitions import (
     Overlap,
     Requeued,
     Reservation,
+    Retrying,
     Skipped,
+    Stale,
     Transitions,
 )
 
@@ -277,3 +282,105 @@ def test_edits_count_against_the_rate_and_refusals_do_not(
         transitions.create("d", "reverse", {}, 5, "alice", None, 9, None, 3, None), Limited
     )
     assert client.hget(keys.task("a"), "priority") == "7"
+
+
+def test_a_retried_run_waits_postponed_with_its_failure_until_its_next_turn(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    created = create(transitions, "t1")
+    first = claim(transitions, "t1", created.turn, "w1:100")
+    assert isinstance(first, Claimed) and first.token == 1
+    assert transitions.progress("t1", first.token, {"percent": 40}) is True
+    due = now_ms() + 60_000
+    error = {"type": "FlakySourceError", "message": "the source hung up"}
+
+    retried = transitions.retry("t1", first.token, error, due)
+    assert isinstance(retried, Retrying)
+    record = client.hgetall(keys.task("t1"))
+    assert record["state"] == "SCHEDULED" and record["not_before"] == retried.not_before
+    assert record["runner"] == record["progress"] == record["error"] == ""
+    assert record["attempts"] == "1" and record["turn"] == str(created.turn)
+    (failure,) = json.loads(record["errors"])
+    assert failure == {**error, "attempt": 1, "at": failure["at"]}
+    assert not client.exists(keys.lease("t1"))
+    assert client.zscore(keys.scheduled, "t1") == due  # the scheduler releases it then
+    assert client.zscore(keys.index("SCHEDULED"), "t1") is not None
+    assert client.zscore(keys.index("STARTED"), "t1") is None
+    assert client.zcard(keys.line) == 0  # the line goes on meanwhile
+    entry = json.loads(client.lrange(keys.history("t1"), -1, -1)[0])
+    assert entry == {
+        "at": failure["at"],
+        "change": "retry",
+        "error": failure,
+        "not_before": retried.not_before,
+    }
+    _, event = client.xrevrange(keys.events("t1"), count=1)[0]
+    assert event["state"] == "SCHEDULED" and event["attempts"] == "1"
+    assert json.loads(event["error"]) == failure and event["not_before"] == retried.not_before
+    _, told = client.xrevrange(keys.line_events, count=1)[0]
+    assert told["kind"] == "retrying" and told["id"] == "t1"
+
+    # The failed run can write nothing more, and its message (redelivered) runs nothing.
+    assert transitions.retry("t1", first.token, error, due) == Stale()
+    assert transitions.progress("t1", first.token, {"percent": 50}) is False
+    assert transitions.finish("t1", State.FAILURE, error, FOREVER, token=first.token) is False
+    assert claim(transitions, "t1", created.turn, "w1:100", True) == Skipped("SCHEDULED")
+
+    # Its time comes: a new turn, a new attempt; it fails again, then succeeds.
+    turn = transitions.release("t1")
+    assert turn == created.turn + 1
+    second = claim(transitions, "t1", turn, "w1:100")
+    assert isinstance(second, Claimed) and second.token == 2
+    assert isinstance(transitions.retry("t1", 2, {"type": "E", "message": "2"}, due), Retrying)
+    third = claim(transitions, "t1", transitions.release("t1"), "w1:100")
+    assert isinstance(third, Claimed) and third.token == 3
+    assert transitions.finish("t1", State.SUCCESS, None, FOREVER, token=third.token) is True
+    record = client.hgetall(keys.task("t1"))
+    assert record["state"] == "SUCCESS" and record["attempts"] == "3"
+    assert [e["attempt"] for e in json.loads(record["errors"])] == [1, 2]
+    changes = [json.loads(e)["change"] for e in client.lrange(keys.history("t1"), 0, -1)]
+    assert changes == ["created", "retry", "released", "retry", "released"]
+
+
+def test_a_record_keeps_its_last_failures_and_a_run_asked_to_stop_is_not_retried(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    created = create(transitions, "t1")
+    turn = created.turn
+    for attempt in range(1, 4):
+        run = claim(transitions, "t1", turn, "w:1")
+        assert isinstance(run, Claimed) and run.token == attempt
+        error = {"type": "E", "message": str(attempt)}
+        assert isinstance(transitions.retry("t1", attempt, error, FOREVER, kept=2), Retrying)
+        turn = transitions.release("t1")
+    errors = json.loads(client.hget(keys.task("t1"), "errors") or "")
+    assert [(e["message"], e["attempt"]) for e in errors] == [("2", 2), ("3", 3)]
+    assert client.llen(keys.history("t1")) == 7  # every failure stays in the history
+
+    # A cancel asked while the run goes on wins over a retry: the run ends as a failure does.
+    run = claim(transitions, "t1", turn, "w:1")
+    assert isinstance(run, Claimed)
+    transitions.cancel("t1", now_ms() + 30_000, FOREVER)
+    assert transitions.retry("t1", run.token, {"type": "E", "message": "4"}, 0) == Cancelling()
+    record = client.hgetall(keys.task("t1"))
+    assert record["state"] == "STARTED" and client.zscore(keys.scheduled, "t1") is None
+    assert transitions.finish("t1", State.FAILURE, {"type": "E"}, FOREVER, token=run.token)
+
+
+def test_a_lost_run_counts_as_an_attempt_and_goes_back_in_line_past_the_last(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    """Attempts count every claim: a run lost after its task's last allowed attempt was
+    claimed still puts the task back in line (it may not have failed), and its next
+    attempt's number says the policy allows no more retries."""
+    created = create(transitions, "t1")
+    run = claim(transitions, "t1", created.turn, "w:1")
+    assert isinstance(transitions.retry("t1", 1, {"type": "E", "message": "1"}, 0), Retrying)
+    run = claim(transitions, "t1", transitions.release("t1"), "w:1")
+    assert isinstance(run, Claimed) and run.token == 2
+    client.delete(keys.lease("t1"))  # its worker died
+    requeued = transitions.recover("t1", False, FOREVER, 0)
+    assert isinstance(requeued, Requeued)
+    run = claim(transitions, "t1", requeued.turn, "w:2")
+    assert isinstance(run, Claimed) and run.token == 3
+    assert client.hget(keys.task("t1"), "attempts") == "3"

@@ -23,6 +23,7 @@ COVERED = {
     "page": ("test_record_machine.py", ["page"]),
     "renew": ("test_record_machine.py", ["renew"]),
     "finish": ("test_record_machine.py", ["finish"]),
+    "retry": ("test_record_machine.py", ["retry"]),
     "recover": ("test_record_machine.py", ["recover"]),
     "reissue": ("test_record_machine.py", ["reissue"]),
     "read": ("test_record_machine.py", ["read"]),

@@ -50,7 +50,7 @@ end
 
 local function line_event(kind, state, extra)
   -- the change on the stream of the whole line (kind: created, edited, postponed, released,
-  -- started, progress, ended, deleted, requeued, cancelling)
+  -- started, progress, ended, deleted, requeued, cancelling, retrying)
   local who = redis.call('HMGET', REC, 'name', 'owner')
   local fields = {'kind', kind, 'id', ID, 'state', state, 'at', NOW,
                   'name', who[1] or '', 'owner', who[2] or ''}
