@@ -70,7 +70,9 @@ class RetryPolicy:
     Only failures whose exception type (or one of its bases) is named in `on` are retried;
     names, not classes, so the API never imports an implementation's exceptions. The wait
     before attempt n+1 is `backoff_seconds * 2**(n-1)`, at most `backoff_cap_seconds`, with
-    full jitter when `jitter` is set. A lost run (worker killed) counts as an attempt.
+    full jitter when `jitter` is set. While it waits the task is SCHEDULED, and the worker
+    goes on with the line. A lost run (worker killed) counts as an attempt, but is put back in
+    line even past `max_attempts` (it may not have failed); a failure then ends the task.
     """
 
     max_attempts: int = 3
@@ -82,6 +84,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1 or self.backoff_seconds < 0 or self.backoff_cap_seconds < 0:
             raise ValueError("max_attempts must be >= 1 and the backoff seconds >= 0")
+        if isinstance(self.on, str) or not all(isinstance(n, str) and n for n in self.on):
+            raise ValueError("`on` names exception types in a tuple, e.g. ('TimeoutError',)")
 
 
 @dataclass(frozen=True, slots=True)

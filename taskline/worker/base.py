@@ -10,6 +10,10 @@ pages, lease renewal, its end) carries it, and the scripts refuse a stale one: a
 lease lapsed while it was alive (a stalled host) cannot overwrite the attempt that replaced
 it, and it stops at its next step.
 
+A failure the task type's retry policy names ends the run, not the task: the record waits for
+the next attempt (SCHEDULED, released into the line by the scheduler), and Celery records the
+run as RETRY, never FAILURE, so its result backend tells no other story than the record.
+
 A run holds a lease on its task while it is alive. A redelivered message of a task whose run
 still holds it (RabbitMQ's consumer_timeout or a lost connection requeued the message of a run
 that goes on, perhaps to a standby worker) holds its turn until that run ends, then is
@@ -20,26 +24,30 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import psutil
 import redis
 from celery import Task
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, TaskPredicate
+from celery.exceptions import Retry as RetryLater
 from celery.signals import celeryd_after_setup, task_revoked
 from celery.utils.log import get_task_logger
 from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from taskline.context import Cancelled, Superseded
+from taskline.context import Cancelled, RunStopped, Superseded
+from taskline.core.previews import cut
 from taskline.core.records import TURN_HEADER, Keys, State, dumps, now_ms
 from taskline.core.registry import limits, tasks_of
 from taskline.core.replies import text_or_none
 from taskline.core.settings import Settings
-from taskline.core.transitions import Claimed, Held, Skipped, Transitions
+from taskline.core.transitions import Cancelling, Claimed, Held, Skipped, Stale, Transitions
 from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.celery_app import TasklineCelery
+from taskline.worker.retries import backoff, retries
 
 # How often a running task looks for a cancel request (seconds).
 CANCEL_CHECK_INTERVAL = 0.1
@@ -194,11 +202,44 @@ class TasklineTask(Task[Any, Any]):
             self._written: dict[str, Any] | None = None
             self._delay = params.delay_seconds
             self._work: tuple[float, float, Any, dict[str, Any]] = (0, 1, None, {})
-            result = self.run(params)
+            result = self._attempt(params)
             self._result_bytes = self._storable(result, outcome.params_bytes)
             return result
         finally:
             _leases.release(task_id)
+
+    def _attempt(self, params: Params) -> Any:
+        """Run the task body. A failure its retry policy retries postpones the task to its
+        next attempt and ends this run as Celery's RETRY: the message is acknowledged, and
+        the worker goes on with the line while the task waits."""
+        try:
+            return self.run(params)
+        except (RunStopped, TaskPredicate):
+            raise  # a stop, or Celery's own control flow: never a failure to retry
+        except Exception as exc:
+            due = self._retry_later(exc)
+            if due is None:
+                raise
+            raise RetryLater(exc=exc, when=due) from exc
+
+    def _retry_later(self, exc: Exception) -> datetime | None:
+        """Postpone the task to its next attempt if its policy retries this failure: when
+        that is, or None (the run ends FAILURE)."""
+        declaration = self.declaration
+        policy = declaration.retry if declaration is not None else None
+        if policy is None or not retries(policy, exc, self.token):
+            return None
+        wait = backoff(policy, self.token)
+        error, _ = cut(
+            {"type": type(exc).__name__, "message": _describe(exc)}, self.settings.preview_bytes
+        )
+        due = now_ms() + round(wait * 1000)
+        outcome = self.transitions.retry(self.task_id, self.token, error, due)
+        if isinstance(outcome, Stale):
+            raise Superseded("another attempt holds this task now") from exc
+        if isinstance(outcome, Cancelling):
+            return None  # asked to stop: it ends as a failure does, not run again
+        return datetime.fromtimestamp(due / 1000, UTC)
 
     @property
     def declaration(self) -> TaskDeclaration | None:

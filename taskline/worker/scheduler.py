@@ -1,10 +1,11 @@
 """The scheduler process: the clock of the line (`python -m taskline.worker.scheduler`).
 
-Every tick it releases postponed tasks that are due (they wait here, in Redis, not as held or
-unacknowledged RabbitMQ messages), republishes turns whose publisher never saw them confirmed
-(a crash between record and publish), has the worker kill the pool child of a running task that
-ignored a cancel request past the grace period, settles runs whose lease lapsed with no message
-left to run them again, forgets finished tasks past their retention, and compares the line
+Every tick it releases postponed tasks that are due, retried ones among them (they wait here,
+in Redis, not as held or unacknowledged RabbitMQ messages), republishes turns whose publisher
+never saw them confirmed (a crash between record and publish), has the worker kill the pool
+child of a running task that ignored a cancel request past the grace period, settles runs whose
+lease lapsed with no message left to run them again, forgets finished tasks past their
+retention, and compares the line
 with RabbitMQ's queue: turns missing there (a purged queue, a lost message) are published
 again, the rest of the line after them too, so the order holds. All of it is state in Redis, so
 a restart of this process loses nothing; the worker runs each turn once, however often it comes.
@@ -75,7 +76,8 @@ class Scheduler:
         self.transitions.confirm([(task_id, turn)])
 
     def release_due(self) -> int:
-        """Put postponed tasks whose time has come back in line."""
+        """Put postponed tasks whose time has come back in line (postponed by a user, or
+        waiting for the next attempt of a retried failure)."""
         released = 0
         for task_id in self._due(self.keys.scheduled, now_ms()):
             turn = self.transitions.release(task_id)

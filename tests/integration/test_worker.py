@@ -4,12 +4,14 @@ The test plays the API (records through core.transitions, turns published by nam
 embedded worker runs the real task code against them.
 """
 
+import json
 import uuid
 
 import pytest
 
 from taskline.core.records import State, now_ms
 from taskline.core.transitions import Claimed, Created, Edited
+from taskline.worker.scheduler import Scheduler
 from tests.integration.conftest import Embedded
 from tests.waiting import wait_until
 
@@ -92,3 +94,32 @@ def test_a_run_replaced_by_another_attempt_stops_and_writes_nothing_more(
     assert embedded.redis.xlen(embedded.keys.events(task_id)) == events
     forget = now_ms() + 60_000
     assert embedded.transitions.finish(task_id, State.SUCCESS, None, forget, token=2)
+
+
+def test_a_retried_failure_waits_postponed_and_celery_records_a_retry_not_a_failure(
+    embedded: Embedded,
+) -> None:
+    """`word_report` retries FlakySourceError (3 attempts, 0.5 s of backoff): its first run
+    fails, the task waits SCHEDULED, Celery's result says RETRY (GET /result reads no
+    FAILURE), and the scheduler's release gives the next attempt a turn the worker claims."""
+    created = create(embedded, "word_report", {"text": "a b a", "fail_attempts": 1})
+    task_id = created.snapshot.record.id
+    publish(embedded, created, created.turn)
+    result = embedded.app.AsyncResult(task_id)
+    assert wait_until(lambda: result.state == "RETRY", 20)
+    record = embedded.redis.hgetall(embedded.keys.task(task_id))
+    assert record["state"] == "SCHEDULED" and record["attempts"] == "1"
+    (failure,) = json.loads(record["errors"])
+    assert failure["type"] == "FlakySourceError" and failure["attempt"] == 1
+    assert failure["message"] == "attempt 1 fails on purpose"
+    due = embedded.redis.zscore(embedded.keys.scheduled, task_id)
+    assert due is not None and due <= now_ms() + 500  # at most the first backoff away
+
+    scheduler = Scheduler(embedded.settings)
+    try:
+        assert wait_until(scheduler.release_due, 5) == 1
+    finally:
+        scheduler.publisher.close()
+    assert wait_until(lambda: ended(embedded, task_id), 20) == "SUCCESS"
+    assert field(embedded, task_id, "attempts") == "2"
+    assert result.get(timeout=5) == {"lines": 1, "words": 3, "top": [["a", 2], ["b", 1]]}
