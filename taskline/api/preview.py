@@ -1,7 +1,7 @@
 """Previews in the API: a task's large parts cut short where many tasks go out together.
 
 A listing (`GET /tasks`, `GET /queue`), the snapshot of `GET /events` and its task events carry
-`params`, `progress`, `result` and `error` cut to a few KB each (core.previews), marked
+`params`, `progress`, `result`, `error` and `errors` cut to a few KB each (core.previews), marked
 `truncated: true`, with the task's own URL (`links.self`, `links.result`) for the whole. The
 cut shrinks with the page size, so that one page stays under 1 MiB whatever is stored.
 """
@@ -12,7 +12,7 @@ from taskline.core.previews import cut
 from taskline.core.settings import Settings
 
 # The parts of a task that may be cut; a page's budget is shared among them.
-CUT_FIELDS = ("params", "progress", "result", "error")
+CUT_FIELDS = ("params", "progress", "result", "error", "errors")
 
 
 def budget(settings: Settings, items: int) -> int:

@@ -16,6 +16,7 @@ from pydantic import (
 
 from taskline.core.previews import cut
 from taskline.core.records import Snapshot, State
+from taskline.core.transitions import RETRY_ERRORS_KEPT
 from taskline.declaring import MAX_DELAY_SECONDS
 
 
@@ -143,6 +144,13 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class AttemptError(ErrorInfo):
+    """Why an earlier attempt failed, before the task was retried."""
+
+    attempt: int = Field(description="The attempt that failed (1 for the first run).")
+    at: str = Field(description="When it failed.")
+
+
 class Links(BaseModel):
     self: str
     result: str
@@ -175,6 +183,7 @@ class TaskOut(BaseModel):
                     },
                     "result": None,
                     "error": None,
+                    "errors": [],
                     "attempts": 1,
                     "worker": "celery@host:4242",
                     "lease_renewed_at": "2026-11-23T18:00:03.010Z",
@@ -202,7 +211,13 @@ class TaskOut(BaseModel):
     progress: Progress | None = None
     result: Any = None
     error: ErrorInfo | None = None
-    attempts: int = 0
+    errors: list[AttemptError] = Field(
+        default_factory=list,
+        description="The failures of earlier attempts that its retry policy retried, oldest "
+        f"first (the last {RETRY_ERRORS_KEPT}); while it waits for the next attempt, `state` "
+        "is SCHEDULED until `not_before`.",
+    )
+    attempts: int = Field(0, description="Runs so far: retries and reruns of lost runs count.")
     worker: str | None = Field(
         None, description="Running: the worker process that runs it (host:pid)."
     )
@@ -304,9 +319,11 @@ def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
         progress = record.progress
     elif state is State.SUCCESS and meta and meta.get("status") == State.SUCCESS:
         result = meta["result"]
-    params, error, truncated = record.params, record.error, False
+    params, error, errors, truncated = record.params, record.error, record.errors, False
     if cut_to is not None:
-        params, error, progress, result, truncated = _cut(cut_to, params, error, progress, result)
+        params, error, progress, result, errors, truncated = _cut(
+            cut_to, params, error, progress, result, errors
+        )
     link = f"/tasks/{record.id}"
     return TaskOut(
         id=record.id,
@@ -323,6 +340,7 @@ def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
         progress=progress,
         result=result,
         error=error,
+        errors=errors,
         attempts=record.attempts,
         worker=record.runner if running else None,
         lease_renewed_at=record.renewed_at if running else None,

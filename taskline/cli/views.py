@@ -127,6 +127,10 @@ def detail(task: dict[str, Any]) -> Table:
         rows.append(("result", value_text(task["result"])))
     if error := task.get("error"):
         rows.append(("error", f"{error.get('type', '')}: {error.get('message', '')}"))
+    for failed in task.get("errors") or []:  # earlier attempts, retried
+        why = f"{failed.get('type', '')}: {failed.get('message', '')}"
+        at = local(failed.get("at"))
+        rows.append(("retried", f"attempt {failed.get('attempt', '')} ({at}) {why}"))
     for label, value in rows:
         if value:
             table.add_row(label, value if isinstance(value, Text) else text(value, one_line=False))

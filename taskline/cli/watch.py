@@ -84,7 +84,7 @@ class Board:
         kind = data.get("kind")
         if kind in ("started", "progress"):
             self.run(data)
-        elif kind in ("ended", "requeued", "deleted") and data.get("id") in self.rows:
+        elif kind in ("ended", "requeued", "retrying", "deleted") and data.get("id") in self.rows:
             self.progress.remove_task(self.rows.pop(data["id"]))
         return [] if kind == "progress" else [event_line(data)]
 

@@ -46,6 +46,7 @@ def task(**fields: Any) -> dict[str, Any]:
         "queued_at": "2026-01-01T00:00:00+00:00",
         "progress": {"percent": 50.0, "intermediate": HOSTILE},
         "error": {"type": HOSTILE, "message": HOSTILE},
+        "errors": [{"type": HOSTILE, "message": HOSTILE, "attempt": 1, "at": HOSTILE}],
         "result": HOSTILE,
         "worker": HOSTILE,
         **fields,

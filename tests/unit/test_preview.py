@@ -30,7 +30,7 @@ def test_what_fits_is_not_cut() -> None:
 def test_a_page_shares_its_budget_and_a_cut_event_links_the_whole() -> None:
     settings = Settings(preview_bytes=4096, page_preview_bytes=400_000)
     assert budget(settings, 1) == 4096
-    assert budget(settings, 500) == 200
+    assert budget(settings, 500) == 160  # five parts: params, progress, result, error, errors
     event = {"id": "t1", "state": "PROGRESS", "progress": {"intermediate": "3" * 10_000}}
     shown = preview_event(event, 1000)
     assert shown["truncated"] is True and shown["links"]["self"] == "/tasks/t1"

@@ -10,7 +10,9 @@
   const TERMINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);
   const RUNNING = new Set(["STARTED", "PROGRESS"]);
   // Kinds after which the event alone does not say enough (params, result, not_before…).
-  const NEEDS_TASK = new Set(["created", "edited", "postponed", "released", "ended", "requeued"]);
+  const NEEDS_TASK = new Set([
+    "created", "edited", "postponed", "released", "ended", "requeued", "retrying",
+  ]);
   const RECENT_MAX = 20;
   const PROGRESS_SHOWN = new Set(["percent", "current", "total", "intermediate"]);
   const HOST_EVERY_MS = 2000;
@@ -346,6 +348,7 @@
         if (event.attempts) task.attempts = event.attempts;
         break;
       case "requeued":
+      case "retrying":
         task.started_at = null;
         task.progress = null;
         break;
