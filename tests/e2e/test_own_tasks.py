@@ -4,13 +4,16 @@ The session's stack loads `examples/reports` (a package named `tasks`, from outs
 Taskline's tree) and `tests.packages.guarded` beside the built-ins (tests/processes.py).
 """
 
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from httpx_sse import connect_sse
 
 from tests.client import blocker, read, submit, wait_done, wait_state
 from tests.processes import Stack
@@ -20,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 TASKLINE = Path(sys.executable).with_name("taskline")
 LINES = "\n".join(["the cat sat", "on the mat"] * 50)
+MOMENT = timedelta(milliseconds=5)
 
 
 def test_an_authors_task_type_is_listed_with_its_schema_and_policy(
@@ -95,3 +99,68 @@ def test_a_task_whose_code_the_api_cannot_import_runs_in_the_worker(api: httpx.C
     assert wait_done(api, task["id"])["state"] == "SUCCESS"
     assert wait_until(lambda: read(api, task["id"]).get("state"), 5) == "SUCCESS"
     assert api.get(f"/tasks/{task['id']}/result").json()["result"] == "ran in the worker"
+
+
+def every_event(api: httpx.Client, task_id: str) -> list[dict]:
+    """All the events of an ended task, from its first (resumed after the stream's start)."""
+    headers = {"Last-Event-ID": "0-0"}
+    with connect_sse(api, "GET", f"/tasks/{task_id}/events", headers=headers) as source:
+        return [json.loads(event.data) for event in source.iter_sse()]
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def test_a_flaky_report_is_retried_after_its_backoff_while_the_line_goes_on(
+    api: httpx.Client,
+) -> None:
+    """`word_report` retries FlakySourceError: 3 attempts in all, 0.5 s of backoff doubled,
+    with full jitter. Two failures, then a success; a task submitted after it runs while it
+    waits."""
+    flaky = submit(api, "word_report", {"text": LINES, "top": 1, "fail_attempts": 2})
+    meanwhile = submit(api, "reverse", {"text": "meanwhile"})
+    done = wait_done(api, flaky["id"], timeout=60)
+    assert done["state"] == "SUCCESS" and done["attempts"] == 3 and done["error"] is None
+    assert [(e["type"], e["message"], e["attempt"]) for e in done["errors"]] == [
+        ("FlakySourceError", "attempt 1 fails on purpose", 1),
+        ("FlakySourceError", "attempt 2 fails on purpose", 2),
+    ]
+    assert api.get(f"/tasks/{flaky['id']}/result").json()["result"]["words"] == 300
+
+    # Observed through its events: SCHEDULED between the attempts, each wait within its
+    # backoff, released into the line once due.
+    events = [e for e in every_event(api, flaky["id"]) if e["state"] != "PROGRESS"]
+    assert [e["state"] for e in events] == [
+        "QUEUED",
+        *(["STARTED", "SCHEDULED", "QUEUED"] * 2),
+        "STARTED",
+        "SUCCESS",
+    ]
+    waits = [e for e in events if e["state"] == "SCHEDULED"]
+    for n, (waiting, released) in enumerate(zip(waits, events[3::3], strict=True), start=1):
+        assert waiting["attempts"] == waiting["error"]["attempt"] == n
+        due = moment(waiting["not_before"])
+        wait = due - moment(waiting["at"])  # (both read from the clock a moment apart)
+        assert -MOMENT <= wait <= timedelta(seconds=0.5 * 2 ** (n - 1)) + MOMENT
+        assert moment(released["at"]) >= due
+    history = api.get(f"/tasks/{flaky['id']}/history").json()
+    assert [h["error"] for h in history if h["change"] == "retry"] == done["errors"]
+
+    # The worker was not held: the task submitted after it ran between its attempts.
+    other = wait_done(api, meanwhile["id"])
+    second_start = events[4]["at"]
+    assert events[2]["at"] <= other["started_at"] <= other["finished_at"] <= second_start
+    assert other["finished_at"] < done["started_at"]
+
+
+def test_a_report_that_fails_every_attempt_ends_failure_after_the_last(
+    api: httpx.Client,
+) -> None:
+    task = submit(api, "word_report", {"text": "the cat", "fail_attempts": 3})
+    done = wait_done(api, task["id"], timeout=60)
+    assert done["state"] == "FAILURE" and done["attempts"] == 3
+    assert done["error"] == {"type": "FlakySourceError", "message": "attempt 3 fails on purpose"}
+    assert [e["attempt"] for e in done["errors"]] == [1, 2]  # the retried ones
+    refused = api.get(f"/tasks/{task['id']}/result")
+    assert refused.status_code == 409 and refused.json()["detail"]["state"] == "FAILURE"
