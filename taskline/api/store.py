@@ -12,6 +12,7 @@ from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskline.api.errors import UnavailableError
+from taskline.api.reads import GatheredReads
 from taskline.core.records import WORKER_SEEN_MS, Keys, Snapshot, now_ms
 from taskline.core.replies import Entry, entries, scored, text
 from taskline.core.transitions import AsyncTransitions
@@ -50,6 +51,7 @@ class TaskStore:
         self.redis = redis
         self.keys = keys
         self.transitions = AsyncTransitions(redis, keys)
+        self._reads = GatheredReads(self.transitions.read)
         self._confirmed: list[tuple[str, int]] = []
         self._flushes: set[asyncio.Task[None]] = set()
 
@@ -86,9 +88,10 @@ class TaskStore:
         return (text(found), text(digest)) if found else None
 
     async def read(self, task_id: str) -> Snapshot | None:
-        """One task, or None if unknown."""
-        found = await self.read_many([task_id])
-        return found[0] if found else None
+        """One task, or None if unknown; read with the others asked in the same turn of the
+        event loop (taskline.api.reads)."""
+        with redis_errors():
+            return await self._reads.read(task_id)
 
     async def read_with_outbox(self, task_id: str) -> tuple[Snapshot | None, int | None]:
         """One task, and since when (ms) its turn waits in the outbox for a confirm."""
