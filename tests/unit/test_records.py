@@ -2,6 +2,7 @@
 
 import json
 
+from taskline.api.routes.tasks import task_response
 from taskline.api.schemas import task_out as build
 from taskline.core.records import Snapshot, State, TaskRecord, encode, now_iso
 
@@ -53,3 +54,14 @@ def test_error_is_decoded() -> None:
     error = {"type": "ValueError", "message": "boom"}
     task = build(Snapshot(record(state="FAILURE", error=json.dumps(error)), None, 3))
     assert task.error.type == "ValueError" and task.state is State.FAILURE
+
+
+def test_a_task_response_is_the_json_of_the_snapshot_it_is_given() -> None:
+    """Requests handed one snapshot share its JSON; another snapshot, equal or not, is
+    encoded anew (task_response)."""
+    first = Snapshot(record(version="1"), None, 3)
+    moved = Snapshot(record(version="1"), None, 2)  # the same record, a new place in line
+    for snapshot in (first, first, moved, first):
+        response = task_response(snapshot)
+        assert response.body == build(snapshot).model_dump_json().encode()
+        assert response.headers["etag"] == '"v1"'

@@ -114,10 +114,29 @@ async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
     return snapshot
 
 
+class _LastEncoded:
+    """The JSON of the snapshot encoded last. A gathered read (taskline.api.reads) hands one
+    snapshot to every request that asked for the task in that turn of the event loop, and
+    they are answered one after the other: the JSON is made once for all of them."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._body = b""
+
+    def __call__(self, snapshot: Snapshot) -> bytes:
+        if snapshot is not self._snapshot:
+            self._body = task_out(snapshot).model_dump_json().encode()
+            self._snapshot = snapshot
+        return self._body
+
+
+_encoded = _LastEncoded()
+
+
 def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> Response:
     """The task as JSON with its ETag, serialised once (FastAPI would validate it again)."""
     return Response(
-        task_out(snapshot).model_dump_json(),
+        _encoded(snapshot),
         status_code,
         media_type="application/json",
         headers={"ETag": snapshot.record.etag},
