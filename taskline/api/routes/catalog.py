@@ -1,12 +1,13 @@
 """The task types this deployment runs (TASKLINE_TASK_PACKAGES), with their schemas."""
 
+from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from taskline.api.deps import SettingsDep
 from taskline.api.schemas import TaskType
-from taskline.core.registry import Registry, limits, tasks_of
+from taskline.core.registry import Registry, limits, registry
 
 router = APIRouter(tags=["catalogue"])
 
@@ -14,6 +15,13 @@ router = APIRouter(tags=["catalogue"])
 @router.get("/task-types", response_model=list[TaskType])
 async def read_task_types(settings: SettingsDep) -> list[TaskType]:
     """List the task types with their parameter schemas, time limits and retry policy."""
+    return described(settings.task_packages, settings.task_path)
+
+
+@lru_cache
+def described(packages: str, path: str) -> list[TaskType]:
+    """The task types as GET /task-types shows them: the loaded types never change while a
+    process runs, so their schemas are made once, not on every request."""
     return [
         TaskType(
             name=t.name,
@@ -25,7 +33,7 @@ async def read_task_types(settings: SettingsDep) -> list[TaskType]:
             max_attempts=t.retry.max_attempts if t.retry else 1,
             reserves=t.exclusive_range.ledger if t.exclusive_range else None,
         )
-        for t in tasks_of(settings).values()
+        for t in registry(packages, path).values()
     ]
 
 
