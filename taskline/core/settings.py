@@ -8,9 +8,10 @@ gets its values from it too (`python -m taskline.core.settings --shell`, sourced
 import argparse
 import shlex
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "TASKLINE_"
@@ -18,6 +19,22 @@ PREFIX = "TASKLINE_"
 
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
+
+
+def sentinel_addresses(text: str) -> list[tuple[str, int]]:
+    """The (host, port) of each sentinel of TASKLINE_REDIS_SENTINELS (`host:port,…`; an IPv6
+    host in brackets); ValueError naming the entry that is none."""
+    found = []
+    for entry in (part.strip() for part in text.split(",")):
+        host, colon, port = entry.rpartition(":")
+        host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+        if not (colon and host and port.isdecimal() and 0 < int(port) < 65536):
+            raise ValueError(
+                f"{entry!r} is not host:port (a port from 1 to 65535): give the sentinels as "
+                "host:port,host:port,…, e.g. 10.0.0.1:26379,10.0.0.2:26379"
+            )
+        found.append((host, int(port)))
+    return found
 
 
 class Settings(BaseSettings):
@@ -31,6 +48,15 @@ class Settings(BaseSettings):
     broker_url: str = Field("amqp://guest:guest@127.0.0.1:5672//", description="RabbitMQ.")
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis: task records and Celery's results."
+    )
+    redis_sentinels: str = Field(
+        "",
+        description="Redis Sentinels (host:port, comma-separated): when set, every process asks "
+        "them where the primary is and follows a failover; the Redis URL then gives only the "
+        "password, user, database and TLS, not the host.",
+    )
+    redis_master: str = Field(
+        "taskline", description="The name under which the sentinels watch the primary."
     )
     queue: str = Field("taskline", description="The queue (and exchange) name.")
     key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
@@ -166,6 +192,37 @@ class Settings(BaseSettings):
         description="How often the scheduler compares the line with RabbitMQ's queue; a turn "
         "missing twice in a row is published again.",
     )
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_are_addresses(cls, value: str) -> str:
+        if value.strip():
+            try:
+                sentinel_addresses(value)
+            except ValueError as exc:
+                raise ValueError(f"TASKLINE_REDIS_SENTINELS: {exc}") from None
+        return value.strip()
+
+    @field_validator("redis_master")
+    @classmethod
+    def _master_is_a_name(cls, value: str) -> str:
+        if not value or any(c.isspace() for c in value):
+            raise ValueError(
+                f"TASKLINE_REDIS_MASTER: {value!r} is not a master name: give the name the "
+                "sentinels monitor (`sentinel monitor NAME host port quorum`), without spaces"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _sentinels_need_a_network_url(self) -> Self:
+        scheme = urlsplit(self.redis_url).scheme
+        if self.redis_sentinels and scheme not in ("redis", "rediss"):
+            raise ValueError(
+                f"TASKLINE_REDIS_SENTINELS is set but TASKLINE_REDIS_URL is a {scheme}:// URL: "
+                "with sentinels give a redis:// (or rediss://) URL, whose password, user and "
+                "database are used on the primary the sentinels name"
+            )
+        return self
 
 
 @lru_cache
