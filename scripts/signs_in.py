@@ -11,18 +11,21 @@ from urllib.parse import urlsplit
 import redis
 from kombu import Connection
 
+from taskline.core import redis_clients
 from taskline.core.settings import get_settings
 
 
 def redis_problem() -> str | None:
-    url = get_settings().redis_url
-    parts = urlsplit(url)
+    settings = get_settings()
+    parts = urlsplit(settings.redis_url)
     try:
-        with redis.Redis.from_url(url, socket_timeout=5) as client:
+        # With sentinels, the primary they name: as every process reaches it.
+        with redis_clients.client(settings, socket_timeout=5) as client:
             client.ping()
         if parts.password:  # a password that Redis does not ask for protects nothing
             keyless = parts._replace(netloc=parts.netloc.rpartition("@")[2], query="")
-            with redis.Redis.from_url(keyless.geturl(), socket_timeout=5) as anyone:
+            without = settings.model_copy(update={"redis_url": keyless.geturl()})
+            with redis_clients.client(without, socket_timeout=5) as anyone:
                 anyone.ping()
             return (
                 "Redis at TASKLINE_REDIS_URL answers without a password: stop it, or set its "

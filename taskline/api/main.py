@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -36,6 +35,7 @@ from taskline.api.stats import CpuSampler
 from taskline.api.store import TaskStore
 from taskline.api.streams import StreamSlots
 from taskline.api.submit import Submitter
+from taskline.core import redis_clients
 from taskline.core.guard import check as check_production
 from taskline.core.ledger import Ledger
 from taskline.core.logs import hide_tokens
@@ -59,13 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # After a Redis restart the idle pooled connections are dead, and redis-py hands them
-        # out unchecked (RESP3): retry a command that meets a closed connection on a fresh
-        # one. Only connection errors: retried timeouts would turn a 503 into a long wait.
+        # After a Redis restart or failover the idle pooled connections are dead, and
+        # redis-py hands them out unchecked (RESP3): retry a command that meets a closed
+        # connection on a fresh one (with sentinels, to the primary they name then). Only
+        # connection errors: retried timeouts would turn a 503 into a long wait.
         # When every pooled connection is busy (hundreds of streams woken at once) a request
         # waits for one, up to the connect timeout, instead of failing at once.
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url,
+        redis = redis_clients.async_client(
+            settings,
             max_connections=REDIS_CONNECTIONS,
             timeout=settings.connect_timeout,
             decode_responses=True,
@@ -77,7 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 supported_errors=(RedisConnectionError,),
             ),
         )
-        redis = Redis.from_pool(pool)
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
         app.state.store = TaskStore(redis, keys)

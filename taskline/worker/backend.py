@@ -10,19 +10,28 @@ core/lua/store_result.lua.
 What is stored is smaller too: the JSON is UTF-8, not ASCII with `\\u` escapes (12 bytes for
 an emoji instead of 4), and the task's arguments are left out: `result_extended` gives Flower
 the task's name and worker, but its params are the record's (one copy, in core.records).
+
+Its client is made as every client of the main Redis is (core.redis_clients): with sentinels
+configured it follows the primary through a failover, for the worker and for Flower alike.
 """
 
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from celery import states
+import redis
+from celery import Celery, states
 from celery.backends.redis import RedisBackend
 from celery.exceptions import BackendStoreError
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps as json_dumps
 
+from taskline.core import redis_clients
+from taskline.core.settings import Settings, get_settings
 from taskline.core.transitions import ResultWrites
+
+# What the URL (and so core.redis_clients) gives; the rest of Celery's options are kept.
+URL_PARTS = frozenset({"host", "port", "db", "username", "password", "connection_class", "path"})
 
 
 class TasklineRedisBackend(RedisBackend):
@@ -35,6 +44,22 @@ class TasklineRedisBackend(RedisBackend):
     failure_expires: float | None
     _MAX_STR_VALUE_SIZE: int
     _get_result_meta: Callable[..., dict[str, Any]]
+    app: Celery
+
+    connparams: dict[str, Any]
+
+    @cached_property
+    def client(self) -> redis.Redis:
+        """Celery's client, with Celery's timeouts and retries, from core.redis_clients."""
+        settings = getattr(self.app, "settings", None)
+        if not isinstance(settings, Settings):  # an app built around other settings
+            settings = get_settings()
+        options = {
+            name: value
+            for name, value in self.connparams.items()
+            if name not in URL_PARTS and not name.startswith("ssl") and value is not None
+        }
+        return redis_clients.client(settings, **options)
 
     @cached_property
     def _writes(self) -> ResultWrites:

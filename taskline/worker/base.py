@@ -39,6 +39,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from taskline.context import Cancelled, RunStopped, Superseded
+from taskline.core import redis_clients
 from taskline.core.previews import cut
 from taskline.core.records import TURN_HEADER, Keys, State, dumps, now_ms
 from taskline.core.registry import limits, tasks_of
@@ -122,8 +123,8 @@ class TasklineTask(Task[Any, Any]):
         cls = type(self)
         if cls._redis is None or cls._redis_pid != os.getpid():
             settings = self.settings
-            cls._redis = redis.Redis.from_url(
-                settings.redis_url,
+            cls._redis = redis_clients.client(
+                settings,
                 socket_connect_timeout=settings.connect_timeout,
                 socket_timeout=5.0,
                 decode_responses=True,

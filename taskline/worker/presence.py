@@ -5,6 +5,7 @@ from typing import Any
 import redis
 from celery.signals import heartbeat_sent, worker_ready, worker_shutdown
 
+from taskline.core import redis_clients
 from taskline.core.records import Keys, now_ms
 
 _seen: dict[str, Any] = {}
@@ -29,7 +30,7 @@ def _ready(sender: Any, **_: Any) -> None:
     _seen.update(
         app=sender.app,
         hostname=sender.hostname,
-        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2),
+        redis=redis_clients.client(settings, socket_timeout=2),
     )
     _mark(True)
 

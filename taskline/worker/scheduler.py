@@ -21,6 +21,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from taskline.core import redis_clients
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.records import WORKER_SEEN_MS, Keys, State, now_ms
 from taskline.core.replies import text_or_none, texts
@@ -49,8 +50,8 @@ class Scheduler:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
-        self.redis = redis.Redis.from_url(
-            settings.redis_url,
+        self.redis = redis_clients.client(
+            settings,
             decode_responses=True,
             socket_connect_timeout=settings.connect_timeout,
             socket_timeout=5.0,

@@ -114,6 +114,34 @@ def test_no_caller_builds_script_arguments_or_compares_reply_strings() -> None:
     assert [str(p.relative_to(ROOT)) for p in callers] == []
 
 
+# What builds a Redis client or its pool; only core/redis_clients.py may.
+CLIENT_BUILDERS = frozenset(
+    {"from_url", "from_pool", "Redis", "StrictRedis", "ConnectionPool", "Sentinel", "master_for"}
+)
+CLIENT_FACTORY = "taskline/core/redis_clients.py"
+
+
+def called_names(path: Path) -> set[str]:
+    """The names of the functions a module calls (`redis.Redis.from_url(…)` → `from_url`)."""
+    return {
+        node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+    }
+
+
+def test_only_the_client_factory_builds_redis_clients() -> None:
+    """Every process reaches the main Redis through core.redis_clients, so every one of them
+    follows the sentinels alike; a client built from the URL elsewhere would not."""
+    builders = {
+        str(path.relative_to(ROOT)): sorted(called_names(path) & CLIENT_BUILDERS)
+        for package in ("taskline", "scripts")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert builders.pop(CLIENT_FACTORY)  # the check sees the calls it looks for
+    assert {path: names for path, names in builders.items() if names} == {}
+
+
 Path  # noqa: B018 (kept for type hints in helpers)
 
 
