@@ -28,9 +28,11 @@ from taskline.api.errors import (
 from taskline.api.producer import Producer
 from taskline.api.store import TaskStore
 from taskline.core.records import Snapshot, iso, now_ms, to_ms
+from taskline.core.redis_clients import uses_sentinels
 from taskline.core.registry import Registry, tasks_of
 from taskline.core.settings import Settings
 from taskline.core.transitions import (
+    Call,
     Created,
     Existing,
     Full,
@@ -40,6 +42,8 @@ from taskline.core.transitions import (
     Reservation,
     TooLarge,
 )
+
+CreateOutcome = Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota
 
 # How often a retry looks whether the first request's publish has ended.
 PUBLISH_POLL_SECONDS = 0.05
@@ -137,6 +141,11 @@ class Submitter:
         self.tasks = tasks_of(settings)
         # How long a first publish may take (connect, then confirm), with a margin.
         self.publish_ms = int(2_000 * settings.connect_timeout) + 1_000
+        # With sentinels, how many replicas must hold a new task before its 202, and how
+        # long they are waited for: half the connect timeout, which is also the API's socket
+        # timeout, so that WAIT answers first.
+        self.replicas = settings.redis_replicas_to_ack if uses_sentinels(settings) else 0
+        self.replicated_ms = int(500 * settings.connect_timeout)
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
         """Publish the task's turn and take it off the outbox once confirmed."""
@@ -168,8 +177,8 @@ class Submitter:
                 return again
         task_id = str(uuid.uuid4())
         reserve = reservation(self.tasks, name, params)
-        outcome = await self.store.change(
-            self.store.transitions.create(
+        outcome = await self._create(
+            self.store.transitions.calls.create(
                 task_id,
                 name,
                 params,
@@ -215,6 +224,25 @@ class Submitter:
             case Created(snapshot=snapshot):
                 return snapshot
         raise AssertionError(outcome)
+
+    async def _create(self, create: Call[CreateOutcome]) -> CreateOutcome:
+        """Record a new task. With replicas to wait for, a task that no replica holds in time
+        is taken back (503): a failover to a replica without its record would lose it, since
+        the worker drops a turn whose record it does not know."""
+        if not self.replicas:
+            return await self.store.change(self.store.transitions.run(create))
+        outcome, acked = await self.store.change(
+            self.store.transitions.run_replicated(create, self.replicas, self.replicated_ms)
+        )
+        if isinstance(outcome, Created) and acked < self.replicas:
+            await self.store.change(
+                self.store.transitions.delete(outcome.snapshot.record.id, unpublished=True)
+            )
+            raise UnavailableError(
+                f"Redis could not copy the task to {self.replicas} replica(s) within "
+                f"{self.replicated_ms} ms, so it was not accepted; try again shortly"
+            )
+        return outcome
 
     async def _publish_new(self, snapshot: Snapshot, turn: int) -> None:
         """Publish a new task's first turn; forget the task if RabbitMQ surely lacks it."""

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     redis_master: str = Field(
         "taskline", description="The name under which the sentinels watch the primary."
     )
+    redis_replicas_to_ack: int = Field(
+        1,
+        ge=0,
+        description="With sentinels: a 202 waits until this many replicas hold the new task "
+        "(WAIT, at most half of connect_timeout; else a 503 and no task); 0: a 202 waits for none.",
+    )
     queue: str = Field("taskline", description="The queue (and exchange) name.")
     key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
     task_packages: str = Field(

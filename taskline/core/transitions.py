@@ -22,6 +22,7 @@ from typing import Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
 from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 from taskline.core.ledger import Allocation
 from taskline.core.previews import cut
@@ -761,10 +762,32 @@ class AsyncTransitions:
     def __init__(self, client: AsyncRedis, keys: Keys) -> None:
         self.keys = keys
         self.calls = Calls(keys)
+        self._client = client
         self._scripts = _scripts(client)
 
     async def run(self, call: Call[T]) -> T:
         return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+
+    async def run_replicated(self, call: Call[T], replicas: int, timeout_ms: int) -> tuple[T, int]:
+        """Run a transition, then wait until `replicas` replicas hold its writes, at most
+        `timeout_ms`: its outcome and how many replicas acknowledged them.
+
+        WAIT counts the writes of its own connection, so the script and WAIT go together in
+        one pipeline (one round trip). Sent by SHA: a primary that lacks the script (a replica
+        just promoted) answers NOSCRIPT, and it is loaded and sent again.
+        """
+        script = self._scripts[call.script]
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(call.keys), *call.keys, *call.args)
+            pipe.wait(replicas, timeout_ms)
+            reply, acked = await pipe.execute(raise_on_error=False)
+        if isinstance(reply, NoScriptError):
+            await self._client.script_load(script.script)
+            return await self.run_replicated(call, replicas, timeout_ms)
+        for answer in (reply, acked):
+            if isinstance(answer, Exception):
+                raise answer
+        return call.parse(reply), int(acked)
 
     create = _awaiting(Calls.create)
     delete = _awaiting(Calls.delete)
