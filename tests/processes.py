@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import httpx
-import redis
 from argon2 import PasswordHasher
 
+from taskline.core import redis_clients
 from taskline.core.settings import Settings
 from tests.client import token
 from tests.support import (
@@ -155,7 +155,8 @@ class Stack:
         self.logs = logs
         self.env = isolated_env(**overrides)
         self.settings = settings_of(self.env)
-        self.redis = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+        # As the stack's processes reach Redis: through sentinels when they are configured.
+        self.redis = redis_clients.client(self.settings, decode_responses=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen | None] = {}
@@ -202,5 +203,11 @@ class Stack:
         """Stop every process and remove the queue and every key of this stack."""
         self.stop()
         settings = self.settings
-        remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")
+        remove(
+            settings.broker_url,
+            settings.redis_url,
+            [settings.queue],
+            f"{settings.key_prefix}*",
+            client=self.redis,
+        )
         self.redis.close()

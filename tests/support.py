@@ -93,9 +93,16 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 20) -> None:
         proc.wait(5)
 
 
-def remove(broker_url: str, redis_url: str, queues: list[str], key_pattern: str) -> int:
+def remove(
+    broker_url: str,
+    redis_url: str,
+    queues: list[str],
+    key_pattern: str,
+    client: redis.Redis | None = None,
+) -> int:
     """Delete the queues (and their exchanges) and the Redis keys matching `key_pattern`;
-    returns how many keys went. A queue that was never declared is no error."""
+    returns how many keys went. A queue that was never declared is no error. The keys are
+    looked for at `redis_url`, or with `client` (a primary found through sentinels)."""
     with Connection(broker_url) as connection:
         for queue in queues:
             channel = connection.channel()
@@ -108,7 +115,7 @@ def remove(broker_url: str, redis_url: str, queues: list[str], key_pattern: str)
             else:
                 channel.close()
     deleted = 0
-    with redis.Redis.from_url(redis_url) as client:
+    with contextlib.nullcontext(client) if client else redis.Redis.from_url(redis_url) as client:
         batch: list[bytes] = []
         for key in client.scan_iter(match=key_pattern, count=5000):
             batch.append(key)

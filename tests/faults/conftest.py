@@ -374,3 +374,138 @@ def ran_once_to_success(stack: Stack, api: httpx.Client, task_id: str, attempts:
     assert seen.count("STARTED") == attempts, seen
     assert not {"FAILURE", "CANCELLED"} & set(seen), seen
     return task
+
+
+# Redis with a replica and sentinels, for failover.
+
+MASTER = "taskline-test"
+
+
+class RedisSentinel:
+    """A private `redis-server --sentinel` watching a primary as MASTER; it rewrites its
+    config file as it learns the replicas, the other sentinels and each failover."""
+
+    def __init__(self, folder: Path, primary_port: int, quorum: int) -> None:
+        self.port = free_port()
+        self.dir = folder
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "sentinel.conf"
+        self.conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {MASTER} 127.0.0.1 {primary_port} {quorum}\n"
+            # A primary silent for a second is down; a failover that stalls is retried soon.
+            f"sentinel down-after-milliseconds {MASTER} 1000\n"
+            f"sentinel failover-timeout {MASTER} 5000\n"
+        )
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.dir / "sentinel.out"
+
+    def master(self) -> dict | None:
+        """What this sentinel says of MASTER (`SENTINEL MASTER`), None if it does not answer."""
+        try:
+            with redis.Redis(port=self.port, socket_timeout=1, decode_responses=True) as client:
+                return client.sentinel_master(MASTER)
+        except redis.RedisError:
+            return None
+
+    def start(self, timeout: float = 20) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [REDIS_SERVER, str(self.conf), "--sentinel"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+        def up() -> bool:
+            assert self.proc.poll() is None, f"sentinel exited:\n{tail(self.log)}"
+            return self.master() is not None
+
+        wait_until(up, timeout, interval=0.05)
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ReplicatedRedis:
+    """A primary and one replica (append-only, fsync every second) and three sentinels
+    (quorum two) that promote the replica when the primary is down for a second."""
+
+    def __init__(self, folder: Path) -> None:
+        # A replica (the old primary once back) syncs at once rather than after 5 s.
+        options = ("--appendfsync", "everysec", "--repl-diskless-sync-delay", "0")
+        self.primary = RedisServer(folder / "primary", persist=True, options=options)
+        self.replica = RedisServer(
+            folder / "replica",
+            persist=True,
+            options=(*options, "--replicaof", "127.0.0.1", str(self.primary.port)),
+        )
+        self.sentinels = [
+            RedisSentinel(folder / f"sentinel-{n}", self.primary.port, quorum=2) for n in range(3)
+        ]
+
+    def start(self) -> None:
+        """Start them all; ready for a failover once every sentinel knows the replica and
+        the two other sentinels."""
+        self.primary.start()
+        self.replica.start()
+        for sentinel in self.sentinels:
+            sentinel.start()
+        wait_until(self._watched, 30, interval=0.1)
+
+    def _watched(self) -> bool:
+        for sentinel in self.sentinels:
+            state = sentinel.master()
+            if not state or state["num-slaves"] < 1 or state["num-other-sentinels"] < 2:
+                return False
+        return self.replica.answers()
+
+    def primary_port(self) -> int | None:
+        """The primary's port as a majority of the sentinels name it (None while they differ)."""
+        named = [int(s["port"]) for s in map(RedisSentinel.master, self.sentinels) if s]
+        top = max(set(named), key=named.count, default=None)
+        return top if named.count(top) >= 2 else None
+
+    def settings(self) -> dict[str, str]:
+        """The TASKLINE_* settings of a stack that finds the primary through the sentinels;
+        the URL's host is the first primary's, which the processes must not rely on."""
+        return {
+            "TASKLINE_REDIS_URL": self.primary.url,
+            "TASKLINE_REDIS_SENTINELS": ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels),
+            "TASKLINE_REDIS_MASTER": MASTER,
+        }
+
+    def close(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.close()
+        for server in (self.primary, self.replica):
+            if server.proc is not None and server.running():
+                server.proc.kill()
+                server.proc.wait(5)
+            shutil.rmtree(server.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def replicated_redis(tmp_path: Path) -> Iterator[Callable[[], ReplicatedRedis]]:
+    """Private primaries with a replica and sentinels; all stopped and removed afterwards.
+
+    Requested before make_stack, so that the stacks (removing their keys through the
+    sentinels) are closed first."""
+    made: list[ReplicatedRedis] = []
+
+    def make() -> ReplicatedRedis:
+        made.append(ReplicatedRedis(tmp_path / f"replicated-{len(made)}"))
+        made[-1].start()
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for group in made:
+            group.close()
