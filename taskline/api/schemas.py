@@ -16,7 +16,7 @@ from pydantic import (
 
 from taskline.core.previews import cut
 from taskline.core.records import Snapshot, State
-from taskline.core.transitions import RETRY_ERRORS_KEPT
+from taskline.core.settings import Settings
 from taskline.declaring import MAX_DELAY_SECONDS
 
 
@@ -45,6 +45,9 @@ def _seconds(value: object) -> object:
 
 
 NotBefore = Annotated[AwareDatetime, BeforeValidator(_seconds), AfterValidator(_in_utc)]
+
+# The failures of retried attempts a record keeps unless TASKLINE_RETRY_ERRORS_KEPT says.
+ERRORS_KEPT = Settings.model_fields["retry_errors_kept"].default
 
 # A Redis stream id: milliseconds and a sequence number, each a 64-bit unsigned integer.
 STREAM_ID_MAX = 2**64 - 1
@@ -214,8 +217,8 @@ class TaskOut(BaseModel):
     errors: list[AttemptError] = Field(
         default_factory=list,
         description="The failures of earlier attempts that its retry policy retried, oldest "
-        f"first (the last {RETRY_ERRORS_KEPT}); while it waits for the next attempt, `state` "
-        "is SCHEDULED until `not_before`.",
+        f"first (the last `TASKLINE_RETRY_ERRORS_KEPT`, {ERRORS_KEPT} by default); while it "
+        "waits for the next attempt, `state` is SCHEDULED until `not_before`.",
     )
     attempts: int = Field(0, description="Runs so far: retries and reruns of lost runs count.")
     worker: str | None = Field(

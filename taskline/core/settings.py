@@ -190,6 +190,13 @@ class Settings(BaseSettings):
     soft_shutdown_seconds: float = Field(
         30.0, description="A stopping worker lets its task run this long, then requeues it."
     )
+    retry_errors_kept: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="Failures of retried attempts a task's record keeps in `errors`, the "
+        "oldest going first (1 to 100; its history keeps up to 100 changes, these among them).",
+    )
     progress_interval: float = Field(
         0.2, description="Minimum seconds between two progress writes of a task."
     )

@@ -42,8 +42,6 @@ LUA = Path(__file__).with_name("lua")
 IDEMPOTENCY_SECONDS = 24 * 3600
 # A rate no one reaches.
 UNLIMITED = 2**53
-# Most failures of retried attempts a record keeps in `errors` (its history keeps them too).
-RETRY_ERRORS_KEPT = 10
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
 _STANDALONE = frozenset(
@@ -463,11 +461,12 @@ class Calls:
         error: dict[str, Any],
         not_before_ms: int,
         *,
-        kept: int = RETRY_ERRORS_KEPT,
+        kept: int,
     ) -> Call[Retrying | Cancelling | Stale]:
         """Postpone the task of a failed run (named by its token) to its next attempt at
         `not_before_ms`, recording the failure (`error`: type and message) with its attempt;
-        the record keeps the last `kept` of them. A run asked to stop is not retried."""
+        the record keeps the last `kept` of them (TASKLINE_RETRY_ERRORS_KEPT). A run asked to
+        stop is not retried."""
         if kept < 1:
             raise ValueError("a record keeps at least the last failure")
         moment = iso(datetime.fromtimestamp(not_before_ms / 1000, UTC))

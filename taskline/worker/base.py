@@ -235,7 +235,9 @@ class TasklineTask(Task[Any, Any]):
             {"type": type(exc).__name__, "message": _describe(exc)}, self.settings.preview_bytes
         )
         due = now_ms() + round(wait * 1000)
-        outcome = self.transitions.retry(self.task_id, self.token, error, due)
+        outcome = self.transitions.retry(
+            self.task_id, self.token, error, due, kept=self.settings.retry_errors_kept
+        )
         if isinstance(outcome, Stale):
             raise Superseded("another attempt holds this task now") from exc
         if isinstance(outcome, Cancelling):

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -162,3 +163,19 @@ def test_a_report_that_fails_every_attempt_ends_failure_after_the_last(
     assert [e["attempt"] for e in done["errors"]] == [1, 2]  # the retried ones
     refused = api.get(f"/tasks/{task['id']}/result")
     assert refused.status_code == 409 and refused.json()["detail"]["state"] == "FAILURE"
+
+
+def test_a_record_keeps_as_many_retried_failures_as_its_setting_says(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """TASKLINE_RETRY_ERRORS_KEPT=1: of two retried failures, `errors` keeps the last; the
+    history keeps both."""
+    stack = make_stack(TASKLINE_RETRY_ERRORS_KEPT="1")
+    stack.start()
+    with stack.client() as api:
+        task = submit(api, "word_report", {"text": "the cat", "fail_attempts": 2})
+        done = wait_done(api, task["id"], timeout=60)
+        assert done["state"] == "SUCCESS" and done["attempts"] == 3
+        assert [e["attempt"] for e in done["errors"]] == [2]
+        history = api.get(f"/tasks/{task['id']}/history").json()
+        assert [h["error"]["attempt"] for h in history if h["change"] == "retry"] == [1, 2]

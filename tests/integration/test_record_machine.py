@@ -548,7 +548,7 @@ class RecordMachine(RuleBasedStateMachine):
         assert claimed == Skipped("unknown")
         finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
         assert finished is False
-        assert transitions.retry(task_id, 1, {"type": "Late"}, FOREVER) == Stale()
+        assert transitions.retry(task_id, 1, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT) == Stale()
         assert transitions.confirm([(task_id, 1)]) == 0
         assert self._footprint(task_id) == before
 
@@ -743,7 +743,10 @@ class RecordMachine(RuleBasedStateMachine):
         for kind in ("progress", "page", "renew"):
             assert self._write(kind, task_id, token, runner) is False
         assert self.transitions.finish(task_id, State.SUCCESS, None, FOREVER, token=token) is False
-        assert self.transitions.retry(task_id, token, {"type": "Late"}, FOREVER) == Stale()
+        assert (
+            self.transitions.retry(task_id, token, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT)
+            == Stale()
+        )
         if not (task_id in self.model and task.state == State.STARTED and runner == task.runner):
             # (A later attempt of the same process is no stale run.)
             finish = self.transitions.finish(task_id, State.FAILURE, None, FOREVER, runner=runner)

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.integration
 
 LEASE_MS = 10_000
 FOREVER = 2**42
+# The failures of retried attempts a record keeps, as TASKLINE_RETRY_ERRORS_KEPT's default.
+KEPT = 10
 
 
 def create(transitions: Transitions, task_id: str, **extra: object) -> Created:
@@ -294,7 +296,7 @@ def test_a_retried_run_waits_postponed_with_its_failure_until_its_next_turn(
     due = now_ms() + 60_000
     error = {"type": "FlakySourceError", "message": "the source hung up"}
 
-    retried = transitions.retry("t1", first.token, error, due)
+    retried = transitions.retry("t1", first.token, error, due, kept=KEPT)
     assert isinstance(retried, Retrying)
     record = client.hgetall(keys.task("t1"))
     assert record["state"] == "SCHEDULED" and record["not_before"] == retried.not_before
@@ -321,7 +323,7 @@ def test_a_retried_run_waits_postponed_with_its_failure_until_its_next_turn(
     assert told["kind"] == "retrying" and told["id"] == "t1"
 
     # The failed run can write nothing more, and its message (redelivered) runs nothing.
-    assert transitions.retry("t1", first.token, error, due) == Stale()
+    assert transitions.retry("t1", first.token, error, due, kept=KEPT) == Stale()
     assert transitions.progress("t1", first.token, {"percent": 50}) is False
     assert transitions.finish("t1", State.FAILURE, error, FOREVER, token=first.token) is False
     assert claim(transitions, "t1", created.turn, "w1:100", True) == Skipped("SCHEDULED")
@@ -331,7 +333,9 @@ def test_a_retried_run_waits_postponed_with_its_failure_until_its_next_turn(
     assert turn == created.turn + 1
     second = claim(transitions, "t1", turn, "w1:100")
     assert isinstance(second, Claimed) and second.token == 2
-    assert isinstance(transitions.retry("t1", 2, {"type": "E", "message": "2"}, due), Retrying)
+    assert isinstance(
+        transitions.retry("t1", 2, {"type": "E", "message": "2"}, due, kept=KEPT), Retrying
+    )
     third = claim(transitions, "t1", transitions.release("t1"), "w1:100")
     assert isinstance(third, Claimed) and third.token == 3
     assert transitions.finish("t1", State.SUCCESS, None, FOREVER, token=third.token) is True
@@ -361,7 +365,10 @@ def test_a_record_keeps_its_last_failures_and_a_run_asked_to_stop_is_not_retried
     run = claim(transitions, "t1", turn, "w:1")
     assert isinstance(run, Claimed)
     transitions.cancel("t1", now_ms() + 30_000, FOREVER)
-    assert transitions.retry("t1", run.token, {"type": "E", "message": "4"}, 0) == Cancelling()
+    assert (
+        transitions.retry("t1", run.token, {"type": "E", "message": "4"}, 0, kept=KEPT)
+        == Cancelling()
+    )
     record = client.hgetall(keys.task("t1"))
     assert record["state"] == "STARTED" and client.zscore(keys.scheduled, "t1") is None
     assert transitions.finish("t1", State.FAILURE, {"type": "E"}, FOREVER, token=run.token)
@@ -375,7 +382,9 @@ def test_a_lost_run_counts_as_an_attempt_and_goes_back_in_line_past_the_last(
     attempt's number says the policy allows no more retries."""
     created = create(transitions, "t1")
     run = claim(transitions, "t1", created.turn, "w:1")
-    assert isinstance(transitions.retry("t1", 1, {"type": "E", "message": "1"}, 0), Retrying)
+    assert isinstance(
+        transitions.retry("t1", 1, {"type": "E", "message": "1"}, 0, kept=KEPT), Retrying
+    )
     run = claim(transitions, "t1", transitions.release("t1"), "w:1")
     assert isinstance(run, Claimed) and run.token == 2
     client.delete(keys.lease("t1"))  # its worker died

@@ -21,6 +21,15 @@ def test_env_is_one_of_two_words_in_any_case() -> None:
         Settings(env="prod")
 
 
+def test_the_retried_failures_a_record_keeps_are_bounded() -> None:
+    assert Settings().retry_errors_kept == 10
+    assert Settings(retry_errors_kept=1).retry_errors_kept == 1
+    assert Settings(retry_errors_kept=100).retry_errors_kept == 100
+    for refused in (0, -1, 101):
+        with pytest.raises(ValidationError, match="retry_errors_kept"):
+            Settings(retry_errors_kept=refused)
+
+
 def test_the_shell_export_gives_every_value_back_unchanged() -> None:
     tricky = 'it\'s a "pass" word $HOME `x`'
     settings = Settings(console_password=tricky, services_autostart=True, api_port=8123)
