@@ -37,6 +37,7 @@ from taskline.api.streams import StreamSlots
 from taskline.api.submit import Submitter
 from taskline.core import redis_clients
 from taskline.core.guard import check as check_production
+from taskline.core.layout import exit_if_old_layout
 from taskline.core.ledger import Ledger
 from taskline.core.logs import hide_tokens
 from taskline.core.records import Keys
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_production(settings, "API")
     task_types = loaded(settings)  # all the task types, or the process stops saying why
+    exit_if_old_layout(settings, "API")  # before it serves: no ledger of the old layout
     hide_tokens()
 
     @asynccontextmanager

@@ -12,6 +12,7 @@ from celery.signals import celeryd_init, import_modules
 from kombu import Exchange, Queue
 
 from taskline.core.guard import exit_if_unsafe
+from taskline.core.layout import exit_if_old_layout
 from taskline.core.logs import hide_results
 from taskline.core.registry import limits, loaded
 from taskline.core.settings import Settings, get_settings
@@ -119,6 +120,14 @@ def _refuse_unsafe_production(instance: Any, **_: Any) -> None:
     """
     if isinstance(instance.app, TasklineCelery):
         exit_if_unsafe(instance.app.settings, "worker")
+
+
+@celeryd_init.connect
+def _refuse_an_old_layout(instance: Any, **_: Any) -> None:
+    """A worker whose Redis holds ledgers of a layout it no longer reads exits before it
+    consumes (after the production guard: a refused setting is said first)."""
+    if isinstance(instance.app, TasklineCelery):
+        exit_if_old_layout(instance.app.settings, "worker")
 
 
 @celeryd_init.connect
