@@ -94,7 +94,8 @@ if ! answers "$amqp_host" "$amqp_port"; then
   wait_for RabbitMQ "$amqp_host" "$amqp_port" 90
 fi
 # A consumer holds a task's message for the whole run: RabbitMQ's consumer_timeout (30 min by
-# default) must exceed the longest task time limit, or a long task would be delivered twice.
+# default) should exceed the longest task time limit, or a long run's channel is closed and its
+# message delivered again each time (held while the run holds its lease, then dropped).
 # deploy/rabbitmq.conf sets it for new nodes; a running local node is adjusted in place.
 if local_host "$amqp_host" && [ "$(id -u)" = 0 ] && command -v rabbitmqctl >/dev/null; then
   rabbitmqctl -q eval 'application:set_env(rabbit, consumer_timeout, 7200000).' >/dev/null 2>&1 \

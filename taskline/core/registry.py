@@ -37,7 +37,9 @@ class Registry(Mapping[str, TaskDeclaration]):
 
     @property
     def longest_time_limit(self) -> int:
-        """RabbitMQ must let a consumer hold a message longer than this (consumer_timeout)."""
+        """The longest a run holds its message: a RabbitMQ consumer_timeout above it spares
+        long runs a closed channel and a redelivered copy (held by the run's lease, then
+        dropped: a longer run still runs once)."""
         return max((limits(d)[1] for d in self.values()), default=0)
 
 

@@ -3,15 +3,18 @@
 RabbitMQ closes the channel of a consumer that holds an unacknowledged message longer than
 consumer_timeout and requeues the message. The deployment raises the timeout above the
 longest task (deploy/rabbitmq.conf, scripts/ensure-services.sh); these tests use a private
-node with a 5 s timeout to see what happens when a broker was not configured so.
+node with a 5 s timeout to see what happens when a broker was not configured so, or when a
+task type declares a hard limit above it: by design the stack starts all the same.
 """
 
 import os
 import signal
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import pytest
 
+from taskline.core.registry import limits, tasks_of
 from tests.client import TERMINAL, read, submit, wait_done, wait_state
 from tests.faults.conftest import RabbitNode, ran_once_to_success, received, tail
 from tests.processes import Stack, start, worker_command
@@ -39,6 +42,10 @@ def short_timeout_broker() -> Iterator[RabbitNode]:
         node.close()
 
 
+def moment(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
 def worker_gone_or_done(stack: Stack, api_get: Callable[[], dict]) -> bool:
     """Whether the worker process has exited, or the given task has ended."""
     return stack.procs["worker"].poll() is not None or api_get()["state"] in TERMINAL
@@ -50,10 +57,13 @@ def test_task_longer_than_consumer_timeout_runs_once_and_worker_carries_on(
 ) -> None:
     """A 12 s task, a 5 s consumer_timeout: one run, SUCCESS, and the next task runs.
 
-    The worker reconnects (broker_channel_error_retry) and lets the run go on; the requeued
-    message comes back to it, once per timeout, and each copy is dropped without running.
+    The stack starts although the task type's hard limit is far above the timeout. The worker
+    reconnects (broker_channel_error_retry) and lets the run go on; the requeued message comes
+    back to it, once per timeout, and each copy is dropped without running.
     """
     stack = make_stack(TASKLINE_BROKER_URL=short_timeout_broker.url)
+    hard_limit = limits(tasks_of(stack.settings)["reverse"])[1]
+    assert hard_limit * 1000 > CONSUMER_TIMEOUT_MS
     stack.start()
     with stack.client() as api:
         task = submit(api, "reverse", {"text": "long"}, delay_seconds=12)
@@ -63,6 +73,8 @@ def test_task_longer_than_consumer_timeout_runs_once_and_worker_carries_on(
         assert done["state"] == "SUCCESS", (done, tail(stack.logs / "worker.log"))
         assert done["result"] == "gnol"
         ran_once_to_success(stack, api, task["id"], attempts=1)
+        ran = moment(done["finished_at"]) - moment(done["started_at"])
+        assert ran.total_seconds() * 1000 > 2 * CONSUMER_TIMEOUT_MS  # the run outlasted it
 
         wait_until(
             lambda: worker_gone_or_done(stack, lambda: api.get(f"/tasks/{nxt['id']}").json()),
