@@ -1,8 +1,10 @@
 """The FastAPI application: lifespan, routers and the error handlers."""
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -39,6 +41,7 @@ from taskline.core import redis_clients
 from taskline.core.guard import check as check_production
 from taskline.core.layout import exit_if_old_layout
 from taskline.core.ledger import Ledger
+from taskline.core.line_queue import exit_if_mismatched
 from taskline.core.logs import hide_tokens
 from taskline.core.records import Keys
 from taskline.core.registry import loaded, packages_of
@@ -61,6 +64,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A queue declared with other arguments: refuse to start, saying how to migrate.
+        try:
+            await to_thread.run_sync(exit_if_mismatched, settings, "API")
+        except SystemExit as refusal:
+            logging.getLogger("taskline.api").critical("%s", refusal)
+            raise
         # After a Redis restart or failover the idle pooled connections are dead, and
         # redis-py hands them out unchecked (RESP3): retry a command that meets a closed
         # connection on a fresh one (with sentinels, to the primary they name then). Only

@@ -24,6 +24,7 @@ from celery.utils.time import utcoffset
 from kombu.serialization import dumps as serialize
 
 from taskline.api.errors import UnavailableError, UnconfirmedError
+from taskline.core.line_queue import mismatch_message
 from taskline.core.records import TURN_HEADER
 from taskline.core.settings import Settings
 from taskline.worker.celery_app import create_celery_app
@@ -84,9 +85,14 @@ class Producer:
         exchange = await confirmed.declare_exchange(
             self.queue.exchange.name, aio_pika.ExchangeType.DIRECT, durable=True
         )
-        queue = await confirmed.declare_queue(
-            self.queue.name, durable=True, arguments=self.queue.queue_arguments
-        )
+        try:
+            queue = await confirmed.declare_queue(
+                self.queue.name, durable=True, arguments=self.queue.queue_arguments
+            )
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            # Replaced since this process started: a 503 saying how to migrate, not "down".
+            refusal = mismatch_message(self.settings, str(exc.args[0] if exc.args else exc))
+            raise UnavailableError(refusal) from exc
         await queue.bind(exchange, routing_key=self.queue.routing_key)
         # Task-sent events are for monitors (Flower): not confirmed, like Celery's own.
         fire_and_forget: AbstractChannel = await connection.channel(publisher_confirms=False)

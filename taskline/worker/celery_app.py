@@ -13,11 +13,10 @@ from kombu import Exchange, Queue
 
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.layout import exit_if_old_layout
+from taskline.core.line_queue import MAX_PRIORITY, QUEUE_ARGUMENTS, exit_if_mismatched
 from taskline.core.logs import hide_results
 from taskline.core.registry import limits, loaded
 from taskline.core.settings import Settings, get_settings
-
-MAX_PRIORITY = 9
 
 
 class TasklineCelery(Celery):
@@ -43,9 +42,8 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         exchange,
         routing_key=settings.queue,
         durable=True,
-        # Priority 0-9 (higher first, then FIFO); one active consumer keeps the order even
-        # with a standby worker attached.
-        queue_arguments={"x-max-priority": MAX_PRIORITY, "x-single-active-consumer": True},
+        # Priority 0-9, one active consumer: the standby workers wait (core.line_queue).
+        queue_arguments=QUEUE_ARGUMENTS,
     )
     app.conf.update(
         broker_url=settings.broker_url,
@@ -128,6 +126,14 @@ def _refuse_an_old_layout(instance: Any, **_: Any) -> None:
     consumes (after the production guard: a refused setting is said first)."""
     if isinstance(instance.app, TasklineCelery):
         exit_if_old_layout(instance.app.settings, "worker")
+
+
+@celeryd_init.connect
+def _refuse_other_queue_arguments(instance: Any, **_: Any) -> None:
+    """A worker whose queue was declared with other arguments exits, saying how to migrate
+    (core.line_queue), instead of retrying RabbitMQ's refusal of its declare forever."""
+    if isinstance(instance.app, TasklineCelery):
+        exit_if_mismatched(instance.app.settings, "worker")
 
 
 @celeryd_init.connect

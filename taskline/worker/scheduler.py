@@ -23,6 +23,7 @@ from redis.retry import Retry
 
 from taskline.core import redis_clients
 from taskline.core.guard import exit_if_unsafe
+from taskline.core.line_queue import exit_if_mismatched
 from taskline.core.records import WORKER_SEEN_MS, Keys, State, now_ms
 from taskline.core.replies import text_or_none, texts
 from taskline.core.settings import Settings, get_settings
@@ -230,6 +231,7 @@ class Scheduler:
 def main() -> None:
     settings = get_settings()
     exit_if_unsafe(settings, "scheduler")
+    exit_if_mismatched(settings, "scheduler")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,125 @@
+"""The line's RabbitMQ queue: its arguments, and declaring it as every process starts.
+
+RabbitMQ never changes the arguments of a queue that exists: declaring it with others is
+refused (406 PRECONDITION_FAILED, the channel closed), and a worker would only retry that
+forever. So the worker, the API and the scheduler declare the queue first thing: a queue
+declared earlier with other arguments (before `x-single-active-consumer`, or with another
+`x-max-priority`) is replaced if RabbitMQ itself confirms it is empty and unused (a delete
+with if-empty and if-unused, atomic in the broker, so no message can be lost); otherwise the
+process refuses to start, saying how to migrate. A broker that cannot be reached is no
+refusal: the process starts and waits for it, as it always did.
+"""
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from amqp.exceptions import AMQPError, PreconditionFailed
+from kombu import Connection
+from kombu.exceptions import OperationalError
+
+from taskline.core.settings import Settings
+
+# Priority 0-9 (higher first, then FIFO); one active consumer keeps the order even with a
+# standby worker attached: RabbitMQ delivers to the first consumer attached and passes the
+# line on only when it leaves.
+MAX_PRIORITY = 9
+QUEUE_ARGUMENTS: dict[str, Any] = {
+    "x-max-priority": MAX_PRIORITY,
+    "x-single-active-consumer": True,
+}
+
+log = logging.getLogger("taskline.queue")
+
+_BROKER_ERRORS = (OperationalError, AMQPError, OSError, TimeoutError)
+
+
+class QueueMismatchError(Exception):
+    """The queue exists with other arguments, and replacing it could lose messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """The queue is there with Taskline's arguments (it was, or it was created)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migrated:
+    """It had other arguments; being empty and unused, it was replaced."""
+
+    refusal: str  # what RabbitMQ said of the old arguments
+
+
+@dataclass(frozen=True, slots=True)
+class Unreachable:
+    """RabbitMQ did not answer: nothing could be checked."""
+
+    error: str
+
+
+def mismatch_message(settings: Settings, refusal: str) -> str:
+    """What is wrong with the queue, and the exact steps of the migration."""
+    name = settings.queue
+    with Connection(settings.broker_url) as connection:
+        vhost = connection.virtual_host or "/"
+    wanted = ", ".join(f"{k}={v!r}" for k, v in QUEUE_ARGUMENTS.items())
+    return (
+        f"RabbitMQ's queue {name!r} (vhost {vhost!r}) "
+        f"was declared with other arguments than Taskline's ({wanted}): {refusal}.\n"
+        "RabbitMQ cannot change a queue's arguments, and this queue holds messages or has "
+        "consumers, so it is not replaced here (an empty, unused one would be). Migrate it "
+        "one of two ways:\n"
+        "  a) drain it: stop the API and the scheduler, let the running workers finish what "
+        f"the queue holds until `rabbitmqctl -p {vhost} list_queues name messages consumers` "
+        f"shows 0 messages for {name!r}, stop those workers, then start this version: it "
+        "replaces the empty queue itself;\n"
+        "  b) at once: stop every worker, API and scheduler of this queue, run "
+        f"`rabbitmqctl -p {vhost} delete_queue {name}`, then start this version: the queue "
+        "is declared anew and the scheduler publishes the turn of every waiting task again "
+        "from its Redis record, in line order (a message sent by name from another tool, "
+        "with no Taskline record, is lost this way: use a) if there are any)."
+    )
+
+
+def declare(settings: Settings) -> Declared | Migrated | Unreachable:
+    """Declare the queue with Taskline's arguments; QueueMismatchError (its text the reply of
+    RabbitMQ) when it exists with others and could not be replaced without loss."""
+    try:
+        timeout = settings.connect_timeout
+        with Connection(settings.broker_url, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=round(timeout) or 1)
+            try:
+                _declare(conn.channel(), settings.queue)
+                return Declared()
+            except PreconditionFailed as exc:
+                refusal = str(exc.reply_text)
+            try:
+                # Atomic in RabbitMQ: refused (406) while one message or consumer is there.
+                channel: Any = conn.channel()  # py-amqp's: kombu's stub names no queue_delete
+                channel.queue_delete(settings.queue, if_unused=True, if_empty=True)
+            except PreconditionFailed as exc:
+                raise QueueMismatchError(refusal) from exc
+            _declare(conn.channel(), settings.queue)
+            log.warning("queue %r replaced (it was empty and unused): %s", settings.queue, refusal)
+            return Migrated(refusal)
+    except QueueMismatchError:
+        raise
+    except _BROKER_ERRORS as exc:
+        return Unreachable(str(exc))
+
+
+def _declare(channel: Any, name: str) -> None:
+    try:
+        channel.queue_declare(name, durable=True, auto_delete=False, arguments=QUEUE_ARGUMENTS)
+    finally:
+        if channel.is_open:
+            channel.close()
+
+
+def exit_if_mismatched(settings: Settings, process: str) -> Declared | Migrated | Unreachable:
+    """declare(), ending the process with the migration steps on stderr (status 1)."""
+    try:
+        return declare(settings)
+    except QueueMismatchError as exc:
+        refusal = mismatch_message(settings, str(exc))
+        raise SystemExit(f"Taskline {process} refuses to start: {refusal}") from None
