@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
-        app.state.store = TaskStore(redis, keys)
+        app.state.store = TaskStore(redis, keys, round(settings.worker_expiry_seconds * 1000))
         # First: it refuses users whose names are not allowed, before anything else starts.
         app.state.authenticator = Authenticator(settings, app.state.store)
         app.state.addresses = ClientAddresses(settings.trusted_proxies)

@@ -13,7 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskline.api.errors import UnavailableError
 from taskline.api.reads import GatheredReads
-from taskline.core.records import WORKER_SEEN_MS, Keys, Snapshot, now_ms
+from taskline.core.records import Keys, Snapshot, now_ms
 from taskline.core.replies import Entry, entries, scored, text
 from taskline.core.transitions import AsyncTransitions
 
@@ -47,9 +47,10 @@ def redis_errors() -> Iterator[None]:
 class TaskStore:
     """Reads task records and changes them through the transition scripts."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, worker_expiry_ms: int = 10_000) -> None:
         self.redis = redis
         self.keys = keys
+        self.worker_expiry_ms = worker_expiry_ms  # a worker silent this long is gone
         self.transitions = AsyncTransitions(redis, keys)
         self._reads = GatheredReads(self.transitions.read)
         self._confirmed: list[tuple[str, int]] = []
@@ -148,7 +149,7 @@ class TaskStore:
                 pipe.zcard(self.keys.scheduled)
                 pipe.zrange(self.keys.index("STARTED"), 0, -1)
                 pipe.zrange(self.keys.line, 0, limit - 1)
-                pipe.zrangebyscore(self.keys.workers, now_ms() - WORKER_SEEN_MS, "+inf")
+                pipe.zrangebyscore(self.keys.workers, now_ms() - self.worker_expiry_ms, "+inf")
                 depth, scheduled, running, nxt, workers = await pipe.execute()
         return {
             "depth": depth,
@@ -166,7 +167,7 @@ class TaskStore:
                     pipe.zcard(self.keys.index(state))
                 pipe.zcard(self.keys.line)
                 pipe.zcard(self.keys.scheduled)
-                pipe.zcount(self.keys.workers, now_ms() - WORKER_SEEN_MS, "+inf")
+                pipe.zcount(self.keys.workers, now_ms() - self.worker_expiry_ms, "+inf")
                 replies = await pipe.execute()
         depth, scheduled, workers = replies[len(states) :]
         return dict(zip(states, replies, strict=False)), {

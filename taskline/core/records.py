@@ -34,8 +34,6 @@ USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 # Header carried by each message: the record's turn it was published for.
 TURN_HEADER = "taskline_turn"
-# How long a worker counts as present after its last heartbeat (ms).
-WORKER_SEEN_MS = 10_000
 
 
 class Keys:
@@ -200,8 +198,12 @@ class Keys:
 
     @property
     def workers(self) -> str:
-        """Workers by when they were last seen (ms)."""
+        """Workers by when they were last seen (ms); each lapses with its report."""
         return f"{self.prefix}workers"
+
+    def worker(self, node: str) -> str:
+        """A worker's own report (JSON), expiring a while after its last heartbeat."""
+        return f"{self.prefix}workers:{node}"
 
 
 _SIGNIN_KINDS = ("failures", "lock", "strikes", "checking")

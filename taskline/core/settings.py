@@ -200,6 +200,13 @@ class Settings(BaseSettings):
     progress_interval: float = Field(
         0.2, description="Minimum seconds between two progress writes of a task."
     )
+    worker_expiry_seconds: float = Field(
+        10.0,
+        gt=2.0,
+        description="A worker's report (GET /workers) lapses this long after its last "
+        "heartbeat (one every 2 s): a worker gone without a word drops out of the list then, "
+        "and counts as gone for the scheduler.",
+    )
     reconcile_seconds: float = Field(
         10.0,
         description="How often the scheduler compares the line with RabbitMQ's queue; a turn "

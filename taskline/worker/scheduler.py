@@ -24,7 +24,7 @@ from redis.retry import Retry
 from taskline.core import redis_clients
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.line_queue import exit_if_mismatched
-from taskline.core.records import WORKER_SEEN_MS, Keys, State, now_ms
+from taskline.core.records import Keys, State, now_ms
 from taskline.core.replies import text_or_none, texts
 from taskline.core.settings import Settings, get_settings
 from taskline.core.transitions import Recovered, Requeued, Transitions
@@ -128,7 +128,7 @@ class Scheduler:
         """Whether the worker of a run (its node name, before ":pid") still sends heartbeats."""
         node = (runner or "").rpartition(":")[0]
         seen = self.redis.zscore(self.keys.workers, node) if node else None
-        return seen is not None and seen >= now_ms() - WORKER_SEEN_MS
+        return seen is not None and seen >= now_ms() - self.settings.worker_expiry_seconds * 1000
 
     def stop_ignored_cancels(self) -> None:
         """Have the pool child of a task that ignored its cancel request killed.

@@ -66,11 +66,11 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def kept(stack: Stack) -> dict[str, str]:
-    """Every key of the stack but the rate counters and the worker's heartbeat, with a digest
+    """Every key of the stack but the rate counters and the workers' reports, with a digest
     of its value: what a refused request must leave as it was."""
     found = {}
     for key in stack.redis.scan_iter(f"{stack.settings.key_prefix}*"):
-        if ":rate:" not in key and not key.endswith(":workers"):
+        if ":rate:" not in key and not key.startswith(stack.key("workers")):
             found[key] = stack.redis.dump(key)
     return found
 
