@@ -174,22 +174,27 @@ class Stack:
         return f"{self.settings.key_prefix}{suffix}"
 
     def start(self, *names: str) -> None:
-        """Start the named parts (all by default) and wait until they serve."""
+        """Start the named parts (all by default) and wait until they serve. Any name that
+        starts with "worker" is one more worker of the line ("worker-2": a standby)."""
         names = names or ("worker", "scheduler", "api")
-        commands = {
-            "worker": worker_command(),
-            "scheduler": scheduler_command(),
-            "api": api_command(self.port),
-        }
+        commands = {"scheduler": scheduler_command(), "api": api_command(self.port)}
         for name in names:
-            self.procs[name] = start(commands[name], self.env, self.logs / f"{name}.log")
+            command = worker_command() if name.startswith("worker") else commands[name]
+            self.procs[name] = start(command, self.env, self.logs / f"{name}.log")
         if "api" in names:
             wait_for_api(self.url)
-        if "worker" in names:
+        if any(name.startswith("worker") for name in names):
             wait_until(self._consumed, 60, interval=0.2)
 
     def _consumed(self) -> bool:
-        return httpx.get(f"{self.url}/ready", timeout=10).status_code == 200
+        """Every worker started consumes the queue (RabbitMQ counts standbys too)."""
+        workers = sum(
+            1
+            for name, proc in self.procs.items()
+            if name.startswith("worker") and proc and proc.poll() is None
+        )
+        ready = httpx.get(f"{self.url}/ready", timeout=10)
+        return ready.status_code == 200 and ready.json()["workers"] >= workers
 
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.procs):

@@ -32,6 +32,7 @@ from taskline.api.routes import (
     stats,
     tasks,
     ui,
+    workers,
 )
 from taskline.api.stats import CpuSampler
 from taskline.api.store import TaskStore
@@ -125,7 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: the body limit also guards the hot paths.
     app.add_middleware(HotPaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (tasks, events, queue, catalog, auth, health, metrics, stats):
+    for module in (tasks, events, queue, workers, catalog, auth, health, metrics, stats):
         app.include_router(module.router)
     if BUILTINS in packages_of(settings.task_packages):  # routes for the built-ins' sake
         app.include_router(serials.router)

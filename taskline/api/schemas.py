@@ -298,6 +298,52 @@ class QueueOut(BaseModel):
     consumers: int | None = Field(description="Consumers RabbitMQ reports on the queue.")
 
 
+class MemoryUse(BaseModel):
+    total: int = Field(description="Bytes of memory of the host.")
+    used: int
+    percent: float
+
+
+class DiskUse(BaseModel):
+    path: str = Field(description="The filesystem measured (its mount point).")
+    total: int = Field(description="Bytes.")
+    used: int
+    percent: float
+
+
+class WorkerOut(BaseModel):
+    """A worker as it reported itself at its last heartbeat."""
+
+    node: str = Field(description="Celery's node name (`name@host`), unique per worker.")
+    queue: str = Field(description="The line (RabbitMQ queue) it consumes.")
+    active: bool = Field(
+        description="It runs the line (RabbitMQ's single active consumer); the others wait "
+        "as standbys and take over when it leaves."
+    )
+    host: str
+    pid: int = Field(description="Its main process.")
+    task_id: str | None = Field(
+        description="The task it runs (or holds, waiting for a lost run's lease to lapse); "
+        "null when idle, or when the task is another user's."
+    )
+    started_at: str = Field(description="When it attached to the line.")
+    last_heartbeat: str = Field(description="Its report is dropped once this is too old.")
+    last_received: str | None = Field(description="When it last received a task message.")
+    cpu_percent: float = Field(description="Its host's CPU load over the last heartbeat.")
+    memory: MemoryUse
+    disk: DiskUse
+
+
+class WorkersOut(BaseModel):
+    """Every worker seen lately, the active one first."""
+
+    workers: list[WorkerOut]
+    active: str | None = Field(description="The node of the active worker, if one is known.")
+    expiry_seconds: float = Field(
+        description="A worker silent this long (killed, its host lost) drops out of the list."
+    )
+
+
 class HistoryEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
     at: str

@@ -14,9 +14,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskline.api.errors import UnavailableError
 from taskline.api.reads import GatheredReads
 from taskline.core.records import Keys, Snapshot, now_ms
-from taskline.core.replies import Entry, entries, scored, text
+from taskline.core.replies import Entry, entries, scored, text, texts
 from taskline.core.transitions import AsyncTransitions
 
+# Most workers GET /workers lists.
+MOST_WORKERS = 1000
 # How long confirmed turns gather before they are taken off the outbox together.
 OUTBOX_BATCH_SECONDS = 0.005
 
@@ -158,6 +160,14 @@ class TaskStore:
             "next": nxt,
             "workers": workers,
         }
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """The reports of the workers alive, as they wrote them. Two round trips: the index,
+        then the reports (one whose key lapsed is gone, whatever the index still says)."""
+        with redis_errors():
+            nodes = texts(await self.redis.zrevrange(self.keys.workers, 0, MOST_WORKERS - 1))
+            reports = await self.redis.mget([self.keys.worker(n) for n in nodes]) if nodes else []
+        return [json.loads(report) for report in reports if report]
 
     async def counts(self, states: list[str]) -> tuple[dict[str, int], dict[str, int]]:
         """Tasks per state, and the sizes of the line, the postponed set and the workers."""
