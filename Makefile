@@ -10,7 +10,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quie
 	--generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
 	--no-emit-trusted-host $(LOCK_ARGS)
 
-.PHONY: run test lint format bench clean secrets lock
+.PHONY: run worker test lint format bench clean secrets lock
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ secrets:
 
 run: $(VENV)/.runtime secrets
 	scripts/run.sh
+
+# One more worker of the same line (a hot standby), here or on another machine with the same
+# .env: `make worker` (TASKLINE_WORKER_NAME=name to choose its node name).
+worker: $(VENV)/.runtime
+	scripts/worker.sh
 
 test: $(VENV)/.dev
 	$(SHARED_SERVICES) scripts/ensure-services.sh

@@ -108,12 +108,13 @@ def test_with_generated_secrets_every_port_is_on_loopback_and_the_app_in_product
 ) -> None:
     write_secrets(tmp_path)
     services = resolved(tmp_path)["services"]
-    assert set(services) == {"rabbitmq", "redis", "app"}
+    assert set(services) == {"rabbitmq", "redis", "app", "worker"}
     ports = {name: published(service) for name, service in services.items()}
     assert ports == {
         "rabbitmq": {15672: "127.0.0.1"},
         "redis": {},
         "app": {8000: "127.0.0.1", 5555: "127.0.0.1", 9001: "127.0.0.1"},
+        "worker": {},
     }
     assert all("env_file" not in service for service in services.values())
     app = services["app"]["environment"]
@@ -125,6 +126,29 @@ def test_with_generated_secrets_every_port_is_on_loopback_and_the_app_in_product
         **{k.removeprefix(PREFIX).lower(): v for k, v in app.items() if k.startswith(PREFIX)},
     )
     assert production_problems(settings) == []
+
+
+def test_compose_standby_workers_join_the_apps_line_in_production(tmp_path: Path) -> None:
+    """Scaled as many times as wanted: each container a node of its own (its hostname), the
+    same broker, Redis, queue and secrets as the app's, one task at a time."""
+    write_secrets(tmp_path)
+    services = resolved(tmp_path)["services"]
+    worker, app = services["worker"], services["app"]
+    assert "container_name" not in worker and "ports" not in worker  # scalable
+    command = worker["command"]
+    assert command[:6] == ["python", "-m", "celery", "-A", "taskline.worker.celery_app", "worker"]
+    assert {"--pool=prefork", "--concurrency=1", "--hostname=standby@%h"} <= set(command)
+    env = worker["environment"]
+    shared = {
+        k: v for k, v in app["environment"].items() if not k.endswith(("_HOST", "PUBLIC_CONSOLES"))
+    }
+    assert {k: env[k] for k in shared} == shared
+    assert env["REMAP_SIGTERM"] == "SIGQUIT"  # a stop lets the running task finish
+    settings = Settings(
+        _env_file=None,
+        **{k.removeprefix(PREFIX).lower(): v for k, v in env.items() if k.startswith(PREFIX)},
+    )
+    assert settings.env == "production" and production_problems(settings) == []
 
 
 def test_the_operator_opens_the_api_and_the_consoles_separately(tmp_path: Path) -> None:
