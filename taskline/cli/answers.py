@@ -189,6 +189,29 @@ PARTITIONS = ListOf(
     )
 )
 
+WORKERS = Obj(
+    {
+        "workers": ListOf(
+            Obj(
+                {"node": Text},
+                {
+                    "active": object,
+                    "queue": Text,
+                    "host": Text,
+                    "pid": Number,
+                    "task_id": (Text, NULL),
+                    "last_heartbeat": TIME,
+                    "cpu_percent": Number,
+                    "memory": USAGE,
+                    "disk": USAGE,
+                },
+            )
+        )
+    },
+    {"active": (Text, NULL), "expiry_seconds": Number},
+)
+"""GET /workers, as far as `taskline workers` reads it."""
+
 CHANGE = Obj(optional=TASK_FIELDS)
 """An event of one task's stream: the fields of the task that changed."""
 LINE_EVENTS: dict[str, Shape] = {

@@ -11,7 +11,7 @@ import httpx
 import typer
 
 from taskline.cli import config
-from taskline.cli.answers import PAGE, RESULT, TASK, TASK_TYPES, TOKEN, decoded
+from taskline.cli.answers import PAGE, RESULT, TASK, TASK_TYPES, TOKEN, WORKERS, decoded
 from taskline.cli.connection import Options, call, open_client
 from taskline.cli.exits import EXIT_CODES_HELP, CliError, ExitCode, for_state
 from taskline.cli.follow import follow
@@ -21,6 +21,7 @@ from taskline.cli.stats import gather, render
 from taskline.cli.terminal import text
 from taskline.cli.views import detail, listing, summary, task_types, value_text
 from taskline.cli.watch import watch as watch_line
+from taskline.cli.workers import render as render_workers
 
 MAX_PAGE = 500  # the API's largest page
 
@@ -437,6 +438,22 @@ def stats(
     with session(ctx, Options(url), as_json, anonymous=True) as s:
         figures = gather(s.client)
         s.out.either(figures, render(figures))
+
+
+@app.command()
+def workers(
+    ctx: typer.Context,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Show the line's workers: the active one, its standbys, what each runs and its host's
+    load."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        found = decoded(call(s.client, "GET", "/workers"), WORKERS)
+        s.out.either(found, render_workers(found))
 
 
 @app.command()

@@ -244,6 +244,29 @@ def test_status_list_and_stats_json_parse(taskline: Run, api: httpx.Client) -> N
     assert table.returncode == 0 and table.stdout.split()[:3] == ["ID", "NAME", "STATE"]
 
 
+def test_workers_shows_the_active_worker_its_task_and_its_host(
+    taskline: Run, api: httpx.Client, stack: Stack
+) -> None:
+    busy = submit(api, "reverse", {"text": "busy"}, delay_seconds=3)
+    wait_state(api, busy["id"], {"STARTED", "PROGRESS"})
+
+    def reported() -> dict | None:
+        found = taskline("workers", "--json")
+        assert found.returncode == 0, found.stderr
+        answer = json.loads(found.stdout)
+        return answer if [w["task_id"] for w in answer["workers"]] == [busy["id"]] else None
+
+    (worker,) = wait_until(reported, 10, 0.2)["workers"]
+    assert worker["active"] and worker["queue"] == stack.settings.queue
+    table = taskline("workers")
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if worker["node"] in line)
+    assert "active" in row and busy["id"] in row and str(worker["pid"]) in row
+    refused = taskline("workers", user=None)
+    assert refused.returncode == 3 and "401" in refused.stderr
+    wait_done(api, busy["id"])
+
+
 def test_waiting_task_is_reprioritised_postponed_brought_back_cancelled_and_deleted(
     taskline: Run, api: httpx.Client
 ) -> None:
