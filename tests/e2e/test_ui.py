@@ -286,3 +286,36 @@ def test_a_user_sees_only_their_own_tasks_and_signs_out(
             assert errors == []
         finally:
             context.close()
+
+
+def test_the_workers_card_shows_the_active_worker_and_its_standby(
+    browser: "Browser", ui_stack: Stack
+) -> None:
+    from playwright.sync_api import expect
+
+    ui_stack.start("worker-standby")
+    context = browser.new_context(viewport=PHONE, is_mobile=True)
+    try:
+        with ui_stack.client() as admin:
+            busy = submit(admin, "reverse", {"text": "busy"}, delay_seconds=4)["id"]
+            wait_state(admin, busy, {"STARTED", "PROGRESS"})
+            page = context.new_page()
+            errors = page_errors(page)
+            sign_in(page, ui_stack.url, "admin")
+            # Refreshed every 2 s, as the workers report at their heartbeats.
+            active = page.locator('#workers > [data-role="active"]')
+            expect(active.locator("code.id")).to_have_attribute("title", busy, timeout=10_000)
+            expect(page.locator('#workers > [data-role="standby"]')).to_have_count(1)
+            expect(page.locator("#workers-count")).to_have_text("2")
+            shown = admin.get("/workers").json()
+            node = active.locator(".node").inner_text()
+            assert node == shown["active"]
+            assert ui_stack.settings.queue in active.inner_text()
+            for meter in ("CPU", "memory", "disk /"):
+                expect(active.get_by_text(meter, exact=True)).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            assert errors == []
+            wait_state(admin, busy, {"SUCCESS"})
+    finally:
+        context.close()
+        ui_stack.stop("worker-standby")

@@ -1,6 +1,7 @@
 // Taskline dashboard: plain JS, no build step. The line comes from one EventSource on
 // GET /events (a snapshot, then `task` and `line` events); actions are fetch() calls with the
-// bearer token; the host charts alone are refreshed on a timer (host stats are not events).
+// bearer token; the workers and the host charts alone are refreshed on a timer (they are not
+// task events).
 // Every text from the API goes in through textContent, never as HTML.
 "use strict";
 
@@ -971,10 +972,58 @@
     }
   }
 
+  // ---- workers (GET /workers, with the host charts) -------------------------------------------
+
+  function meter(title, value) {
+    const fill = h("div", { className: "fill" });
+    fill.style.width = `${Math.min(100, Math.max(0, Number(value) || 0))}%`;
+    return h("div", { className: "disk" },
+      h("span", { className: "chart-label", text: title }),
+      h("span", { className: "chart-value", text: `${Number(value || 0).toFixed(0)} %` }),
+      h("div", { className: "meter", "aria-hidden": "true" }, fill));
+  }
+
+  function buildWorker(worker) {
+    const role = worker.active ? "active" : "standby";
+    const beat = Date.parse(worker.last_heartbeat);
+    const ago = Number.isFinite(beat) ? duration(serverNow() - beat) : "?";
+    const task = worker.task_id
+      ? h("span", {}, h("span", { text: "running " }),
+        h("code", { className: "id", title: worker.task_id, text: shortId(worker.task_id) }))
+      : h("span", { text: worker.active ? "idle" : "waiting to take over" });
+    return h("li", { className: "worker", dataset: { node: worker.node, role } },
+      h("div", { className: "task-head" },
+        h("span", { className: "badge", dataset: { role }, text: role }),
+        h("strong", { className: "node", text: worker.node })),
+      h("p", { className: "hint", text: `${worker.queue} · ${worker.host} · pid ${worker.pid}` }),
+      h("p", { className: "worker-task" }, task,
+        h("span", { className: "hint", text: ` · heartbeat ${ago} ago` })),
+      meter("CPU", worker.cpu_percent),
+      meter("memory", worker.memory && worker.memory.percent),
+      meter(`disk ${(worker.disk && worker.disk.path) || ""}`, worker.disk && worker.disk.percent));
+  }
+
+  async function refreshWorkers() {
+    try {
+      const answer = await api("GET", "/workers");
+      if (!state.token) return;
+      const workers = answer.workers || [];
+      $("#workers").replaceChildren(...workers.map(buildWorker));
+      setText($("#workers-count"), String(workers.length));
+      $("#workers-empty").hidden = workers.length > 0;
+      showError($("#workers-error"), null);
+    } catch (err) {
+      showError($("#workers-error"), { message: `Workers unavailable: ${err.message}` });
+    }
+  }
+
   function startHost() {
     stopHost();
     const loop = () => {
-      if (!document.hidden) refreshHost();
+      if (!document.hidden) {
+        refreshHost();
+        refreshWorkers();
+      }
       state.host.timer = setTimeout(loop, HOST_EVERY_MS);
     };
     loop();
