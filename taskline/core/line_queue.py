@@ -86,7 +86,11 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
     RabbitMQ) when it exists with others and could not be replaced without loss."""
     try:
         timeout = settings.connect_timeout
-        with Connection(settings.broker_url, connect_timeout=timeout) as conn:
+        # A stalled broker (it accepts the connection, then answers nothing) times out too.
+        stalled = {"read_timeout": timeout, "write_timeout": timeout}
+        with Connection(
+            settings.broker_url, connect_timeout=timeout, transport_options=stalled
+        ) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=round(timeout) or 1)
             try:
                 _declare(conn.channel(), settings.queue)
