@@ -76,6 +76,7 @@ def stop_redis_and_check_503s(server: RedisServer, stack: Stack, api: httpx.Clie
         "read": lambda: api.get(f"/tasks/{known['id']}"),
         "create": lambda: api.post("/tasks", json=body),
         "list": lambda: api.get("/tasks"),
+        "workers": lambda: api.get("/workers"),
     }
     for name, call in calls.items():
         response, seconds = timed(call)
