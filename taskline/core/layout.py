@@ -18,6 +18,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from taskline.core import redis_clients
 from taskline.core.records import Keys
 from taskline.core.settings import Settings
 
@@ -61,8 +62,8 @@ def refusal(found: list[str], keys: Keys) -> str:
 def exit_if_old_layout(settings: Settings, process: str) -> None:
     """Stop the process (status 1, the refusal on stderr) if Redis holds old ledgers."""
     keys = Keys(settings.key_prefix)
-    client = redis.Redis.from_url(
-        settings.redis_url,
+    client = redis_clients.client(
+        settings,
         socket_connect_timeout=settings.connect_timeout,
         socket_timeout=settings.connect_timeout,
         retry=Retry(NoBackoff(), 0),
