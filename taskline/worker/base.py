@@ -23,7 +23,6 @@ dropped; only a lapsed lease means the run died, and the task runs again.
 import os
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -48,6 +47,7 @@ from taskline.core.settings import Settings
 from taskline.core.transitions import Cancelling, Claimed, Held, Skipped, Stale, Transitions
 from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.celery_app import TasklineCelery
+from taskline.worker.hooks.run import Run
 from taskline.worker.retries import backoff, retries
 
 # How often a running task looks for a cancel request (seconds).
@@ -60,6 +60,8 @@ LEASE_RENEW_SECONDS = 2.0
 HOLD_POLL_SECONDS = 0.5
 # How long the worker waits for a killed pool child to be gone before recording its end.
 CHILD_EXIT_SECONDS = 10.0
+# The attribute of Celery's request (one per message) that holds the message's run.
+RUN = "taskline_run"
 
 logger = get_task_logger(__name__)
 
@@ -77,29 +79,26 @@ class _LeaseKeeper:
     """
 
     def __init__(self) -> None:
-        self._held: dict[str, Callable[[], bool]] = {}
-        self.stale: set[str] = set()
+        self._held: dict[str, Run] = {}
         self._pid = 0
 
-    def hold(self, task_id: str, renew: Callable[[], bool]) -> None:
+    def hold(self, run: Run) -> None:
         if self._pid != os.getpid():  # first run in this (forked) process
             self._pid = os.getpid()
             self._held = {}
             threading.Thread(target=self._renew_forever, daemon=True).start()
-        self.stale.discard(task_id)
-        self._held[task_id] = renew
+        self._held[run.task_id] = run
 
-    def release(self, task_id: str) -> None:
-        self._held.pop(task_id, None)
-        self.stale.discard(task_id)
+    def release(self, run: Run) -> None:
+        self._held.pop(run.task_id, None)
 
     def _renew_forever(self) -> None:
         while True:
             time.sleep(LEASE_RENEW_SECONDS)
-            for task_id, renew in list(self._held.items()):
+            for run in list(self._held.values()):
                 try:
-                    if not renew():
-                        self.stale.add(task_id)
+                    if not run.transitions.renew(run.task_id, run.token, run.runner, LEASE_MS):
+                        run.stale = True
                 except redis.RedisError:
                     pass  # the lease outlives a few missed beats; the next one tries again
 
@@ -159,24 +158,31 @@ class TasklineTask(Task[Any, Any]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Claim the record, validate its params, then run the task body."""
-        task_id = self.task_id
-        runner = f"{self.request.hostname}:{os.getpid()}"
-        turn = self.request.get(TURN_HEADER)
-        self.token = 0  # no run yet: nothing of this message to finish
-        self._result_bytes = 0
-        declaration = self.declaration
+        run = Run(
+            self.task_id,
+            self.name,
+            f"{self.request.hostname}:{os.getpid()}",
+            self.declaration,
+            self.settings,
+            self.store,
+            self.transitions,
+            self._celery_progress,
+        )
+        # This message's end (on_success, on_failure, in this process) finds its run here.
+        setattr(self.request, RUN, run)
+        declaration = run.declaration
 
         def claim() -> Claimed | Held | Skipped:
-            return self.transitions.claim(
-                task_id,
-                turn,
+            return run.transitions.claim(
+                run.task_id,
+                self.request.get(TURN_HEADER),
                 bool((self.request.delivery_info or {}).get("redelivered")),
-                self.name,
+                run.name,
                 kwargs,
-                runner,
+                run.runner,
                 LEASE_MS,
                 declaration is not None and declaration.exclusive_range is not None,
-                forget_ms=now_ms() + self.settings.retention_seconds * 1000,
+                forget_ms=now_ms() + run.settings.retention_seconds * 1000,
             )
 
         outcome = claim()
@@ -188,154 +194,49 @@ class TasklineTask(Task[Any, Any]):
             time.sleep(HOLD_POLL_SECONDS)
             outcome = claim()
         if not isinstance(outcome, Claimed):
-            raise Ignore(f"task {task_id} not run: {outcome.reason}")
-        self.token = outcome.token
-        _leases.hold(
-            task_id, lambda: self.transitions.renew(task_id, outcome.token, runner, LEASE_MS)
-        )
+            raise Ignore(f"task {run.task_id} not run: {outcome.reason}")
+        run.token = outcome.token
+        _leases.hold(run)
         try:
             model = declaration.params if declaration is not None else Params
             params = model.model_validate(outcome.params)
-            # The claim found no cancel request, and a run shorter than one progress
-            # interval reports no progress: a trivial task costs no extra round trip.
-            self._started = self._last_progress = self._last_cancel_check = time.monotonic()
-            self._reported = False
-            self._written: dict[str, Any] | None = None
-            self._delay = params.delay_seconds
-            self._work: tuple[float, float, Any, dict[str, Any]] = (0, 1, None, {})
-            result = self._attempt(params)
-            self._result_bytes = self._storable(result, outcome.params_bytes)
+            run.begin(params, self.soft_limit())
+            result = self._attempt(run, params)
+            run.stored = _storable(run, result, outcome.params_bytes)
             return result
         finally:
-            _leases.release(task_id)
+            _leases.release(run)
 
-    def _attempt(self, params: Params) -> Any:
+    def _celery_progress(self, meta: dict[str, Any]) -> None:
+        self.update_state(state=State.PROGRESS.value, meta=meta)
+
+    def body(self, run: Run, params: Params) -> Any:
+        """The task's own code: a task registered another way takes its params alone."""
+        return self.run(params)
+
+    def _attempt(self, run: Run, params: Params) -> Any:
         """Run the task body. A failure its retry policy retries postpones the task to its
         next attempt and ends this run as Celery's RETRY: the message is acknowledged, and
         the worker goes on with the line while the task waits."""
         try:
-            return self.run(params)
+            return self.body(run, params)
         except (RunStopped, TaskPredicate):
             raise  # a stop, or Celery's own control flow: never a failure to retry
         except Exception as exc:
-            due = self._retry_later(exc)
+            due = _retry_later(run, exc)
             if due is None:
                 raise
             raise RetryLater(exc=exc, when=due) from exc
-
-    def _retry_later(self, exc: Exception) -> datetime | None:
-        """Postpone the task to its next attempt if its policy retries this failure: when
-        that is, or None (the run ends FAILURE)."""
-        declaration = self.declaration
-        policy = declaration.retry if declaration is not None else None
-        if policy is None or not retries(policy, exc, self.token):
-            return None
-        wait = backoff(policy, self.token)
-        error, _ = cut(
-            {"type": type(exc).__name__, "message": _describe(exc)}, self.settings.preview_bytes
-        )
-        due = now_ms() + round(wait * 1000)
-        outcome = self.transitions.retry(
-            self.task_id, self.token, error, due, kept=self.settings.retry_errors_kept
-        )
-        if isinstance(outcome, Stale):
-            raise Superseded("another attempt holds this task now") from exc
-        if isinstance(outcome, Cancelling):
-            return None  # asked to stop: it ends as a failure does, not run again
-        return datetime.fromtimestamp(due / 1000, UTC)
 
     @property
     def declaration(self) -> TaskDeclaration | None:
         """The declaration of this task type (None for a task registered another way)."""
         return tasks_of(self.settings).get(self.name)
 
-    def soft_limit(self, params: Params) -> float:
-        """Seconds this run may take before its soft time limit strikes."""
+    def soft_limit(self) -> float:
+        """Seconds a run of this task may take before its soft time limit strikes."""
         declaration = self.declaration
         return limits(declaration)[0] if declaration else float(self.soft_time_limit or 0)
-
-    def _storable(self, result: Any, params_bytes: int) -> int:
-        """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
-        the result is not kept) when params and result together pass the task's limit."""
-        size = len(dumps(result).encode())
-        limit = self.settings.max_task_bytes
-        if params_bytes + size > limit:
-            raise ResultTooLargeError(
-                f"the result takes {size} bytes as stored and the params {params_bytes}: "
-                f"over the {limit} bytes a task may hold, so the result was not kept"
-            )
-        return size
-
-    def check_cancelled(self) -> None:
-        """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
-        if self.request.id in _leases.stale:
-            raise Superseded("another attempt holds this task now")
-        now = time.monotonic()
-        if now - self._last_cancel_check < CANCEL_CHECK_INTERVAL:
-            return
-        self._last_cancel_check = now
-        if self.store.hget(self.transitions.keys.task(self.task_id), "cancel_requested"):
-            raise Cancelled("cancelled on request")
-
-    def progress(
-        self, current: float, total: float, intermediate: Any = None, **extra: Any
-    ) -> None:
-        """Report progress at most once per `progress_interval`, the first after one interval.
-
-        A run that reported progress also reports its end (100 %); one that ended within its
-        first interval reports none: its SUCCESS follows at once.
-        """
-        self.check_cancelled()
-        self._work = (current, total, intermediate, extra)
-        self._report(ended=current >= total and self._reported)
-
-    def _report(self, ended: bool = False) -> None:
-        """Write the progress: the share of the work done, or of the delay while it pads.
-
-        With a delay, the share is the smaller of the two, so it rises with the time that
-        passes while the run waits and reaches 100 % only at the end.
-        """
-        now = time.monotonic()
-        if not ended and now - self._last_progress < self.settings.progress_interval:
-            return
-        self._last_progress = now
-        self._reported = True
-        current, total, intermediate, extra = self._work
-        share = current / total if total else 1.0
-        if self._delay:
-            share = min(share, (now - self._started) / self._delay)
-        meta = {
-            "percent": round(100.0 * min(share, 1.0), 2),
-            "current": current,
-            "total": total,
-            "intermediate": intermediate,
-            **extra,
-        }
-        if meta == self._written:
-            return  # the same report again (a run's end is reached by more than one path)
-        self._written = meta
-        # The record first: its script refuses a stale run, which then writes nothing else.
-        shown = self.settings.preview_bytes
-        if not self.transitions.progress(self.task_id, self.token, meta, event_bytes=shown):
-            raise Superseded("another attempt holds this task now")
-        self.update_state(state=State.PROGRESS.value, meta=meta)
-
-    def append_page(self, items: list[Any]) -> None:
-        """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
-        if not self.transitions.page(self.task_id, self.token, items):
-            raise Superseded("another attempt holds this task now")
-
-    def pace(self, params: Params, fraction: float) -> None:
-        """Wait until `fraction` of the delay has passed, reporting progress meanwhile."""
-        while True:
-            self.check_cancelled()
-            behind = params.delay_seconds * fraction - (time.monotonic() - self._started)
-            if behind <= 0:
-                if fraction >= 1 and self._reported:
-                    self._report(ended=True)  # the padded run ends at 100 %
-                return
-            self._report()
-            time.sleep(min(behind, CANCEL_CHECK_INTERVAL))
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
         self._finish(task_id, State.SUCCESS, None)
@@ -353,17 +254,128 @@ class TasklineTask(Task[Any, Any]):
         )
 
     def _finish(self, task_id: str, state: State, error: dict[str, str] | None) -> None:
-        if self.request.id == task_id:  # in the pool child, inside the run
-            if self.token:
-                forget_at = now_ms() + self.settings.retention_seconds * 1000
-                stored = self._result_bytes if state is State.SUCCESS else 0
-                self.transitions.finish(
-                    task_id, state, error, forget_at, token=self.token, stored=stored
+        run: Run | None = getattr(self.request, RUN, None)
+        if run is not None:  # in the pool child, inside the run
+            if run.token:
+                forget_at = now_ms() + run.settings.retention_seconds * 1000
+                stored = run.stored if state is State.SUCCESS else 0
+                run.transitions.finish(
+                    task_id, state, error, forget_at, token=run.token, stored=stored
                 )
         else:
             # A hard time limit calls on_failure in the worker's main process, which killed
-            # the pool child: no run token at hand, so the run is named by its process.
+            # the pool child: no run at hand, so the run is named by its process.
             _finish_when_child_gone(self, task_id, state, error)
+
+
+def _retry_later(run: Run, exc: Exception) -> datetime | None:
+    """Postpone the task to its next attempt if its policy retries this failure: when
+    that is, or None (the run ends FAILURE)."""
+    policy = run.declaration.retry if run.declaration is not None else None
+    if policy is None or not retries(policy, exc, run.token):
+        return None
+    wait = backoff(policy, run.token)
+    error, _ = cut(
+        {"type": type(exc).__name__, "message": _describe(exc)}, run.settings.preview_bytes
+    )
+    due = now_ms() + round(wait * 1000)
+    outcome = run.transitions.retry(
+        run.task_id, run.token, error, due, kept=run.settings.retry_errors_kept
+    )
+    if isinstance(outcome, Stale):
+        raise Superseded("another attempt holds this task now") from exc
+    if isinstance(outcome, Cancelling):
+        return None  # asked to stop: it ends as a failure does, not run again
+    return datetime.fromtimestamp(due / 1000, UTC)
+
+
+def _storable(run: Run, result: Any, params_bytes: int) -> int:
+    """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
+    the result is not kept) when params and result together pass the task's limit."""
+    size = len(dumps(result).encode())
+    limit = run.settings.max_task_bytes
+    if params_bytes + size > limit:
+        raise ResultTooLargeError(
+            f"the result takes {size} bytes as stored and the params {params_bytes}: "
+            f"over the {limit} bytes a task may hold, so the result was not kept"
+        )
+    return size
+
+
+def check_cancelled(run: Run) -> None:
+    """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
+    if run.stale:
+        raise Superseded("another attempt holds this task now")
+    now = time.monotonic()
+    if now - run.last_cancel_check < CANCEL_CHECK_INTERVAL:
+        return
+    run.last_cancel_check = now
+    if run.store.hget(run.transitions.keys.task(run.task_id), "cancel_requested"):
+        raise Cancelled("cancelled on request")
+
+
+def progress(
+    run: Run, current: float, total: float, intermediate: Any, extra: dict[str, Any]
+) -> None:
+    """Report progress at most once per `progress_interval`, the first after one interval.
+
+    A run that reported progress also reports its end (100 %); one that ended within its
+    first interval reports none: its SUCCESS follows at once.
+    """
+    check_cancelled(run)
+    run.work = (current, total, intermediate, extra)
+    _report(run, ended=current >= total and run.reported)
+
+
+def _report(run: Run, ended: bool = False) -> None:
+    """Write the progress: the share of the work done, or of the delay while it pads.
+
+    With a delay, the share is the smaller of the two, so it rises with the time that
+    passes while the run waits and reaches 100 % only at the end.
+    """
+    now = time.monotonic()
+    if not ended and now - run.last_progress < run.settings.progress_interval:
+        return
+    run.last_progress = now
+    run.reported = True
+    current, total, intermediate, extra = run.work
+    share = current / total if total else 1.0
+    if run.delay:
+        share = min(share, (now - run.started) / run.delay)
+    meta = {
+        "percent": round(100.0 * min(share, 1.0), 2),
+        "current": current,
+        "total": total,
+        "intermediate": intermediate,
+        **extra,
+    }
+    if meta == run.written:
+        return  # the same report again (a run's end is reached by more than one path)
+    run.written = meta
+    # The record first: its script refuses a stale run, which then writes nothing else.
+    shown = run.settings.preview_bytes
+    if not run.transitions.progress(run.task_id, run.token, meta, event_bytes=shown):
+        raise Superseded("another attempt holds this task now")
+    run.celery_progress(meta)
+
+
+def append_page(run: Run, items: list[Any]) -> None:
+    """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
+    if not run.transitions.page(run.task_id, run.token, items):
+        raise Superseded("another attempt holds this task now")
+
+
+def pace(run: Run, fraction: float) -> None:
+    """Wait until `fraction` of the delay has passed, reporting progress meanwhile."""
+    while True:
+        check_cancelled(run)
+        behind = run.delay * fraction - (time.monotonic() - run.started)
+        if behind <= 0:
+            if fraction >= 1 and run.reported:
+                _report(run, ended=True)  # the padded run ends at 100 %
+            return
+        _report(run)
+        time.sleep(min(behind, CANCEL_CHECK_INTERVAL))
 
 
 def _describe(exc: BaseException) -> str:

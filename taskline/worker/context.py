@@ -1,12 +1,12 @@
-"""The `taskline.Context` a run hands its implementation, over the run's Celery task."""
+"""The `taskline.Context` a run hands its implementation, over the run (hooks.run)."""
 
 import logging
-import time
 from collections.abc import MutableMapping
 from typing import Any
 
 from taskline.core.settings import Settings
-from taskline.worker.base import TasklineTask
+from taskline.worker import base
+from taskline.worker.hooks.run import Run
 
 
 class _TaskLog(logging.LoggerAdapter[logging.Logger]):
@@ -21,25 +21,23 @@ class _TaskLog(logging.LoggerAdapter[logging.Logger]):
 class RunContext:
     """One run of one task (see taskline.context.Context)."""
 
-    def __init__(self, task: TasklineTask, params: Any) -> None:
-        self._task = task
-        self._params = params
-        self._deadline = time.monotonic() + task.soft_limit(params)
+    def __init__(self, run: Run) -> None:
+        self._run = run
         self._log = _TaskLog(
-            logging.getLogger(f"taskline.tasks.{task.name}"), {"task_id": task.task_id}
+            logging.getLogger(f"taskline.tasks.{run.name}"), {"task_id": run.task_id}
         )
 
     @property
     def task_id(self) -> str:
-        return self._task.task_id
+        return self._run.task_id
 
     @property
     def attempt(self) -> int:
-        return self._task.token
+        return self._run.token
 
     @property
     def deadline(self) -> float:
-        return self._deadline
+        return self._run.deadline
 
     @property
     def logger(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -47,16 +45,16 @@ class RunContext:
 
     @property
     def settings(self) -> Settings:
-        return self._task.settings
+        return self._run.settings
 
     def progress(self, done: float, total: float, value: Any = None, **extra: Any) -> None:
-        self._task.progress(done, total, value, **extra)
+        base.progress(self._run, done, total, value, extra)
 
     def page(self, items: list[Any]) -> None:
-        self._task.append_page(items)
+        base.append_page(self._run, items)
 
     def checkpoint(self) -> None:
-        self._task.check_cancelled()
+        base.check_cancelled(self._run)
 
     def pace(self, fraction: float) -> None:
-        self._task.pace(self._params, fraction)
+        base.pace(self._run, fraction)

@@ -13,12 +13,20 @@ from collections.abc import Callable
 from typing import Any
 
 from taskline.core.registry import Registry, TaskPackageError, tasks_of
-from taskline.declaring import IMPLEMENTS, TaskDeclaration, implemented
+from taskline.declaring import IMPLEMENTS, Params, TaskDeclaration, implemented
 from taskline.worker.base import TasklineTask
 from taskline.worker.celery_app import TasklineCelery
 from taskline.worker.context import RunContext
+from taskline.worker.hooks.run import Run
 
 logger = logging.getLogger(__name__)
+
+
+class DeclaredTask(TasklineTask):
+    """The Celery task of a declared type: its implementation takes a context and the params."""
+
+    def body(self, run: Run, params: Params) -> Any:
+        return self.run(RunContext(run), params)
 
 
 def implementation_of(declaration: TaskDeclaration) -> Callable[..., Any]:
@@ -61,12 +69,12 @@ def bind(celery: TasklineCelery, tasks: Registry) -> None:
             continue  # bound already (a worker imports its modules more than once)
         declaration = tasks[name]
 
-        def run(task: TasklineTask, params: Any, _f: Callable[..., Any] = function) -> Any:
-            return _f(RunContext(task, params), params)
+        def run(context: RunContext, params: Any, _f: Callable[..., Any] = function) -> Any:
+            return _f(context, params)
 
         run.__name__ = run.__qualname__ = name
         run.__doc__ = declaration.description
-        celery.task(bind=True, base=TasklineTask, name=name, shared=False)(run)
+        celery.task(base=DeclaredTask, name=name, shared=False)(run)
 
 
 def bind_on_boot(celery: TasklineCelery) -> None:

@@ -164,3 +164,35 @@ def test_no_task_name_nor_task_specific_field_outside_the_task_packages() -> Non
     }
     assert sorted(found) == []
     assert len(words) >= 6  # the built-ins were read
+
+
+def test_the_celery_task_keeps_no_state_of_a_run() -> None:
+    """A process holds one Celery task object per task type for all its messages: what a run
+    learns lives in its own Run (worker.hooks.run), never in an attribute of the task."""
+    tasks: list[str] = []
+    found: list[str] = []
+    for module in ("base", "implementations"):
+        path = ROOT / "taskline" / "worker" / f"{module}.py"
+        for cls in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(cls, ast.ClassDef) or not any(
+                ast.unparse(b).partition("[")[0] in ("Task", "TasklineTask") for b in cls.bases
+            ):
+                continue
+            tasks.append(cls.name)
+            for node in ast.walk(cls):
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else [node.target]
+                    if isinstance(node, ast.AnnAssign | ast.AugAssign)
+                    else []
+                )
+                found += [
+                    f"{cls.name}:{node.lineno} self.{target.attr}"
+                    for target in targets
+                    if isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ]
+    assert found == []
+    assert tasks == ["TasklineTask", "DeclaredTask"]  # the check read the task classes

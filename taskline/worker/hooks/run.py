@@ -1,0 +1,66 @@
+"""One run of one message: what the steps of a run share, made afresh for each message.
+
+Everything a run learns and changes lives here, not on the Celery task (a process holds one
+task object per task type, for every message it runs): the token its claim returned, its
+params, its clocks, its progress, whether its lease was found taken over, the bytes its
+result takes. The process's Redis client, transitions and settings ride along, so each step
+needs the run and nothing else.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from taskline.core.settings import Settings
+from taskline.core.transitions import Transitions
+from taskline.declaring import Params, TaskDeclaration
+
+# What a run last reported: done, total, current value, extra fields.
+Work = tuple[float, float, Any, dict[str, Any]]
+
+
+@dataclass(slots=True, eq=False)
+class Run:
+    """One message's run, from its claim to its end."""
+
+    task_id: str
+    name: str
+    runner: str  # "node:pid", as the record names the run
+    declaration: TaskDeclaration | None  # None for a task registered another way
+    settings: Settings
+    store: redis.Redis
+    transitions: Transitions
+    # Celery's own PROGRESS write of this run (its result backend, read by Flower).
+    celery_progress: Callable[[dict[str, Any]], None]
+
+    # The claim's: the run's attempt (every write carries it; 0 until claimed: nothing of
+    # this message to finish) and the bytes of the params as stored.
+    token: int = 0
+    params_bytes: int = 0
+    params: Params | None = None
+    # Set as the body starts, on the time.monotonic() clock.
+    started: float = 0.0
+    deadline: float = 0.0  # when the soft time limit strikes
+    delay: float = 0.0  # seconds the run is padded to (delay_seconds)
+    last_cancel_check: float = 0.0
+    last_progress: float = 0.0
+    # Progress: the work last reported, whether any report was written, the last written.
+    work: Work = (0, 1, None, {})
+    reported: bool = False
+    written: dict[str, Any] | None = None
+    # Set by the lease keeper's thread: another attempt holds the task now.
+    stale: bool = False
+    # The bytes the result takes as stored (counted against its owner's on success).
+    stored: int = 0
+
+    def begin(self, params: Params, soft_limit: float) -> None:
+        """Start the body's clocks. The claim found no cancel request, and a run shorter than
+        one progress interval reports no progress: a trivial task costs no extra round trip."""
+        now = time.monotonic()
+        self.params = params
+        self.delay = params.delay_seconds
+        self.started = self.last_progress = self.last_cancel_check = now
+        self.deadline = now + soft_limit
