@@ -44,20 +44,16 @@ from taskline.core.records import TURN_HEADER, Keys, State, dumps, now_ms
 from taskline.core.registry import limits, tasks_of
 from taskline.core.replies import text_or_none
 from taskline.core.settings import Settings
-from taskline.core.transitions import Cancelling, Claimed, Held, Skipped, Stale, Transitions
+from taskline.core.transitions import Cancelling, Claimed, Stale, Transitions
 from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.celery_app import TasklineCelery
+from taskline.worker.hooks import claim
+from taskline.worker.hooks.lease import LeaseKeeper
 from taskline.worker.hooks.run import Run
 from taskline.worker.retries import backoff, retries
 
 # How often a running task looks for a cancel request (seconds).
 CANCEL_CHECK_INTERVAL = 0.1
-# A run's lease lapses this long after its pool child stopped renewing it (died); renewed by
-# a thread every LEASE_RENEW_SECONDS, so a few missed beats (a busy host) do not lapse it.
-LEASE_MS = 10_000
-LEASE_RENEW_SECONDS = 2.0
-# How often a redelivery held by a live run looks at the record again (seconds).
-HOLD_POLL_SECONDS = 0.5
 # How long the worker waits for a killed pool child to be gone before recording its end.
 CHILD_EXIT_SECONDS = 10.0
 # The attribute of Celery's request (one per message) that holds the message's run.
@@ -70,40 +66,8 @@ class ResultTooLargeError(Exception):
     """The result would take the task past the bytes one task may hold: it is not stored."""
 
 
-class _LeaseKeeper:
-    """One thread per process renews the lease of the run in progress, every few seconds.
-
-    A thread, so that a task body busy computing still renews; one per process rather than
-    one per run, so that starting a run costs no thread. A renewal refused as stale marks the
-    run, which then stops at its next step.
-    """
-
-    def __init__(self) -> None:
-        self._held: dict[str, Run] = {}
-        self._pid = 0
-
-    def hold(self, run: Run) -> None:
-        if self._pid != os.getpid():  # first run in this (forked) process
-            self._pid = os.getpid()
-            self._held = {}
-            threading.Thread(target=self._renew_forever, daemon=True).start()
-        self._held[run.task_id] = run
-
-    def release(self, run: Run) -> None:
-        self._held.pop(run.task_id, None)
-
-    def _renew_forever(self) -> None:
-        while True:
-            time.sleep(LEASE_RENEW_SECONDS)
-            for run in list(self._held.values()):
-                try:
-                    if not run.transitions.renew(run.task_id, run.token, run.runner, LEASE_MS):
-                        run.stale = True
-                except redis.RedisError:
-                    pass  # the lease outlives a few missed beats; the next one tries again
-
-
-_leases = _LeaseKeeper()
+# The leases of this process's runs, renewed by one thread per process.
+_leases = LeaseKeeper()
 
 
 class TasklineTask(Task[Any, Any]):
@@ -158,51 +122,29 @@ class TasklineTask(Task[Any, Any]):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Claim the record, validate its params, then run the task body."""
+        request = self.request
         run = Run(
             self.task_id,
             self.name,
-            f"{self.request.hostname}:{os.getpid()}",
+            f"{request.hostname}:{os.getpid()}",
             self.declaration,
             self.settings,
             self.store,
             self.transitions,
             self._celery_progress,
+            logger,
         )
-        # This message's end (on_success, on_failure, in this process) finds its run here.
-        setattr(self.request, RUN, run)
-        declaration = run.declaration
-
-        def claim() -> Claimed | Held | Skipped:
-            return run.transitions.claim(
-                run.task_id,
-                self.request.get(TURN_HEADER),
-                bool((self.request.delivery_info or {}).get("redelivered")),
-                run.name,
-                kwargs,
-                run.runner,
-                LEASE_MS,
-                declaration is not None and declaration.exclusive_range is not None,
-                forget_ms=now_ms() + run.settings.retention_seconds * 1000,
-            )
-
-        outcome = claim()
-        if isinstance(outcome, Held):
-            logger.info("redelivered while %s holds its lease: waiting for its end", outcome.holder)
-        while isinstance(outcome, Held):
-            # Holding the turn (rather than dropping it) keeps the line one at a time, and the
-            # unacknowledged message is still there to run the task again if that run dies.
-            time.sleep(HOLD_POLL_SECONDS)
-            outcome = claim()
-        if not isinstance(outcome, Claimed):
-            raise Ignore(f"task {run.task_id} not run: {outcome.reason}")
-        run.token = outcome.token
+        setattr(request, RUN, run)  # where this message's end (on_success, on_failure) finds it
+        redelivered = bool((request.delivery_info or {}).get("redelivered"))
+        claimed = claim.claim(run, request.get(TURN_HEADER), redelivered, kwargs)
+        if not isinstance(claimed, Claimed):
+            raise Ignore(f"task {run.task_id} not run: {claimed.reason}")
         _leases.hold(run)
         try:
-            model = declaration.params if declaration is not None else Params
-            params = model.model_validate(outcome.params)
+            params = claim.validated(run, claimed)
             run.begin(params, self.soft_limit())
             result = self._attempt(run, params)
-            run.stored = _storable(run, result, outcome.params_bytes)
+            run.stored = _storable(run, result, claimed.params_bytes)
             return result
         finally:
             _leases.release(run)

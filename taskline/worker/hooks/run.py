@@ -7,6 +7,7 @@ result takes. The process's Redis client, transitions and settings ride along, s
 needs the run and nothing else.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Run:
     transitions: Transitions
     # Celery's own PROGRESS write of this run (its result backend, read by Flower).
     celery_progress: Callable[[dict[str, Any]], None]
+    log: logging.Logger  # the worker's log of its runs (each line names the task)
 
     # The claim's: the run's attempt (every write carries it; 0 until claimed: nothing of
     # this message to finish) and the bytes of the params as stored.
