@@ -52,8 +52,6 @@ from taskline.worker.hooks.lease import LeaseKeeper
 from taskline.worker.hooks.run import Run
 from taskline.worker.retries import backoff, retries
 
-# How often a running task looks for a cancel request (seconds).
-CANCEL_CHECK_INTERVAL = 0.1
 # How long the worker waits for a killed pool child to be gone before recording its end.
 CHILD_EXIT_SECONDS = 10.0
 # The attribute of Celery's request (one per message) that holds the message's run.
@@ -244,80 +242,10 @@ def _storable(run: Run, result: Any, params_bytes: int) -> int:
     return size
 
 
-def check_cancelled(run: Run) -> None:
-    """Stop the run if a cancel was requested or it went stale (looked up every 0.1 s)."""
-    if run.stale:
-        raise Superseded("another attempt holds this task now")
-    now = time.monotonic()
-    if now - run.last_cancel_check < CANCEL_CHECK_INTERVAL:
-        return
-    run.last_cancel_check = now
-    if run.store.hget(run.transitions.keys.task(run.task_id), "cancel_requested"):
-        raise Cancelled("cancelled on request")
-
-
-def progress(
-    run: Run, current: float, total: float, intermediate: Any, extra: dict[str, Any]
-) -> None:
-    """Report progress at most once per `progress_interval`, the first after one interval.
-
-    A run that reported progress also reports its end (100 %); one that ended within its
-    first interval reports none: its SUCCESS follows at once.
-    """
-    check_cancelled(run)
-    run.work = (current, total, intermediate, extra)
-    _report(run, ended=current >= total and run.reported)
-
-
-def _report(run: Run, ended: bool = False) -> None:
-    """Write the progress: the share of the work done, or of the delay while it pads.
-
-    With a delay, the share is the smaller of the two, so it rises with the time that
-    passes while the run waits and reaches 100 % only at the end.
-    """
-    now = time.monotonic()
-    if not ended and now - run.last_progress < run.settings.progress_interval:
-        return
-    run.last_progress = now
-    run.reported = True
-    current, total, intermediate, extra = run.work
-    share = current / total if total else 1.0
-    if run.delay:
-        share = min(share, (now - run.started) / run.delay)
-    meta = {
-        "percent": round(100.0 * min(share, 1.0), 2),
-        "current": current,
-        "total": total,
-        "intermediate": intermediate,
-        **extra,
-    }
-    if meta == run.written:
-        return  # the same report again (a run's end is reached by more than one path)
-    run.written = meta
-    # The record first: its script refuses a stale run, which then writes nothing else.
-    shown = run.settings.preview_bytes
-    if not run.transitions.progress(run.task_id, run.token, meta, event_bytes=shown):
-        raise Superseded("another attempt holds this task now")
-    run.celery_progress(meta)
-
-
 def append_page(run: Run, items: list[Any]) -> None:
     """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
     if not run.transitions.page(run.task_id, run.token, items):
         raise Superseded("another attempt holds this task now")
-
-
-def pace(run: Run, fraction: float) -> None:
-    """Wait until `fraction` of the delay has passed, reporting progress meanwhile."""
-    while True:
-        check_cancelled(run)
-        behind = run.delay * fraction - (time.monotonic() - run.started)
-        if behind <= 0:
-            if fraction >= 1 and run.reported:
-                _report(run, ended=True)  # the padded run ends at 100 %
-            return
-        _report(run)
-        time.sleep(min(behind, CANCEL_CHECK_INTERVAL))
 
 
 def _describe(exc: BaseException) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 
 from taskline.core.settings import Settings
 from taskline.worker import base
+from taskline.worker.hooks import cancellation, progress
 from taskline.worker.hooks.run import Run
 
 
@@ -48,13 +49,13 @@ class RunContext:
         return self._run.settings
 
     def progress(self, done: float, total: float, value: Any = None, **extra: Any) -> None:
-        base.progress(self._run, done, total, value, extra)
+        progress.report(self._run, done, total, value, extra)
 
     def page(self, items: list[Any]) -> None:
         base.append_page(self._run, items)
 
     def checkpoint(self) -> None:
-        base.check_cancelled(self._run)
+        cancellation.check(self._run)
 
     def pace(self, fraction: float) -> None:
-        base.pace(self._run, fraction)
+        progress.pace(self._run, fraction)
