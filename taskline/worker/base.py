@@ -1,69 +1,65 @@
-"""The base class of every Taskline task: record checks, lifecycle, progress, cancellation.
+"""The base class of every Taskline task: Celery's side of a run, its steps in worker.hooks.
 
-Before running a message the task claims its record; a message for an unknown, cancelled,
-finished or superseded task is skipped without running (`Ignore`), so control over waiting
-tasks never depends on touching RabbitMQ or on Celery's in-memory revoke list. The params come
-from the record, so an edit made while the task waited is the one that runs.
+Each message gets a `Run` (worker.hooks.run) holding everything the run learns; the task
+object, one per task type in a process, keeps none of it. `__call__` takes the steps in
+order, and Celery's `on_success`/`on_failure` record the end:
+
+- claim (hooks.claim): a message for an unknown, cancelled, finished or superseded task is
+  skipped without running (`Ignore`), so control over waiting tasks never depends on
+  touching RabbitMQ or on Celery's in-memory revoke list. The params come from the record,
+  so an edit made while the task waited is the one that runs. A redelivered message of a
+  task whose run still holds its lease (RabbitMQ's consumer_timeout or a lost connection
+  requeued the message of a run that goes on, perhaps to a standby worker) holds its turn
+  until that run ends, then is dropped; only a lapsed lease means the run died, and the
+  task runs again.
+- lease (hooks.lease): a run holds a lease on its task while it is alive, renewed by a
+  thread.
+- the body, with the soft limit as its deadline (hooks.limits); its steps look for a cancel
+  (hooks.cancellation) and report progress (hooks.progress) and pages (hooks.result).
+- retry (hooks.retry): a failure the task type's retry policy names ends the run, not the
+  task: the record waits for the next attempt (SCHEDULED, released into the line by the
+  scheduler), and Celery records the run as RETRY, never FAILURE, so its result backend
+  tells no other story than the record.
+- result (hooks.result): a result that would take the task past its bytes ends it FAILURE.
+- finish (hooks.finish), or, for a run the main process killed (hard time limit, a cancel
+  ignored past its grace), its end recorded from there once the child is gone
+  (hooks.limits).
 
 The claim returns the run's token (its attempt number). Every write of the run (progress,
 pages, lease renewal, its end) carries it, and the scripts refuse a stale one: a run whose
 lease lapsed while it was alive (a stalled host) cannot overwrite the attempt that replaced
 it, and it stops at its next step.
-
-A failure the task type's retry policy names ends the run, not the task: the record waits for
-the next attempt (SCHEDULED, released into the line by the scheduler), and Celery records the
-run as RETRY, never FAILURE, so its result backend tells no other story than the record.
-
-A run holds a lease on its task while it is alive. A redelivered message of a task whose run
-still holds it (RabbitMQ's consumer_timeout or a lost connection requeued the message of a run
-that goes on, perhaps to a standby worker) holds its turn until that run ends, then is
-dropped; only a lapsed lease means the run died, and the task runs again.
 """
 
 import os
-import threading
-import time
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import psutil
 import redis
 from celery import Task
 from celery.exceptions import Ignore, TaskPredicate
 from celery.exceptions import Retry as RetryLater
 from celery.signals import celeryd_after_setup, task_revoked
 from celery.utils.log import get_task_logger
-from pydantic import ValidationError
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from taskline.context import Cancelled, RunStopped, Superseded
 from taskline.core import redis_clients
-from taskline.core.previews import cut
-from taskline.core.records import TURN_HEADER, Keys, State, dumps, now_ms
-from taskline.core.registry import limits, tasks_of
-from taskline.core.replies import text_or_none
+from taskline.core.records import TURN_HEADER, Keys, State
+from taskline.core.registry import tasks_of
 from taskline.core.settings import Settings
-from taskline.core.transitions import Cancelling, Claimed, Stale, Transitions
+from taskline.core.transitions import Claimed, Transitions
 from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.celery_app import TasklineCelery
-from taskline.worker.hooks import claim
+from taskline.worker.hooks import claim, finish, limits, result, retry
+from taskline.worker.hooks.finish import End
 from taskline.worker.hooks.lease import LeaseKeeper
 from taskline.worker.hooks.run import Run
-from taskline.worker.retries import backoff, retries
 
-# How long the worker waits for a killed pool child to be gone before recording its end.
-CHILD_EXIT_SECONDS = 10.0
 # The attribute of Celery's request (one per message) that holds the message's run.
 RUN = "taskline_run"
 
 logger = get_task_logger(__name__)
-
-
-class ResultTooLargeError(Exception):
-    """The result would take the task past the bytes one task may hold: it is not stored."""
-
-
 # The leases of this process's runs, renewed by one thread per process.
 _leases = LeaseKeeper()
 
@@ -118,6 +114,11 @@ class TasklineTask(Task[Any, Any]):
         assert task_id is not None
         return task_id
 
+    @property
+    def declaration(self) -> TaskDeclaration | None:
+        """The declaration of this task type (None for a task registered another way)."""
+        return tasks_of(self.settings).get(self.name)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Claim the record, validate its params, then run the task body."""
         request = self.request
@@ -140,10 +141,10 @@ class TasklineTask(Task[Any, Any]):
         _leases.hold(run)
         try:
             params = claim.validated(run, claimed)
-            run.begin(params, self.soft_limit())
-            result = self._attempt(run, params)
-            run.stored = _storable(run, result, claimed.params_bytes)
-            return result
+            run.begin(params, limits.soft_limit(run.declaration, self.soft_time_limit))
+            value = self._attempt(run, params)
+            result.measure(run, value)
+            return value
         finally:
             _leases.release(run)
 
@@ -155,104 +156,37 @@ class TasklineTask(Task[Any, Any]):
         return self.run(params)
 
     def _attempt(self, run: Run, params: Params) -> Any:
-        """Run the task body. A failure its retry policy retries postpones the task to its
-        next attempt and ends this run as Celery's RETRY: the message is acknowledged, and
-        the worker goes on with the line while the task waits."""
+        """Run the body. A failure its retry policy retries postpones the task to its next
+        attempt and ends this run as Celery's RETRY: the message is acknowledged, and the
+        worker goes on with the line while the task waits."""
         try:
             return self.body(run, params)
         except (RunStopped, TaskPredicate):
             raise  # a stop, or Celery's own control flow: never a failure to retry
         except Exception as exc:
-            due = _retry_later(run, exc)
+            due = retry.postpone(run, exc)
             if due is None:
                 raise
             raise RetryLater(exc=exc, when=due) from exc
 
-    @property
-    def declaration(self) -> TaskDeclaration | None:
-        """The declaration of this task type (None for a task registered another way)."""
-        return tasks_of(self.settings).get(self.name)
-
-    def soft_limit(self) -> float:
-        """Seconds a run of this task may take before its soft time limit strikes."""
-        declaration = self.declaration
-        return limits(declaration)[0] if declaration else float(self.soft_time_limit or 0)
-
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
-        self._finish(task_id, State.SUCCESS, None)
+        self._finish(task_id, finish.end_of(None))
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        if isinstance(exc, Superseded):
-            return  # the attempt that replaced this run records the end
-        if isinstance(exc, Cancelled):
-            self._finish(task_id, State.CANCELLED, None)
-            return
-        self._finish(
-            task_id, State.FAILURE, {"type": type(exc).__name__, "message": _describe(exc)}
-        )
+        self._finish(task_id, finish.end_of(exc))
 
-    def _finish(self, task_id: str, state: State, error: dict[str, str] | None) -> None:
+    def _finish(self, task_id: str, end: End | None) -> None:
+        if end is None:
+            return  # superseded: the attempt that replaced this run records the end
         run: Run | None = getattr(self.request, RUN, None)
         if run is not None:  # in the pool child, inside the run
-            if run.token:
-                forget_at = now_ms() + run.settings.retention_seconds * 1000
-                stored = run.stored if state is State.SUCCESS else 0
-                run.transitions.finish(
-                    task_id, state, error, forget_at, token=run.token, stored=stored
-                )
+            finish.finish(run, end)
         else:
             # A hard time limit calls on_failure in the worker's main process, which killed
             # the pool child: no run at hand, so the run is named by its process.
-            _finish_when_child_gone(self, task_id, state, error)
-
-
-def _retry_later(run: Run, exc: Exception) -> datetime | None:
-    """Postpone the task to its next attempt if its policy retries this failure: when
-    that is, or None (the run ends FAILURE)."""
-    policy = run.declaration.retry if run.declaration is not None else None
-    if policy is None or not retries(policy, exc, run.token):
-        return None
-    wait = backoff(policy, run.token)
-    error, _ = cut(
-        {"type": type(exc).__name__, "message": _describe(exc)}, run.settings.preview_bytes
-    )
-    due = now_ms() + round(wait * 1000)
-    outcome = run.transitions.retry(
-        run.task_id, run.token, error, due, kept=run.settings.retry_errors_kept
-    )
-    if isinstance(outcome, Stale):
-        raise Superseded("another attempt holds this task now") from exc
-    if isinstance(outcome, Cancelling):
-        return None  # asked to stop: it ends as a failure does, not run again
-    return datetime.fromtimestamp(due / 1000, UTC)
-
-
-def _storable(run: Run, result: Any, params_bytes: int) -> int:
-    """The bytes the result takes as stored; ResultTooLargeError (the task ends FAILURE,
-    the result is not kept) when params and result together pass the task's limit."""
-    size = len(dumps(result).encode())
-    limit = run.settings.max_task_bytes
-    if params_bytes + size > limit:
-        raise ResultTooLargeError(
-            f"the result takes {size} bytes as stored and the params {params_bytes}: "
-            f"over the {limit} bytes a task may hold, so the result was not kept"
-        )
-    return size
-
-
-def append_page(run: Run, items: list[Any]) -> None:
-    """Add one page of a large result (read with GET /tasks/{id}/pages/{n})."""
-    if not run.transitions.page(run.task_id, run.token, items):
-        raise Superseded("another attempt holds this task now")
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line message for users: validation errors list their fields."""
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return str(exc) or type(exc).__name__
+            _finish_when_child_gone(self, task_id, end)
 
 
 # The worker's node name ("celery@host"), as its runs record it; set when the worker boots.
@@ -264,37 +198,16 @@ def _remember_node(sender: str, **_: Any) -> None:
     _node["name"] = sender
 
 
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _finish_when_child_gone(
-    task: TasklineTask, task_id: str, state: State, error: dict[str, str] | None
-) -> None:
-    """Record the end of a run this worker's main process stopped, once its child is gone.
-
-    In a thread: the main process must go on serving (the next task starts meanwhile). The
-    run is named by its runner, so this never ends an attempt that another worker took.
-    """
-
-    def finish() -> None:
-        runner = text_or_none(task.store.hget(task.transitions.keys.task(task_id), "runner"))
-        node, _, pid = (runner or "").rpartition(":")
-        if not pid.isdecimal() or node != _node.get("name", node):
-            return
-        deadline = time.monotonic() + CHILD_EXIT_SECONDS
-        while not _gone(int(pid)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not _gone(int(pid)):
-            logger.warning("pool child %s of task %s outlived its stop", pid, task_id)
-            return
-        forget_at = now_ms() + task.settings.retention_seconds * 1000
-        task.transitions.finish(task_id, state, error, forget_at, runner=runner)
-
-    threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True).start()
+def _finish_when_child_gone(task: TasklineTask, task_id: str, end: End) -> None:
+    limits.finish_when_child_gone(
+        task.store,
+        task.transitions,
+        task_id,
+        end,
+        node=_node.get("name"),
+        retention_seconds=task.settings.retention_seconds,
+        log=logger,
+    )
 
 
 @task_revoked.connect
@@ -302,4 +215,4 @@ def _stopped_after_cancel(sender: Any, request: Any, terminated: bool, **_: Any)
     """A run killed for ignoring its cancel request ends CANCELLED once its child is gone."""
     if terminated and isinstance(sender, TasklineTask):
         error = {"type": "Cancelled", "message": "stopped after the cancel grace period"}
-        _finish_when_child_gone(sender, request.id, State.CANCELLED, error)
+        _finish_when_child_gone(sender, request.id, (State.CANCELLED, error))

@@ -88,8 +88,8 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         broker_channel_error_retry=True,
         # A lost connection or channel requeues the running task's message; let the task go
         # on: its redelivery, wherever it lands, waits while the run holds its lease
-        # (worker.base) and is dropped once it ended. Cancelling it instead would restart a
-        # task longer than consumer_timeout over and over.
+        # (worker.hooks.claim) and is dropped once it ended. Cancelling it instead would
+        # restart a task longer than consumer_timeout over and over.
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # On SIGTERM (remapped to SIGQUIT under supervisord) give the running task this long
         # to finish, then cancel it: its unacknowledged message goes back to the queue.

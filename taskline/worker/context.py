@@ -5,8 +5,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from taskline.core.settings import Settings
-from taskline.worker import base
-from taskline.worker.hooks import cancellation, progress
+from taskline.worker.hooks import cancellation, progress, result
 from taskline.worker.hooks.run import Run
 
 
@@ -52,7 +51,7 @@ class RunContext:
         progress.report(self._run, done, total, value, extra)
 
     def page(self, items: list[Any]) -> None:
-        base.append_page(self._run, items)
+        result.append_page(self._run, items)
 
     def checkpoint(self) -> None:
         cancellation.check(self._run)

@@ -39,7 +39,7 @@ OUTBOX_GRACE_MS = 30_000
 KILL_AGAIN_MS = 5_000
 BATCH = 200
 # A run silent this long is lost: its lease (10 s) has lapsed, and a redelivered message had
-# time to claim it again (worker.base polls every 0.5 s), which is the usual way back.
+# time to claim it again (worker.hooks.claim polls every 0.5 s), which is the usual way back.
 LOST_AFTER_MS = 30_000
 # Most waiting tasks compared with the queue per reconciliation.
 RECONCILE_BATCH = 1_000
@@ -133,9 +133,9 @@ class Scheduler:
     def stop_ignored_cancels(self) -> None:
         """Have the pool child of a task that ignored its cancel request killed.
 
-        The worker records the task CANCELLED once the child is gone (worker.base). A worker
-        that sends no heartbeats any more cannot: once the run's lease has lapsed too, the
-        run is over and recover_lost_runs records it.
+        The worker records the task CANCELLED once the child is gone (worker.hooks.limits).
+        A worker that sends no heartbeats any more cannot: once the run's lease has lapsed
+        too, the run is over and recover_lost_runs records it.
         """
         for task_id in self._due(self.keys.cancelling, now_ms()):
             state, runner = map(

@@ -161,7 +161,7 @@ def every_kept_task_ran_once(stack: Stack, outcomes: list[Outcome], fast: float)
 
         wait_until(all_done, 90, interval=0.5)
         # The task running when the connection dropped goes on; its requeued message waits
-        # for that run (its lease, worker.base) and is dropped: every accepted task ran once.
+        # for that run (its lease, worker.hooks.lease) and is dropped: every accepted task ran once.
         for task_id in accepted:
             ran_once_to_success(stack, api, task_id, attempts=1)
         # A refused submission leaves nothing behind: the listing is exactly those tasks.

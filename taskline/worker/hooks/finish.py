@@ -1,0 +1,44 @@
+"""After a run: its end recorded in the task's record, with the run's token.
+
+A run that never claimed its task (token 0) records nothing. A superseded run records
+nothing either: the attempt that replaced it records the end. A run stopped by its cancel
+request ends CANCELLED; any other exception ends it FAILURE with the exception's type and
+message. A run killed by the worker's main process is ended from there (hooks.limits).
+"""
+
+from pydantic import ValidationError
+
+from taskline.context import Cancelled, Superseded
+from taskline.core.records import State, now_ms
+from taskline.worker.hooks.run import Run
+
+# How a run ended, as its record keeps it: its state and, for a failure, its error.
+End = tuple[State, dict[str, str] | None]
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line message for users: validation errors list their fields."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return str(exc) or type(exc).__name__
+
+
+def end_of(exc: BaseException | None) -> End | None:
+    """The end a run that raised `exc` (None: returned) records; None when it records none."""
+    if exc is None:
+        return State.SUCCESS, None
+    if isinstance(exc, Superseded):
+        return None
+    if isinstance(exc, Cancelled):
+        return State.CANCELLED, None
+    return State.FAILURE, {"type": type(exc).__name__, "message": describe(exc)}
+
+
+def finish(run: Run, end: End) -> None:
+    """Record the run's end; a success counts the bytes its result keeps (run.stored)."""
+    if not run.token:
+        return  # no claim: nothing of this message to finish
+    state, error = end
+    forget_at = now_ms() + run.settings.retention_seconds * 1000
+    stored = run.stored if state is State.SUCCESS else 0
+    run.transitions.finish(run.task_id, state, error, forget_at, token=run.token, stored=stored)
