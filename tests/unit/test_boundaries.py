@@ -196,3 +196,37 @@ def test_the_celery_task_keeps_no_state_of_a_run() -> None:
                 ]
     assert found == []
     assert tasks == ["TasklineTask", "DeclaredTask"]  # the check read the task classes
+
+
+def test_the_run_hooks_know_nothing_of_celery_and_keep_no_module_state() -> None:
+    """The steps of a run (worker.hooks) are Celery-free, driven alone in tests: they import
+    neither Celery nor the worker's Celery side, and keep nothing in module variables (what a
+    run changes is in its Run): only constants and type aliases, named in capitals."""
+    celery_side = {"base", "celery_app", "implementations", "context", "publisher", "scheduler"}
+    imports = {
+        module: sorted(
+            n
+            for n in names
+            if n.split(".")[0] in ("celery", "kombu", "billiard")
+            or (n.startswith("taskline.worker.") and n.split(".")[2] in celery_side)
+        )
+        for module, names in imported_packages("taskline.worker.hooks").items()
+    }
+    assert {m: n for m, n in imports.items() if n} == {}
+    assert len(imports) >= 9  # every hook was read
+    state = []
+    for path in sorted((ROOT / "taskline" / "worker" / "hooks").glob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, ast.AnnAssign)
+                else []
+            )
+            state += [
+                f"{path.name}: {ast.unparse(t)}"
+                for t in targets
+                if not (isinstance(t, ast.Name) and t.id[0].isupper())
+            ]
+    assert state == []
