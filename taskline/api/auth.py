@@ -5,8 +5,14 @@ own (api.passwords) behind the sign-in throttle (api.throttle). Tokens are rando
 kept in Redis (by their SHA-256) with an expiry, so they can be revoked, one or all of a user.
 A token names only its user: the role is read from the users setting whenever the token is
 resolved, so a demoted admin's tokens act as a user's and a removed user's stop working.
-Each API process remembers a token it resolved for TOKEN_CACHE_SECONDS: a revoked token is
-refused at once by the process that revoked it and within that time by the others.
+Each API process remembers a token it resolved for TOKEN_CACHE_SECONDS from the moment it
+asked Redis (less if the token expires sooner). Every process answers alike all the same, by
+construction rather than by telling each other: a revocation answers only TOKEN_CACHE_SECONDS
+after it deleted the token, when every answer remembered from before, in any process, has
+lapsed; so once a revocation is answered no API process takes the token. An HTTP Basic
+password remembered by one process and not another gives the same answer either way: users
+and their hashes are configuration, the same in every process, and a remembered password
+still passes the sign-in throttle (api.throttle).
 `python -m taskline.api.auth` prints the hash of a password for the users setting.
 """
 
@@ -16,11 +22,12 @@ import hashlib
 import json
 import secrets
 import sys
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from cachetools import TTLCache
+from cachetools import TLRUCache, TTLCache
 
 from taskline.api.passwords import HASHER, PasswordChecks
 from taskline.api.store import TaskStore, redis_errors
@@ -97,8 +104,8 @@ class Authenticator:
         # Basic auth checks a password on every request: remember recent successes (by a
         # digest of the credentials) instead of paying argon2's cost each time.
         self._verified: TTLCache[str, User] = TTLCache(CACHE_SIZE, BASIC_CACHE_SECONDS)
-        # token key → its user, as Redis last said
-        self._resolved: TTLCache[str, User] = TTLCache(CACHE_SIZE, TOKEN_CACHE_SECONDS)
+        # token key → its user, as Redis last said, and until when (monotonic) that holds
+        self._resolved: TLRUCache[str, tuple[User, float]] = TLRUCache(CACHE_SIZE, ttu=_until)
 
     async def login(self, name: str, password: str, address: str) -> User | None:
         """The user if the password is right. Refused (429) while the name or the address is
@@ -137,43 +144,57 @@ class Authenticator:
 
     async def issue(self, user: User) -> str:
         """A new bearer token for the user, valid for the token TTL; the user's oldest token is
-        revoked if they would hold more than the tokens-per-user setting."""
+        revoked if they would hold more than the tokens-per-user setting (and then, as by
+        `revoke`, this answers once no API process takes it)."""
         token = secrets.token_urlsafe(32)
         issue = self.store.transitions.issue_token(
             user.name, self._token_key(token), self.ttl * 1000, self.most_tokens
         )
-        await self.store.change(issue)
+        if await self.store.change(issue):  # an oldest was revoked: as `revoke`, wait it out
+            await asyncio.sleep(TOKEN_CACHE_SECONDS)
         return token
 
     async def resolve(self, token: str) -> User | None:
         """The user a token belongs to, with their role as configured now; None if the token
         is unknown, expired or revoked, or its user is no longer configured."""
         key = self._token_key(token)
-        if user := self._resolved.get(key):
-            return user
+        if remembered := self._resolved.get(key):
+            return remembered[0]
+        asked = time.monotonic()
         with redis_errors():
-            found = text_or_none(await self.redis.get(key))
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.pttl(key)
+                value, ttl_ms = await pipe.execute()
+        found = text_or_none(value)
         if not found:
             return None
         # Tokens issued before roles were read from the settings hold [name, role].
         name = json.loads(found)[0] if found.startswith("[") else found
         if name not in self.users:
             return None
-        user = self._resolved[key] = User(name, self.users[name][1])
+        user = User(name, self.users[name][1])
+        # Trusted from when it was asked: no longer than a revocation waits, nor past expiry.
+        until = asked + min(TOKEN_CACHE_SECONDS, ttl_ms / 1000 if ttl_ms > 0 else 0)
+        if time.monotonic() < until:
+            self._resolved[key] = (user, until)
         return user
 
     async def revoke(self, token: str) -> None:
+        """Revoke one token; answers once no API process takes it any more."""
         key = self._token_key(token)
         self._resolved.pop(key, None)
         with redis_errors():
             await self.redis.delete(key)
+        await asyncio.sleep(TOKEN_CACHE_SECONDS)  # what other processes remember has lapsed
 
     async def revoke_all(self, name: str) -> int:
         """Revoke every token of a user (how many were live), REVOKE_BATCH per script, so
         that Redis serves others between batches however many tokens there are. A token
-        issued meanwhile may be kept; every one held when this began is revoked."""
+        issued meanwhile may be kept; every one held when this began is revoked, and taken by
+        no API process once this returns."""
         for key in list(self._resolved):
-            if (user := self._resolved.get(key)) and user.name == name:
+            if (remembered := self._resolved.get(key)) and remembered[0].name == name:
                 self._resolved.pop(key, None)
         revoked, bound, more = 0, None, True
         while more:
@@ -181,10 +202,15 @@ class Authenticator:
                 self.store.transitions.revoke_tokens(name, bound, REVOKE_BATCH)
             )
             revoked, bound, more = revoked + batch.revoked, batch.bound, batch.more
+        await asyncio.sleep(TOKEN_CACHE_SECONDS)  # what other processes remember has lapsed
         return revoked
 
     def close(self) -> None:
         self.checks.close()
+
+
+def _until(_key: object, remembered: tuple[User, float], _now: float) -> float:
+    return remembered[1]
 
 
 def main() -> None:

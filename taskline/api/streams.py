@@ -12,9 +12,9 @@ racing for the last slot may both be refused, never both admitted. Leases are ti
 API hosts' clocks, which are assumed to agree within seconds.
 
 A stream opened with a bearer token asks again every RECHECK_SECONDS whether the token still
-holds, so that it ends within 5 s of the token's revocation or expiry (the API process that
-revokes forgets the token at once, the others within api.auth.TOKEN_CACHE_SECONDS). A
-password, checked when the stream opened, is configuration: it holds while the process runs.
+holds, so that it ends within 5 s of the token's revocation or expiry (a process may remember
+a token for api.auth.TOKEN_CACHE_SECONDS after it asked). A password, checked when the stream
+opened, is configuration: it holds while the process runs.
 """
 
 import asyncio

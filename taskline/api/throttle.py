@@ -16,15 +16,19 @@ right password gives its place back at once), for at most WAIT_SECONDS, then is 
 retry (503).
 
 A remembered good password (HTTP Basic on every request) is checked against the lockouts too;
-a process trusts a "not locked" answer for CLEAR_SECONDS, and forgets every such answer as
-soon as it counts a failure itself. So a lockout earned through this process applies at once,
-one earned through another within CLEAR_SECONDS (as a revoked token does).
+a process trusts a "not locked" answer for CLEAR_SECONDS from the moment it asked. Every API
+process answers alike all the same, by construction rather than by telling each other: only a
+failure starts a lockout, and the request whose failure started one answers only CLEAR_SECONDS
+after it did. By then every "not locked" answer asked before the lockout began, in any
+process, has lapsed: once the client that earned a lockout is told 401, every process refuses
+the name (or the address). Only that one answer waits; the others go at once.
 """
 
 import asyncio
 import math
+import time
 
-from cachetools import TTLCache
+from cachetools import TLRUCache
 
 from taskline.api.errors import TooManyRequestsError, UnavailableError
 from taskline.api.store import TaskStore
@@ -53,15 +57,18 @@ class SigninThrottle:
             hold_ms=round(HOLD_SECONDS * 1000),
         )
         self._known_ms = round(settings.signin_known_seconds * 1000)
-        # (name, address) pairs Redis said were not locked out, lately.
-        self._clear: TTLCache[tuple[str, str], bool] = TTLCache(10_000, CLEAR_SECONDS)
+        # (name, address) pairs Redis said were not locked out → until when that holds
+        # (monotonic): CLEAR_SECONDS after it was asked.
+        self._clear: TLRUCache[tuple[str, str], float] = TLRUCache(10_000, ttu=_until)
 
     async def check(self, name: str, address: str) -> None:
         """Refuse (429) if the name or the address is locked out; count nothing."""
         if (name, address) in self._clear:
             return
+        asked = time.monotonic()
         _refuse_for(await self.store.change(self.store.transitions.signin(name, address)))
-        self._clear[name, address] = True
+        if time.monotonic() < asked + CLEAR_SECONDS:
+            self._clear[name, address] = asked + CLEAR_SECONDS
 
     async def begin(self, name: str, address: str, attempt: str) -> None:
         """Refuse (429) if locked out; else hold a place for this check, waiting for one if
@@ -84,15 +91,23 @@ class SigninThrottle:
             await asyncio.sleep(POLL_SECONDS)
 
     async def failed(self, name: str, address: str, attempt: str) -> None:
-        """The password was wrong: count it (it may lock out the name or the address)."""
-        self._clear.clear()  # a failure may lock out any name or address it touches
+        """The password was wrong: count it. If that started a lockout, return only once no
+        process trusts a "not locked" answer from before it (CLEAR_SECONDS)."""
         transitions = self.store.transitions
-        await self.store.change(transitions.signin_failed(name, address, attempt, self.budget))
+        started = await self.store.change(
+            transitions.signin_failed(name, address, attempt, self.budget)
+        )
+        if started:
+            await asyncio.sleep(CLEAR_SECONDS)
 
     async def succeeded(self, name: str, address: str, attempt: str) -> None:
         """The password was right: clear the name's failures, remember it at this address."""
         transitions = self.store.transitions
         await self.store.change(transitions.signed_in(name, address, attempt, self._known_ms))
+
+
+def _until(_key: object, until: float, _now: float) -> float:
+    return until
 
 
 def _refuse_for(wait_ms: int) -> None:

@@ -654,7 +654,8 @@ class Calls:
     def signin_failed(
         self, name: str, address: str, attempt: str, budget: SigninBudget
     ) -> Call[int]:
-        """The password was wrong: counted, and a lockout once a budget is used up."""
+        """The password was wrong: counted, and a lockout once a budget is used up; ms of
+        the lockout it started (the longer, if both), 0 if none."""
         args: list[Any] = ["fail", attempt, budget.per_name, budget.per_address]
         args += [budget.window_ms, budget.lockout_ms, budget.lockout_max_ms]
         return Call("signin", self.keys.signin(name, address), args, int)

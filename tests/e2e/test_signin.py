@@ -96,7 +96,10 @@ def test_lockouts_double_and_a_success_starts_afresh(make_stack: Callable[..., S
     stack.start("api")
     first = stack.settings.signin_lockout_seconds
     wrong, right = ("alice", "wrong"), ("alice", PASSWORDS["alice"])
-    with httpx.Client(base_url=stack.url, timeout=10) as client:
+    # A connection per request: waiting for a lockout to end may outlast uvicorn's keep-alive
+    # (5 s), and a request sent as it closes an idle connection meets a reset.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=stack.url, timeout=10, limits=fresh) as client:
         assert [client.get(READ, auth=wrong).status_code for _ in range(2)] == [401, 401]
         assert assert_locked_out(client.get(READ, auth=wrong)) <= first
         wait_until(lock_ended(stack, "alice"), 2 * first)

@@ -15,7 +15,7 @@
 -- succeed: ARGV[2] attempt id  ARGV[3] how long the name stays known at this address (ms)
 -- Replies: check: ms until the lockout ends, 0 if none. begin: the same, or -1 when every
 -- place left in a budget is held by checks under way (wait for one to end, then ask again).
--- fail, succeed: 0.
+-- fail: ms of the lockout it started (the longer, if both), 0 if none. succeed: 0.
 --
 -- Only a wrong password counts, once its check has ended: a right one, however many run at
 -- once, never does. To keep the budget a bound on guesses all the same, a check holds a
@@ -56,17 +56,19 @@ if op == 'fail' then
   local function count(failures, lock, strikes, budget)
     local n = redis.call('INCR', failures)
     if n == 1 then redis.call('PEXPIRE', failures, window) end
-    if n >= budget then
-      local strike = redis.call('INCR', strikes)
-      local ms = math.floor(math.min(first * 2 ^ (strike - 1), longest))
-      redis.call('SET', lock, '1', 'PX', ms)
-      redis.call('DEL', failures)
-      redis.call('PEXPIRE', strikes, ms + window)
-    end
+    if n < budget then return 0 end
+    local strike = redis.call('INCR', strikes)
+    local ms = math.floor(math.min(first * 2 ^ (strike - 1), longest))
+    redis.call('SET', lock, '1', 'PX', ms)
+    redis.call('DEL', failures)
+    redis.call('PEXPIRE', strikes, ms + window)
+    return ms
   end
-  count(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[3]))
-  if remaining(KEYS[6]) == 0 then count(KEYS[5], KEYS[6], KEYS[7], tonumber(ARGV[4])) end
-  return 0
+  local started = count(KEYS[1], KEYS[2], KEYS[3], tonumber(ARGV[3]))
+  if remaining(KEYS[6]) == 0 then
+    started = math.max(started, count(KEYS[5], KEYS[6], KEYS[7], tonumber(ARGV[4])))
+  end
+  return started
 end
 
 local known = redis.call('EXISTS', KEYS[9]) == 1
