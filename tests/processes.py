@@ -149,7 +149,11 @@ def wait_for_api(base_url: str, timeout: float = 30) -> None:
 
 
 class Stack:
-    """A worker, a scheduler and an API sharing one queue and key prefix; each restartable."""
+    """A worker, a scheduler and an API sharing one queue and key prefix; each restartable.
+
+    `replica` is a second API process of the same stack (same settings, Redis, RabbitMQ, queue
+    and prefix, a port of its own), started only when named: `start("replica")`.
+    """
 
     def __init__(self, logs: Path, **overrides: str) -> None:
         self.logs = logs
@@ -159,11 +163,14 @@ class Stack:
         self.redis = redis_clients.client(self.settings, decode_responses=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.replica_port = free_port()
+        self.replica_url = f"http://127.0.0.1:{self.replica_port}"
         self.procs: dict[str, subprocess.Popen | None] = {}
 
-    def client(self, user: str = "admin") -> httpx.Client:
-        """An HTTP client of this stack's API, signed in as `user` with HTTP Basic."""
-        return httpx.Client(base_url=self.url, timeout=10, auth=(user, PASSWORDS[user]))
+    def client(self, user: str = "admin", url: str | None = None) -> httpx.Client:
+        """An HTTP client of this stack's API (or of the API at `url`, e.g. `replica_url`),
+        signed in as `user` with HTTP Basic."""
+        return httpx.Client(base_url=url or self.url, timeout=10, auth=(user, PASSWORDS[user]))
 
     def bearer(self, user: str = "admin") -> dict[str, str]:
         """An Authorization header with a fresh bearer token of `user`."""
@@ -177,12 +184,18 @@ class Stack:
         """Start the named parts (all by default) and wait until they serve. Any name that
         starts with "worker" is one more worker of the line ("worker-2": a standby)."""
         names = names or ("worker", "scheduler", "api")
-        commands = {"scheduler": scheduler_command(), "api": api_command(self.port)}
+        commands = {
+            "scheduler": scheduler_command(),
+            "api": api_command(self.port),
+            "replica": api_command(self.replica_port),
+        }
         for name in names:
             command = worker_command() if name.startswith("worker") else commands[name]
             self.procs[name] = start(command, self.env, self.logs / f"{name}.log")
         if "api" in names:
             wait_for_api(self.url)
+        if "replica" in names:
+            wait_for_api(self.replica_url)
         if any(name.startswith("worker") for name in names):
             wait_until(self._consumed, 60, interval=0.2)
 
