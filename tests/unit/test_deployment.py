@@ -55,11 +55,15 @@ def write_secrets(folder: Path) -> Path:
     return env_file
 
 
-def compose_config(folder: Path, **environ: str) -> subprocess.CompletedProcess[str]:
-    """`config` of a copy of docker-compose.yml in `folder`, with only `environ` (and PATH)."""
+def compose_config(
+    folder: Path, profiles: tuple[str, ...] = (), **environ: str
+) -> subprocess.CompletedProcess[str]:
+    """`config` of a copy of docker-compose.yml in `folder` with these profiles, with only
+    `environ` (and PATH)."""
     shutil.copy(ROOT / "docker-compose.yml", folder / "docker-compose.yml")
+    chosen = [arg for profile in profiles for arg in ("--profile", profile)]
     return subprocess.run(
-        [*_compose_command(), "-f", "docker-compose.yml", "config"],
+        [*_compose_command(), "-f", "docker-compose.yml", *chosen, "config"],
         cwd=folder,
         env={"PATH": os.environ["PATH"], "HOME": str(folder), **environ},
         capture_output=True,
@@ -67,10 +71,18 @@ def compose_config(folder: Path, **environ: str) -> subprocess.CompletedProcess[
     )
 
 
-def resolved(folder: Path, **environ: str) -> dict[str, Any]:
-    result = compose_config(folder, **environ)
+def resolved(folder: Path, profiles: tuple[str, ...] = (), **environ: str) -> dict[str, Any]:
+    """The resolved file, holding the services that `up` with these profiles starts (compose
+    v1's `config` shows every profile's; v2's only those)."""
+    result = compose_config(folder, profiles, **environ)
     assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)
+    found = yaml.safe_load(result.stdout)
+    found["services"] = {
+        name: service
+        for name, service in found["services"].items()
+        if not service.get("profiles") or set(service["profiles"]) & set(profiles)
+    }
+    return found
 
 
 def published(service: dict[str, Any]) -> dict[int, str]:
@@ -239,3 +251,57 @@ def test_supervisord_writes_its_logs_for_the_owner_only() -> None:
     parser = configparser.RawConfigParser()
     parser.read(ROOT / "supervisord.conf")
     assert parser.get("supervisord", "umask") == "077"
+
+
+SCALE = ("scale",)
+API_REPLICAS = ("api-1", "api-2")
+
+
+def test_compose_scale_profile_runs_two_apis_behind_an_sse_friendly_proxy(tmp_path: Path) -> None:
+    """`--profile scale`: two API containers (nothing published) behind an nginx published on
+    loopback, trusted by them as the one peer that names clients; its configuration passes
+    streams through unbuffered, with read timeouts far past the keep-alives."""
+    write_secrets(tmp_path)
+    assert not set(resolved(tmp_path)["services"]) & {*API_REPLICAS, "proxy"}  # profile only
+    services = resolved(tmp_path, SCALE)["services"]
+    assert {*API_REPLICAS, "proxy", "app", "rabbitmq", "redis"} <= set(services)
+    first, second, proxy = services["api-1"], services["api-2"], services["proxy"]
+    assert first["command"] == second["command"]
+    assert first["environment"] == second["environment"]
+    command = first["command"]
+    assert command[:4] == ["python", "-m", "uvicorn", "taskline.api.main:create_app"]
+    assert "--no-proxy-headers" in command  # X-Forwarded-For is the app's to judge
+    assert published(first) == published(second) == {}
+    assert published(proxy) == {8080: "127.0.0.1"}
+    assert published(
+        resolved(tmp_path, SCALE, TASKLINE_BIND_ADDRESS="0.0.0.0")["services"]["proxy"]
+    ) == {8080: "0.0.0.0"}
+    # The same Redis, broker and secrets as the app: one service, in production.
+    env = first["environment"]
+    shared = {
+        k: v
+        for k, v in services["app"]["environment"].items()
+        if not k.endswith(("_HOST", "PUBLIC_CONSOLES", "FLOWER_CONTROL"))
+    }
+    assert {k: env[k] for k in shared} == shared
+    settings = Settings(
+        _env_file=None,
+        **{k.removeprefix(PREFIX).lower(): v for k, v in env.items() if k.startswith(PREFIX)},
+    )
+    assert settings.env == "production" and production_problems(settings) == []
+    assert settings.trusted_proxies == proxy["networks"]["front"]["ipv4_address"]
+    # nginx: the mounted file, sending to both replicas, streams unbuffered.
+    [mount] = proxy["volumes"]
+    source = mount["source"] if isinstance(mount, dict) else mount.split(":")[0]
+    assert Path(source).name == "nginx.conf"
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    directives = [line.split("#")[0].strip().rstrip(";") for line in conf.splitlines()]
+    servers = [d.split()[1] for d in directives if d.startswith("server ") and ":" in d]
+    assert servers == [f"{name}:8000" for name in API_REPLICAS]
+    assert "listen 8080" in directives
+    for setting in ("proxy_buffering off", "proxy_request_buffering off", "proxy_http_version 1.1"):
+        assert setting in directives, setting
+    assert "proxy_set_header Upgrade $http_upgrade" in directives  # WebSockets
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in directives
+    timeouts = {d.split()[0]: d.split()[1] for d in directives if d.endswith("_timeout 1h")}
+    assert set(timeouts) == {"proxy_read_timeout", "proxy_send_timeout"}
