@@ -150,6 +150,15 @@ def test_host_stats_answer_with_real_values(api: httpx.Client) -> None:
     assert host["cpu_count"] >= 1
 
 
+def test_a_browser_asking_for_the_root_is_sent_to_the_dashboard(api: httpx.Client) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    answer = api.get("/", headers={"Accept": browser})
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui"
+    # curl and HTTP libraries (*/*) and JSON clients keep the host statistics
+    for accept in ("*/*", "application/json", "application/json, text/html"):
+        assert api.get("/", headers={"Accept": accept}).json()["cpu_count"] >= 1
+
+
 def test_broker_unreachable_gives_503_fast_and_no_record(stack: Stack, tmp_path: Path) -> None:
     closed = free_port()
     env = {**stack.env, "TASKLINE_BROKER_URL": f"amqp://guest:guest@127.0.0.1:{closed}//"}

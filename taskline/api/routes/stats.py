@@ -3,7 +3,8 @@
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
 
 from taskline.api import stats
 from taskline.api.deps import SamplerDep
@@ -11,10 +12,35 @@ from taskline.api.deps import SamplerDep
 router = APIRouter(tags=["host"])
 
 
-@router.get("/")
-async def read_host(sampler: SamplerDep) -> dict[str, Any]:
-    """Summarise the host: CPU, memory, disk and load."""
+@router.get("/", response_model=None, responses={303: {"description": "A browser: see /ui"}})
+async def read_host(request: Request, sampler: SamplerDep) -> dict[str, Any] | Response:
+    """Summarise the host: CPU, memory, disk and load. A browser is sent to the dashboard."""
+    if prefers_html(request.headers.get("accept", "")):
+        return RedirectResponse("/ui", status_code=303)
     return await to_thread.run_sync(stats.host, sampler)
+
+
+def prefers_html(accept: str) -> bool:
+    """Whether an Accept header ranks HTML above JSON: a browser's does (it names text/html,
+    and JSON only through */*); curl's and HTTP libraries' `*/*` ties them, and keeps JSON."""
+    weights: dict[str, float] = {}
+    for part in accept.split(","):
+        media, *options = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for option in options:
+            name, _, value = option.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[media.lower()] = max(weight, weights.get(media.lower(), 0.0))
+
+    def weight_of(media: str) -> float:
+        kind = media.split("/")[0]
+        return weights.get(media, weights.get(f"{kind}/*", weights.get("*/*", 0.0)))
+
+    return weight_of("text/html") > weight_of("application/json")
 
 
 @router.get("/cpu/percent")
