@@ -15,6 +15,8 @@ fi
 cat <<MSG
 
 Taskline ($TASKLINE_ENV) is starting. Ctrl-C stops it. Passwords: .env (\`make secrets\`).
+  Dashboard        http://$TASKLINE_API_HOST:$TASKLINE_API_PORT/ui  $api
+  Command line     .venv/bin/taskline login -u admin, then: .venv/bin/taskline submit reverse -p text=hi --wait
   API docs         http://$TASKLINE_API_HOST:$TASKLINE_API_PORT/docs  $api
   Flower           http://$TASKLINE_FLOWER_HOST:$TASKLINE_FLOWER_PORT  $flower
   Console          http://$TASKLINE_CONSOLE_HOST:$TASKLINE_CONSOLE_PORT  $console
