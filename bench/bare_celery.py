@@ -7,7 +7,8 @@ BENCH_BARE_MONITORED=1 the worker also sends task events and stores the STARTED 
 Taskline's does.
 
 `python -m bench.bare_celery produce --seconds S` publishes from one thread, each publish
-waiting for RabbitMQ's confirm, and prints {"published", "seconds", "rate"} as JSON.
+waiting for RabbitMQ's confirm, and prints {"published", "seconds", "rate", "last"} as JSON
+(`last`: the id of the last task sent, the last to run).
 """
 
 import argparse
@@ -58,17 +59,18 @@ def reverse(text: str) -> str:
     return text[::-1]
 
 
-def produce(seconds: float, count: int) -> dict[str, float]:
+def produce(seconds: float, count: int) -> dict[str, float | str]:
     """Publish confirmed messages from this thread until `seconds` pass or `count` are sent."""
-    reverse.delay("warm up the connection")
+    last = reverse.delay("warm up the connection").id
     sent = 0
     start = time.perf_counter()
     deadline = start + seconds
     while sent < count and time.perf_counter() < deadline:
-        app.send_task("bare.reverse", args=["hello"])
+        last = app.send_task("bare.reverse", args=["hello"]).id
         sent += 1
     elapsed = time.perf_counter() - start
-    return {"published": sent + 1, "timed": sent, "seconds": elapsed, "rate": sent / elapsed}
+    timed = {"published": sent + 1, "timed": sent, "seconds": elapsed, "rate": sent / elapsed}
+    return {**timed, "last": last}
 
 
 def main() -> None:

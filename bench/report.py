@@ -129,6 +129,26 @@ TARGETS = [
         "bare Celery tasks/s",
     ),
     Target(
+        "worker_vs_monitored",
+        "worker throughput ÷ bare Celery with task events and STARTED",
+        ("worker", "ratio_vs_bare_monitored"),
+        "×",
+        ">=",
+        0.95,
+        ("worker", "bare_monitored_per_s"),
+        "monitored bare Celery tasks/s",
+    ),
+    Target(
+        "redis_cpu_ratio",
+        "Redis CPU per task, submit + run ÷ the monitored bare worker's",
+        ("redis_per_task", "ratio_vs_bare"),
+        "×",
+        "<=",
+        1.0,
+        ("redis_per_task", "bare_us_per_task"),
+        "bare, µs/task",
+    ),
+    Target(
         "sse_complete",
         "SSE: every client saw every progress event (share of runs)",
         ("sse", "all_clients_all_events"),
@@ -213,7 +233,23 @@ INFO = [
         "bare Celery worker with task events and STARTED (as Taskline's), tasks /s",
         ("worker", "bare_monitored_per_s"),
     ),
-    ("Taskline worker ÷ that", ("worker", "ratio_vs_bare_monitored")),
+    (
+        "Redis CPU per task, Taskline submit, µs",
+        ("redis_per_task", "taskline_submit", "us_per_task"),
+    ),
+    (
+        "Redis CPU per task, Taskline run and finish, µs",
+        ("redis_per_task", "taskline_run", "us_per_task"),
+    ),
+    (
+        "Redis CPU per task, monitored bare submit, µs",
+        ("redis_per_task", "bare_submit", "us_per_task"),
+    ),
+    ("Redis CPU per task, monitored bare run, µs", ("redis_per_task", "bare_run", "us_per_task")),
+    (
+        "Redis CPU per task, Taskline submit + run ÷ the bare run alone",
+        ("redis_per_task", "ratio_vs_bare_run"),
+    ),
     ("status read p50 at peak, ms", ("reads", "api1_p50_ms_at_peak")),
     (
         "status reads /s with 8 connections (half of it: the p99's rate)",
@@ -369,7 +405,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{lookup(f, ('latency', 'tasks_per_run'))} tasks per run.",
         f"- worker: {lookup(f, ('worker', 'method'))}; N = {lookup(f, ('worker', 'tasks_per_run'))}"
         ". Bare Celery: bench/bare_celery.py, same queue arguments, confirms, acks late, "
-        "prefetch 1, prefork with one child, Redis result backend, no task events; then the "
+        "prefetch 1, prefork with one child, Redis result backend, no task events; and the "
         "same worker with task events and the STARTED state on (BENCH_BARE_MONITORED), as "
         "Taskline's worker has them for Flower.",
         f"- SSE: {lookup(f, ('sse', 'clients'))} clients (bench/sse_clients.py) on "
@@ -382,6 +418,21 @@ def markdown(results: dict[str, Any]) -> str:
         f"({fmt(lookup(f, ('worker', 'rss_mb_before')))} → "
         f"{fmt(lookup(f, ('worker', 'rss_mb_after')))} MB).",
     ]
+    redis_cost = f.get("redis_per_task")
+    if redis_cost:
+        parts += ["", "## Redis per task", "", f"{redis_cost['method']}.", ""]
+        parts += [
+            "| burst | CPU µs/task | commands/task | script calls/task | most called |",
+            "|---|---|---|---|---|",
+        ]
+        for burst in ("taskline_submit", "taskline_run", "bare_submit", "bare_run"):
+            cost = redis_cost[burst]
+            top = ", ".join(f"{k} {v:.1f}" for k, v in list(cost["calls_per_task"].items())[:8])
+            parts.append(
+                f"| {burst.replace('_', ' ')} | {fmt(cost['us_per_task'])} | "
+                f"{fmt(cost['commands_per_task'], 1)} | {fmt(cost['scripts_per_task'], 1)} | "
+                f"{top} |"
+            )
     problems = lookup(f, ("sse", "problems"))
     if problems:
         parts += ["", "SSE problems: " + "; ".join(problems)]
@@ -481,14 +532,14 @@ def _bars(ax: Any, bars: list[tuple[str, Any, str]]) -> None:
         ax.text(max(med, bar[1]["max"]) * 1.04, y, f"{med:,.3g}", va="center", fontsize=7)
 
 
-def write(results: dict[str, Any], out: Path) -> None:
-    """latest.json (everything), latest.md (the table), latest.png (the plot)."""
+def write(results: dict[str, Any], out: Path, stem: str = "latest") -> None:
+    """<stem>.json (everything), <stem>.md (the table), <stem>.png (the plot)."""
     results["machine"] = machine()
     results["targets"] = judge(results["figures"])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=2, default=_plain) + "\n")
-    (out / "latest.md").write_text(markdown(results))
-    plot(results, out / "latest.png")
+    (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=_plain) + "\n")
+    (out / f"{stem}.md").write_text(markdown(results))
+    plot(results, out / f"{stem}.png")
 
 
 def main() -> None:

@@ -142,6 +142,6 @@ def deployments(names: list[str], logs: Path) -> dict[str, Deployment]:
 
 def cleanup(tag: str) -> dict[str, int]:
     """Delete every queue, exchange and Redis key of a run tag."""
-    queues = [f"bench-{tag}-{name}" for name in ("main", "bare", "list1k", "list100k")]
+    queues = [f"bench-{tag}-{name}" for name in ("main", "bare", "monitored", "list1k", "list100k")]
     deleted = remove(BROKER_URL, REDIS_URL, queues, f"bench-{tag}-*")
     return {"queues": len(queues), "keys": deleted}

@@ -3,7 +3,8 @@
 Starts its own processes on queues and Redis prefixes of its own (two Taskline APIs: 1 and 2
 uvicorn processes; the worker; Flower; an AsyncResult baseline app; a bare Celery worker),
 loads them from separate processes (wrk, the bare producer, the SSE clients), and writes
-bench/results/latest.{json,md,png}. Every figure is the median of several runs, with the
+bench/results/latest.{json,md,png} (`--only worker`: the worker phase alone, about a minute,
+into latest-worker.{json,md,png}). Every figure is the median of several runs, with the
 spread; every comparison is a ratio taken within the same repetition. Everything it started
 is stopped and every key and queue it made is deleted, also on failure or Ctrl-C.
 """
@@ -29,7 +30,7 @@ import httpx
 import redis
 from kombu import Connection
 
-from bench import procs, report
+from bench import procs, redis_cpu, report
 from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
@@ -63,6 +64,7 @@ class Options:
     list_seconds: float = 3.0
     stored: int = 100_000
     profile: bool = False
+    only: str | None = None
 
 
 @dataclass
@@ -137,12 +139,20 @@ def checked(result: dict[str, Any], ok: set[int], what: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- processes
 
 
+def start_api1(ctx: Context) -> None:
+    """The 1-process API of the main deployment, and a token for it."""
+    port = free_port()
+    ctx.urls["api1"] = f"http://127.0.0.1:{port}"
+    ctx.pids["api1"] = ctx.main.start_api(port, 1, "api1").pid
+    ctx.tokens["main"] = ctx.main.token(ctx.urls["api1"])
+
+
 def start_services(ctx: Context) -> None:
     """APIs (1 and 2 processes), Flower and the baseline app on the main deployment."""
     main = ctx.main
-    ports = {name: free_port() for name in ("api1", "api2", "flower", "baseline")}
-    ctx.urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    ctx.pids["api1"] = main.start_api(ports["api1"], 1, "api1").pid
+    start_api1(ctx)
+    ports = {name: free_port() for name in ("api2", "flower", "baseline")}
+    ctx.urls.update({name: f"http://127.0.0.1:{port}" for name, port in ports.items()})
     ctx.pids["api2"] = main.start_api(ports["api2"], 2, "api2").pid
     ctx.pids["flower"] = main.start_flower(ports["flower"]).pid
     args = [procs.PY, "-m", "uvicorn", "bench.baseline_app:app", "--host", "127.0.0.1"]
@@ -150,7 +160,6 @@ def start_services(ctx: Context) -> None:
     baseline = procs.start("baseline", args, main.env(), main.logs)
     procs.wait_http(f"{ctx.urls['baseline']}/health", baseline)
     ctx.pids["baseline"] = baseline.pid
-    ctx.tokens["main"] = main.token(ctx.urls["api1"])
 
 
 def consumers(conn: Connection, queue: str) -> int:
@@ -542,76 +551,152 @@ def worker_rss(pid: int) -> float:
     return procs.rss_mb(pid)
 
 
-def fill_bare(env: dict[str, str], count: int) -> None:
-    """Put `count` trivial tasks in the bare app's queue (the producer warms up with one)."""
-    subprocess.run(
-        [procs.PY, "-m", "bench.bare_celery", "produce", "--count", str(count - 1)],
+def fill_bare(env: dict[str, str], count: int) -> str:
+    """Put `count` trivial tasks in the bare app's queue (the producer warms up with one);
+    the id of the last, which runs last."""
+    args = [procs.PY, "-m", "bench.bare_celery", "produce", "--count", str(count - 1)]
+    out = subprocess.run(
+        [*args, "--seconds", "110"],  # no time bound: all `count` are sent
         cwd=procs.ROOT,
         env=env,
         capture_output=True,
+        text=True,
         check=True,
         timeout=120,
     )
+    sent = json.loads(out.stdout.strip().splitlines()[-1])
+    if sent["published"] != count:
+        raise RuntimeError(f"the bare producer sent {sent['published']} of {count} tasks")
+    return str(sent["last"])
+
+
+def bare_succeeded(store: redis.Redis, bare: Deployment, task_id: str) -> bool:
+    """Whether the bare worker stored SUCCESS for a task."""
+    meta = store.get(f"{bare.prefix}celery-task-meta-{task_id}")
+    return meta is not None and json.loads(meta)["status"] == "SUCCESS"
+
+
+REDIS_METHOD = (
+    "Redis main-thread CPU (INFO cpu: used_cpu_sys_main_thread + used_cpu_user_main_thread) and "
+    "command calls (INFO commandstats, commands run by scripts included) over each burst of N "
+    "tasks, less Redis's idle rate over the second before it, ÷ N. Taskline: submit = the N "
+    "POST /tasks with the worker paused; run = from the consumer's release until the last "
+    "task is SUCCESS. Bare worker with task events and STARTED: submit = bench/bare_celery.py "
+    "produce (its result consumer subscribes to each task's channel); run = from release until "
+    "the last task's SUCCESS is stored. The waits poll Redis every 50 ms (counted)"
+)
 
 
 def phase_worker(ctx: Context) -> None:
-    """Trivial-task throughput, Taskline vs a bare Celery worker; Taskline worker RSS growth."""
+    """Trivial-task throughput, Taskline vs a bare Celery worker, with and without task events
+    and STARTED; Taskline worker RSS growth; the Redis CPU and commands each task costs,
+    Taskline's and the monitored bare worker's. Each repetition runs the three back to back."""
     o = ctx.opts
-    bare = ctx.deps["bare"]
-    bare_proc = bare.start_worker("bench.bare_celery")
-    wait_consumers(bare.queue, lambda n: n >= 1)
+    bare, monitored = ctx.deps["bare"], ctx.deps["monitored"]
+    bare_procs = [
+        bare.start_worker("bench.bare_celery"),
+        # Celery's own monitoring on (task events, STARTED), as Taskline's worker has it.
+        monitored.start_worker("bench.bare_celery", BENCH_BARE_MONITORED="1"),
+    ]
+    for dep in (bare, monitored):
+        wait_consumers(dep.queue, lambda n: n >= 1)
     control = create_celery_app(ctx.main.settings(), with_backend=False)
     store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     done_key = f"{ctx.main.prefix}index:state:SUCCESS"
     rss_before = worker_rss(ctx.pids["worker"])
     done_before = store.zcard(done_key)
-    taskline, bare_rates, ratios = [], [], []
-    bare_env = bare.env()
+    rates: dict[str, list[float]] = {k: [] for k in ("taskline", "bare", "monitored")}
+    costs: dict[str, list[dict[str, Any]]] = {k: [] for k in REDIS_BURSTS}
     for i in range(o.runs):
-        with paused(control, ctx.main.queue, ctx.main.worker_hostname) as release:
-            asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
-            rate = drain_rate(ctx.main.queue, o.drain_tasks, release, 120)
+        quiet = redis_cpu.idle(store)
         wanted = done_before + (i + 1) * o.drain_tasks
-        wait_until(lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained")
+        with paused(control, ctx.main.queue, ctx.main.worker_hostname) as release:
+            with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
+                asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
+            costs["taskline_submit"].append(cost)
+            with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
+                rates["taskline"].append(drain_rate(ctx.main.queue, o.drain_tasks, release, 120))
+                wait_until(
+                    lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained"
+                )
+            costs["taskline_run"].append(cost)
+        with paused(control, monitored.queue, monitored.worker_hostname) as release:
+            with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
+                last = fill_bare(monitored.env(), o.drain_tasks)
+            costs["bare_submit"].append(cost)
+            with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
+                rates["monitored"].append(drain_rate(monitored.queue, o.drain_tasks, release, 120))
+                wait_until(
+                    lambda last=last: bare_succeeded(store, monitored, last), 60, 0.05, "drained"
+                )
+            costs["bare_run"].append(cost)
         with paused(control, bare.queue, bare.worker_hostname) as release:
-            fill_bare(bare_env, o.drain_tasks)
-            bare_rate = drain_rate(bare.queue, o.drain_tasks, release, 120)
-        taskline.append(rate)
-        bare_rates.append(bare_rate)
-        ratios.append(rate / bare_rate)
-        ctx.log(f"worker run {i + 1}: taskline {rate:.0f} tasks/s, bare {bare_rate:.0f} tasks/s")
-    procs.stop(bare_proc)
-    # The same bare worker with Celery's monitoring on (task events, STARTED), as Taskline's.
-    bare_proc = bare.start_worker("bench.bare_celery", BENCH_BARE_MONITORED="1")
-    wait_consumers(bare.queue, lambda n: n >= 1)
-    monitored, monitored_ratios = [], []
-    for i in range(o.runs):
-        with paused(control, bare.queue, bare.worker_hostname) as release:
-            fill_bare(bare_env, o.drain_tasks)
-            monitored.append(drain_rate(bare.queue, o.drain_tasks, release, 120))
-        monitored_ratios.append(taskline[i] / monitored[-1])
-        ctx.log(f"worker run {i + 1}: bare with task events and STARTED {monitored[-1]:.0f}/s")
-    procs.stop(bare_proc)
+            fill_bare(bare.env(), o.drain_tasks)
+            rates["bare"].append(drain_rate(bare.queue, o.drain_tasks, release, 120))
+        ctx.log(
+            f"worker run {i + 1}: taskline {rates['taskline'][i]:.0f} tasks/s, bare with task "
+            f"events and STARTED {rates['monitored'][i]:.0f}/s, bare {rates['bare'][i]:.0f}/s"
+        )
+        ctx.log(
+            f"worker run {i + 1}: Redis µs/task: taskline submit "
+            + " + run ".join(f"{costs[k][i]['us_per_task']:.0f}" for k in REDIS_BURSTS[:2])
+            + "; bare with task events and STARTED submit "
+            + " + run ".join(f"{costs[k][i]['us_per_task']:.0f}" for k in REDIS_BURSTS[2:])
+        )
+    for proc in bare_procs:
+        procs.stop(proc)
     time.sleep(0.5)
     rss_after = worker_rss(ctx.pids["worker"])
     ran = store.zcard(done_key)
     store.close()
     control.close()
+    taskline = rates["taskline"]
     ctx.figures["worker"] = {
         "tasks_per_run": o.drain_tasks,
         "method": "queue paused (cancel_consumer), N tasks submitted, consumer added; rate = "
-        "0.8 N / time for the queue depth to fall from 90 % to 10 % of N",
+        "0.8 N / time for the queue depth to fall from 90 % to 10 % of N; each repetition "
+        "runs Taskline, the monitored bare worker and the bare worker back to back",
         "taskline_per_s": stats(taskline),
-        "bare_per_s": stats(bare_rates),
-        "ratio_vs_bare": stats(ratios),
-        "bare_monitored_per_s": stats(monitored),
-        "ratio_vs_bare_monitored": stats(monitored_ratios),
+        "bare_per_s": stats(rates["bare"]),
+        "ratio_vs_bare": stats([t / b for t, b in zip(taskline, rates["bare"], strict=True)]),
+        "bare_monitored_per_s": stats(rates["monitored"]),
+        "ratio_vs_bare_monitored": stats(
+            [t / m for t, m in zip(taskline, rates["monitored"], strict=True)]
+        ),
         "rss_mb_before": rss_before,
         "rss_mb_after": rss_after,
         "tasks_between": ran - done_before,
         "tasks_total": ran,
         "rss_growth_pct": 100 * (rss_after - rss_before) / rss_before,
     }
+    ctx.figures["redis_per_task"] = redis_figures(costs)
+
+
+# The bursts whose Redis cost phase_worker measures.
+REDIS_BURSTS = ("taskline_submit", "taskline_run", "bare_submit", "bare_run")
+
+
+def redis_figures(costs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Median and spread of each burst's Redis cost per task, and the same-run ratios."""
+    figures: dict[str, Any] = {"method": REDIS_METHOD}
+    for burst in REDIS_BURSTS:
+        runs = costs[burst]
+        figures[burst] = {
+            "us_per_task": stats([r["us_per_task"] for r in runs]),
+            "commands_per_task": stats([r["commands_per_task"] for r in runs]),
+            "scripts_per_task": stats([r["scripts_per_task"] for r in runs]),
+            "calls_per_task": runs[-1]["calls_per_task"],  # the last run's, by command
+        }
+    pairs = list(zip(*(costs[b] for b in REDIS_BURSTS), strict=True))
+    totals = [ts["us_per_task"] + tr["us_per_task"] for ts, tr, _, _ in pairs]
+    bare = [bs["us_per_task"] + br["us_per_task"] for _, _, bs, br in pairs]
+    figures["taskline_us_per_task"] = stats(totals)
+    figures["bare_us_per_task"] = stats(bare)
+    figures["ratio_vs_bare"] = stats([t / b for t, b in zip(totals, bare, strict=True)])
+    figures["ratio_vs_bare_run"] = stats(
+        [t / br["us_per_task"] for t, (_, _, _, br) in zip(totals, pairs, strict=True)]
+    )
+    return figures
 
 
 def phase_listing(ctx: Context) -> None:
@@ -698,7 +783,7 @@ def main_api_memory(ctx: Context) -> None:
 def run(opts: Options) -> dict[str, Any]:
     """Every phase, in an order that needs the fewest restarts; always cleans up."""
     started = time.monotonic()
-    deps = deployments(["main", "bare", "list1k", "list100k"], LOGS)
+    deps = deployments(["main", "bare", "monitored", "list1k", "list100k"], LOGS)
     ctx = Context(opts, deps)
     ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
     try:
@@ -737,6 +822,28 @@ def run(opts: Options) -> dict[str, Any]:
     return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
 
 
+def run_worker_phase(opts: Options) -> dict[str, Any]:
+    """The worker phase alone (`--only worker`): the 1-process API to submit, the worker, the
+    bare workers; always cleans up."""
+    started = time.monotonic()
+    ctx = Context(opts, deployments(["main", "bare", "monitored"], LOGS))
+    ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
+    try:
+        start_api1(ctx)
+        start_worker(ctx)
+        with ctx.phase("worker throughput"):
+            phase_worker(ctx)
+        if opts.profile:
+            with ctx.phase("profiles"):
+                profile_worker(ctx)
+    finally:
+        procs.stop_all()
+        cleaned = cleanup(ctx.main.tag)
+        ctx.log(f"stopped everything; deleted {cleaned['keys']} keys, {cleaned['queues']} queues")
+    ctx.figures["runtime_s"] = time.monotonic() - started
+    return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
+
+
 def profile_phases(ctx: Context) -> None:
     """py-spy profiles of the API and the worker under the loads that miss their targets."""
     from bench.profile import spy
@@ -750,6 +857,14 @@ def profile_phases(ctx: Context) -> None:
     get = Request(f"{ctx.urls['api1']}/tasks/{task_id}", headers=ctx.auth())
     with spy("api-get", ctx.pids["api1"]):
         closed_loop(get, o.seconds + 2)
+    profile_worker(ctx)
+
+
+def profile_worker(ctx: Context) -> None:
+    """py-spy profile of the worker (main process and pool child) draining trivial tasks."""
+    from bench.profile import spy
+
+    o = ctx.opts
     control = create_celery_app(ctx.main.settings(), with_backend=False)
     with paused(control, ctx.main.queue, ctx.main.worker_hostname) as release:
         asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
@@ -762,8 +877,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="short runs, to try the suite out")
     parser.add_argument("--profile", action="store_true", help="also record py-spy profiles")
+    parser.add_argument(
+        "--only",
+        choices=["worker"],
+        help="run one phase alone (worker: throughput and Redis cost per task, about a minute)",
+    )
     args = parser.parse_args()
-    opts = Options(profile=args.profile)
+    opts = Options(profile=args.profile, only=args.only)
     if args.quick:
         opts = Options(
             runs=3,
@@ -776,14 +896,16 @@ def main() -> None:
             list_seconds=1,
             stored=10_000,
             profile=args.profile,
+            only=args.only,
         )
     procs.install_handlers()
     os.chdir(procs.ROOT)
-    results = run(opts)
-    report.write(results, RESULTS)
+    results = run_worker_phase(opts) if opts.only == "worker" else run(opts)
+    stem = f"latest-{opts.only}" if opts.only else "latest"
+    report.write(results, RESULTS, stem)
     print(report.markdown_table(results))
     print(
-        f"wrote bench/results/latest.json, latest.md, latest.png "
+        f"wrote bench/results/{stem}.json, {stem}.md, {stem}.png "
         f"({results['figures']['runtime_s']:.0f} s)"
     )
 
