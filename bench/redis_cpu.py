@@ -4,8 +4,9 @@ taken out.
 Redis's own counters are read before and after the burst: its main thread's CPU (`INFO cpu`:
 used_cpu_sys_main_thread + used_cpu_user_main_thread, network system calls included) and the
 calls of each command (`INFO commandstats`, which counts the commands a script runs as well as
-the EVALSHA that ran it). The same counters over a quiet second just before give the idle rate
-(other clients of a shared Redis, heartbeats), subtracted over the burst's length.
+the call that ran it, a command of Redis's `scripting` category). The same counters over a
+quiet second just before give the idle rate (other clients of a shared Redis, heartbeats),
+subtracted over the burst's length.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from typing import Any
 
 import redis
 
-# Commands that run a script: the round trips a task's scripts cost.
-SCRIPT_COMMANDS = frozenset({"evalsha", "eval", "evalsha_ro", "eval_ro", "fcall", "fcall_ro"})
 # The counters' own reads, left out of the counts.
 OWN_COMMANDS = frozenset({"info"})
 
@@ -68,10 +67,18 @@ def idle(client: redis.Redis, seconds: float = 1.0) -> Idle:
     return Idle(cpu / elapsed, {name: n / elapsed for name, n in calls.items()})
 
 
+def script_commands(client: redis.Redis) -> frozenset[str]:
+    """The commands that run a script (Redis's `scripting` category), as commandstats names
+    them: each is the round trip of one script."""
+    names = client.command_list(category="scripting")
+    return frozenset(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
 @contextlib.contextmanager
 def burst(client: redis.Redis, quiet: Idle, tasks: int) -> Iterator[dict[str, Any]]:
     """Measure the block; the yielded dict holds the figures per task once it ends."""
     figures: dict[str, Any] = {}
+    scripts_run = script_commands(client)
     before = read(client)
     yield figures
     elapsed, cpu, calls = read(client).minus(before)
@@ -83,13 +90,11 @@ def burst(client: redis.Redis, quiet: Idle, tasks: int) -> Iterator[dict[str, An
         if name not in OWN_COMMANDS
     }
     per_task = {name: n for name, n in per_task.items() if n >= 0.05}
-    scripts = sum(n for name, n in per_task.items() if name in SCRIPT_COMMANDS)
+    scripts = sum(n for name, n in per_task.items() if name in scripts_run)
     figures.update(
         {
             "us_per_task": 1e6 * cpu / tasks,
-            "commands_per_task": sum(
-                n for name, n in per_task.items() if name not in SCRIPT_COMMANDS
-            ),
+            "commands_per_task": sum(n for name, n in per_task.items() if name not in scripts_run),
             "scripts_per_task": scripts,
             "calls_per_task": dict(sorted(per_task.items(), key=lambda kv: -kv[1])),
             "seconds": elapsed,
