@@ -146,6 +146,20 @@ class Unknown:
 
 
 @dataclass(frozen=True, slots=True)
+class ResultMeta:
+    """Celery's result meta of a task, as its result backend encodes it, and its expiry in
+    seconds (0: none): stored by the script of the transition it goes with (a claim's
+    STARTED, a finish's SUCCESS), never over a stored SUCCESS, and published on its key."""
+
+    value: str | bytes
+    expires: int
+
+
+def _meta_args(meta: ResultMeta | None) -> list[Any]:
+    return ["", 0] if meta is None else [meta.value, meta.expires]
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     token: int  # the run's token: every write of the run carries it
     params: dict[str, Any]
@@ -404,10 +418,12 @@ class Calls:
         ranged: bool,
         *,
         forget_ms: int,
+        meta: ResultMeta | None = None,
     ) -> Call[Claimed | Held | Skipped]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
-        `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled).
+        `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled);
+        `meta`: Celery's STARTED meta of the run, stored if it is claimed.
         """
         args = [
             turn or "",
@@ -419,6 +435,7 @@ class Calls:
             runner,
             lease_ms,
             forget_ms,
+            *_meta_args(meta),
         ]
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped:
@@ -443,16 +460,19 @@ class Calls:
         token: int | None = None,
         runner: str | None = None,
         stored: int = 0,
+        meta: ResultMeta | None = None,
     ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner);
-        `stored`: the bytes of the result Celery keeps, counted against the owner's.
+        `stored`: the bytes of the result Celery keeps, counted against the owner's; `meta`:
+        Celery's meta of the end, stored with it.
 
         False when that run no longer holds the task: nothing changed.
         """
         if (token is None) == (runner is None):
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
-        return self._task("finish", task_id, [], [*args, forget_ms, stored], bool)
+        args += [forget_ms, stored, *_meta_args(meta)]
+        return self._task("finish", task_id, [], args, bool)
 
     def retry(
         self,

@@ -3,15 +3,16 @@
 The example tests in test_transitions.py follow one story each. Here Hypothesis makes the
 stories up: it drives the real Lua scripts on the real Redis through core.transitions, as the
 API, the worker and the scheduler do (create, edit, release, cancel, claim, a run's writes,
-finish, a failed run retried, delete, confirm, read, reissue, recover), and plays the faults
-they must survive: a run
+finish, a failed run retried, delete, confirm, read, reissue, recover, Celery's state writes,
+those a run's claim and finish store with them too), and plays the faults they must survive:
+a run
 whose lease lapses, a redelivered message, a stale run writing late, the confirm of an old
 turn, a lost run put back in line, a message sent by name without a turn. A small model of
 each record says what every call must answer, and after every step the invariants are read
 back from Redis: one state per task, in the indexes, the line, the postponed set and the
 outbox alike; no serial range reserved twice, and none given back or changed once its task
 ran; a retried task is postponed with its failures recorded, oldest first, each with the
-attempt that failed.
+attempt that failed; Celery's state of a task is the last one written, never over a SUCCESS.
 """
 
 import json
@@ -59,6 +60,7 @@ from taskline.core.transitions import (
     Recovered,
     Requeued,
     Reservation,
+    ResultMeta,
     ResultWrites,
     Retrying,
     Running,
@@ -108,6 +110,12 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+
+
+def celery_meta(task_id: str, status: str) -> ResultMeta:
+    """Celery's meta of a task in `status`, as the worker's claim and finish carry it."""
+    return ResultMeta(json.dumps({"status": status, "result": None, "task_id": task_id}), 0)
+
 
 # A ledger entry: model, first, last, task id.
 Entry = tuple[str, int, int, str]
@@ -190,11 +198,16 @@ class Task:
     progress: dict[str, Any] | None = None
     forget: bool = False  # scheduled to be forgotten (in the expiry set)
     idempotency: tuple[str, str] | None = None  # (owner, key)
-    stored_success: bool = False  # Celery's result backend stored SUCCESS for it
+    meta: str | None = None  # the status Celery's meta of it holds (None: it has none)
     # Its last run ended without ending it (lost and put back in line, or retried): no runner
     # until the next claim.
     requeued: bool = False
     errors: list[tuple[str, str, int]] = field(default_factory=list)  # type, message, attempt
+
+    @property
+    def stored_success(self) -> bool:
+        """Celery's result backend stored SUCCESS for it (nothing overwrites that)."""
+        return self.meta == State.SUCCESS
 
     @property
     def runner(self) -> str | None:
@@ -307,6 +320,7 @@ class RecordMachine(RuleBasedStateMachine):
         pipe.get(keys.lease(task_id))
         pipe.lrange(keys.pages(task_id), 0, -1)
         pipe.xlen(keys.events(task_id))
+        pipe.get(keys.meta(task_id))
         for key in (keys.cancelling, keys.expiry, keys.line, keys.outbox, keys.scheduled):
             pipe.zscore(key, task_id)
         return pipe.execute()
@@ -536,14 +550,24 @@ class RecordMachine(RuleBasedStateMachine):
         """Every call about a deleted task finds nothing and leaves nothing behind (a late
         message or a stale run does not bring a record back)."""
         before = self._footprint(task_id)
-        assert before == [{}, None, [], 0, None, None, None, None, None]
+        assert before == [{}, None, [], 0, None, None, None, None, None, None]
         transitions = self.transitions
         assert transitions.edit(task_id, None, {}, 1, "clear", None, CHANGE, None) == Unknown()
         assert transitions.cancel(task_id, FOREVER, FOREVER) == Unknown()
         assert transitions.delete(task_id) == Unknown()
         assert transitions.release(task_id) == 0
+        meta = celery_meta(task_id, "STARTED")
         claimed = transitions.claim(
-            task_id, "1", True, "reverse", {}, "w1:100", LEASE_MS, False, forget_ms=FOREVER
+            task_id,
+            "1",
+            True,
+            "reverse",
+            {},
+            "w1:100",
+            LEASE_MS,
+            False,
+            forget_ms=FOREVER,
+            meta=meta,
         )
         assert claimed == Skipped("unknown")
         finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
@@ -589,6 +613,7 @@ class RecordMachine(RuleBasedStateMachine):
             LEASE_MS,
             task.name in RANGED,
             forget_ms=FOREVER,
+            meta=celery_meta(task_id, "STARTED"),  # stored only if claimed, as the worker's
         )
         if turn != task.turn:
             assert outcome == Skipped("superseded")
@@ -614,6 +639,8 @@ class RecordMachine(RuleBasedStateMachine):
             task.outbox = False
             task.progress = None
             task.pages = 0
+            if not task.stored_success:
+                task.meta = State.STARTED
             if task.entry is not None:
                 self.used.add(task.entry)
 
@@ -742,7 +769,11 @@ class RecordMachine(RuleBasedStateMachine):
         before = self._footprint(task_id)
         for kind in ("progress", "page", "renew"):
             assert self._write(kind, task_id, token, runner) is False
-        assert self.transitions.finish(task_id, State.SUCCESS, None, FOREVER, token=token) is False
+        meta = celery_meta(task_id, "SUCCESS")
+        finish = self.transitions.finish(
+            task_id, State.SUCCESS, None, FOREVER, token=token, meta=meta
+        )
+        assert finish is False
         assert (
             self.transitions.retry(task_id, token, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT)
             == Stale()
@@ -761,11 +792,16 @@ class RecordMachine(RuleBasedStateMachine):
     )
     def finish(self, data: st.DataObject, final: State, by_runner: bool) -> None:
         """The running attempt ends, named by its token (the pool child) or its runner (the
-        worker's main process, or the scheduler once the run is gone)."""
+        worker's main process, or the scheduler once the run is gone); the pool child's
+        SUCCESS carries Celery's, stored with it (unless a SUCCESS is stored already)."""
         task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
         task = self.model[task_id]
         error = None if final == State.SUCCESS else {"type": "Boom", "message": "it broke"}
         named: dict[str, Any] = {"runner": task.runner} if by_runner else {"token": task.attempts}
+        if final == State.SUCCESS and not by_runner:
+            named["meta"] = celery_meta(task_id, final)
+            if not task.stored_success:
+                task.meta = final
         assert self.transitions.finish(task_id, final, error, FOREVER, **named) is True
         task.state = final
         task.lease = False
@@ -842,7 +878,8 @@ class RecordMachine(RuleBasedStateMachine):
         meta = {"status": status, "result": None, "task_id": task_id}
         stored = self.results.store(self.keys.meta(task_id), json.dumps(meta), 0)
         assert stored is not task.stored_success
-        task.stored_success = task.stored_success or status == "SUCCESS"
+        if stored:
+            task.meta = status
 
     @precondition(lambda self: self._ids(State.STARTED))
     @rule(data=st.data(), node_alive=st.booleans(), quiet=st.booleans())
@@ -919,6 +956,7 @@ class RecordMachine(RuleBasedStateMachine):
         names += [keys.expiry, *(keys.ledger(ledger) for ledger in LEDGERS)]
         for task_id in [*self.model, *self.gone]:
             names += [keys.task(task_id), keys.lease(task_id), keys.pages(task_id)]
+            names.append(keys.meta(task_id))
         found = {}
         for name, (kind, value) in zip(names, self.reader(keys=names), strict=True):
             if kind == "zset":
@@ -974,6 +1012,8 @@ class RecordMachine(RuleBasedStateMachine):
             lease = f"{task.attempts} {task.runner}" if holds else None
             assert found[keys.lease(task_id)] == lease, task_id
             assert (found[keys.pages(task_id)] or 0) == task.pages, task_id
+            meta = found[keys.meta(task_id)]
+            assert (json.loads(meta)["status"] if meta else None) == task.meta, task_id
             errors = json.loads(record.get("errors") or "[]")
             kept = [(e["type"], e["message"], e["attempt"]) for e in errors]
             assert kept == task.errors[-ERRORS_KEPT:], task_id
@@ -982,6 +1022,7 @@ class RecordMachine(RuleBasedStateMachine):
             assert attempts == sorted(set(attempts)) and all(a <= task.attempts for a in attempts)
         for task_id in self.gone:
             assert found[keys.task(task_id)] is found[keys.lease(task_id)] is None, task_id
+            assert found[keys.meta(task_id)] is None, task_id
 
     def _line_postponed_outbox_agree(self, found: dict[str, Any]) -> None:
         keys, model = self.keys, self.model

@@ -24,6 +24,8 @@ from taskline.core.transitions import (
     Overlap,
     Requeued,
     Reservation,
+    ResultMeta,
+    ResultWrites,
     Retrying,
     Skipped,
     Stale,
@@ -393,3 +395,67 @@ def test_a_lost_run_counts_as_an_attempt_and_goes_back_in_line_past_the_last(
     run = claim(transitions, "t1", requeued.turn, "w:2")
     assert isinstance(run, Claimed) and run.token == 3
     assert client.hget(keys.task("t1"), "attempts") == "3"
+
+
+def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
+    transitions: Transitions, client: redis.Redis, keys: Keys
+) -> None:
+    """Celery's STARTED goes with the claim and its SUCCESS with the finish: stored and
+    published on its key as the result backend does, only by a claim that runs the task or a
+    finish of the run that holds it, and never over a SUCCESS stored before."""
+
+    def meta(status: str, run: str) -> ResultMeta:
+        return ResultMeta(json.dumps({"status": status, "result": run}), 60)
+
+    def stored(task_id: str) -> tuple[str, str] | None:
+        found = client.get(keys.meta(task_id))
+        return None if found is None else tuple(json.loads(found).values())
+
+    listener = client.pubsub()
+    listener.subscribe(keys.meta("t1"))
+    assert listener.get_message(timeout=1)["type"] == "subscribe"
+    turn = create(transitions, "t1").turn
+    args = ("reverse", {}, "w:1", LEASE_MS, False)
+    refused = transitions.claim(
+        "t1", str(turn - 1), False, *args, forget_ms=FOREVER, meta=meta("STARTED", "old")
+    )
+    assert refused == Skipped("superseded") and stored("t1") is None
+    run = transitions.claim(
+        "t1", str(turn), False, *args, forget_ms=FOREVER, meta=meta("STARTED", "1")
+    )
+    assert isinstance(run, Claimed) and stored("t1") == ("STARTED", "1")
+    assert 0 < client.ttl(keys.meta("t1")) <= 60
+    # Another attempt took the task: the first run's finish stores nothing.
+    client.delete(keys.lease("t1"))
+    again = transitions.claim(
+        "t1", str(turn), True, *args, forget_ms=FOREVER, meta=meta("STARTED", "2")
+    )
+    assert isinstance(again, Claimed) and again.token == 2
+    late = transitions.finish(
+        "t1", State.SUCCESS, None, FOREVER, token=1, meta=meta("SUCCESS", "1")
+    )
+    assert late is False and stored("t1") == ("STARTED", "2")
+    assert transitions.finish(
+        "t1", State.SUCCESS, None, FOREVER, token=2, meta=meta("SUCCESS", "2")
+    )
+    assert stored("t1") == ("SUCCESS", "2")
+    published = [listener.get_message(timeout=1) for _ in range(3)]
+    assert [json.loads(m["data"])["result"] for m in published if m] == ["1", "2", "2"]
+    listener.close()
+
+    # A child that died after an older worker's backend stored SUCCESS: the redelivered
+    # message's claim runs the task again but leaves Celery's SUCCESS as it was.
+    turn = create(transitions, "t2").turn
+    assert isinstance(claim(transitions, "t2", turn, "w:1"), Claimed)
+    assert ResultWrites(client).store(
+        keys.meta("t2"), json.dumps({"status": "SUCCESS", "result": "1"}), 0
+    )
+    client.delete(keys.lease("t2"))
+    rerun = transitions.claim(
+        "t2", str(turn), True, *args, forget_ms=FOREVER, meta=meta("STARTED", "2")
+    )
+    assert isinstance(rerun, Claimed) and stored("t2") == ("SUCCESS", "1")
+    assert transitions.finish(
+        "t2", State.SUCCESS, None, FOREVER, token=2, meta=meta("SUCCESS", "2")
+    )
+    assert stored("t2") == ("SUCCESS", "1")

@@ -13,6 +13,9 @@
 -- ARGV[10] ranged        '1' when the task type reserves a range (cannot be adopted)
 -- ARGV[11] runner        who runs it (host:pid)       ARGV[12] lease_ms
 -- ARGV[13] forget_ms     when to forget a task this claim ends (refused, or cancelled)
+-- ARGV[14] meta          Celery's STARTED meta of the run (stored with the claim, so the
+--                        result backend writes none of its own), '' for none
+-- ARGV[15] meta_expires  its expiry in seconds (0: none)
 -- Replies:
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
@@ -22,7 +25,7 @@
 
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
-local forget_ms = tonumber(ARGV[13])
+local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
 
 local state = redis.call('HGET', REC, 'state')
 if not state then
@@ -73,4 +76,5 @@ redis.call('ZREM', OUTBOX, ID)
 -- a new run starts over: pages of an earlier attempt are gone
 redis.call('DEL', PAGES)
 emit('started', 'STARTED', {'attempts', token})
+store_meta(meta, meta_expires)
 return {'claimed', token, redis.call('HGET', REC, 'params')}

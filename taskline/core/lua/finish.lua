@@ -7,10 +7,14 @@
 -- ARGV[7] final state   ARGV[8] error (JSON) or ''   ARGV[9] forget_ms (when to forget it)
 -- ARGV[10] stored       bytes of the result Celery keeps: added to the record's `bytes` and
 --                       to its owner's count (`usage`)
+-- ARGV[11] meta         Celery's meta of the run's end (stored with it, so the result
+--                       backend writes none of its own), '' for none
+-- ARGV[12] meta_expires its expiry in seconds (0: none)
 -- Replies: 1 ended, 0 stale (the run no longer holds the task: nothing changed)
 
 local token, runner, final, error, forget_ms =
   ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+local meta, meta_expires = ARGV[11], ARGV[12]
 if token ~= '' then
   if not holds_run(token) then return 0 end
 elseif redis.call('HGET', REC, 'state') ~= 'STARTED'
@@ -24,4 +28,5 @@ if stored > 0 and usage and usage ~= '' then
   redis.call('INCRBY', usage, stored)
 end
 end_task('STARTED', final, error, forget_ms)
+store_meta(meta, meta_expires)
 return 1

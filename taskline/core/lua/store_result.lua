@@ -6,7 +6,8 @@
 -- KEYS[1] the task's Celery meta key
 -- ARGV[1] the encoded meta, ARGV[2] its expiry in seconds (0: none)
 -- Replies: 0 when the stored state is SUCCESS (left alone), else 1
--- (A script of its own: it writes Celery's key, not a task record.)
+-- (A script of its own: it writes Celery's key, not a task record. The STARTED and SUCCESS
+-- of a run go with its claim and finish instead: store_meta in task.lua, the same steps.)
 
 local stored = redis.call('GET', KEYS[1])
 if stored then

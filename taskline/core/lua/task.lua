@@ -97,6 +97,24 @@ local function end_task(old, final, error, forget_ms)
   if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
 end
 
+local function store_meta(meta, expires)
+  -- Celery's result meta of the task (META), as its result backend stores it: never over a
+  -- stored SUCCESS, published on its key; '' stores nothing. store_result.lua does the same
+  -- for the backend's other writes.
+  if meta == '' then return end
+  local stored = redis.call('GET', META)
+  if stored then
+    local ok, found = pcall(cjson.decode, stored)
+    if ok and type(found) == 'table' and found['status'] == 'SUCCESS' then return end
+  end
+  if tonumber(expires) > 0 then
+    redis.call('SET', META, meta, 'EX', expires)
+  else
+    redis.call('SET', META, meta)
+  end
+  redis.call('PUBLISH', META, meta)
+end
+
 local function holds_run(token)
   -- the writer's run token (its attempt number) is the running attempt's
   return redis.call('HGET', REC, 'state') == 'STARTED'
