@@ -25,6 +25,9 @@ order, and Celery's `on_success`/`on_failure` record the end:
   ignored past its grace), its end recorded from there once the child is gone
   (hooks.limits).
 
+Celery's STARTED and SUCCESS of a run go with its claim and its finish (the task folds its
+result writes, worker.backend): a trivial run costs the worker two Redis scripts, not four.
+
 The claim returns the run's token (its attempt number). Every write of the run (progress,
 pages, lease renewal, its end) carries it, and the scripts refuse a stale one: a run whose
 lease lapsed while it was alive (a stalled host) cannot overwrite the attempt that replaced
@@ -48,8 +51,9 @@ from taskline.core import redis_clients
 from taskline.core.records import TURN_HEADER, Keys, State
 from taskline.core.registry import tasks_of
 from taskline.core.settings import Settings
-from taskline.core.transitions import Claimed, Transitions
+from taskline.core.transitions import Claimed, ResultMeta, Transitions
 from taskline.declaring import Params, TaskDeclaration
+from taskline.worker.backend import held
 from taskline.worker.celery_app import TasklineCelery
 from taskline.worker.hooks import claim, finish, limits, result, retry
 from taskline.worker.hooks.finish import End
@@ -70,6 +74,8 @@ class TasklineTask(Task[Any, Any]):
     typing = False  # params are validated by the catalogue model instead
     # Expected outcomes: logged without a traceback.
     throws = (Cancelled, Superseded)
+    # Celery's STARTED and SUCCESS go with the claim and the finish (worker.backend).
+    folds_result_writes = True
     _redis: ClassVar[redis.Redis | None] = None
     _transitions: ClassVar[Transitions | None] = None
     _redis_pid: ClassVar[int] = 0
@@ -131,6 +137,7 @@ class TasklineTask(Task[Any, Any]):
             self.store,
             self.transitions,
             self._celery_progress,
+            self._celery_held,
             logger,
         )
         setattr(request, RUN, run)  # where this message's end (on_success, on_failure) finds it
@@ -150,6 +157,9 @@ class TasklineTask(Task[Any, Any]):
 
     def _celery_progress(self, meta: dict[str, Any]) -> None:
         self.update_state(state=State.PROGRESS.value, meta=meta)
+
+    def _celery_held(self, state: State) -> ResultMeta | None:
+        return held(self, state.value)
 
     def body(self, run: Run, params: Params) -> Any:
         """The task's own code: a task registered another way takes its params alone."""

@@ -4,13 +4,16 @@ The test plays the API (records through core.transitions, turns published by nam
 embedded worker runs the real task code against them.
 """
 
+import hashlib
 import json
+import subprocess
+import threading
 import uuid
 
 import pytest
 
 from taskline.core.records import State, now_ms
-from taskline.core.transitions import Claimed, Created, Edited
+from taskline.core.transitions import Claimed, Created, Edited, source
 from taskline.worker.scheduler import Scheduler
 from tests.integration.conftest import Embedded
 from tests.waiting import wait_until
@@ -123,3 +126,50 @@ def test_a_retried_failure_waits_postponed_and_celery_records_a_retry_not_a_fail
     assert wait_until(lambda: ended(embedded, task_id), 20) == "SUCCESS"
     assert field(embedded, task_id, "attempts") == "2"
     assert result.get(timeout=5) == {"lines": 1, "words": 3, "top": [["a", 2], ["b", 1]]}
+
+
+def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
+    embedded: Embedded,
+) -> None:
+    """A trivial run costs the worker two scripts on Redis: its claim, which stores Celery's
+    STARTED with it, and its finish, which stores its SUCCESS; the result backend sends no
+    write of its own (Redis's MONITOR lists the scripts the task's keys were sent to). What
+    Celery reads back is its own meta of the run: state, result, task name and worker."""
+    created = create(embedded, "reverse", {"text": "abc"})
+    task_id = created.snapshot.record.id
+    shas = {
+        hashlib.sha1(source(name).encode()).hexdigest(): name
+        for name in ("claim", "finish", "store_result")
+    }
+    url = embedded.settings.redis_url
+    monitor = subprocess.Popen(
+        ["redis-cli", "-u", url, "monitor"], stdout=subprocess.PIPE, text=True
+    )
+    sent: list[str] = []
+
+    def read() -> None:
+        assert monitor.stdout is not None
+        for line in monitor.stdout:
+            words = line.split('"')
+            if len(words) > 3 and words[1] == "EVALSHA" and task_id in line:
+                sent.append(shas.get(words[3], words[3]))
+
+    reader = threading.Thread(target=read, daemon=True)
+    try:
+        assert monitor.stdout is not None and monitor.stdout.readline().strip() == "OK"
+        reader.start()
+        publish(embedded, created, created.turn)
+        assert wait_until(lambda: ended(embedded, task_id), 20) == "SUCCESS"
+        wait_until(lambda: "finish" in sent, 10, what="the finish script in MONITOR's output")
+    finally:
+        monitor.terminate()
+        monitor.wait(10)
+        if reader.ident is not None:
+            reader.join(10)
+        if monitor.stdout is not None:
+            monitor.stdout.close()
+    assert [name for name in sent if name in shas.values()] == ["claim", "finish"]
+    result = embedded.app.AsyncResult(task_id)
+    assert (result.state, result.get(timeout=5)) == ("SUCCESS", "cba")
+    runner = field(embedded, task_id, "runner") or ""
+    assert result.name == "reverse" and result.worker and runner.startswith(f"{result.worker}:")

@@ -7,12 +7,15 @@ one that runs. A redelivered message of a task whose run still holds its lease (
 consumer_timeout or a lost connection requeued the message of a run that goes on, perhaps to
 a standby worker) holds its turn until that run ends, then is skipped; only a lapsed lease
 means the run died, and the task runs again.
+
+Celery's STARTED of the run, held by its result backend, goes with the claim: stored only if
+the message is run.
 """
 
 import time
 from typing import Any
 
-from taskline.core.records import now_ms
+from taskline.core.records import State, now_ms
 from taskline.core.transitions import Claimed, Held, Skipped
 from taskline.declaring import Params
 from taskline.worker.hooks.lease import LEASE_MS
@@ -34,12 +37,13 @@ def claim(
     Claimed gives the run its token, Skipped says why the message is not run."""
     declaration = run.declaration
     ranged = declaration is not None and declaration.exclusive_range is not None
+    meta = run.celery_held(State.STARTED)
 
     def attempt() -> Claimed | Held | Skipped:
         forget_ms = now_ms() + run.settings.retention_seconds * 1000
         return run.transitions.claim(
             run.task_id, turn, redelivered, run.name, sent, run.runner, LEASE_MS, ranged,
-            forget_ms=forget_ms,
+            forget_ms=forget_ms, meta=meta,
         )  # fmt: skip
 
     outcome = attempt()

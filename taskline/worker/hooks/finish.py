@@ -4,6 +4,9 @@ A run that never claimed its task (token 0) records nothing. A superseded run re
 nothing either: the attempt that replaced it records the end. A run stopped by its cancel
 request ends CANCELLED; any other exception ends it FAILURE with the exception's type and
 message. A run killed by the worker's main process is ended from there (hooks.limits).
+
+Celery's SUCCESS of the run, held by its result backend, goes with a successful end: stored
+only if the run still holds its task. Celery writes any other end itself.
 """
 
 from pydantic import ValidationError
@@ -40,5 +43,9 @@ def finish(run: Run, end: End) -> None:
         return  # no claim: nothing of this message to finish
     state, error = end
     forget_at = now_ms() + run.settings.retention_seconds * 1000
-    stored = run.stored if state is State.SUCCESS else 0
-    run.transitions.finish(run.task_id, state, error, forget_at, token=run.token, stored=stored)
+    success = state is State.SUCCESS
+    stored = run.stored if success else 0
+    meta = run.celery_held(State.SUCCESS) if success else None
+    run.transitions.finish(
+        run.task_id, state, error, forget_at, token=run.token, stored=stored, meta=meta
+    )

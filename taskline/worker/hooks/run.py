@@ -4,7 +4,9 @@ Everything a run learns and changes lives here, not on the Celery task (a proces
 task object per task type, for every message it runs): the token its claim returned, its
 params, its clocks, its progress, whether its lease was found taken over, the bytes its
 result takes. The process's Redis client, transitions and settings ride along, so each step
-needs the run and nothing else.
+needs the run and nothing else; so do the two of Celery's result writes it takes part in: its
+PROGRESS, and its STARTED and SUCCESS, which the result backend holds for the claim and the
+finish to store with the record (worker.backend).
 """
 
 import logging
@@ -15,8 +17,9 @@ from typing import Any
 
 import redis
 
+from taskline.core.records import State
 from taskline.core.settings import Settings
-from taskline.core.transitions import Transitions
+from taskline.core.transitions import ResultMeta, Transitions
 from taskline.declaring import Params, TaskDeclaration
 
 # What a run last reported: done, total, current value, extra fields.
@@ -36,6 +39,9 @@ class Run:
     transitions: Transitions
     # Celery's own PROGRESS write of this run (its result backend, read by Flower).
     celery_progress: Callable[[dict[str, Any]], None]
+    # Celery's write of STARTED or SUCCESS its result backend held for this run's claim or
+    # finish to store (None: the backend stored its own, or there is none).
+    celery_held: Callable[[State], ResultMeta | None]
     log: logging.Logger  # the worker's log of its runs (each line names the task)
 
     # The claim's: the run's attempt (every write carries it; 0 until claimed: nothing of

@@ -2,9 +2,12 @@
 
 A test creates a task record as the API does, then plays the worker: a `Run` as the Celery
 task makes one for a message, handed to the hook under test. Celery's PROGRESS writes are
-kept in a list (the result backend is Celery's, tested in test_backend.py).
+kept in a list, and the STARTED and SUCCESS its result backend holds for a run's claim and
+finish are what a test puts in `held` (the result backend is Celery's, tested in
+test_backend.py).
 """
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -14,9 +17,9 @@ import pytest
 import redis
 
 from taskline.builtins import REVERSE
-from taskline.core.records import Keys
+from taskline.core.records import Keys, State
 from taskline.core.settings import Settings
-from taskline.core.transitions import Created, Transitions
+from taskline.core.transitions import Created, ResultMeta, Transitions
 from taskline.declaring import TaskDeclaration
 from taskline.worker.hooks.run import Run
 
@@ -25,12 +28,15 @@ RUNNER = "worker@host:100"
 
 @dataclass
 class Worker:
-    """What a test plays the worker with: its runs' Celery PROGRESS writes are kept."""
+    """What a test plays the worker with: its runs' Celery PROGRESS writes are kept, and
+    their claim and finish find Celery's STARTED and SUCCESS in `held`, as the result
+    backend holds them."""
 
     client: redis.Redis
     transitions: Transitions
     keys: Keys
     celery_progress: list[dict[str, Any]] = field(default_factory=list)
+    held: dict[State, ResultMeta] = field(default_factory=dict)
     log: logging.Logger = logging.getLogger("tests.hooks")
 
     def create(self, params: dict[str, Any] | None = None) -> Created:
@@ -58,11 +64,17 @@ class Worker:
             self.client,
             self.transitions,
             self.celery_progress.append,
+            self.held.get,
             self.log,
         )
 
     def field(self, task_id: str, name: str) -> str | None:
         return self.client.hget(self.keys.task(task_id), name)
+
+    def celery_state(self, task_id: str) -> str | None:
+        """The state of Celery's result meta of the task as stored (None: none stored)."""
+        meta = self.client.get(self.keys.meta(task_id))
+        return None if meta is None else json.loads(meta)["status"]
 
 
 @pytest.fixture

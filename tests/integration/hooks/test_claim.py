@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from taskline.builtins import ReverseParams
 from taskline.core.records import State
-from taskline.core.transitions import Claimed, Edited, Skipped
+from taskline.core.transitions import Claimed, Edited, ResultMeta, Skipped
 from taskline.worker.hooks.claim import claim, validated
 from tests.integration.hooks.conftest import Worker
 from tests.waiting import wait_until
@@ -39,6 +39,20 @@ def test_a_superseded_turn_is_skipped_and_the_run_holds_no_token(worker: Worker)
     assert isinstance(claim(run, "1", False, {}), Skipped)
     assert run.token == 0
     assert worker.field(task_id, "state") == "QUEUED"
+
+
+def test_celerys_held_started_is_stored_with_the_claim_and_never_by_a_skipped_one(
+    worker: Worker,
+) -> None:
+    worker.held[State.STARTED] = ResultMeta('{"status": "STARTED"}', 60)
+    created = worker.create()
+    task_id = created.snapshot.record.id
+    worker.transitions.edit(task_id, None, None, 9, "keep", None, {}, None)
+    assert isinstance(claim(worker.run(task_id), str(created.turn), False, {}), Skipped)
+    assert worker.celery_state(task_id) is None
+    assert isinstance(claim(worker.run(task_id), str(created.turn + 1), False, {}), Claimed)
+    assert worker.celery_state(task_id) == "STARTED"
+    assert 0 < worker.client.ttl(worker.keys.meta(task_id)) <= 60
 
 
 def test_a_redelivery_waits_while_the_run_holds_its_lease_then_is_skipped(

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from taskline.builtins import ReverseParams
 from taskline.context import Cancelled, Superseded
 from taskline.core.records import State
-from taskline.core.transitions import Claimed
+from taskline.core.transitions import Claimed, ResultMeta
 from taskline.worker.hooks.claim import claim
 from taskline.worker.hooks.finish import end_of, finish
 from taskline.worker.hooks.run import Run
@@ -49,6 +49,19 @@ def test_a_cancelled_run_ends_cancelled_and_a_failure_says_what_failed(
     assert worker.field(run.task_id, "state") == "FAILURE"
     error = json.loads(worker.field(run.task_id, "error") or "{}")
     assert error == {"type": "ValidationError", "message": "text: Input should be a valid string"}
+
+
+def test_celerys_held_success_is_stored_with_a_success_and_never_with_another_end(
+    worker: Worker,
+) -> None:
+    worker.held[State.SUCCESS] = ResultMeta('{"status": "SUCCESS"}', 60)
+    run = claimed(worker)
+    finish(run, (State.FAILURE, {"type": "ValueError", "message": "bad"}))
+    assert worker.celery_state(run.task_id) is None  # Celery writes a FAILURE itself
+    run = claimed(worker)
+    finish(run, (State.SUCCESS, None))
+    assert worker.celery_state(run.task_id) == "SUCCESS"
+    assert 0 < worker.client.ttl(worker.keys.meta(run.task_id)) <= 60
 
 
 def test_a_superseded_run_and_an_unclaimed_one_record_no_end(worker: Worker) -> None:
