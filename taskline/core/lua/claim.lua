@@ -27,7 +27,8 @@ local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
 
-local state = redis.call('HGET', REC, 'state')
+local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested')
+local state, asked = found[1], found[5]
 if not state then
   if turn ~= '' then return {'skipped', 'unknown'} end
   local seq = redis.call('INCR', SEQ)
@@ -44,11 +45,13 @@ if not state then
   end
   move_state(nil, 'QUEUED')
   state = 'QUEUED'
-elseif redis.call('HGET', REC, 'name') ~= name then
+elseif found[2] ~= name then
   return {'skipped', 'mismatch'}
-elseif redis.call('HGET', REC, 'turn') ~= (turn == '' and '0' or turn) then
+elseif found[3] ~= (turn == '' and '0' or turn) then
   -- an older turn, or a message without one for a task the API put in line
   return {'skipped', 'superseded'}
+else
+  params = found[4]
 end
 -- the same turn while running: a crash redelivers (run again), anything else is a duplicate
 if state == 'STARTED' and redelivered ~= '1' then return {'skipped', 'duplicate'} end
@@ -57,7 +60,6 @@ if state == 'STARTED' then
   -- connection requeued the message of a run that goes on
   local holder = redis.call('GET', LEASE)
   if holder then return {'held', holder} end
-  local asked = redis.call('HGET', REC, 'cancel_requested')
   if asked and asked ~= '' then
     -- the run asked to stop has died: that is the stop it was asked for
     end_task('STARTED', 'CANCELLED', '', forget_ms)
@@ -65,11 +67,10 @@ if state == 'STARTED' then
   end
 end
 if state ~= 'QUEUED' and state ~= 'STARTED' then return {'skipped', state} end
-move_state(state, 'STARTED')
+move_state(state, 'STARTED', {'started_at', NOW, 'finished_at', '', 'error', '',
+                               'cancel_requested', '', 'progress', '', 'runner', runner,
+                               'renewed_at', NOW, 'renewed_ms', NOW_MS})
 local token = redis.call('HINCRBY', REC, 'attempts', 1)
-redis.call('HSET', REC, 'started_at', NOW, 'finished_at', '', 'error', '',
-           'cancel_requested', '', 'progress', '', 'runner', runner, 'renewed_at', NOW,
-           'renewed_ms', NOW_MS)
 redis.call('SET', LEASE, token .. ' ' .. runner, 'PX', lease_ms)
 redis.call('ZREM', LINE, ID)
 redis.call('ZREM', OUTBOX, ID)
@@ -77,4 +78,4 @@ redis.call('ZREM', OUTBOX, ID)
 redis.call('DEL', PAGES)
 emit('started', 'STARTED', {'attempts', token})
 store_meta(meta, meta_expires)
-return {'claimed', token, redis.call('HGET', REC, 'params')}
+return {'claimed', token, params}

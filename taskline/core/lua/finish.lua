@@ -22,7 +22,7 @@ elseif redis.call('HGET', REC, 'state') ~= 'STARTED'
   return 0
 end
 local stored = tonumber(ARGV[10]) or 0
-local usage = redis.call('HGET', REC, 'usage')
+local usage = fixed().usage
 if stored > 0 and usage and usage ~= '' then
   redis.call('HINCRBY', REC, 'bytes', stored)
   redis.call('INCRBY', usage, stored)

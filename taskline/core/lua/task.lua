@@ -29,18 +29,34 @@ local function line_score(priority, seq)
   return (9 - tonumber(priority)) * 1e13 + seq
 end
 
-local function families()
-  return cjson.decode(redis.call('HGET', REC, 'families')),
-         tonumber(redis.call('HGET', REC, 'seq'))
+local fixed_fields = nil
+
+local function fixed()
+  -- the fields a record keeps as created (name, owner, index families, creation sequence,
+  -- its owner's byte count), read at most once a script; nil while there is no record
+  if not fixed_fields then
+    local found = redis.call('HMGET', REC, 'name', 'owner', 'families', 'seq', 'usage')
+    if not found[1] then return nil end
+    fixed_fields = {name = found[1], owner = found[2] or '', families = cjson.decode(found[3]),
+                    seq = tonumber(found[4]), usage = found[5]}
+  end
+  return fixed_fields
 end
 
-local function move_state(old, new)
+local function families()
+  local record = fixed()
+  return record.families, record.seq
+end
+
+local function move_state(old, new, fields)
+  -- the record's state and its index entries; `fields`, more of the record's fields to set
+  -- with it (a flat list of names and values)
   local fams, seq = families()
   for _, fam in ipairs(fams) do
     if old then redis.call('ZREM', fam .. 'state:' .. old, ID) end
     redis.call('ZADD', fam .. 'state:' .. new, seq, ID)
   end
-  redis.call('HSET', REC, 'state', new)
+  redis.call('HSET', REC, 'state', new, unpack(fields or {}))
 end
 
 local function index_all()
@@ -51,9 +67,9 @@ end
 local function line_event(kind, state, extra)
   -- the change on the stream of the whole line (kind: created, edited, postponed, released,
   -- started, progress, ended, deleted, requeued, cancelling, retrying)
-  local who = redis.call('HMGET', REC, 'name', 'owner')
+  local record = fixed()
   local fields = {'kind', kind, 'id', ID, 'state', state, 'at', NOW,
-                  'name', who[1] or '', 'owner', who[2] or ''}
+                  'name', record and record.name or '', 'owner', record and record.owner or ''}
   if extra then for _, v in ipairs(extra) do table.insert(fields, v) end end
   redis.call('XADD', LINE_EVENTS, 'MAXLEN', '~', 10000, '*', unpack(fields))
 end
@@ -89,8 +105,7 @@ end
 local function end_task(old, final, error, forget_ms)
   -- a task reaches its final state: recorded, out of the cancelling set, its lease (if any)
   -- gone, forgotten in its time, and the end told
-  move_state(old, final)
-  redis.call('HSET', REC, 'finished_at', NOW, 'error', error)
+  move_state(old, final, {'finished_at', NOW, 'error', error})
   redis.call('ZREM', CANCELLING, ID)
   redis.call('DEL', LEASE)
   redis.call('ZADD', EXPIRY, forget_ms, ID)
@@ -117,8 +132,8 @@ end
 
 local function holds_run(token)
   -- the writer's run token (its attempt number) is the running attempt's
-  return redis.call('HGET', REC, 'state') == 'STARTED'
-     and redis.call('HGET', REC, 'attempts') == token
+  local found = redis.call('HMGET', REC, 'state', 'attempts')
+  return found[1] == 'STARTED' and found[2] == token
 end
 
 local function release_range()
