@@ -233,6 +233,12 @@ INFO = [
         "bare Celery worker with task events and STARTED (as Taskline's), tasks /s",
         ("worker", "bare_monitored_per_s"),
     ),
+    ("Taskline worker CPU per task (main + pool child), ms", ("worker", "cpu_ms_per_task")),
+    (
+        "monitored bare worker CPU per task, ms",
+        ("worker", "bare_monitored_cpu_ms_per_task"),
+    ),
+    ("worker CPU per task ÷ the monitored bare's", ("worker", "cpu_ratio_vs_bare_monitored")),
     (
         "Redis CPU per task, Taskline submit, µs",
         ("redis_per_task", "taskline_submit", "us_per_task"),

@@ -606,6 +606,7 @@ def phase_worker(ctx: Context) -> None:
     rss_before = worker_rss(ctx.pids["worker"])
     done_before = store.zcard(done_key)
     rates: dict[str, list[float]] = {k: [] for k in ("taskline", "bare", "monitored")}
+    cpu_ms: dict[str, list[float]] = {"taskline": [], "monitored": []}  # worker CPU per task
     costs: dict[str, list[dict[str, Any]]] = {k: [] for k in REDIS_BURSTS}
     for i in range(o.runs):
         quiet = redis_cpu.idle(store)
@@ -614,28 +615,40 @@ def phase_worker(ctx: Context) -> None:
             with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
                 asyncio.run(_prefill(ctx.urls["api1"], ctx.auth(), o.drain_tasks))
             costs["taskline_submit"].append(cost)
+            used = procs.cpu_seconds(ctx.pids["worker"])
             with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
                 rates["taskline"].append(drain_rate(ctx.main.queue, o.drain_tasks, release, 120))
                 wait_until(
                     lambda n=wanted: store.zcard(done_key) >= n, 60, 0.05, "Taskline drained"
                 )
+            used = procs.cpu_seconds(ctx.pids["worker"]) - used
             costs["taskline_run"].append(cost)
+            cpu_ms["taskline"].append(1000 * used / o.drain_tasks)
         with paused(control, monitored.queue, monitored.worker_hostname) as release:
             with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
                 last = fill_bare(monitored.env(), o.drain_tasks)
             costs["bare_submit"].append(cost)
+            used = procs.cpu_seconds(bare_procs[1].pid)
             with redis_cpu.burst(store, quiet, o.drain_tasks) as cost:
                 rates["monitored"].append(drain_rate(monitored.queue, o.drain_tasks, release, 120))
                 wait_until(
                     lambda last=last: bare_succeeded(store, monitored, last), 60, 0.05, "drained"
                 )
+            used = procs.cpu_seconds(bare_procs[1].pid) - used
             costs["bare_run"].append(cost)
+            cpu_ms["monitored"].append(1000 * used / o.drain_tasks)
         with paused(control, bare.queue, bare.worker_hostname) as release:
-            fill_bare(bare.env(), o.drain_tasks)
+            last = fill_bare(bare.env(), o.drain_tasks)
             rates["bare"].append(drain_rate(bare.queue, o.drain_tasks, release, 120))
+            # all run before the next repetition measures Redis at rest
+            wait_until(lambda last=last: bare_succeeded(store, bare, last), 60, 0.05, "drained")
         ctx.log(
             f"worker run {i + 1}: taskline {rates['taskline'][i]:.0f} tasks/s, bare with task "
             f"events and STARTED {rates['monitored'][i]:.0f}/s, bare {rates['bare'][i]:.0f}/s"
+        )
+        ctx.log(
+            f"worker run {i + 1}: worker CPU ms/task: taskline {cpu_ms['taskline'][i]:.2f}, "
+            f"bare with task events and STARTED {cpu_ms['monitored'][i]:.2f}"
         )
         ctx.log(
             f"worker run {i + 1}: Redis µs/task: taskline submit "
@@ -655,13 +668,20 @@ def phase_worker(ctx: Context) -> None:
         "tasks_per_run": o.drain_tasks,
         "method": "queue paused (cancel_consumer), N tasks submitted, consumer added; rate = "
         "0.8 N / time for the queue depth to fall from 90 % to 10 % of N; each repetition "
-        "runs Taskline, the monitored bare worker and the bare worker back to back",
+        "runs Taskline, the monitored bare worker and the bare worker back to back; CPU per "
+        "task: user + system CPU of the worker's processes (main and pool child) from the "
+        "release until the last task ended, ÷ N",
         "taskline_per_s": stats(taskline),
         "bare_per_s": stats(rates["bare"]),
         "ratio_vs_bare": stats([t / b for t, b in zip(taskline, rates["bare"], strict=True)]),
         "bare_monitored_per_s": stats(rates["monitored"]),
         "ratio_vs_bare_monitored": stats(
             [t / m for t, m in zip(taskline, rates["monitored"], strict=True)]
+        ),
+        "cpu_ms_per_task": stats(cpu_ms["taskline"]),
+        "bare_monitored_cpu_ms_per_task": stats(cpu_ms["monitored"]),
+        "cpu_ratio_vs_bare_monitored": stats(
+            [t / m for t, m in zip(cpu_ms["taskline"], cpu_ms["monitored"], strict=True)]
         ),
         "rss_mb_before": rss_before,
         "rss_mb_after": rss_after,
