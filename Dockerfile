@@ -20,6 +20,11 @@ WORKDIR /app
 COPY requirements.lock .
 RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock \
     && useradd --create-home --uid 1000 taskline
+# Swagger UI's files for /docs, the version swagger-ui.lock pins, refused unless the tarball
+# has the integrity it holds (a folder fetched outside the image is not copied: .dockerignore).
+COPY swagger-ui.lock .
+COPY scripts/fetch_swagger_ui.py scripts/
+RUN python scripts/fetch_swagger_ui.py
 # The code belongs to root: the processes, run as taskline, can read it but not change it.
 COPY . .
 RUN mkdir -p /app/var && chown taskline:taskline /app/var

@@ -12,7 +12,15 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quie
 
 .PHONY: run worker test lint format bench clean secrets lock
 
-$(VENV)/.runtime: requirements.lock pyproject.toml
+# Swagger UI's files for /docs (git-ignored), from the npm registry, checked against
+# swagger-ui.lock. Fetched again when the lock moves; while they are missing (no network),
+# everything else works, /docs says so, and the next make tries again.
+SWAGGER_UI := taskline/api/swagger_ui
+
+$(SWAGGER_UI)/.pinned: swagger-ui.lock scripts/fetch_swagger_ui.py
+	python3 scripts/fetch_swagger_ui.py || echo "/docs will say that Swagger UI is missing" >&2
+
+$(VENV)/.runtime: requirements.lock pyproject.toml | $(SWAGGER_UI)/.pinned
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP_INSTALL) -r requirements.lock
 	# The project itself (the `taskline` command); its dependencies are the lock's.
