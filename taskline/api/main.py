@@ -23,6 +23,7 @@ from taskline.api.producer import Producer
 from taskline.api.routes import (
     auth,
     catalog,
+    docs,
     events,
     health,
     metrics,
@@ -122,6 +123,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run predefined tasks one at a time on a Celery worker; watch and control them.",
         version="0.1.0",
         lifespan=lifespan,
+        # Both of FastAPI's pages load their scripts from a CDN: /docs is served from the
+        # API's own files instead (routes/docs.py), and there is no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     # The last added runs first: the body limit also guards the hot paths.
     app.add_middleware(HotPaths)
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(serials.router)
         app.include_router(seeds.router)
     app.include_router(ui.router)  # the dashboard: /ui, outside the OpenAPI document
+    docs.add_docs(app)
     catalog.document_examples(app, task_types)
 
     @app.exception_handler(TasklineError)
