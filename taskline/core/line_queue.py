@@ -28,10 +28,22 @@ QUEUE_ARGUMENTS: dict[str, Any] = {
     "x-max-priority": MAX_PRIORITY,
     "x-single-active-consumer": True,
 }
+# A quorum queue, replicated over a cluster, keeps no priorities (RabbitMQ 3.x refuses the
+# argument): each of its turns runs the line's head (worker.consumer). One active consumer
+# all the same.
+QUORUM_QUEUE_ARGUMENTS: dict[str, Any] = {
+    "x-queue-type": "quorum",
+    "x-single-active-consumer": True,
+}
 
 log = logging.getLogger("taskline.queue")
 
 _BROKER_ERRORS = (OperationalError, AMQPError, OSError, TimeoutError)
+
+
+def queue_arguments(settings: Settings) -> dict[str, Any]:
+    """The queue's arguments for its type (TASKLINE_QUEUE_TYPE)."""
+    return QUORUM_QUEUE_ARGUMENTS if settings.queue_type == "quorum" else QUEUE_ARGUMENTS
 
 
 class QueueMismatchError(Exception):
@@ -62,7 +74,7 @@ def mismatch_message(settings: Settings, refusal: str) -> str:
     name = settings.queue
     with Connection(settings.broker_url) as connection:
         vhost = connection.virtual_host or "/"
-    wanted = ", ".join(f"{k}={v!r}" for k, v in QUEUE_ARGUMENTS.items())
+    wanted = ", ".join(f"{k}={v!r}" for k, v in queue_arguments(settings).items())
     return (
         f"RabbitMQ's queue {name!r} (vhost {vhost!r}) "
         f"was declared with other arguments than Taskline's ({wanted}): {refusal}.\n"
@@ -93,7 +105,7 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
         ) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=round(timeout) or 1)
             try:
-                _declare(conn.channel(), settings.queue)
+                _declare(conn.channel(), settings)
                 return Declared()
             except PreconditionFailed as exc:
                 refusal = str(exc.reply_text)
@@ -103,7 +115,7 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
                 channel.queue_delete(settings.queue, if_unused=True, if_empty=True)
             except PreconditionFailed as exc:
                 raise QueueMismatchError(refusal) from exc
-            _declare(conn.channel(), settings.queue)
+            _declare(conn.channel(), settings)
             log.warning("queue %r replaced (it was empty and unused): %s", settings.queue, refusal)
             return Migrated(refusal)
     except QueueMismatchError:
@@ -112,9 +124,11 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
         return Unreachable(str(exc))
 
 
-def _declare(channel: Any, name: str) -> None:
+def _declare(channel: Any, settings: Settings) -> None:
     try:
-        channel.queue_declare(name, durable=True, auto_delete=False, arguments=QUEUE_ARGUMENTS)
+        channel.queue_declare(
+            settings.queue, durable=True, auto_delete=False, arguments=queue_arguments(settings)
+        )
     finally:
         if channel.is_open:
             channel.close()

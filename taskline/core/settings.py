@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         "(WAIT, at most half of connect_timeout; else a 503 and no task); 0: a 202 waits for none.",
     )
     queue: str = Field("taskline", description="The queue (and exchange) name.")
+    queue_type: Annotated[Literal["classic", "quorum"], BeforeValidator(_lower)] = Field(
+        "classic",
+        description="`classic`: one RabbitMQ node's priority queue delivers the turns in "
+        "order; `quorum`: a queue replicated over a RabbitMQ cluster, whose turns each run "
+        "the head of the Redis line (the order comes from Redis).",
+    )
     key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
     task_packages: str = Field(
         "taskline.builtins",

@@ -13,7 +13,7 @@ from kombu import Exchange, Queue
 
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.layout import exit_if_old_layout
-from taskline.core.line_queue import MAX_PRIORITY, QUEUE_ARGUMENTS, exit_if_mismatched
+from taskline.core.line_queue import MAX_PRIORITY, exit_if_mismatched, queue_arguments
 from taskline.core.logs import hide_results
 from taskline.core.registry import limits, loaded
 from taskline.core.settings import Settings, get_settings
@@ -30,20 +30,22 @@ class TasklineCelery(Celery):
 
 
 def create_celery_app(settings: Settings, *, with_backend: bool = True) -> TasklineCelery:
-    """Build the app: durable priority queue, confirms, late acks, one task at a time.
+    """Build the app: durable queue, confirms, late acks, one task at a time.
 
     A publisher passes `with_backend=False`: it reads task state from Redis itself, and
     Celery's Redis backend would otherwise subscribe to a channel for every task it sends.
     """
     app = TasklineCelery(settings)
+    quorum = settings.queue_type == "quorum"
     exchange = Exchange(settings.queue, type="direct", durable=True)
     queue = Queue(
         settings.queue,
         exchange,
         routing_key=settings.queue,
         durable=True,
-        # Priority 0-9, one active consumer: the standby workers wait (core.line_queue).
-        queue_arguments=QUEUE_ARGUMENTS,
+        # One active consumer: the standby workers wait; a classic queue keeps priorities
+        # 0-9, a quorum queue none (core.line_queue).
+        queue_arguments=queue_arguments(settings),
     )
     app.conf.update(
         broker_url=settings.broker_url,
@@ -70,7 +72,7 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         task_default_routing_key=settings.queue,
         task_create_missing_queues=False,
         task_default_delivery_mode="persistent",
-        task_queue_max_priority=MAX_PRIORITY,
+        task_queue_max_priority=None if quorum else MAX_PRIORITY,
         task_default_priority=5,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
