@@ -181,6 +181,14 @@ class Skipped:
 
 
 @dataclass(frozen=True, slots=True)
+class PassedOn:
+    """Do not run this message, and put it back: it came to nothing (`reason`), but tasks
+    wait in line, and on a replicated queue any message is the turn of the line's head."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Cancelled:
     """A waiting task was cancelled; it never runs."""
 
@@ -419,11 +427,15 @@ class Calls:
         *,
         forget_ms: int,
         meta: ResultMeta | None = None,
-    ) -> Call[Claimed | Held | Skipped]:
+        quorum: bool = False,
+    ) -> Call[Claimed | Held | Skipped | PassedOn]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
         `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled);
-        `meta`: Celery's STARTED meta of the run, stored if it is claimed.
+        `meta`: Celery's STARTED meta of the run, stored if it is claimed. `quorum`: the
+        message is a turn of a replicated queue, bound at delivery to the task it runs
+        (`head`): its turn number does not matter, and one that comes to nothing is passed
+        on while tasks wait.
         """
         args = [
             turn or "",
@@ -436,9 +448,10 @@ class Calls:
             lease_ms,
             forget_ms,
             *_meta_args(meta),
+            "1" if quorum else "",
         ]
 
-        def parse(reply: list[Any]) -> Claimed | Held | Skipped:
+        def parse(reply: list[Any]) -> Claimed | Held | Skipped | PassedOn:
             match reply:
                 case ["claimed", token, found]:
                     return Claimed(int(token), json.loads(found), len(found.encode()))
@@ -446,6 +459,8 @@ class Calls:
                     return Held(holder)
                 case ["skipped", why]:
                     return Skipped(why)
+                case ["passed", why]:
+                    return PassedOn(why)
             raise ValueError(f"claim: unexpected reply {reply!r}")
 
         return self._task("claim", task_id, [], args, parse)

@@ -16,19 +16,56 @@
 -- ARGV[14] meta          Celery's STARTED meta of the run (stored with the claim, so the
 --                        result backend writes none of its own), '' for none
 -- ARGV[15] meta_expires  its expiry in seconds (0: none)
+-- ARGV[16] quorum        '1': a turn of a replicated queue, bound at its delivery to the task
+--                        it runs (core/lua/head.lua), whatever its turn number: a run that
+--                        was lost runs again (unless Celery stored its SUCCESS, or it was
+--                        asked to stop: then it ends so); a turn that comes to nothing is
+--                        passed on while tasks wait in line. Its meta is the bound task's
+--                        (Celery made it for the message as bound), stored as it is claimed
 -- Replies:
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
 --   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state,
 --                                cancelled (a run asked to stop died), refused (no ledger),
 --                                mismatch (the message names another task type)
+--   {'passed', why}              (quorum) do not run, put the message back: tasks wait
 
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
+local quorum = ARGV[16] == '1'
 
 local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested')
 local state, asked = found[1], found[5]
+
+local function succeeded()
+  -- Celery stored the run's SUCCESS itself (a write not folded into finish.lua) before it
+  -- was lost
+  local ok, stored = pcall(cjson.decode, redis.call('GET', META) or '')
+  return ok and type(stored) == 'table' and stored['status'] == 'SUCCESS'
+end
+
+if quorum and turn ~= '' then
+  if state == 'STARTED' then
+    local holder = redis.call('GET', LEASE)
+    if holder then return {'held', holder} end
+    if succeeded() then
+      end_task('STARTED', 'SUCCESS', '', forget_ms)
+      state = 'SUCCESS'
+    elseif asked and asked ~= '' then
+      end_task('STARTED', 'CANCELLED', '', forget_ms)
+      state = 'CANCELLED'
+    end
+  end
+  if (state ~= 'QUEUED' and state ~= 'STARTED') or found[2] ~= name then
+    local why = state or 'unknown'
+    if redis.call('ZCARD', LINE) > 0 then return {'passed', why} end
+    return {'skipped', why}
+  end
+  -- the claim below, as for a redelivery of the task's current turn
+  turn, redelivered = found[3], '1'
+end
+
 if not state then
   if turn ~= '' then return {'skipped', 'unknown'} end
   local seq = redis.call('INCR', SEQ)

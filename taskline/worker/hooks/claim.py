@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from taskline.core.records import State, now_ms
-from taskline.core.transitions import Claimed, Held, Skipped
+from taskline.core.transitions import Claimed, Held, PassedOn, Skipped
 from taskline.declaring import Params
 from taskline.worker.hooks.lease import LEASE_MS
 from taskline.worker.hooks.run import Run
@@ -32,14 +32,15 @@ def claim(
     sent: dict[str, Any],
     *,
     poll: float = HOLD_POLL_SECONDS,
-) -> Claimed | Skipped:
+) -> Claimed | Skipped | PassedOn:
     """Take the message's turn (`turn` None for a message without one; `sent`: its params):
-    Claimed gives the run its token, Skipped says why the message is not run."""
+    Claimed gives the run its token, Skipped says why the message is not run, PassedOn why
+    it goes back to the queue."""
     declaration = run.declaration
     ranged = declaration is not None and declaration.exclusive_range is not None
     meta = run.celery_held(State.STARTED)
 
-    def attempt() -> Claimed | Held | Skipped:
+    def attempt() -> Claimed | Held | Skipped | PassedOn:
         forget_ms = now_ms() + run.settings.retention_seconds * 1000
         return run.transitions.claim(
             run.task_id, turn, redelivered, run.name, sent, run.runner, LEASE_MS, ranged,
