@@ -45,7 +45,16 @@ UNLIMITED = 2**53
 # Scripts about one task begin with task.lua (its keys, arguments and helpers); these span
 # many tasks and stand alone.
 _STANDALONE = frozenset(
-    {"confirm", "read", "signin", "revoke_tokens", "issue_token", "allowance", "store_result"}
+    {
+        "confirm",
+        "read",
+        "head",
+        "signin",
+        "revoke_tokens",
+        "issue_token",
+        "allowance",
+        "store_result",
+    }
 )
 # Not transitions: task.lua heads the others, store_result.lua is the result backend's.
 _NOT_TRANSITIONS = frozenset({"task", "store_result"})
@@ -186,6 +195,15 @@ class PassedOn:
     wait in line, and on a replicated queue any message is the turn of the line's head."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The task the next turn of a replicated queue runs (core/lua/head.lua)."""
+
+    task_id: str
+    name: str
+    params: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,6 +672,19 @@ class Calls:
         args = [task_id for task_id, _ in turns] + [str(turn) for _, turn in turns]
         return Call("confirm", keys, args, int)
 
+    def head(self) -> Call[Head | None]:
+        """The task the next turn of a replicated queue runs: one that started and has not
+        ended, else the first of the line; None when none did and none waits."""
+
+        def parse(reply: list[Any]) -> Head | None:
+            match reply:
+                case [task_id, name, params]:
+                    return Head(task_id, name, json.loads(params))
+            return None
+
+        keys = [self.keys.line, self.keys.index(State.STARTED.value)]
+        return Call("head", keys, [self.keys.task("")], parse)
+
     def read(self, task_ids: list[str]) -> Call[list[Snapshot]]:
         """Several tasks in one round trip, in the given order; unknown ids are left out."""
         keys = [self.keys.line]
@@ -781,6 +812,7 @@ class Transitions:
     reissue = _blocking(Calls.reissue)
     recover = _blocking(Calls.recover)
     confirm = _blocking(Calls.confirm)
+    head = _blocking(Calls.head)
     read = _blocking(Calls.read)
     signin = _blocking(Calls.signin)
     signin_begin = _blocking(Calls.signin_begin)
@@ -838,6 +870,7 @@ class AsyncTransitions:
     reissue = _awaiting(Calls.reissue)
     recover = _awaiting(Calls.recover)
     confirm = _awaiting(Calls.confirm)
+    head = _awaiting(Calls.head)
     read = _awaiting(Calls.read)
     signin = _awaiting(Calls.signin)
     signin_begin = _awaiting(Calls.signin_begin)

@@ -13,6 +13,11 @@ back from Redis: one state per task, in the indexes, the line, the postponed set
 outbox alike; no serial range reserved twice, and none given back or changed once its task
 ran; a retried task is postponed with its failures recorded, oldest first, each with the
 attempt that failed; Celery's state of a task is the last one written, never over a SUCCESS.
+
+The machine runs twice: with turns of a classic priority queue, each naming its task, and with
+turns of a quorum queue, each bound on delivery to the line's head (core/lua/head.lua) and
+claimed whatever its turn number; there a turn that comes to nothing is passed on while tasks
+wait, so no waiting task is left without a message.
 """
 
 import json
@@ -56,6 +61,7 @@ from taskline.core.transitions import (
     Held,
     Kept,
     Overlap,
+    PassedOn,
     Postpone,
     Recovered,
     Requeued,
@@ -218,6 +224,8 @@ class RecordMachine(RuleBasedStateMachine):
     """Up to MAX_TASKS unfinished tasks at a time, under a key prefix of its own."""
 
     tasks = Bundle("tasks")
+    # Turns of a quorum queue (worker.consumer binds each to the head of the line).
+    quorum = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -570,6 +578,20 @@ class RecordMachine(RuleBasedStateMachine):
             meta=meta,
         )
         assert claimed == Skipped("unknown")
+        claimed = transitions.claim(
+            task_id,
+            "1",
+            False,
+            "reverse",
+            {},
+            "w1:100",
+            LEASE_MS,
+            False,
+            forget_ms=FOREVER,
+            meta=meta,
+            quorum=True,
+        )
+        assert claimed == (PassedOn("unknown") if self._line() else Skipped("unknown"))
         finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
         assert finished is False
         assert transitions.retry(task_id, 1, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT) == Stale()
@@ -614,8 +636,11 @@ class RecordMachine(RuleBasedStateMachine):
             task.name in RANGED,
             forget_ms=FOREVER,
             meta=celery_meta(task_id, "STARTED"),  # stored only if claimed, as the worker's
+            quorum=self.quorum,
         )
-        if turn != task.turn:
+        if self.quorum and not turnless:
+            self._take_turn(task_id, outcome, runner)
+        elif turn != task.turn:
             assert outcome == Skipped("superseded")
         elif task.state == State.STARTED and not redelivered:
             assert outcome == Skipped("duplicate")
@@ -629,20 +654,49 @@ class RecordMachine(RuleBasedStateMachine):
         elif task.state != State.QUEUED and task.state != State.STARTED:
             assert outcome == Skipped(task.state)
         else:
-            assert outcome == Claimed(task.attempts + 1, task.params)
-            task.state = State.STARTED
-            task.attempts += 1
-            task.runners.append(runner)
-            task.requeued = False
-            task.lease = True
-            task.cancel_requested = False
-            task.outbox = False
-            task.progress = None
-            task.pages = 0
-            if not task.stored_success:
-                task.meta = State.STARTED
-            if task.entry is not None:
-                self.used.add(task.entry)
+            self._claimed(task, outcome, runner)
+
+    def _claimed(self, task: Task, outcome: object, runner: str) -> None:
+        """A new attempt of the task began, Celery's STARTED of it stored with the claim."""
+        assert outcome == Claimed(task.attempts + 1, task.params)
+        task.state = State.STARTED
+        task.attempts += 1
+        task.runners.append(runner)
+        task.requeued = False
+        task.lease = True
+        task.cancel_requested = False
+        task.outbox = False
+        task.progress = None
+        task.pages = 0
+        if not task.stored_success:
+            task.meta = State.STARTED
+        if task.entry is not None:
+            self.used.add(task.entry)
+
+    def _take_turn(self, task_id: str, outcome: object, runner: str) -> None:
+        """A quorum queue's turn bound to this task: whatever its turn number, a waiting task
+        runs; a started one waits for its live run, or runs again once the run was lost,
+        unless Celery stored its SUCCESS or it was asked to stop (then it ends so). A turn
+        that came to nothing is passed on while tasks wait."""
+        task = self.model[task_id]
+        if task.state == State.STARTED and task.lease:
+            assert outcome == Held(f"{task.attempts} {task.runner}")
+            return
+        if task.state == State.STARTED and (task.stored_success or task.cancel_requested):
+            task.state = State.SUCCESS if task.stored_success else State.CANCELLED
+            task.forget = True
+        if task.state in (State.QUEUED, State.STARTED):
+            self._claimed(task, outcome, runner)
+        else:
+            expected = PassedOn(task.state) if self._line() else Skipped(task.state)
+            assert outcome == expected
+
+    def _head(self) -> str | None:
+        """What a quorum queue's next turn runs: a started task (the first created), else the
+        first of the line."""
+        started = sorted(self._ids(State.STARTED), key=lambda task_id: int(task_id[1:]))
+        line = self._line()
+        return started[0] if started else line[0] if line else None
 
     @rule(
         task_id=tasks,
@@ -694,8 +748,16 @@ class RecordMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._ids(State.QUEUED))
     @rule(data=st.data(), runner=runners)
     def deliver(self, data: st.DataObject, runner: str) -> None:
-        """A waiting task's current turn reaches a worker: the usual way a run begins."""
+        """A waiting task's current turn reaches a worker: the usual way a run begins. On a
+        quorum queue any turn does, bound to the line's head as it is delivered."""
         task_id = data.draw(st.sampled_from(self._ids(State.QUEUED)))
+        if self.quorum:
+            head = self.transitions.head()
+            expected = self._head()
+            assert head is not None and head.task_id == expected
+            task = self.model[expected]
+            assert (head.name, head.params) == (task.name, task.params)
+            task_id = expected
         self._claim(task_id, self.model[task_id].turn, False, runner)
 
     @precondition(lambda self: self._ids(State.STARTED, lease=True))
@@ -1059,8 +1121,23 @@ class RecordMachine(RuleBasedStateMachine):
         assert self.used <= reserved
 
 
+class QuorumRecordMachine(RecordMachine):
+    """The same, with turns of a quorum queue."""
+
+    quorum = True
+
+    @rule()
+    def head(self) -> None:
+        """The task the next turn runs: a started one first, then the line's head; none
+        when no task started or waits."""
+        found = self.transitions.head()
+        expected = self._head()
+        assert (found and found.task_id) == expected
+
+
 TestRecordMachine = RecordMachine.TestCase
-TestRecordMachine.settings = settings(
+TestQuorumRecordMachine = QuorumRecordMachine.TestCase
+TestRecordMachine.settings = TestQuorumRecordMachine.settings = settings(
     max_examples=60,
     stateful_step_count=40,
     deadline=None,

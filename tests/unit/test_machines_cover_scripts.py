@@ -27,6 +27,7 @@ COVERED = {
     "recover": ("test_record_machine.py", ["recover"]),
     "reissue": ("test_record_machine.py", ["reissue"]),
     "read": ("test_record_machine.py", ["read"]),
+    "head": ("test_record_machine.py", ["head"]),
     "store_result": ("test_record_machine.py", ["store"]),
     "signin": (
         "test_access_machine.py",
