@@ -11,7 +11,8 @@ order, and Celery's `on_success`/`on_failure` record the end:
   task whose run still holds its lease (RabbitMQ's consumer_timeout or a lost connection
   requeued the message of a run that goes on, perhaps to a standby worker) holds its turn
   until that run ends, then is dropped; only a lapsed lease means the run died, and the
-  task runs again.
+  task runs again. On a quorum queue a message that comes to nothing while tasks wait goes
+  back to the queue (`Reject`), bound again when it comes (worker.consumer).
 - lease (hooks.lease): a run holds a lease on its task while it is alive, renewed by a
   thread.
 - the body, with the soft limit as its deadline (hooks.limits); its steps look for a cancel
@@ -39,7 +40,7 @@ from typing import Any, ClassVar
 
 import redis
 from celery import Task
-from celery.exceptions import Ignore, TaskPredicate
+from celery.exceptions import Ignore, Reject, TaskPredicate
 from celery.exceptions import Retry as RetryLater
 from celery.signals import celeryd_after_setup, task_revoked
 from celery.utils.log import get_task_logger
@@ -51,7 +52,7 @@ from taskline.core import redis_clients
 from taskline.core.records import TURN_HEADER, Keys, State
 from taskline.core.registry import tasks_of
 from taskline.core.settings import Settings
-from taskline.core.transitions import Claimed, ResultMeta, Transitions
+from taskline.core.transitions import Claimed, PassedOn, ResultMeta, Transitions
 from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.backend import held
 from taskline.worker.celery_app import TasklineCelery
@@ -143,6 +144,11 @@ class TasklineTask(Task[Any, Any]):
         setattr(request, RUN, run)  # where this message's end (on_success, on_failure) finds it
         redelivered = bool((request.delivery_info or {}).get("redelivered"))
         claimed = claim.claim(run, request.get(TURN_HEADER), redelivered, kwargs)
+        if isinstance(claimed, PassedOn):
+            # A turn of a quorum queue that came to nothing while tasks wait: back in the
+            # queue, bound again to the line's head when it comes (worker.consumer).
+            reason = f"task {run.task_id} not run: {claimed.reason}; turn passed on"
+            raise Reject(reason, requeue=True)
         if not isinstance(claimed, Claimed):
             raise Ignore(f"task {run.task_id} not run: {claimed.reason}")
         _leases.hold(run)

@@ -102,6 +102,10 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
             for name, t in loaded(settings).items()
         },
         imports=("taskline.worker.presence",),
+        # On a quorum queue each turn is bound to the head of the line when it is delivered.
+        worker_consumer=(
+            "taskline.worker.consumer:TurnConsumer" if quorum else "celery.worker.consumer:Consumer"
+        ),
         enable_utc=True,
         timezone="UTC",
     )

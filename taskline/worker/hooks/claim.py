@@ -8,8 +8,13 @@ consumer_timeout or a lost connection requeued the message of a run that goes on
 a standby worker) holds its turn until that run ends, then is skipped; only a lapsed lease
 means the run died, and the task runs again.
 
+On a quorum queue each message was bound on delivery to the task to run now
+(worker.consumer), so its turn number does not matter: a waiting task runs, a run that was
+lost runs again; a message that comes to nothing while tasks wait is passed on (PassedOn),
+and goes back to the queue.
+
 Celery's STARTED of the run, held by its result backend, goes with the claim: stored only if
-the message is run.
+the message is run, under the task it runs (on a quorum queue, the task it was bound to).
 """
 
 import time
@@ -44,7 +49,7 @@ def claim(
         forget_ms = now_ms() + run.settings.retention_seconds * 1000
         return run.transitions.claim(
             run.task_id, turn, redelivered, run.name, sent, run.runner, LEASE_MS, ranged,
-            forget_ms=forget_ms, meta=meta,
+            forget_ms=forget_ms, meta=meta, quorum=run.settings.queue_type == "quorum",
         )  # fmt: skip
 
     outcome = attempt()
