@@ -7,7 +7,8 @@ child of a running task that ignored a cancel request past the grace period, set
 lease lapsed with no message left to run them again, forgets finished tasks past their
 retention, and compares the line
 with RabbitMQ's queue: turns missing there (a purged queue, a lost message) are published
-again, the rest of the line after them too, so the order holds. All of it is state in Redis, so
+again, the rest of the line after them too, so the order holds (on a quorum queue, where any
+turn runs the line's head, only as many turns as are missing). All of it is state in Redis, so
 a restart of this process loses nothing; the worker runs each turn once, however often it comes.
 """
 
@@ -104,10 +105,23 @@ class Scheduler:
             if state != State.QUEUED:
                 # Taken off only if that turn is still the task's (or the task is gone).
                 self.transitions.confirm([(task_id, int(turn or 0))])
+            elif self.quorum:
+                self.reissue(task_id)  # any turn runs the head: the order needs no others
             elif rank is not None and (first is None or rank < first[0]):
                 first = (rank, task_id)
         if first is not None:
             self.reissue_from(first[1])
+
+    @property
+    def quorum(self) -> bool:
+        """Whether the queue is a quorum queue, whose turns each run the line's head."""
+        return self.settings.queue_type == "quorum"
+
+    def reissue(self, task_id: str) -> None:
+        """A new turn for a waiting task, published."""
+        turn = self.transitions.reissue(task_id)
+        if turn:
+            self._publish(task_id, turn)
 
     def reissue_from(self, task_id: str) -> None:
         """New turns for a waiting task and every one behind it, published in line order.
@@ -120,9 +134,7 @@ class Scheduler:
         if not isinstance(rank, int):  # None: no longer in line
             return
         for waiting in texts(self.redis.zrange(self.keys.line, rank, rank + RECONCILE_BATCH - 1)):
-            turn = self.transitions.reissue(waiting)
-            if turn:
-                self._publish(waiting, turn)
+            self.reissue(waiting)
 
     def _worker_alive(self, runner: str | None) -> bool:
         """Whether the worker of a run (its node name, before ":pid") still sends heartbeats."""
@@ -186,11 +198,13 @@ class Scheduler:
         were lost. Which ones cannot be told from the count: a waiting task seen at two
         reconciliations in a row while the count fell short is taken as lost, and the line
         is reissued from the first such task on, in order. A duplicate turn is harmless
-        (the worker runs a turn once).
+        (the worker runs a turn once). On a quorum queue any turn runs the line's head, so
+        only as many turns as are missing are published again, none reissued for the order.
         """
         waiting = self.redis.zcard(self.keys.line)
         in_flight = self.redis.zcard(self.keys.outbox)
-        if not waiting or self.publisher.ready() + in_flight >= waiting:
+        missing = waiting - in_flight - (self.publisher.ready() if waiting else 0)
+        if missing <= 0:
             self._missing = set()
             return
         line = texts(self.redis.zrange(self.keys.line, 0, RECONCILE_BATCH - 1))
@@ -198,7 +212,12 @@ class Scheduler:
         suspects = [task_id for task_id in line if task_id not in outbox]
         lost = [task_id for task_id in suspects if task_id in self._missing]  # in line order
         self._missing = set(suspects)
-        if lost:
+        if lost and self.quorum:
+            log.warning("%d turns missing from the queue: published again", missing)
+            for task_id in lost[:missing]:
+                self.reissue(task_id)
+            self._missing = set()
+        elif lost:
             log.warning("%d turns missing from the queue: the line is reissued", len(lost))
             self.reissue_from(lost[0])
             self._missing = set()
