@@ -8,6 +8,8 @@ as sent only once RabbitMQ has confirmed it (persistent, mandatory: an unroutabl
 error, not a silent drop). Any broker trouble becomes a 503 within the connect timeout, and the
 next request connects afresh. A failure after the message went out (no confirm, or the
 connection lost) is told apart: RabbitMQ may hold the message, so the task must be kept.
+A broker URL may list several nodes of a cluster (`amqp://…;amqp://…`, as kombu takes it):
+a connection goes to the first that answers, from the one last used on.
 """
 
 import asyncio
@@ -56,6 +58,8 @@ class Producer:
         self.queue = self.app.amqp.queues[settings.queue]
         self.timeout = settings.connect_timeout
         self.hostname = anon_nodename()
+        self.urls = [url.strip() for url in settings.broker_url.split(";") if url.strip()]
+        self._url = 0  # the URL to try first: the last that answered
         self._connection: AbstractConnection | None = None
         self._tasks: AbstractExchange | None = None
         self._events: AbstractExchange | None = None
@@ -67,7 +71,7 @@ class Producer:
         async with self._connecting:
             if self._connection is None or self._connection.is_closed:
                 await self._drop()
-                connection = await aio_pika.connect(self.settings.broker_url, timeout=self.timeout)
+                connection = await self._open()
                 try:
                     self._tasks, self._events = await self._declare(connection)
                 except BaseException:
@@ -76,6 +80,17 @@ class Producer:
                 self._connection = connection
             assert self._tasks is not None and self._events is not None
             return self._tasks, self._events
+
+    async def _open(self) -> AbstractConnection:
+        """A connection to the first node that answers, from the one last used on."""
+        for tried in range(len(self.urls)):
+            try:
+                return await aio_pika.connect(self.urls[self._url], timeout=self.timeout)
+            except _BROKER_ERRORS:
+                if tried == len(self.urls) - 1:
+                    raise
+                self._url = (self._url + 1) % len(self.urls)
+        raise AssertionError("a broker URL always names a node")  # the loop returns or raises
 
     async def _declare(
         self, connection: AbstractConnection
