@@ -1,0 +1,142 @@
+"""A stack on a quorum queue (TASKLINE_QUEUE_TYPE=quorum): the queue keeps no priorities,
+each turn runs the head of the Redis line, and the line keeps its order and its controls."""
+
+import json
+import random
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+from kombu import Connection
+
+from tests.client import blocker, read, submit, wait_done, wait_state
+from tests.processes import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def quorum(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, httpx.Client]]:
+    """A started stack of the test's own on a quorum queue, and its admin client."""
+    stack = make_stack(TASKLINE_QUEUE_TYPE="quorum")
+    stack.start()
+    with stack.client() as api:
+        yield stack, api
+
+
+def ran_in_order(api: httpx.Client, expected: list[str]) -> list[dict]:
+    """Wait for the tasks; assert they ran one at a time in this order, each once."""
+    done = [wait_done(api, task_id, timeout=60) for task_id in expected]
+    assert [t["state"] for t in done] == ["SUCCESS"] * len(done), done
+    assert [t["attempts"] for t in done] == [1] * len(done)
+    by_start = sorted(done, key=lambda t: t["started_at"])
+    assert [t["id"] for t in by_start] == expected
+    for before, after in zip(by_start, by_start[1:], strict=False):
+        assert before["finished_at"] <= after["started_at"], "two tasks overlapped"
+    return done
+
+
+def test_the_queue_is_a_quorum_queue_with_one_active_consumer(
+    quorum: tuple[Stack, httpx.Client],
+) -> None:
+    stack, _ = quorum
+    with Connection(stack.settings.broker_url) as connection:
+        channel = connection.default_channel
+        # Declaring it as a classic priority queue is refused: it exists as a quorum queue.
+        with pytest.raises(Exception, match="PRECONDITION_FAILED"):
+            channel.queue_declare(  # type: ignore[attr-defined]
+                stack.settings.queue,
+                durable=True,
+                auto_delete=False,
+                arguments={"x-max-priority": 9, "x-single-active-consumer": True},
+            )
+
+
+def test_twenty_tasks_run_by_priority_then_submission_one_at_a_time(
+    quorum: tuple[Stack, httpx.Client],
+) -> None:
+    """The queue delivers the turns in the order they were sent; the tasks run in the
+    line's order all the same."""
+    _, api = quorum
+    busy = blocker(api, 2.0)
+    rng = random.Random(7)
+    tasks = [
+        submit(api, "reverse", {"text": str(i)}, priority=rng.choice([0, 3, 5, 9]))
+        for i in range(20)
+    ]
+    expected = [t["id"] for t in sorted(tasks, key=lambda t: -t["priority"])]  # stable sort
+    positions = {t["id"]: read(api, t["id"])["queue_position"] for t in tasks}
+    assert sorted(positions, key=positions.get) == expected
+    ran_in_order(api, expected)
+    wait_done(api, busy["id"])
+
+
+def test_cancel_postpone_and_priority_change_of_waiting_tasks_hold(
+    quorum: tuple[Stack, httpx.Client],
+) -> None:
+    """While the worker is busy: a cancelled task never runs, a postponed one waits (and
+    its turn runs the next task), a task moved to priority 9 runs first; every other task
+    runs once, in the line's order."""
+    stack, api = quorum
+    busy = blocker(api, 3.0)
+    first, cancelled, postponed, moved, last = (
+        submit(api, "reverse", {"text": name})["id"]
+        for name in ("first", "cancelled", "postponed", "moved", "last")
+    )
+    assert api.post(f"/tasks/{cancelled}/cancel").status_code == 200
+    later = api.patch(f"/tasks/{postponed}", json={"not_before": "2999-01-01T00:00:00Z"})
+    assert later.status_code == 200, later.text
+    assert api.patch(f"/tasks/{moved}", json={"priority": 9}).status_code == 200
+    ran_in_order(api, [moved, first, last])
+    assert read(api, cancelled)["state"] == "CANCELLED"
+    assert read(api, postponed)["state"] == "SCHEDULED"
+    # Brought back, it runs at once, on a turn left over from those that came to nothing.
+    assert api.patch(f"/tasks/{postponed}", json={"not_before": None}).status_code == 200
+    ran_in_order(api, [postponed])
+    wait_done(api, busy["id"])
+    assert stack.redis.hget(stack.key(f"task:{cancelled}"), "started_at") is None
+
+
+def test_a_message_sent_for_one_task_runs_the_line_head_under_its_own_id(
+    quorum: tuple[Stack, httpx.Client],
+) -> None:
+    """A low-priority task submitted first, a high-priority one after: the first turn the
+    queue delivers was sent for the low one, and runs the high one, whose events and Celery
+    result carry the high one's id. The STARTED its claim stores is the high one's, under
+    its key: the low one has no Celery meta until its own run."""
+    stack, api = quorum
+    busy = blocker(api, 1.5)
+    low = submit(api, "reverse", {"text": "low"}, priority=0)["id"]
+    high = submit(api, "reverse", {"text": "high"}, priority=9, delay_seconds=1.0)["id"]
+
+    def celery_meta(task_id: str) -> dict | None:
+        stored = stack.redis.get(stack.key(f"celery-task-meta-{task_id}"))
+        return None if stored is None else json.loads(stored)
+
+    wait_state(api, high, {"STARTED", "PROGRESS"})
+    running = celery_meta(high)  # stored with the claim, or since by a progress report
+    assert running is not None and running["status"] in ("STARTED", "PROGRESS"), running
+    assert (running["task_id"], running["name"]) == (high, "reverse")
+    assert celery_meta(low) is None
+    ran_in_order(api, [high, low])
+    assert api.get(f"/tasks/{high}/result").json()["result"] == "hgih"
+    assert api.get(f"/tasks/{low}/result").json()["result"] == "wol"
+    for task_id, result in ((high, "hgih"), (low, "wol")):
+        meta = celery_meta(task_id)
+        assert meta is not None and (meta["status"], meta["result"]) == ("SUCCESS", result)
+        assert meta["task_id"] == task_id
+    wait_done(api, busy["id"])
+    log = (stack.logs / "worker.log").read_text()
+    assert f"reverse[{high}] succeeded" in log and f"reverse[{low}] succeeded" in log
+
+
+def test_a_cancelled_running_task_stops_and_the_line_goes_on(
+    quorum: tuple[Stack, httpx.Client],
+) -> None:
+    _, api = quorum
+    running = submit(api, "reverse", {"text": "long"}, delay_seconds=30)
+    wait_state(api, running["id"], {"STARTED", "PROGRESS"})
+    after = submit(api, "reverse", {"text": "after"})["id"]
+    assert api.post(f"/tasks/{running['id']}/cancel").status_code in (200, 202)
+    assert wait_done(api, running["id"], timeout=10)["state"] == "CANCELLED"
+    assert wait_done(api, after, timeout=20)["state"] == "SUCCESS"
