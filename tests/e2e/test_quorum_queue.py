@@ -9,8 +9,10 @@ import httpx
 import pytest
 from kombu import Connection
 
+from taskline.worker.celery_app import create_celery_app
 from tests.client import blocker, read, submit, wait_done, wait_state
 from tests.processes import Stack
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +142,39 @@ def test_a_cancelled_running_task_stops_and_the_line_goes_on(
     assert api.post(f"/tasks/{running['id']}/cancel").status_code in (200, 202)
     assert wait_done(api, running["id"], timeout=10)["state"] == "CANCELLED"
     assert wait_done(api, after, timeout=20)["state"] == "SUCCESS"
+
+
+def test_turns_lost_from_the_queue_are_published_again_and_the_line_keeps_its_order(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """A purged quorum queue loses the turns of waiting tasks; the scheduler finds them
+    missing (two looks, one second apart here) and publishes as many again, no more (a
+    classic queue would reissue the whole line for its order): the tasks, and one submitted
+    after the loss, run in the line's order, each once, and no turn is left over."""
+    stack = make_stack(TASKLINE_QUEUE_TYPE="quorum", TASKLINE_RECONCILE_SECONDS="1")
+    stack.start()
+    with stack.client() as api:
+        busy = blocker(api, 60)
+        lost = [
+            submit(api, "reverse", {"text": f"lost {i}"}, priority=priority)["id"]
+            for i, priority in enumerate([1, 9, 5])
+        ]
+        app = create_celery_app(stack.settings, with_backend=False)
+        with app.connection_for_write() as connection:
+            assert connection.default_channel.queue_purge(stack.settings.queue) == 3
+            later = submit(api, "reverse", {"text": "later"}, priority=0)["id"]
+
+            def turns() -> int:
+                found = [stack.redis.hget(stack.key(f"task:{t}"), "turn") for t in [*lost, later]]
+                return sum(int(turn or 0) for turn in found)
+
+            # The worker is held until the scheduler has published them, however slow it is.
+            wait_until(lambda: turns() >= 4 + 3, 30, 0.1, "the lost turns published again")
+            assert api.post(f"/tasks/{busy['id']}/cancel").status_code in (200, 202)
+            ran_in_order(api, [lost[1], lost[2], lost[0], later])
+            assert turns() == 4 + 3
+            declared = connection.default_channel.queue_declare(  # type: ignore[attr-defined]
+                stack.settings.queue, passive=True
+            )
+            assert declared.message_count == 0
+        app.close()
