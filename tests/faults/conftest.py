@@ -6,6 +6,7 @@ and removes it afterwards.
 """
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -50,7 +51,7 @@ class RabbitNode:
     messages survive, as on a real broker restart.
     """
 
-    def __init__(self, *erl_args: str) -> None:
+    def __init__(self, *erl_args: str, cookie: str | None = None) -> None:
         self.name = f"taskline-test-{secrets.token_hex(4)}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
@@ -64,13 +65,14 @@ class RabbitNode:
         # Our own (empty) env file: the system one names the shared node.
         (self.dir / "rabbitmq-env.conf").write_text("")
         (self.dir / "enabled_plugins").write_text("[].\n")
-        cookie = self.dir / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(16))
+        # The nodes of one cluster share their Erlang cookie; a lone node has its own.
+        cookie_file = self.dir / ".erlang.cookie"
+        cookie_file.write_text(cookie or secrets.token_hex(16))
         for sub in ("mnesia", "log"):
             (self.dir / sub).mkdir()
         for path in (self.dir, *self.dir.iterdir()):
             os.chown(path, self._uid, self._gid)
-        cookie.chmod(0o400)
+        cookie_file.chmod(0o400)
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "LANG": "C.UTF-8",
@@ -173,6 +175,29 @@ class RabbitNode:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
 
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        """Run `rabbitmqctl -n NODE ARGS` as the rabbitmq user; its output (it must succeed)."""
+        done = subprocess.run(
+            [str(RABBITMQ_BIN / "rabbitmqctl"), "-n", self.name, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **self._as_rabbitmq(),
+        )
+        assert done.returncode == 0, f"rabbitmqctl {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def kill(self) -> None:
+        """SIGKILL the node's Erlang VM (beam), as a crash of its machine would end it."""
+        assert self.proc is not None
+        started = psutil.Process(self.proc.pid).children(recursive=True)
+        beams = [proc for proc in started if proc.name().startswith("beam")]
+        assert beams, f"no beam of {self.name}"
+        for beam in beams:
+            beam.kill()
+        self.proc.wait(30)
+
     def close(self) -> None:
         """Stop the node, kill anything of this node that lingers, remove its folder."""
         try:
@@ -184,6 +209,40 @@ class RabbitNode:
                     with contextlib.suppress(psutil.NoSuchProcess):
                         proc.kill()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RabbitCluster:
+    """Three private RabbitMQ nodes joined in one cluster (one Erlang cookie, each its own
+    name, ports and data folder), so that a quorum queue has a replica on each."""
+
+    def __init__(self, size: int = 3) -> None:
+        cookie = secrets.token_hex(16)
+        self.nodes = [RabbitNode(cookie=cookie) for _ in range(size)]
+
+    def start(self) -> None:
+        """Start the first node, then each other one and join it to the first's cluster."""
+        first, *others = self.nodes
+        first.start()
+        for node in others:
+            node.start()
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.name)
+            node.ctl("start_app")
+            wait_until(node.answers, 60, interval=0.2)
+        wait_until(self._joined, 60, interval=0.5)
+
+    def _joined(self) -> bool:
+        status = self.nodes[0].ctl("cluster_status", "--formatter", "json")
+        return len(json.loads(status)["running_nodes"]) == len(self.nodes)
+
+    @property
+    def url(self) -> str:
+        """A broker URL naming every node, for kombu's and the API's failover."""
+        return ";".join(node.url for node in self.nodes)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
 
 
 class RedisServer:
@@ -270,6 +329,26 @@ def make_rabbit() -> Iterator[Callable[..., RabbitNode]]:
     finally:
         for node in nodes:
             node.close()
+
+
+@pytest.fixture
+def rabbit_cluster() -> Iterator[Callable[[], RabbitCluster]]:
+    """Private three-node RabbitMQ clusters, started; stopped and removed after the test.
+
+    Requested before make_stack, so that the stacks (deleting their queues) are closed
+    first."""
+    clusters: list[RabbitCluster] = []
+
+    def make() -> RabbitCluster:
+        clusters.append(RabbitCluster())
+        clusters[-1].start()
+        return clusters[-1]
+
+    try:
+        yield make
+    finally:
+        for cluster in clusters:
+            cluster.close()
 
 
 @pytest.fixture
