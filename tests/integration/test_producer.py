@@ -110,3 +110,25 @@ def test_unreachable_broker_is_a_fast_unavailable_error() -> None:
             await producer.close()
 
     assert asyncio.run(publish()) < 3
+
+
+def test_a_broker_url_listing_nodes_publishes_to_the_first_that_answers(
+    settings: Settings,
+) -> None:
+    """`amqp://…;amqp://…`: a node that does not answer (a closed port) is passed over and
+    the message is confirmed by the next."""
+    down = f"amqp://guest:guest@127.0.0.1:{free_port()}//"
+    listed = settings.model_copy(update={"broker_url": f"{down};{settings.broker_url}"})
+    task_id = str(uuid.uuid4())
+
+    async def publish() -> None:
+        producer = Producer(listed)
+        try:
+            await producer.publish(task_id, "reverse", PARAMS, 5, 1)
+        finally:
+            await producer.close()
+
+    asyncio.run(publish())
+    with Connection(settings.broker_url) as conn:
+        message = take(conn, settings.queue)
+    assert message.headers["id"] == task_id  # type: ignore[attr-defined]
