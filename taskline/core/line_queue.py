@@ -3,18 +3,21 @@
 RabbitMQ never changes the arguments of a queue that exists: declaring it with others is
 refused (406 PRECONDITION_FAILED, the channel closed), and a worker would only retry that
 forever. So the worker, the API and the scheduler declare the queue first thing: a queue
-declared earlier with other arguments (before `x-single-active-consumer`, or with another
-`x-max-priority`) is replaced if RabbitMQ itself confirms it is empty and unused (a delete
-with if-empty and if-unused, atomic in the broker, so no message can be lost); otherwise the
-process refuses to start, saying how to migrate. A broker that cannot be reached is no
-refusal: the process starts and waits for it, as it always did.
+declared earlier with other arguments (before `x-single-active-consumer`, with another
+`x-max-priority`, or of the other type than TASKLINE_QUEUE_TYPE's) is replaced if RabbitMQ
+itself confirms it is empty and unused (a delete with if-empty and if-unused, atomic in the
+broker, so no message can be lost); otherwise the process refuses to start, saying how to
+migrate. RabbitMQ deletes a quorum queue only unconditionally (540 NOT_IMPLEMENTED for the
+conditions), so a quorum queue with other arguments is never replaced here, even empty: the
+steps say to delete it once drained. A broker that cannot be reached is no refusal: the
+process starts and waits for it, as it always did.
 """
 
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from amqp.exceptions import AMQPError, PreconditionFailed
+from amqp.exceptions import AMQPError, AMQPNotImplementedError, PreconditionFailed
 from kombu import Connection
 from kombu.exceptions import OperationalError
 
@@ -47,7 +50,14 @@ def queue_arguments(settings: Settings) -> dict[str, Any]:
 
 
 class QueueMismatchError(Exception):
-    """The queue exists with other arguments, and replacing it could lose messages."""
+    """The queue exists with other arguments, and replacing it could lose messages.
+
+    `replaceable`: False when RabbitMQ cannot delete it only if empty and unused (a quorum
+    queue), so no process replaces it even once drained."""
+
+    def __init__(self, refusal: str, *, replaceable: bool = True) -> None:
+        super().__init__(refusal)
+        self.replaceable = replaceable
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +79,35 @@ class Unreachable:
     error: str
 
 
-def mismatch_message(settings: Settings, refusal: str) -> str:
-    """What is wrong with the queue, and the exact steps of the migration."""
+def mismatch_message(settings: Settings, refusal: str, *, replaceable: bool = True) -> str:
+    """What is wrong with the queue, and the exact steps of the migration (`replaceable`: as
+    QueueMismatchError's)."""
     name = settings.queue
     with Connection(settings.broker_url) as connection:
         vhost = connection.virtual_host or "/"
     wanted = ", ".join(f"{k}={v!r}" for k, v in queue_arguments(settings).items())
+    delete = f"`rabbitmqctl -p {vhost} delete_queue {name}`"
+    if replaceable:
+        why = (
+            "this queue holds messages or has consumers, so it is not replaced here "
+            "(an empty, unused one would be)"
+        )
+        drained = "then start this version: it replaces the empty queue itself"
+    else:
+        why = (
+            "this is a quorum queue, which RabbitMQ deletes only unconditionally, so it is "
+            "never replaced here, even empty"
+        )
+        drained = f"run {delete}, then start this version"
     return (
-        f"RabbitMQ's queue {name!r} (vhost {vhost!r}) "
-        f"was declared with other arguments than Taskline's ({wanted}): {refusal}.\n"
-        "RabbitMQ cannot change a queue's arguments, and this queue holds messages or has "
-        "consumers, so it is not replaced here (an empty, unused one would be). Migrate it "
-        "one of two ways:\n"
+        f"RabbitMQ's queue {name!r} (vhost {vhost!r}) was declared with other arguments "
+        f"than Taskline's for a {settings.queue_type} queue ({wanted}): {refusal}.\n"
+        f"RabbitMQ cannot change a queue's arguments, and {why}. Migrate it one of two ways:\n"
         "  a) drain it: stop the API and the scheduler, let the running workers finish what "
         f"the queue holds until `rabbitmqctl -p {vhost} list_queues name messages consumers` "
-        f"shows 0 messages for {name!r}, stop those workers, then start this version: it "
-        "replaces the empty queue itself;\n"
+        f"shows 0 messages for {name!r}, stop those workers, {drained};\n"
         "  b) at once: stop every worker, API and scheduler of this queue, run "
-        f"`rabbitmqctl -p {vhost} delete_queue {name}`, then start this version: the queue "
+        f"{delete}, then start this version: the queue "
         "is declared anew and the scheduler publishes the turn of every waiting task again "
         "from its Redis record, in line order (a message sent by name from another tool, "
         "with no Taskline record, is lost this way: use a) if there are any)."
@@ -115,6 +136,8 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
                 channel.queue_delete(settings.queue, if_unused=True, if_empty=True)
             except PreconditionFailed as exc:
                 raise QueueMismatchError(refusal) from exc
+            except AMQPNotImplementedError as exc:  # a quorum queue: no conditional delete
+                raise QueueMismatchError(refusal, replaceable=False) from exc
             _declare(conn.channel(), settings)
             log.warning("queue %r replaced (it was empty and unused): %s", settings.queue, refusal)
             return Migrated(refusal)
@@ -139,5 +162,5 @@ def exit_if_mismatched(settings: Settings, process: str) -> Declared | Migrated 
     try:
         return declare(settings)
     except QueueMismatchError as exc:
-        refusal = mismatch_message(settings, str(exc))
+        refusal = mismatch_message(settings, str(exc), replaceable=exc.replaceable)
         raise SystemExit(f"Taskline {process} refuses to start: {refusal}") from None
