@@ -449,11 +449,11 @@ class Calls:
     ) -> Call[Claimed | Held | Skipped | PassedOn]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
-        `forget_ms`: when to forget the task if this claim ends it (refused, or cancelled);
-        `meta`: Celery's STARTED meta of the run, stored if it is claimed. `quorum`: the
-        message is a turn of a replicated queue, bound at delivery to the task it runs
-        (`head`): its turn number does not matter, and one that comes to nothing is passed
-        on while tasks wait.
+        `forget_ms`: when to forget the task if this claim ends it (refused, cancelled, or a
+        lost run's SUCCESS); `meta`: Celery's STARTED meta of the run, stored if it is
+        claimed. `quorum`: the message is a turn of a replicated queue, bound at delivery to
+        the task it runs (`head`): its turn number does not matter, and one that comes to
+        nothing is passed on while tasks wait.
         """
         args = [
             turn or "",

@@ -275,8 +275,9 @@ def test_a_live_run_holds_a_turn_and_a_lost_one_runs_again_before_the_line(line:
 def test_a_lost_run_celery_stored_as_success_ends_so_and_its_turn_runs_the_next(
     line: Line,
 ) -> None:
-    """The pool child died after Celery stored SUCCESS (and acked its message): the next
-    turn bound to it records the SUCCESS instead of running it again, and is passed on."""
+    """A run died after Celery's result backend stored its SUCCESS on its own (as an older
+    worker's did: a run of this release stores it with its finish), its message acked: the
+    next turn bound to it records the SUCCESS instead of running it again, and is passed on."""
     line.create("a")
     line.create("b", priority=9)
     running = line.take()

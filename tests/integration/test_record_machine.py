@@ -646,6 +646,12 @@ class RecordMachine(RuleBasedStateMachine):
             assert outcome == Skipped("duplicate")
         elif task.state == State.STARTED and task.lease:
             assert outcome == Held(f"{task.attempts} {task.runner}")
+        elif task.state == State.STARTED and task.stored_success:
+            # Celery's result backend stored the lost run's SUCCESS itself: that is its end,
+            # recorded rather than run again (as a quorum turn and the recovery record it).
+            assert outcome == Skipped(State.SUCCESS)
+            task.state = State.SUCCESS
+            task.forget = True
         elif task.state == State.STARTED and task.cancel_requested:
             # The run asked to stop died: that is the stop, and the task is forgotten in time.
             assert outcome == Skipped("cancelled")

@@ -443,19 +443,31 @@ def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
     assert [json.loads(m["data"])["result"] for m in published if m] == ["1", "2", "2"]
     listener.close()
 
-    # A child that died after an older worker's backend stored SUCCESS: the redelivered
-    # message's claim runs the task again but leaves Celery's SUCCESS as it was.
+    # A child that died after an older worker's backend stored SUCCESS (a write not folded
+    # into finish): the redelivered message's claim records that SUCCESS instead of running
+    # the task again, as the scheduler's recovery would, and leaves Celery's meta as it was.
     turn = create(transitions, "t2").turn
     assert isinstance(claim(transitions, "t2", turn, "w:1"), Claimed)
     assert ResultWrites(client).store(
         keys.meta("t2"), json.dumps({"status": "SUCCESS", "result": "1"}), 0
     )
     client.delete(keys.lease("t2"))
-    rerun = transitions.claim(
+    settled = transitions.claim(
         "t2", str(turn), True, *args, forget_ms=FOREVER, meta=meta("STARTED", "2")
     )
-    assert isinstance(rerun, Claimed) and stored("t2") == ("SUCCESS", "1")
-    assert transitions.finish(
-        "t2", State.SUCCESS, None, FOREVER, token=2, meta=meta("SUCCESS", "2")
+    assert settled == Skipped("SUCCESS") and stored("t2") == ("SUCCESS", "1")
+    assert client.hmget(keys.task("t2"), "state", "attempts") == ["SUCCESS", "1"]
+
+    # Nor does a claim that runs a task, or its finish, write over a SUCCESS stored before.
+    turn = create(transitions, "t3").turn
+    assert ResultWrites(client).store(
+        keys.meta("t3"), json.dumps({"status": "SUCCESS", "result": "0"}), 0
     )
-    assert stored("t2") == ("SUCCESS", "1")
+    run = transitions.claim(
+        "t3", str(turn), False, *args, forget_ms=FOREVER, meta=meta("STARTED", "1")
+    )
+    assert isinstance(run, Claimed) and stored("t3") == ("SUCCESS", "0")
+    assert transitions.finish(
+        "t3", State.SUCCESS, None, FOREVER, token=1, meta=meta("SUCCESS", "1")
+    )
+    assert stored("t3") == ("SUCCESS", "0")

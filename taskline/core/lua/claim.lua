@@ -7,26 +7,30 @@
 --                        the ledger. A turnless message stands for turn 0: the turn of an
 --                        adopted task never put back in line (a task the API created is in
 --                        line only with a turn of 1 or more)
--- ARGV[6]  redelivered   '1' when RabbitMQ redelivered the message
+-- ARGV[6]  redelivered   '1' when RabbitMQ redelivered the message: a redelivery of a
+--                        running task's turn whose run was lost runs it again, unless Celery
+--                        stored its SUCCESS or it was asked to stop (then it ends so)
 -- ARGV[7]  name          ARGV[8] params (JSON): for an adopted task
 -- ARGV[9]  families      index families of an adopted task (JSON)
 -- ARGV[10] ranged        '1' when the task type reserves a range (cannot be adopted)
 -- ARGV[11] runner        who runs it (host:pid)       ARGV[12] lease_ms
--- ARGV[13] forget_ms     when to forget a task this claim ends (refused, or cancelled)
+-- ARGV[13] forget_ms     when to forget a task this claim ends (refused, cancelled, or a
+--                        lost run's SUCCESS)
 -- ARGV[14] meta          Celery's STARTED meta of the run (stored with the claim, so the
 --                        result backend writes none of its own), '' for none
 -- ARGV[15] meta_expires  its expiry in seconds (0: none)
 -- ARGV[16] quorum        '1': a turn of a replicated queue, bound at its delivery to the task
 --                        it runs (core/lua/head.lua), whatever its turn number: a run that
---                        was lost runs again (unless Celery stored its SUCCESS, or it was
---                        asked to stop: then it ends so); a turn that comes to nothing is
---                        passed on while tasks wait in line. Its meta is the bound task's
---                        (Celery made it for the message as bound), stored as it is claimed
+--                        was lost runs again (as on a redelivery); a turn that comes to
+--                        nothing is passed on while tasks wait in line. Its meta is the bound
+--                        task's (Celery made it for the message as bound), stored as it is
+--                        claimed
 -- Replies:
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
---   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state,
---                                cancelled (a run asked to stop died), refused (no ledger),
+--   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state
+--                                (SUCCESS: a lost run Celery stored so), cancelled (a run
+--                                asked to stop died), refused (no ledger),
 --                                mismatch (the message names another task type)
 --   {'passed', why}              (quorum) do not run, put the message back: tasks wait
 
@@ -38,32 +42,37 @@ local quorum = ARGV[16] == '1'
 local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested')
 local state, asked = found[1], found[5]
 
-local function succeeded()
-  -- Celery stored the run's SUCCESS itself (a write not folded into finish.lua) before it
-  -- was lost
+local function lost_run_end()
+  -- a started task whose run was lost (no live run holds its lease) ends instead of running
+  -- again if Celery stored its SUCCESS itself (a write not folded into finish.lua, as an
+  -- older worker's backend made them) or it was asked to stop (that is the stop it was asked
+  -- for), as the scheduler's recovery would end it: that end, recorded; else nil
   local ok, stored = pcall(cjson.decode, redis.call('GET', META) or '')
-  return ok and type(stored) == 'table' and stored['status'] == 'SUCCESS'
+  if ok and type(stored) == 'table' and stored['status'] == 'SUCCESS' then
+    end_task('STARTED', 'SUCCESS', '', forget_ms)
+    return 'SUCCESS'
+  end
+  if asked and asked ~= '' then
+    end_task('STARTED', 'CANCELLED', '', forget_ms)
+    return 'CANCELLED'
+  end
+  return nil
 end
 
-if quorum and turn ~= '' then
+local bound = quorum and turn ~= ''
+if bound then
   if state == 'STARTED' then
     local holder = redis.call('GET', LEASE)
     if holder then return {'held', holder} end
-    if succeeded() then
-      end_task('STARTED', 'SUCCESS', '', forget_ms)
-      state = 'SUCCESS'
-    elseif asked and asked ~= '' then
-      end_task('STARTED', 'CANCELLED', '', forget_ms)
-      state = 'CANCELLED'
-    end
+    state = lost_run_end() or state
   end
   if (state ~= 'QUEUED' and state ~= 'STARTED') or found[2] ~= name then
     local why = state or 'unknown'
     if redis.call('ZCARD', LINE) > 0 then return {'passed', why} end
     return {'skipped', why}
   end
-  -- the claim below, as for a redelivery of the task's current turn
-  turn, redelivered = found[3], '1'
+  -- the claim below takes the task's current turn (a lost run's: the task runs again)
+  turn = found[3]
 end
 
 if not state then
@@ -90,18 +99,16 @@ elseif found[3] ~= (turn == '' and '0' or turn) then
 else
   params = found[4]
 end
--- the same turn while running: a crash redelivers (run again), anything else is a duplicate
-if state == 'STARTED' and redelivered ~= '1' then return {'skipped', 'duplicate'} end
-if state == 'STARTED' then
+if state == 'STARTED' and not bound then
+  -- the same turn while running: a crash redelivers (run again), anything else is a duplicate
+  if redelivered ~= '1' then return {'skipped', 'duplicate'} end
   -- a redelivery while the run still holds its lease is no crash: consumer_timeout or a lost
   -- connection requeued the message of a run that goes on
   local holder = redis.call('GET', LEASE)
   if holder then return {'held', holder} end
-  if asked and asked ~= '' then
-    -- the run asked to stop has died: that is the stop it was asked for
-    end_task('STARTED', 'CANCELLED', '', forget_ms)
-    return {'skipped', 'cancelled'}
-  end
+  local ended = lost_run_end()
+  if ended == 'CANCELLED' then return {'skipped', 'cancelled'} end
+  if ended then return {'skipped', ended} end
 end
 if state ~= 'QUEUED' and state ~= 'STARTED' then return {'skipped', state} end
 move_state(state, 'STARTED', {'started_at', NOW, 'finished_at', '', 'error', '',

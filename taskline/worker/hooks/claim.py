@@ -6,7 +6,8 @@ revoke list. The params come from the record, so an edit made while the task wai
 one that runs. A redelivered message of a task whose run still holds its lease (RabbitMQ's
 consumer_timeout or a lost connection requeued the message of a run that goes on, perhaps to
 a standby worker) holds its turn until that run ends, then is skipped; only a lapsed lease
-means the run died, and the task runs again.
+means the run died, and the task runs again (unless Celery stored its SUCCESS, or it was asked
+to stop: then it ends so).
 
 On a quorum queue each message was bound on delivery to the task to run now
 (worker.consumer), so its turn number does not matter: a waiting task runs, a run that was
