@@ -222,48 +222,65 @@ TARGETS = [
     ),
 ]
 
+
+@dataclass(frozen=True)
+class Info:
+    """A figure shown as measured, without a target; with a reference measured beside it."""
+
+    label: str
+    path: tuple[str, ...]
+    reference: tuple[str, ...] | None = None
+    reference_label: str = ""
+
+
 # Figures shown as measured on their own (baselines measured in the same run, context).
 INFO = [
-    (
+    Info(
         "bare Celery producer, confirmed publishes /s (one thread)",
         ("submissions", "bare_producer_per_s"),
     ),
-    ("Taskline worker, trivial tasks /s", ("worker", "taskline_per_s")),
-    (
+    Info("Taskline worker, trivial tasks /s", ("worker", "taskline_per_s")),
+    Info(
         "bare Celery worker with task events and STARTED (as Taskline's), tasks /s",
         ("worker", "bare_monitored_per_s"),
     ),
-    ("Taskline worker CPU per task (main + pool child), ms", ("worker", "cpu_ms_per_task")),
-    (
-        "monitored bare worker CPU per task, ms",
-        ("worker", "bare_monitored_cpu_ms_per_task"),
-    ),
-    ("worker CPU per task ÷ the monitored bare's", ("worker", "cpu_ratio_vs_bare_monitored")),
-    (
+    Info("Taskline worker CPU per task (main + pool child), ms", ("worker", "cpu_ms_per_task")),
+    Info("monitored bare worker CPU per task, ms", ("worker", "bare_monitored_cpu_ms_per_task")),
+    Info("worker CPU per task ÷ the monitored bare's", ("worker", "cpu_ratio_vs_bare_monitored")),
+    Info(
         "Redis CPU per task, Taskline submit, µs",
         ("redis_per_task", "taskline_submit", "us_per_task"),
     ),
-    (
+    Info(
         "Redis CPU per task, Taskline run and finish, µs",
         ("redis_per_task", "taskline_run", "us_per_task"),
     ),
-    (
+    Info(
         "Redis CPU per task, monitored bare submit, µs",
         ("redis_per_task", "bare_submit", "us_per_task"),
     ),
-    ("Redis CPU per task, monitored bare run, µs", ("redis_per_task", "bare_run", "us_per_task")),
-    (
+    Info(
+        "Redis CPU per task, monitored bare run, µs", ("redis_per_task", "bare_run", "us_per_task")
+    ),
+    Info(
         "Redis CPU per task, Taskline submit + run ÷ the bare run alone",
         ("redis_per_task", "ratio_vs_bare_run"),
     ),
-    ("status read p50 at peak, ms", ("reads", "api1_p50_ms_at_peak")),
-    (
+    Info(
+        "tasks/s one Redis core carries (1e6 ÷ Redis µs per task, submit + run and finish), "
+        "Taskline",
+        ("redis_per_task", "taskline_tasks_per_core_s"),
+        ("redis_per_task", "bare_tasks_per_core_s"),
+        "monitored bare Celery (submit + run)",
+    ),
+    Info("status read p50 at peak, ms", ("reads", "api1_p50_ms_at_peak")),
+    Info(
         "status reads /s with 8 connections (half of it: the p99's rate)",
         ("reads", "half_peak_of_per_s"),
     ),
-    ("submission p50 at peak, ms", ("submissions", "api1_p50_ms")),
-    ("listing p50 with 1,000 stored, ms", ("listing", "p50_ms_small")),
-    ("submit → STARTED max, ms", ("latency", "max_ms")),
+    Info("submission p50 at peak, ms", ("submissions", "api1_p50_ms")),
+    Info("listing p50 with 1,000 stored, ms", ("listing", "p50_ms_small")),
+    Info("submit → STARTED max, ms", ("latency", "max_ms")),
 ]
 
 
@@ -369,9 +386,17 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines.append(
             f"| {row['figure']} | {fmt(row['value'])} | {ref} | {row['target']} | {verdict} |"
         )
-    lines += ["", "| also measured (same run) | median [min–max] |", "|---|---|"]
-    for label, path in INFO:
-        lines.append(f"| {label} | {fmt(lookup(results['figures'], path))} |")
+    lines += [
+        "",
+        "| also measured (same run) | median [min–max] | beside it in the same run |",
+        "|---|---|---|",
+    ]
+    figures = results["figures"]
+    for info in INFO:
+        ref = ""
+        if info.reference:
+            ref = f"{info.reference_label}: {fmt(lookup(figures, info.reference))}"
+        lines.append(f"| {info.label} | {fmt(lookup(figures, info.path))} | {ref} |")
     return "\n".join(lines)
 
 
@@ -427,6 +452,13 @@ def markdown(results: dict[str, Any]) -> str:
     redis_cost = f.get("redis_per_task")
     if redis_cost:
         parts += ["", "## Redis per task", "", f"{redis_cost['method']}.", ""]
+        if "taskline_tasks_per_core_s" in redis_cost:  # results of older runs lack it
+            parts += [
+                "Tasks per second one Redis core carries (1e6 ÷ µs per task, submit + run): "
+                f"Taskline {fmt(redis_cost['taskline_tasks_per_core_s'])}, the monitored bare "
+                f"Celery worker {fmt(redis_cost['bare_tasks_per_core_s'])}.",
+                "",
+            ]
         parts += [
             "| burst | CPU µs/task | commands/task | script calls/task | most called |",
             "|---|---|---|---|---|",

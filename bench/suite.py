@@ -712,6 +712,9 @@ def redis_figures(costs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     bare = [bs["us_per_task"] + br["us_per_task"] for _, _, bs, br in pairs]
     figures["taskline_us_per_task"] = stats(totals)
     figures["bare_us_per_task"] = stats(bare)
+    # What one Redis core carries if submitting and running tasks were all it did.
+    figures["taskline_tasks_per_core_s"] = stats([1e6 / t for t in totals])
+    figures["bare_tasks_per_core_s"] = stats([1e6 / b for b in bare])
     figures["ratio_vs_bare"] = stats([t / b for t, b in zip(totals, bare, strict=True)])
     figures["ratio_vs_bare_run"] = stats(
         [t / br["us_per_task"] for t, (_, _, _, br) in zip(totals, pairs, strict=True)]
