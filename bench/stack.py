@@ -95,14 +95,23 @@ class Deployment:
 
     @property
     def worker_hostname(self) -> str:
-        return f"bench-{self.tag}-{self.name}@{socket.gethostname()}"
+        return self.node()
 
-    def start_worker(self, app: str = "taskline.worker.celery_app", **env: str) -> subprocess.Popen:
-        """The worker as supervisord runs it: prefork, one child (settings from the app)."""
+    def node(self, suffix: str = "") -> str:
+        """A worker's Celery node name; `suffix` tells apart several workers on one line."""
+        name = f"{self.name}-{suffix}" if suffix else self.name
+        return f"bench-{self.tag}-{name}@{socket.gethostname()}"
+
+    def start_worker(
+        self, app: str = "taskline.worker.celery_app", suffix: str = "", **env: str
+    ) -> subprocess.Popen:
+        """The worker as supervisord runs it: prefork, one child (settings from the app);
+        with a `suffix`, one more worker on the line under a node name of its own."""
         args = [procs.PY, "-m", "celery", "-A", app, "worker", "--pool=prefork"]
-        args += ["--concurrency=1", "--loglevel=WARNING", f"--hostname={self.worker_hostname}"]
+        args += ["--concurrency=1", "--loglevel=WARNING", f"--hostname={self.node(suffix)}"]
         args += ["--without-mingle", "--without-gossip"]
-        return procs.start(f"{self.name}-worker", args, self.env(**env), self.logs)
+        log = f"{self.name}-worker-{suffix}" if suffix else f"{self.name}-worker"
+        return procs.start(log, args, self.env(**env), self.logs)
 
     def start_flower(self, port: int) -> subprocess.Popen:
         """Flower on this deployment's app, with basic auth as under supervisord."""

@@ -1,12 +1,13 @@
 """The Taskline benchmark suite (`make bench`, or `python -m bench.suite`).
 
 Starts its own processes on queues and Redis prefixes of its own (two Taskline APIs: 1 and 2
-uvicorn processes; the worker; Flower; an AsyncResult baseline app; a bare Celery worker),
-loads them from separate processes (wrk, the bare producer, the SSE clients), and writes
-bench/results/latest.{json,md,png} (`--only worker`: the worker phase alone, about a minute,
-into latest-worker.{json,md,png}). Every figure is the median of several runs, with the
-spread; every comparison is a ratio taken within the same repetition. Everything it started
-is stopped and every key and queue it made is deleted, also on failure or Ctrl-C.
+uvicorn processes; the worker and, for the takeover, standbys; Flower; an AsyncResult baseline
+app; a bare Celery worker), loads them from separate processes (wrk, the bare producer, the SSE
+clients), and writes bench/results/latest.{json,md,png} (`--only worker` or `--only takeover`:
+that phase alone, about a minute, into latest-<phase>.{json,md,png}). Every figure is the
+median of several runs, with the spread; every comparison is a ratio taken within the same
+repetition. Everything it started is stopped and every key and queue it made is deleted, also
+on failure or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import threading
@@ -27,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import psutil
 import redis
 from kombu import Connection
 
@@ -35,7 +38,8 @@ from bench.fill import fill
 from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deployments
 from bench.wrk import Request, closed_loop, fixed_rate
 from taskline.worker.celery_app import create_celery_app
-from tests.client import TERMINAL, submit, wait_state
+from taskline.worker.hooks.lease import LEASE_MS, LEASE_RENEW_SECONDS
+from tests.client import TERMINAL, submit, wait_done, wait_state
 from tests.support import free_port, stored_bytes, wait_until
 
 RESULTS = procs.ROOT / "bench" / "results"
@@ -722,6 +726,84 @@ def redis_figures(costs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return figures
 
 
+# How long the interrupted task runs: long enough to be killed while running, short enough
+# that the next task in line starts soon after its rerun.
+TAKEOVER_RUN_SECONDS = 1.0
+RUNNING = {"STARTED", "PROGRESS"}
+
+TAKEOVER_METHOD = (
+    "a standby worker on the line (RabbitMQ's single active consumer); a `reverse` task of "
+    f"{TAKEOVER_RUN_SECONDS:g} s running on the active worker and another waiting behind it; "
+    "kill -9 of the active worker's process group (main process and pool child): seconds "
+    "from the kill (client clock) to the interrupted task's rerun `started_at` and to the "
+    "next task's `started_at` (after the rerun's run); the standby, now the active worker, "
+    "gets a fresh standby before the next repetition. The standby holds the redelivered "
+    f"message while the dead run's lease lasts ({LEASE_MS / 1000:g} s from its last renewal, "
+    f"renewed every {LEASE_RENEW_SECONDS:g} s)"
+)
+
+
+def phase_takeover(ctx: Context) -> None:
+    """A standby takes over the line when the active worker is killed (kill -9 of its main
+    process and pool child): kill → the interrupted task's rerun, and → the next task's start.
+    Every worker on the line is stopped at the end, also on failure."""
+    o, main = ctx.opts, ctx.main
+    line: dict[str, subprocess.Popen] = {}  # node name → worker process
+    if ctx.worker is not None:
+        line[main.worker_hostname] = ctx.worker
+    ctx.worker = None
+    ctx.pids.pop("worker", None)
+    rerun, following = [], []
+    try:
+        with httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client:
+            for i in range(o.runs):
+                standby = f"standby{i + 1}"
+                line[main.node(standby)] = main.start_worker(suffix=standby)
+                wait_consumers(main.queue, lambda n: n == 2)
+                killed_at, task, nxt = _kill_active(client, line)
+                done = wait_done(client, task, timeout=60)
+                after = wait_done(client, nxt, timeout=60)
+                if done["state"] != "SUCCESS" or done["attempts"] != 2:
+                    raise RuntimeError(f"the interrupted task: {done}")
+                if after["state"] != "SUCCESS":
+                    raise RuntimeError(f"the next task: {after}")
+                rerun.append(epoch(done["started_at"]) - killed_at)
+                following.append(epoch(after["started_at"]) - killed_at)
+                wait_consumers(main.queue, lambda n: n == 1)
+                ctx.log(
+                    f"takeover run {i + 1}: rerun started {rerun[-1]:.2f} s after kill -9, "
+                    f"the next task {following[-1]:.2f} s after"
+                )
+    finally:
+        for proc in line.values():
+            procs.stop(proc)
+    ctx.figures["takeover"] = {
+        "method": TAKEOVER_METHOD,
+        "run_seconds": TAKEOVER_RUN_SECONDS,
+        "lease_seconds": LEASE_MS / 1000,
+        "rerun_start_s": stats(rerun),
+        "next_start_s": stats(following),
+    }
+
+
+def _kill_active(client: httpx.Client, line: dict[str, subprocess.Popen]) -> tuple[float, str, str]:
+    """Submit a task and one behind it, kill -9 the worker running the first once it runs
+    (its whole process group); the kill's time and the two task ids."""
+    task = submit(client, "reverse", {"text": "takeover"}, delay_seconds=TAKEOVER_RUN_SECONDS)
+    nxt = submit(client, "reverse", {"text": "next"})
+    running = wait_state(client, task["id"], RUNNING, timeout=30)
+    node = running["worker"].rpartition(":")[0]
+    proc = line.pop(node)
+    group = procs.tree(proc.pid)
+    if len(group) != 2:
+        raise RuntimeError(f"worker {node}: expected main process and pool child, got {group}")
+    killed_at = time.time()
+    os.killpg(proc.pid, signal.SIGKILL)
+    psutil.wait_procs(group, timeout=10)
+    procs.stop(proc)  # reaped and forgotten
+    return killed_at, task["id"], nxt["id"]
+
+
 def phase_listing(ctx: Context) -> None:
     """GET /tasks (a page of 50) with 1,000 and with 100,000 stored; API memory after reads."""
     o = ctx.opts
@@ -834,6 +916,8 @@ def run(opts: Options) -> dict[str, Any]:
         if opts.profile:
             with ctx.phase("profiles"):
                 profile_phases(ctx)
+        with ctx.phase("standby takeover"):
+            phase_takeover(ctx)
         procs.stop_all()
         with ctx.phase("listing"):
             phase_listing(ctx)
@@ -845,26 +929,44 @@ def run(opts: Options) -> dict[str, Any]:
     return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
 
 
-def run_worker_phase(opts: Options) -> dict[str, Any]:
-    """The worker phase alone (`--only worker`): the 1-process API to submit, the worker, the
-    bare workers; always cleans up."""
+def run_alone(opts: Options, names: list[str], body: Callable[[Context], None]) -> dict[str, Any]:
+    """One phase alone (`--only`) on the 1-process API and the worker of a fresh main
+    deployment (and the deployments `names`); always cleans up."""
     started = time.monotonic()
-    ctx = Context(opts, deployments(["main", "bare", "monitored"], LOGS))
+    ctx = Context(opts, deployments(["main", *names], LOGS))
     ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
     try:
         start_api1(ctx)
         start_worker(ctx)
-        with ctx.phase("worker throughput"):
-            phase_worker(ctx)
-        if opts.profile:
-            with ctx.phase("profiles"):
-                profile_worker(ctx)
+        body(ctx)
     finally:
         procs.stop_all()
         cleaned = cleanup(ctx.main.tag)
         ctx.log(f"stopped everything; deleted {cleaned['keys']} keys, {cleaned['queues']} queues")
     ctx.figures["runtime_s"] = time.monotonic() - started
     return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
+
+
+def worker_alone(ctx: Context) -> None:
+    """`--only worker`: the worker phase with the bare workers (and the worker's profile)."""
+    with ctx.phase("worker throughput"):
+        phase_worker(ctx)
+    if ctx.opts.profile:
+        with ctx.phase("profiles"):
+            profile_worker(ctx)
+
+
+def takeover_alone(ctx: Context) -> None:
+    """`--only takeover`: the standby takeover phase."""
+    with ctx.phase("standby takeover"):
+        phase_takeover(ctx)
+
+
+# --only NAME: the deployments besides main that the phase needs, and the phase.
+ALONE: dict[str, tuple[list[str], Callable[[Context], None]]] = {
+    "worker": (["bare", "monitored"], worker_alone),
+    "takeover": ([], takeover_alone),
+}
 
 
 def profile_phases(ctx: Context) -> None:
@@ -902,8 +1004,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="also record py-spy profiles")
     parser.add_argument(
         "--only",
-        choices=["worker"],
-        help="run one phase alone (worker: throughput and Redis cost per task, about a minute)",
+        choices=sorted(ALONE),
+        help="run one phase alone, about a minute (worker: throughput and Redis cost per "
+        "task; takeover: a standby taking over from a killed worker)",
     )
     args = parser.parse_args()
     opts = Options(profile=args.profile, only=args.only)
@@ -923,7 +1026,7 @@ def main() -> None:
         )
     procs.install_handlers()
     os.chdir(procs.ROOT)
-    results = run_worker_phase(opts) if opts.only == "worker" else run(opts)
+    results = run_alone(opts, *ALONE[opts.only]) if opts.only else run(opts)
     stem = f"latest-{opts.only}" if opts.only else "latest"
     report.write(results, RESULTS, stem)
     print(report.markdown_table(results))
