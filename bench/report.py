@@ -463,7 +463,7 @@ def markdown(results: dict[str, Any]) -> str:
     redis_cost = f.get("redis_per_task")
     if redis_cost:
         parts += ["", "## Redis per task", "", f"{redis_cost['method']}.", ""]
-        if "taskline_tasks_per_core_s" in redis_cost:  # results of older runs lack it
+        if redis_cost.get("taskline_tasks_per_core_s"):  # older results lack it
             parts += [
                 "Tasks per second one Redis core carries (1e6 ÷ µs per task, submit + run): "
                 f"Taskline {fmt(redis_cost['taskline_tasks_per_core_s'])}, the monitored bare "

@@ -716,9 +716,12 @@ def redis_figures(costs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     bare = [bs["us_per_task"] + br["us_per_task"] for _, _, bs, br in pairs]
     figures["taskline_us_per_task"] = stats(totals)
     figures["bare_us_per_task"] = stats(bare)
-    # What one Redis core carries if submitting and running tasks were all it did.
-    figures["taskline_tasks_per_core_s"] = stats([1e6 / t for t in totals])
-    figures["bare_tasks_per_core_s"] = stats([1e6 / b for b in bare])
+    # What one Redis core carries if submitting and running tasks were all it did; a run
+    # whose cost came out at or below zero (others' load on a shared Redis moved its idle
+    # rate) carries no such figure and is left out.
+    for name, us in (("taskline", totals), ("bare", bare)):
+        per_core = [1e6 / u for u in us if u > 0]
+        figures[f"{name}_tasks_per_core_s"] = stats(per_core) if per_core else None
     figures["ratio_vs_bare"] = stats([t / b for t, b in zip(totals, bare, strict=True)])
     figures["ratio_vs_bare_run"] = stats(
         [t / br["us_per_task"] for t, (_, _, _, br) in zip(totals, pairs, strict=True)]
