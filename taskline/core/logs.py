@@ -1,8 +1,11 @@
-"""What reaches a log file: no bearer token and no task result.
+"""What reaches a log file: no bearer token, password or cookie, and no task result.
 
 uvicorn logs every WebSocket handshake with its query string, whose `access_token` is a live
 bearer token; Celery logs every task's success with its return value (genuine serials, users'
-text). The filters below take both out of the record, whatever handler writes it.
+text). The filters below take both out of the record, whatever handler writes it. Every line
+the processes write (core.log_format), in either format, also goes through `hide_secrets`:
+whatever a library or an exception puts in a message, a token, a password, an Authorization
+or Cookie header's value or a URL's password is replaced by `[hidden]`.
 """
 
 import logging
@@ -14,6 +17,35 @@ HIDDEN = "[hidden]"
 # The loggers uvicorn writes requests and handshakes to (the access log may be turned on).
 UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.access")
 CELERY_TRACE_LOGGER = "celery.app.trace"
+
+# What stands for a secret in a line, each with the part kept before it (group 1).
+SECRETS = (
+    # A header's value, as a line or a repr of headers: `Authorization: Bearer …`,
+    # `(b'cookie', b'session=…')`, `'x-api-key': '…'`.
+    re.compile(
+        r"((?:proxy-)?authorization|set-cookie|cookie|x-api-key)"
+        r"([\"']?\s*[:=,]\s*(?:b?[\"'])?)[^\"'\r\n]+",
+        re.IGNORECASE,
+    ),
+    # A credential given by name: `password=…`, `"access_token": "…"`, `SECRET=…`.
+    re.compile(r"(password|passwd|secret|token)([\"']?\s*[:=]\s*[\"']?)[^\"'&\s,;}]+", re.I),
+    # An Authorization value on its own: `Bearer eyJ…`, `Basic YWRtaW46…`.
+    re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/-]{8,}=*"),
+    # A URL's password: `amqp://user:…@host`.
+    re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]*)(:)[^@\s/]+@", re.I),
+)
+
+
+def hide_secrets(text: str) -> str:
+    """The text with every secret it shows replaced by `[hidden]`."""
+    for pattern in SECRETS:
+        text = pattern.sub(_hidden, text)
+    return text
+
+
+def _hidden(match: re.Match[str]) -> str:
+    kept = match.group(1) + match.group(2)
+    return f"{kept}{HIDDEN}@" if match.group(0).endswith("@") else f"{kept}{HIDDEN}"
 
 
 class HideTokens(logging.Filter):

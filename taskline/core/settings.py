@@ -213,6 +213,17 @@ class Settings(BaseSettings):
         "heartbeat (one every 2 s): a worker gone without a word drops out of the list then, "
         "and counts as gone for the scheduler.",
     )
+    log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = Field(
+        "text",
+        description="How every process writes its log: `text` (readable lines) or `json` "
+        "(one JSON object per line: time, level, logger, process, message and, where known, "
+        "request_id, task_id and user).",
+    )
+    access_log: bool = Field(
+        True,
+        description="true: the API writes one line per request (method, route template, "
+        "status, duration, request id, user); false: none.",
+    )
     reconcile_seconds: float = Field(
         10.0,
         description="How often the scheduler compares the line with RabbitMQ's queue; a turn "

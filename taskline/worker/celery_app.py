@@ -143,6 +143,16 @@ def _refuse_other_queue_arguments(instance: Any, **_: Any) -> None:
 
 
 @celeryd_init.connect
+def _worker_log(instance: Any, **_: Any) -> None:
+    """A booting worker writes its log as every Taskline process does (worker.log_setup,
+    imported here: the API, which builds messages with this app, never loads it)."""
+    if isinstance(instance.app, TasklineCelery):
+        from taskline.worker import log_setup
+
+        log_setup.prepare(instance)
+
+
+@celeryd_init.connect
 def _events_unconfirmed(conf: Any, **_: Any) -> None:
     """A worker sends its task events (for Flower) without waiting for publisher confirms.
 

@@ -10,12 +10,15 @@ from taskline.worker.hooks.run import Run
 
 
 class _TaskLog(logging.LoggerAdapter[logging.Logger]):
-    """Every line names its task: "[task 6f1c…] message"."""
+    """Every line names its task: "[task 6f1c…] message", and its `task_id` field (from
+    whatever thread the task logs)."""
 
     def process(
         self, msg: Any, kwargs: MutableMapping[str, Any]
     ) -> tuple[Any, MutableMapping[str, Any]]:
-        return f"[task {self.extra['task_id'] if self.extra else '?'}] {msg}", kwargs
+        task_id = self.extra["task_id"] if self.extra else "?"
+        kwargs["extra"] = {**kwargs.get("extra", {}), "task_id": task_id}
+        return f"[task {task_id}] {msg}", kwargs
 
 
 class RunContext:

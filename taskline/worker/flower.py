@@ -22,6 +22,7 @@ from tornado.routing import URLSpec
 from tornado.web import RequestHandler, authenticated
 
 from taskline.core.guard import exit_if_unsafe
+from taskline.core.log_format import configure as configure_logging
 from taskline.core.settings import Settings, get_settings
 from taskline.worker.celery_app import app
 
@@ -95,6 +96,8 @@ def flower_arguments(settings: Settings) -> list[str]:
 
 def main() -> None:
     settings = get_settings()
+    # Before Flower starts: Tornado then adds no handler of its own (the root has ours).
+    configure_logging("flower", settings.log_format)
     exit_if_unsafe(settings, "Flower")
     password = settings.flower_password.get_secret_value()
     if "," in password:

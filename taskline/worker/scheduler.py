@@ -25,6 +25,7 @@ from redis.retry import Retry
 from taskline.core import redis_clients
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.line_queue import exit_if_mismatched
+from taskline.core.log_format import configure as configure_logging
 from taskline.core.records import Keys, State, now_ms
 from taskline.core.replies import text_or_none, texts
 from taskline.core.settings import Settings, get_settings
@@ -180,10 +181,21 @@ class Scheduler:
             alive = self._worker_alive(runner)
             outcome = self.transitions.recover(task_id, alive, forget_at, LOST_AFTER_MS)
             if isinstance(outcome, Requeued):
-                log.warning("run %s of task %s was lost: back in line", runner, task_id)
+                log.warning(
+                    "run %s of task %s was lost: back in line",
+                    runner,
+                    task_id,
+                    extra={"task_id": task_id},
+                )
                 self._publish(task_id, outcome.turn)
             elif isinstance(outcome, Recovered):
-                log.warning("run %s of task %s was lost: %s", runner, task_id, outcome.state)
+                log.warning(
+                    "run %s of task %s was lost: %s",
+                    runner,
+                    task_id,
+                    outcome.state,
+                    extra={"task_id": task_id},
+                )
 
     def forget_expired(self) -> None:
         """Delete finished tasks past their retention: record, result, events, indexes."""
@@ -249,9 +261,9 @@ class Scheduler:
 
 def main() -> None:
     settings = get_settings()
+    configure_logging("scheduler", settings.log_format)
     exit_if_unsafe(settings, "scheduler")
     exit_if_mismatched(settings, "scheduler")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
