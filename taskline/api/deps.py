@@ -17,6 +17,7 @@ from taskline.api.store import TaskStore
 from taskline.api.streams import Fence, StreamSlots
 from taskline.api.submit import Submitter
 from taskline.core.ledger import Ledger
+from taskline.core.log_tags import tag_user
 from taskline.core.settings import Settings
 
 
@@ -93,6 +94,7 @@ class Credentials(OAuth2PasswordBearer):
             raise UnauthorizedError("not authenticated: send a bearer token or HTTP Basic")
         if user is None:
             raise UnauthorizedError("invalid, expired or revoked credentials")
+        tag_user(user.name)
         return user
 
 
@@ -111,6 +113,7 @@ async def token_user(conn: HTTPConnection, token: str) -> User:
     if user is None:
         raise UnauthorizedError("invalid, expired or revoked credentials")
     conn.state.bearer = token
+    tag_user(user.name)
     return user
 
 

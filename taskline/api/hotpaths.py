@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskline.api.access import ROUTE
 from taskline.api.deps import credentials
 from taskline.api.errors import TasklineError, error_response
 from taskline.api.limits import replay
@@ -21,6 +22,7 @@ from taskline.api.routes.tasks import IDEMPOTENCY_KEY_MAX, accept, task_response
 from taskline.api.schemas import TaskCreate
 
 TASKS = "/tasks"
+TASK = "/tasks/{task_id}"
 
 
 class HotPaths:
@@ -40,6 +42,7 @@ class HotPaths:
             await self.app(scope, receive, send)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, task_id: str) -> None:
+        scope[ROUTE] = TASK
         request = Request(scope, receive)
         try:
             user = await credentials(request)
@@ -60,6 +63,7 @@ class HotPaths:
             await self.app(scope, replay(body, receive), send)
             return
         response: Response
+        scope[ROUTE] = TASKS
         try:
             user = await credentials(request)
             response = await accept(task, user, request.app.state.submitter, key)

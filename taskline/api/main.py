@@ -12,6 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from taskline.api.access import Access, AccessLog
 from taskline.api.addresses import ClientAddresses
 from taskline.api.auth import Authenticator
 from taskline.api.errors import TasklineError, error_response, validation_error_response
@@ -44,6 +45,7 @@ from taskline.core.guard import check as check_production
 from taskline.core.layout import exit_if_old_layout
 from taskline.core.ledger import Ledger
 from taskline.core.line_queue import exit_if_mismatched
+from taskline.core.log_format import configure as configure_logging
 from taskline.core.logs import hide_tokens
 from taskline.core.records import Keys
 from taskline.core.registry import loaded, packages_of
@@ -59,6 +61,9 @@ REDIS_CONNECTIONS = 100
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API around one Redis pool, one producer and one CPU sampler."""
     settings = settings or get_settings()
+    # uvicorn configured its loggers before it called this factory: every line, its own
+    # included, goes to one handler in the configured format from here on.
+    log_handler = configure_logging("api", settings.log_format)
     check_production(settings, "API")
     task_types = loaded(settings)  # all the task types, or the process stops saying why
     exit_if_old_layout(settings, "API")  # before it serves: no ledger of the old layout
@@ -128,9 +133,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    # The last added runs first: the body limit also guards the hot paths.
+    # The last added runs first: the body limit also guards the hot paths, and every request
+    # has its id and its access line, refused ones too.
     app.add_middleware(HotPaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Access, log=AccessLog(log_handler) if settings.access_log else None)
     for module in (tasks, events, queue, workers, catalog, auth, health, metrics, stats):
         app.include_router(module.router)
     if BUILTINS in packages_of(settings.task_packages):  # routes for the built-ins' sake

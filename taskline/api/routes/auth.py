@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from taskline.api.deps import AdminUser, AuthenticatorDep, BearerToken, CurrentUser, client_address
 from taskline.api.errors import UnauthorizedError
+from taskline.core.log_tags import tag_user
 from taskline.core.records import USER_NAME
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -37,6 +38,7 @@ async def create_token(
     user = await authenticator.login(form.username, form.password, client_address(request))
     if user is None:
         raise UnauthorizedError("wrong username or password")
+    tag_user(user.name)
     return Token(access_token=await authenticator.issue(user), expires_in=authenticator.ttl)
 
 

@@ -77,6 +77,7 @@ from taskline.api.submit import (
     too_large_error,
     validate_params,
 )
+from taskline.core.log_tags import tag_task
 from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
 from taskline.core.replies import text_or_none
 from taskline.core.transitions import (
@@ -108,6 +109,7 @@ KEEPALIVE_SECONDS = 15.0
 
 async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
     """The task if it exists and the user may see it, else TaskNotFoundError."""
+    tag_task(task_id)
     snapshot = await store.read(task_id)
     if snapshot is None or not user.sees(snapshot.record.owner):
         raise TaskNotFoundError(f"task {task_id} not found")
@@ -227,6 +229,7 @@ async def accept(
     snapshot = await submitter.submit(
         body.name, params, user, body.priority, body.not_before, idempotency_key
     )
+    tag_task(snapshot.record.id)
     response = task_response(snapshot, status.HTTP_202_ACCEPTED)
     response.headers["Location"] = f"/tasks/{snapshot.record.id}"
     return response
