@@ -253,6 +253,28 @@ def test_supervisord_writes_its_logs_for_the_owner_only() -> None:
     assert parser.get("supervisord", "umask") == "077"
 
 
+def test_every_log_supervisord_writes_is_rotated_within_named_bounds() -> None:
+    """No log grows without bound, and none is left to supervisord's defaults: each names its
+    size and how many old files it keeps (stderr goes to the same file)."""
+    parser = configparser.RawConfigParser()
+    parser.read(ROOT / "supervisord.conf")
+    megabytes = {"supervisord": _megabytes(parser.get("supervisord", "logfile_maxbytes"))}
+    assert int(parser.get("supervisord", "logfile_backups")) >= 1
+    for section in (s for s in parser.sections() if s.startswith("program:")):
+        assert parser.get(section, "redirect_stderr") == "true", section
+        megabytes[section] = _megabytes(parser.get(section, "stdout_logfile_maxbytes"))
+        assert 1 <= int(parser.get(section, "stdout_logfile_backups")) <= 20, section
+    assert all(0 < size <= 100 for size in megabytes.values()), megabytes
+    assert len(megabytes) == 7  # supervisord and its six programs
+
+
+def _megabytes(text: str) -> float:
+    """supervisord's byte sizes: `50MB`, `512KB`, `1GB` or a number of bytes."""
+    units = {"KB": 2**10, "MB": 2**20, "GB": 2**30}
+    unit = text[-2:].upper()
+    return (float(text[:-2]) * units[unit] if unit in units else float(text)) / 2**20
+
+
 SCALE = ("scale",)
 API_REPLICAS = ("api-1", "api-2")
 
