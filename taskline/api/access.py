@@ -9,8 +9,10 @@ new value, and a query string may hold a token. A stream (SSE, a long poll, a We
 logged once, when it ends, with its whole duration; a WebSocket's status is 101 once accepted,
 403 if refused at the handshake.
 
-The lines of one turn of the event loop are written together, at the start of the next:
-one write for all the requests answered meanwhile (TASKLINE_ACCESS_LOG=false: none at all).
+Lines are written together, a tenth of a second after the first of them or once 256 wait,
+and at shutdown: one write for hundreds of requests under load (a write per line, or per
+turn of the event loop, cost more than the line itself). A process killed outright loses at
+most that tenth of a second of access lines. TASKLINE_ACCESS_LOG=false: none at all.
 """
 
 import asyncio
@@ -23,41 +25,36 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskline.core import log_tags
-from taskline.core.log_format import LineHandler, access_line
-from taskline.core.log_tags import Tags
+from taskline.core.log_format import AccessLines, LineHandler
+from taskline.core.log_tags import CURRENT, Tags
 
 HEADER = b"x-request-id"
+FLUSH_SECONDS = 0.1
+MAX_PENDING = 256
 # Where a middleware that answers before routing (api.hotpaths) names the route it served.
 ROUTE = "taskline.route"
 
 
-class RequestIds:
-    """New request ids: 32 hex digits, a random half per process and a counter (unique
-    without asking the system for randomness on every request)."""
-
-    def __init__(self) -> None:
-        self._prefix = secrets.token_hex(8)
-        self._count = count(1)
-
-    def __next__(self) -> str:
-        return f"{self._prefix}{next(self._count):016x}"
-
-
 class AccessLog:
-    """Access lines of this process, gathered over one turn of the event loop."""
+    """Access lines of this process, written in batches."""
 
     def __init__(self, handler: LineHandler) -> None:
         self.handler = handler
-        self.pid = os.getpid()
+        self.line = AccessLines(handler, os.getpid())
         self._pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
 
     def add(self, method: str, route: str | None, status: int, ms: float, tags: Tags) -> None:
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        line = access_line(self.handler, self.pid, time.time(), method, route, status, ms, tags)
-        self._pending.append(line)
+        self._pending.append(self.line(time.time(), method, route, status, ms, tags))
+        if len(self._pending) >= MAX_PENDING:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
 
     def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._pending:
             text = "".join(self._pending)
             self._pending.clear()
@@ -70,7 +67,10 @@ class Access:
     def __init__(self, app: ASGIApp, log: AccessLog | None) -> None:
         self.app = app
         self.log = log
-        self.ids = RequestIds()
+        # New request ids: 32 hex digits, a random half per process and a counter (unique
+        # without asking the system for randomness on every request).
+        self._prefix = secrets.token_hex(8)
+        self._count = count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -81,35 +81,37 @@ class Access:
                 if self.log:
                     self.log.flush()
             return
-        request_id = _incoming(scope) or next(self.ids)
+        request_id = _incoming(scope) or f"{self._prefix}{next(self._count):016x}"
         header = (HEADER, request_id.encode())
         tags = Tags(request_id)
         status = 0
 
         async def answer(message: Message) -> None:
             nonlocal status
-            match message["type"]:
-                case "http.response.start" | "websocket.http.response.start":
-                    status = message["status"]
-                    message = {**message, "headers": [*message.get("headers", ()), header]}
-                case "websocket.accept":
-                    status = 101
-                    message = {**message, "headers": [*message.get("headers", ()), header]}
-                case "websocket.close" if not status:
+            if not status:  # the first message: the answer's start (the rest pass as they are)
+                started = message["type"]
+                if started == "websocket.close":
                     status = 403  # closed before it was accepted: the server answers 403
+                else:  # http.response.start, websocket.accept, websocket.http.response.start
+                    status = message.get("status", 101)
+                    headers = message.get("headers")
+                    if type(headers) is list:
+                        headers.append(header)  # as Starlette's own middlewares add theirs
+                    else:
+                        message = {**message, "headers": [*(headers or ()), header]}
             await send(message)
 
-        token = log_tags.begin(tags)
-        started = time.perf_counter()
+        token = CURRENT.set(tags)
+        began = time.perf_counter()
         try:
             await self.app(scope, receive, answer)
         except BaseException:
             status = status or 500
             raise
         finally:
-            log_tags.end(token)
+            CURRENT.reset(token)
             if self.log:
-                ms = (time.perf_counter() - started) * 1000
+                ms = (time.perf_counter() - began) * 1000
                 method = scope["method"] if kind == "http" else "WS"
                 self.log.add(method, _route(scope), status, ms, tags)
 

@@ -7,7 +7,7 @@ message and, where known, the request id, task id and user it concerns (core.log
 an exception's traceback. Every message and traceback goes through core.logs.hide_secrets.
 
 The API's access line (api.access) is written without a LogRecord: logging's machinery costs
-more per line (10 to 20 µs) than a quarter of a status read. `access_line` renders it with
+more per line (10 to 20 µs) than a quarter of a status read. `AccessLines` renders it with
 the same fields, in the same order, and the handler writes it with the process's other lines.
 """
 
@@ -167,47 +167,54 @@ def _quoted(text: str) -> str:
     return json.dumps(text)
 
 
-def access_line(
-    handler: LineHandler,
-    pid: int,
-    created: float,
-    method: str,
-    route: str | None,
-    status: int,
-    duration_ms: float,
-    tags: Tags,
-) -> str:
-    """The access line of a request, with its newline, as LineFormatter would write a record
-    of ACCESS_LOGGER with these `extra` fields. Every field is sane by construction: the
-    method is a token (the server refuses any other), the route a template of the app's, the
-    request and task ids checked (core.log_tags.sane), the user a configured name."""
-    process = process_name(handler.role, "MainProcess")
-    request = f"{method} {route or '-'}"
-    outcome = f"{status} {duration_ms:.1f} ms"
-    if handler.kind == "text":
-        line = f"{iso_time(created)} INFO    {ACCESS_LOGGER} {process}[{pid}] {request} {outcome}"
-        for key, value in (
-            ("request_id", tags.request_id),
-            ("task_id", tags.task_id),
-            ("user", tags.user),
-        ):
-            if value:
-                line += f" {key}={value}"
-        return line + "\n"
-    line = (
-        f'{{"time": "{iso_time(created)}", "level": "INFO", "logger": "{ACCESS_LOGGER}", '
-        f'"process": {{"name": "{process}", "pid": {pid}}}, '
-        f'"message": {_quoted(request)[:-1]} {outcome}"'
-    )
-    for key, value in (
-        ("request_id", tags.request_id),
-        ("task_id", tags.task_id),
-        ("user", tags.user),
-    ):
-        if value:
-            line += f', "{key}": "{value}"'
-    route_text = _quoted(route) if route else "null"
-    return (
-        f'{line}, "method": {_quoted(method)}, "route": {route_text}, "status": {status}, '
-        f'"duration_ms": {duration_ms:.2f}}}\n'
-    )
+class AccessLines:
+    """Access lines of one process (api.access), as LineFormatter would write a record of
+    ACCESS_LOGGER with `method`, `route`, `status` and `duration_ms` as its `extra`; what
+    every line of the process shares is made once. Every field is sane by construction: the
+    method is a token (the server refuses any other), the route a template of the app's,
+    the request and task ids checked (core.log_tags.sane), the user a configured name."""
+
+    def __init__(self, handler: LineHandler, pid: int) -> None:
+        self.json = handler.kind == "json"
+        process = process_name(handler.role, "MainProcess")
+        if self.json:
+            self._head = (
+                f'", "level": "INFO", "logger": "{ACCESS_LOGGER}", '
+                f'"process": {{"name": "{process}", "pid": {pid}}}, "message": '
+            )
+        else:
+            self._head = f" INFO    {ACCESS_LOGGER} {process}[{pid}] "
+
+    def __call__(
+        self,
+        created: float,
+        method: str,
+        route: str | None,
+        status: int,
+        duration_ms: float,
+        tags: Tags,
+    ) -> str:
+        """One line, with its newline."""
+        request = f"{method} {route or '-'}"
+        outcome = f"{status} {duration_ms:.1f} ms"
+        if not self.json:
+            line = f"{iso_time(created)}{self._head}{request} {outcome}"
+            if tags.request_id:
+                line += f" request_id={tags.request_id}"
+            if tags.task_id:
+                line += f" task_id={tags.task_id}"
+            if tags.user:
+                line += f" user={tags.user}"
+            return line + "\n"
+        line = f'{{"time": "{iso_time(created)}{self._head}{_quoted(request)[:-1]} {outcome}"'
+        if tags.request_id:
+            line += f', "request_id": "{tags.request_id}"'
+        if tags.task_id:
+            line += f', "task_id": "{tags.task_id}"'
+        if tags.user:
+            line += f', "user": "{tags.user}"'
+        route_text = _quoted(route) if route else "null"
+        return (
+            f'{line}, "method": {_quoted(method)}, "route": {route_text}, "status": {status}, '
+            f'"duration_ms": {duration_ms:.2f}}}\n'
+        )

@@ -26,7 +26,9 @@ class Tags:
     user: str | None = None
 
 
-_current: ContextVar[Tags | None] = ContextVar("taskline_log_tags", default=None)
+# The tags of the work at hand; set with `begin` (or, on a hot path, `.set` and `.reset`).
+CURRENT: ContextVar[Tags | None] = ContextVar("taskline_log_tags", default=None)
+_current = CURRENT
 
 
 def sane(text: str | None) -> str | None:

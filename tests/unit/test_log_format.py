@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from taskline.core import log_tags
-from taskline.core.log_format import ACCESS_LOGGER, LineHandler, access_line
+from taskline.core.log_format import ACCESS_LOGGER, AccessLines, LineHandler
 from taskline.core.log_tags import Tags
 
 
@@ -29,7 +29,7 @@ def test_the_access_line_reads_as_a_record_of_the_access_logger_would(
 ) -> None:
     tags = Tags("req-1", "6f1c-task", "alice")
     created = 1_800_000_000.25
-    fast = access_line(handler, 4321, created, "GET", "/tasks/{task_id}", 200, 1.25, tags)
+    fast = AccessLines(handler, 4321)(created, "GET", "/tasks/{task_id}", 200, 1.25, tags)
     logger = logging.getLogger(ACCESS_LOGGER)
     record = logger.makeRecord(
         ACCESS_LOGGER,
