@@ -213,6 +213,26 @@ TARGETS = [
         "2 processes /s",
     ),
     Target(
+        "access_read_cost",
+        "access log cost: API CPU per status read, on ÷ off - 1",
+        ("access_log", "reads_cpu_cost_pct"),
+        "%",
+        "<=",
+        5,
+        ("access_log", "reads_cpu_us_off"),
+        "CPU µs per read without",
+    ),
+    Target(
+        "access_submit_cost",
+        "access log cost: API CPU per submission, on ÷ off - 1",
+        ("access_log", "submissions_cpu_cost_pct"),
+        "%",
+        "<=",
+        5,
+        ("access_log", "submissions_cpu_us_off"),
+        "CPU µs per submission without",
+    ),
+    Target(
         "stored_ratio",
         "Redis bytes per stored task ÷ its 400 KB body",
         ("stored", "ratio_vs_body"),
@@ -291,6 +311,11 @@ INFO = [
     Info("submission p50 at peak, ms", ("submissions", "api1_p50_ms")),
     Info("listing p50 with 1,000 stored, ms", ("listing", "p50_ms_small")),
     Info("submit → STARTED max, ms", ("latency", "max_ms")),
+    Info("access log cost: status reads /s, 1 - on ÷ off, %", ("access_log", "reads_cost_pct")),
+    Info(
+        "access log cost: submissions /s, 1 - on ÷ off, %",
+        ("access_log", "submissions_cost_pct"),
+    ),
 ]
 
 
@@ -453,6 +478,7 @@ def markdown(results: dict[str, Any]) -> str:
         "`GET /tasks/{id}/events` of `leibniz_pi` digits 8 with a delay, connected while it "
         "waits behind another task; API CPU from psutil between its started_at and "
         "finished_at; events compared with the task's Redis stream.",
+        f"- access log cost: {lookup(f, ('access_log', 'method'))}.",
         f"- memory: {lookup(memory, ('api_after_reading_all', 'what'))}. "
         f"{lookup(memory, ('api_main', 'what'))}. Worker: RSS of the worker and its pool "
         f"child before and after {lookup(f, ('worker', 'tasks_between'))} tasks "

@@ -75,8 +75,11 @@ class Deployment:
             broker_url=BROKER_URL, redis_url=REDIS_URL, queue=self.queue, key_prefix=self.prefix
         )
 
-    def start_api(self, port: int, workers: int = 1, name: str = "api") -> subprocess.Popen:
-        """uvicorn as supervisord runs it (httptools, uvloop), 1 process or --workers N."""
+    def start_api(
+        self, port: int, workers: int = 1, name: str = "api", **env: str
+    ) -> subprocess.Popen:
+        """uvicorn as supervisord runs it (httptools, uvloop), 1 process or --workers N;
+        `env`: settings of this API's own (e.g. TASKLINE_ACCESS_LOG)."""
         args = [procs.PY, "-m", "uvicorn", "taskline.api.main:create_app", "--factory"]
         args += [
             "--host",
@@ -89,7 +92,7 @@ class Deployment:
         args += ["--log-level", "warning"]
         if workers > 1:
             args += ["--workers", str(workers)]
-        proc = procs.start(f"{self.name}-{name}", args, self.env(), self.logs)
+        proc = procs.start(f"{self.name}-{name}", args, self.env(**env), self.logs)
         procs.wait_http(f"http://127.0.0.1:{port}/health", proc)
         return proc
 

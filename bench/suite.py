@@ -253,6 +253,89 @@ def phase_submissions(ctx: Context) -> None:
     ctx.deps["bare"].purge()
 
 
+def phase_access_log(ctx: Context) -> None:
+    """What the access line costs the hot paths: status reads and submissions on the
+    1-process API (access log on, as deployed) and on a second 1-process API of the same
+    deployment with TASKLINE_ACCESS_LOG=false, in turns (on, off, off, on: each half as
+    long; then the other way round), worker stopped. Both log to a file, in the default
+    (text) format."""
+    o = ctx.opts
+    port = free_port()
+    urls = {"on": ctx.urls["api1"], "off": f"http://127.0.0.1:{port}"}
+    off = ctx.main.start_api(port, 1, "api-no-access-log", TASKLINE_ACCESS_LOG="false")
+    pids = {"on": ctx.pids["api1"], "off": off.pid}
+    try:
+        created = httpx.post(
+            f"{urls['on']}/tasks", content=REVERSE_BODY, headers={**ctx.auth(), **JSON_TYPE}
+        )
+        task_id = created.json()["id"]
+        loads = {
+            "reads": (
+                {k: Request(f"{u}/tasks/{task_id}", headers=ctx.auth()) for k, u in urls.items()},
+                {200},
+            ),
+            "submissions": (
+                {
+                    k: Request(f"{u}/tasks", "POST", REVERSE_BODY, {**ctx.auth(), **JSON_TYPE})
+                    for k, u in urls.items()
+                },
+                {202},
+            ),
+        }
+        runs: dict[str, list[float]] = {
+            f"{load}_{figure}": []
+            for load in loads
+            for figure in ("on", "off", "cost", "cpu_on", "cpu_off", "cpu_cost")
+        }
+        for i in range(o.runs):
+            for load, (requests, ok) in loads.items():
+                # on, off, off, on (then off, on, on, off): drift and the first run's edge
+                # weigh on both alike
+                order = ("on", "off", "off", "on") if i % 2 == 0 else ("off", "on", "on", "off")
+                rate, cpu, answered = {"on": 0.0, "off": 0.0}, {"on": 0.0, "off": 0.0}, {}
+                for k in order:
+                    used = procs.cpu_seconds(pids[k])
+                    result = checked(closed_loop(requests[k], o.seconds / 2), ok, f"{load} {k}")
+                    cpu[k] += procs.cpu_seconds(pids[k]) - used
+                    answered[k] = answered.get(k, 0) + result["requests"]
+                    rate[k] += result["rate"] / 2
+                us = {k: 1e6 * cpu[k] / answered[k] for k in cpu}
+                for k in ("on", "off"):
+                    runs[f"{load}_{k}"].append(rate[k])
+                    runs[f"{load}_cpu_{k}"].append(us[k])
+                runs[f"{load}_cost"].append(100 * (1 - rate["on"] / rate["off"]))
+                runs[f"{load}_cpu_cost"].append(100 * (us["on"] / us["off"] - 1))
+            ctx.log(
+                f"access log run {i + 1}: "
+                + ", ".join(
+                    f"{load} {runs[f'{load}_on'][i]:.0f}/s on, {runs[f'{load}_off'][i]:.0f}/s "
+                    f"off ({runs[f'{load}_cost'][i]:+.1f} %), API CPU "
+                    f"{runs[f'{load}_cpu_on'][i]:.0f} µs on, {runs[f'{load}_cpu_off'][i]:.0f} "
+                    f"µs off ({runs[f'{load}_cpu_cost'][i]:+.1f} %)"
+                    for load in loads
+                )
+            )
+    finally:
+        procs.stop(off)
+        ctx.main.purge()
+    figures: dict[str, Any] = {
+        "method": "wrk -t2 -c32 closed loop on two 1-process APIs of one deployment, access "
+        "log on and off (TASKLINE_ACCESS_LOG=false), each repetition on, off, off, on (or "
+        "off, on, on, off) in runs half as long; cost = 1 - rate on ÷ rate off, and API CPU "
+        "per request on ÷ off - 1 (psutil, user + system, ÷ requests answered: unlike the "
+        "rate, not moved by other processes taking the CPU), per repetition; text format, "
+        "written to a file",
+    }
+    for load in loads:
+        figures[f"{load}_on_per_s"] = stats(runs[f"{load}_on"])
+        figures[f"{load}_off_per_s"] = stats(runs[f"{load}_off"])
+        figures[f"{load}_cost_pct"] = stats(runs[f"{load}_cost"])
+        figures[f"{load}_cpu_us_on"] = stats(runs[f"{load}_cpu_on"])
+        figures[f"{load}_cpu_us_off"] = stats(runs[f"{load}_cpu_off"])
+        figures[f"{load}_cpu_cost_pct"] = stats(runs[f"{load}_cpu_cost"])
+    ctx.figures["access_log"] = figures
+
+
 def phase_reads(ctx: Context, client: httpx.Client) -> None:
     """GET /tasks/{id} of a running task with progress, against Flower and the baseline app.
     The task is cancelled however the phase ends: left running, it would hold the worker for
@@ -898,6 +981,8 @@ def run(opts: Options) -> dict[str, Any]:
         start_services(ctx)
         with ctx.phase("submissions (worker stopped)"):
             phase_submissions(ctx)
+        with ctx.phase("access log cost (worker stopped)"):
+            phase_access_log(ctx)
         start_worker(ctx)
         with httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client:
             with ctx.phase("status reads"):
@@ -932,15 +1017,18 @@ def run(opts: Options) -> dict[str, Any]:
     return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
 
 
-def run_alone(opts: Options, names: list[str], body: Callable[[Context], None]) -> dict[str, Any]:
-    """One phase alone (`--only`) on the 1-process API and the worker of a fresh main
-    deployment (and the deployments `names`); always cleans up."""
+def run_alone(
+    opts: Options, names: list[str], body: Callable[[Context], None], worker: bool = True
+) -> dict[str, Any]:
+    """One phase alone (`--only`) on the 1-process API (and, with `worker`, the worker) of a
+    fresh main deployment (and the deployments `names`); always cleans up."""
     started = time.monotonic()
     ctx = Context(opts, deployments(["main", *names], LOGS))
     ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
     try:
         start_api1(ctx)
-        start_worker(ctx)
+        if worker:
+            start_worker(ctx)
         body(ctx)
     finally:
         procs.stop_all()
@@ -965,10 +1053,18 @@ def takeover_alone(ctx: Context) -> None:
         phase_takeover(ctx)
 
 
-# --only NAME: the deployments besides main that the phase needs, and the phase.
-ALONE: dict[str, tuple[list[str], Callable[[Context], None]]] = {
-    "worker": (["bare", "monitored"], worker_alone),
-    "takeover": ([], takeover_alone),
+def access_alone(ctx: Context) -> None:
+    """`--only access`: the access log's cost to reads and submissions (no worker)."""
+    with ctx.phase("access log cost"):
+        phase_access_log(ctx)
+
+
+# --only NAME: the deployments besides main that the phase needs, the phase, and whether it
+# runs with the main deployment's worker.
+ALONE: dict[str, tuple[list[str], Callable[[Context], None], bool]] = {
+    "worker": (["bare", "monitored"], worker_alone, True),
+    "takeover": ([], takeover_alone, True),
+    "access": ([], access_alone, False),
 }
 
 
@@ -1009,7 +1105,8 @@ def main() -> None:
         "--only",
         choices=sorted(ALONE),
         help="run one phase alone, about a minute (worker: throughput and Redis cost per "
-        "task; takeover: a standby taking over from a killed worker)",
+        "task; takeover: a standby taking over from a killed worker; access: the access "
+        "log's cost to reads and submissions)",
     )
     args = parser.parse_args()
     opts = Options(profile=args.profile, only=args.only)
