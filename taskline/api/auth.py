@@ -64,6 +64,12 @@ class User:
         return self.role is Role.ADMIN or owner == self.name
 
     @property
+    def reads_tracebacks(self) -> bool:
+        """Whether this user reads a failure's traceback (paths and code of the worker's
+        host: an operator's, not every user's)."""
+        return self.role is Role.ADMIN
+
+    @property
     def owner_filter(self) -> str | None:
         """The owner to restrict listings to, or None for all."""
         return None if self.role is Role.ADMIN else self.name

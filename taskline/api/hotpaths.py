@@ -46,7 +46,8 @@ class HotPaths:
         request = Request(scope, receive)
         try:
             user = await credentials(request)
-            response = task_response(await visible(request.app.state.store, task_id, user))
+            snapshot = await visible(request.app.state.store, task_id, user)
+            response = task_response(snapshot, traceback=user.reads_tracebacks)
         except TasklineError as exc:
             response = error_response(exc)
         await response(scope, receive, send)

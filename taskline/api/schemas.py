@@ -147,6 +147,18 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+class FailureInfo(ErrorInfo):
+    """Why a task failed; to an admin reading the task, the end of its traceback too."""
+
+    traceback: str | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="Admins only, on `GET /tasks/{id}`: the end of the failed run's traceback "
+        "(at most `TASKLINE_TRACEBACK_BYTES`, marked `[… cut]` when its start was cut); left "
+        "out for everyone else, and when the run left none (killed, refused before running).",
+    )
+
+
 class AttemptError(ErrorInfo):
     """Why an earlier attempt failed, before the task was retried."""
 
@@ -213,7 +225,7 @@ class TaskOut(BaseModel):
     queue_position: int | None = None
     progress: Progress | None = None
     result: Any = None
-    error: ErrorInfo | None = None
+    error: FailureInfo | None = None
     errors: list[AttemptError] = Field(
         default_factory=list,
         description="The failures of earlier attempts that its retry policy retried, oldest "
@@ -228,6 +240,15 @@ class TaskOut(BaseModel):
         None,
         description="Running: when its run last renewed its lease (every 2 s while alive; "
         "the lease lapses 10 s after the last renewal, and the task then runs again).",
+    )
+    retry_of: str | None = Field(
+        None, description="The task this one runs again (`POST /tasks/{id}/retry`)."
+    )
+    retried_by: str | None = Field(
+        None, description="The task that runs this one again (`POST /tasks/{id}/retry`)."
+    )
+    clone_of: str | None = Field(
+        None, description="The task this one was cloned from (`POST /tasks/{id}/clone`)."
     )
     links: Links
     truncated: bool = Field(
@@ -356,9 +377,10 @@ class TaskId(BaseModel):
     id: str
 
 
-def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
+def task_out(snapshot: Snapshot, cut_to: int | None = None, *, traceback: bool = False) -> TaskOut:
     """Build the resource from the Redis record and Celery's result; with `cut_to`, its
-    params, progress, result and error cut to about that many bytes each (api.preview)."""
+    params, progress, result and error cut to about that many bytes each (api.preview);
+    with `traceback` (an admin's read of one task), a failure's traceback in its error."""
     record, meta = snapshot.record, snapshot.meta
     state = record.state
     progress = result = None
@@ -373,6 +395,8 @@ def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
         params, error, progress, result, errors, truncated = _cut(
             cut_to, params, error, progress, result, errors
         )
+    if traceback and error is not None and record.traceback:
+        error = {**error, "traceback": record.traceback}
     link = f"/tasks/{record.id}"
     return TaskOut(
         id=record.id,
@@ -393,6 +417,9 @@ def task_out(snapshot: Snapshot, cut_to: int | None = None) -> TaskOut:
         attempts=record.attempts,
         worker=record.runner if running else None,
         lease_renewed_at=record.renewed_at if running else None,
+        retry_of=record.retry_of,
+        retried_by=record.retried_by,
+        clone_of=record.clone_of,
         links=Links(self=link, result=f"{link}/result", events=f"{link}/events"),
         truncated=truncated,
     )

@@ -53,3 +53,19 @@ def _cut(value: Any, limit: int) -> tuple[Any, int, bool]:
             obj[key] = item
         return obj, used, was_cut
     return value, len(json.dumps(value)), False
+
+
+# What begins a text whose start was cut (cut_to_end).
+CUT_MARK = "[… cut]\n"
+
+
+def cut_to_end(text: str, limit: int) -> str:
+    """The end of `text` in at most `limit` bytes of UTF-8, marked when its start was cut:
+    the end of a traceback names the line that raised and the exception."""
+    raw = text.encode()
+    if len(raw) <= limit:
+        return text
+    room = limit - len(CUT_MARK.encode())
+    if room <= 0:
+        return raw[len(raw) - limit :].decode("utf-8", "ignore")
+    return CUT_MARK + raw[len(raw) - room :].decode("utf-8", "ignore")

@@ -284,6 +284,13 @@ class TaskRecord:
     # The failures of earlier attempts that were retried, oldest first: type, message,
     # attempt, at (core/lua/retry.lua).
     errors: list[dict[str, Any]]
+    # A failure's traceback, cut to TASKLINE_TRACEBACK_BYTES (core/lua/finish.lua): admins'.
+    traceback: str | None = None
+    # The task this one retries (POST /tasks/{id}/retry), and the task that retried this one.
+    retry_of: str | None = None
+    retried_by: str | None = None
+    # The task this one was cloned from (POST /tasks/{id}/clone).
+    clone_of: str | None = None
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> "TaskRecord":
@@ -307,6 +314,10 @@ class TaskRecord:
             runner=get("runner") or None,
             renewed_at=get("renewed_at") or None,
             errors=json.loads(fields["errors"]) if get("errors") else [],
+            traceback=get("traceback") or None,
+            retry_of=get("retry_of") or None,
+            retried_by=get("retried_by") or None,
+            clone_of=get("clone_of") or None,
         )
 
     @property

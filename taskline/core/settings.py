@@ -203,6 +203,13 @@ class Settings(BaseSettings):
         description="Failures of retried attempts a task's record keeps in `errors`, the "
         "oldest going first (1 to 100; its history keeps up to 100 changes, these among them).",
     )
+    traceback_bytes: int = Field(
+        8192,
+        ge=0,
+        le=65_536,
+        description="Bytes of a failed run's traceback its record keeps (the end, which names "
+        "the raising line; 0: none), shown to admins only and counted in its owner's bytes.",
+    )
     progress_interval: float = Field(
         0.2, description="Minimum seconds between two progress writes of a task."
     )

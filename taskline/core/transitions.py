@@ -494,17 +494,19 @@ class Calls:
         runner: str | None = None,
         stored: int = 0,
         meta: ResultMeta | None = None,
+        traceback: str = "",
     ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner);
         `stored`: the bytes of the result Celery keeps, counted against the owner's; `meta`:
-        Celery's meta of the end, stored with it.
+        Celery's meta of the end, stored with it; `traceback`: a failure's (cut already),
+        kept on the record and counted against the owner's bytes too.
 
         False when that run no longer holds the task: nothing changed.
         """
         if (token is None) == (runner is None):
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
-        args += [forget_ms, stored, *_meta_args(meta)]
+        args += [forget_ms, stored, *_meta_args(meta), traceback]
         return self._task("finish", task_id, [], args, bool)
 
     def retry(

@@ -9,7 +9,8 @@ core/lua/store_result.lua.
 
 What is stored is smaller too: the JSON is UTF-8, not ASCII with `\\u` escapes (12 bytes for
 an emoji instead of 4), and the task's arguments are left out: `result_extended` gives Flower
-the task's name and worker, but its params are the record's (one copy, in core.records).
+the task's name and worker, but its params are the record's (one copy, in core.records). A
+failure's traceback is cut to its end as the record's is (TASKLINE_TRACEBACK_BYTES).
 
 Its client is made as every client of the main Redis is (core.redis_clients): with sentinels
 configured it follows the primary through a failover, for the worker and for Flower alike.
@@ -33,6 +34,7 @@ from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps as json_dumps
 
 from taskline.core import redis_clients
+from taskline.core.previews import cut_to_end
 from taskline.core.settings import Settings, get_settings
 from taskline.core.transitions import ResultMeta, ResultWrites
 
@@ -58,11 +60,16 @@ class TasklineRedisBackend(RedisBackend):
     connparams: dict[str, Any]
 
     @cached_property
-    def client(self) -> redis.Redis:
-        """Celery's client, with Celery's timeouts and retries, from core.redis_clients."""
+    def _settings(self) -> Settings:
         settings = getattr(self.app, "settings", None)
         if not isinstance(settings, Settings):  # an app built around other settings
             settings = get_settings()
+        return settings
+
+    @cached_property
+    def client(self) -> redis.Redis:
+        """Celery's client, with Celery's timeouts and retries, from core.redis_clients."""
+        settings = self._settings
         options = {
             name: value
             for name, value in self.connparams.items()
@@ -97,6 +104,8 @@ class TasklineRedisBackend(RedisBackend):
         request: Any = None,
         **kwargs: Any,
     ) -> Any:
+        if traceback:  # as bounded as the record's copy (hooks.finish)
+            traceback = cut_to_end(str(traceback), self._settings.traceback_bytes) or None
         meta = self._get_result_meta(
             result=result, state=state, traceback=traceback, request=request
         )

@@ -191,14 +191,15 @@ class TasklineTask(Task[Any, Any]):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        self._finish(task_id, finish.end_of(exc))
+        trace = finish.traceback_of(exc, self.settings.traceback_bytes)
+        self._finish(task_id, finish.end_of(exc), trace)
 
-    def _finish(self, task_id: str, end: End | None) -> None:
+    def _finish(self, task_id: str, end: End | None, trace: str = "") -> None:
         if end is None:
             return  # superseded: the attempt that replaced this run records the end
         run: Run | None = getattr(self.request, RUN, None)
         if run is not None:  # in the pool child, inside the run
-            finish.finish(run, end)
+            finish.finish(run, end, trace)
         else:
             # A hard time limit calls on_failure in the worker's main process, which killed
             # the pool child: no run at hand, so the run is named by its process.

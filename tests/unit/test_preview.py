@@ -3,7 +3,7 @@
 import json
 
 from taskline.api.preview import budget, preview_event
-from taskline.core.previews import cut
+from taskline.core.previews import CUT_MARK, cut, cut_to_end
 from taskline.core.settings import Settings
 
 
@@ -36,3 +36,13 @@ def test_a_page_shares_its_budget_and_a_cut_event_links_the_whole() -> None:
     assert shown["truncated"] is True and shown["links"]["self"] == "/tasks/t1"
     assert size(shown["progress"]) <= 1000
     assert "truncated" not in preview_event({"id": "t2", "state": "STARTED"}, 1000)
+
+
+def test_a_text_cut_to_its_end_keeps_its_last_bytes_whole_characters_and_a_mark() -> None:
+    text = "Traceback (most recent call last):\n" + "\N{GRINNING FACE}" * 100 + "\nError: bad\n"
+    assert cut_to_end(text, len(text.encode())) == text
+    for limit in (0, 3, len(CUT_MARK.encode()), 40, 41, 42, 43, 200):
+        short = cut_to_end(text, limit)
+        assert len(short.encode()) <= limit and text.endswith(short.removeprefix(CUT_MARK))
+        assert short.startswith(CUT_MARK) or limit <= len(CUT_MARK.encode())
+    assert cut_to_end(text, 200).endswith("\nError: bad\n")

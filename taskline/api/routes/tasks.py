@@ -135,10 +135,17 @@ class _LastEncoded:
 _encoded = _LastEncoded()
 
 
-def task_response(snapshot: Snapshot, status_code: int = status.HTTP_200_OK) -> Response:
-    """The task as JSON with its ETag, serialised once (FastAPI would validate it again)."""
+def task_response(
+    snapshot: Snapshot, status_code: int = status.HTTP_200_OK, *, traceback: bool = False
+) -> Response:
+    """The task as JSON with its ETag, serialised once (FastAPI would validate it again);
+    with `traceback` (an admin's read), a failure's traceback in its error."""
+    if traceback and snapshot.record.traceback:
+        body = task_out(snapshot, traceback=True).model_dump_json().encode()
+    else:
+        body = _encoded(snapshot)
     return Response(
-        _encoded(snapshot),
+        body,
         status_code,
         media_type="application/json",
         headers={"ETag": snapshot.record.etag},
@@ -290,14 +297,15 @@ async def read_task(
         ),
     ] = 0,
 ) -> Response:
-    """Read a task: state, progress, place in line, result or error."""
+    """Read a task: state, progress, place in line, result or error (an admin also reads a
+    failure's traceback)."""
     if wait:
         snapshot = await wait_until_terminal(
             store, hub, task_id, user, wait, slots, fence(request, user)
         )
     else:
         snapshot = await visible(store, task_id, user)
-    return task_response(snapshot)
+    return task_response(snapshot, traceback=user.reads_tracebacks)
 
 
 @router.get(

@@ -10,6 +10,8 @@
 -- ARGV[11] meta         Celery's meta of the run's end (stored with it, so the result
 --                       backend writes none of its own), '' for none
 -- ARGV[12] meta_expires its expiry in seconds (0: none)
+-- ARGV[13] traceback    a failure's traceback (cut to its setting), kept as the record's
+--                       `traceback` and its bytes counted as `stored` is; '' for none
 -- Replies: 1 ended, 0 stale (the run no longer holds the task: nothing changed)
 
 local token, runner, final, error, forget_ms =
@@ -21,7 +23,9 @@ elseif redis.call('HGET', REC, 'state') ~= 'STARTED'
     or redis.call('HGET', REC, 'runner') ~= runner then
   return 0
 end
-local stored = tonumber(ARGV[10]) or 0
+local traceback = ARGV[13]
+local stored = (tonumber(ARGV[10]) or 0) + #traceback
+if traceback ~= '' then redis.call('HSET', REC, 'traceback', traceback) end
 local usage = fixed().usage
 if stored > 0 and usage and usage ~= '' then
   redis.call('HINCRBY', REC, 'bytes', stored)

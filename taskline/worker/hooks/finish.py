@@ -3,15 +3,19 @@
 A run that never claimed its task (token 0) records nothing. A superseded run records
 nothing either: the attempt that replaced it records the end. A run stopped by its cancel
 request ends CANCELLED; any other exception ends it FAILURE with the exception's type and
-message. A run killed by the worker's main process is ended from there (hooks.limits).
+message, and its traceback, cut to its end (TASKLINE_TRACEBACK_BYTES), for admins to read.
+A run killed by the worker's main process is ended from there (hooks.limits).
 
 Celery's SUCCESS of the run, held by its result backend, goes with a successful end: stored
 only if the run still holds its task. Celery writes any other end itself.
 """
 
+import traceback
+
 from pydantic import ValidationError
 
 from taskline.context import Cancelled, Superseded
+from taskline.core.previews import cut_to_end
 from taskline.core.records import State, now_ms
 from taskline.worker.hooks.run import Run
 
@@ -37,8 +41,19 @@ def end_of(exc: BaseException | None) -> End | None:
     return State.FAILURE, {"type": type(exc).__name__, "message": describe(exc)}
 
 
-def finish(run: Run, end: End) -> None:
-    """Record the run's end; a success counts the bytes its result keeps (run.stored)."""
+def traceback_of(exc: BaseException, bound: int) -> str:
+    """The traceback of a failure, cut to its last `bound` bytes of UTF-8 (its end names the
+    line that raised and the exception); '' for a stop, or with a bound of 0."""
+    if bound <= 0 or isinstance(exc, Superseded | Cancelled):
+        return ""
+    # A lone surrogate in a message could not be stored: replaced, as UTF-8 cannot carry it.
+    text = "".join(traceback.format_exception(exc)).encode("utf-8", "replace").decode()
+    return cut_to_end(text, bound)
+
+
+def finish(run: Run, end: End, trace: str = "") -> None:
+    """Record the run's end (a failure with its traceback `trace`, cut already); a success counts
+    the bytes its result keeps (run.stored)."""
     if not run.token:
         return  # no claim: nothing of this message to finish
     state, error = end
@@ -47,5 +62,12 @@ def finish(run: Run, end: End) -> None:
     stored = run.stored if success else 0
     meta = run.celery_held(State.SUCCESS) if success else None
     run.transitions.finish(
-        run.task_id, state, error, forget_at, token=run.token, stored=stored, meta=meta
+        run.task_id,
+        state,
+        error,
+        forget_at,
+        token=run.token,
+        stored=stored,
+        meta=meta,
+        traceback=trace if state is State.FAILURE else "",
     )
