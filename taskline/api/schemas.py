@@ -130,6 +130,32 @@ class TaskPatch(BaseModel):
     )
 
 
+class TaskClone(BaseModel):
+    """A new task from another's type and params, with changes; left out, a field is the
+    original's (`not_before`: none, it runs now)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{}, {"params": {"digits": 8}, "priority": 9}, {"params": {"top": None}}]
+        },
+    )
+
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Changes to the original's params, as a JSON merge patch (RFC 7386): a "
+        "key given replaces the original's value (objects are merged), `null` removes it (its "
+        "default applies). The result is validated as a submission's params are.",
+    )
+    priority: int | None = Field(None, ge=0, le=9, strict=True, description="0–9.")
+    delay_seconds: float | None = Field(
+        None, ge=0, le=MAX_DELAY_SECONDS, description="Shorthand for `params.delay_seconds`."
+    )
+    not_before: NotBefore | None = Field(
+        None, description="Postpone the new task until then (state SCHEDULED)."
+    )
+
+
 class Progress(BaseModel):
     """Where a running task is."""
 

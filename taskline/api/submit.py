@@ -21,6 +21,7 @@ from taskline.api.errors import (
     ConflictError,
     InvalidParamsError,
     PayloadTooLargeError,
+    TaskNotFoundError,
     TooManyRequestsError,
     UnavailableError,
     UnconfirmedError,
@@ -33,17 +34,20 @@ from taskline.core.registry import Registry, tasks_of
 from taskline.core.settings import Settings
 from taskline.core.transitions import (
     Call,
+    Conflict,
     Created,
+    CreateOutcome,
     Existing,
     Full,
     Limited,
+    Link,
     Overlap,
     OverQuota,
     Reservation,
+    Retried,
     TooLarge,
+    Unknown,
 )
-
-CreateOutcome = Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota
 
 # How often a retry looks whether the first request's publish has ended.
 PUBLISH_POLL_SECONDS = 0.05
@@ -71,6 +75,20 @@ def validate_params(tasks: Registry, name: str, params: dict[str, Any] | None) -
             ]
         ) from exc
     return model.model_dump(mode="json")
+
+
+def merged(original: Any, changes: Any) -> Any:
+    """`changes` applied to `original` as a JSON merge patch (RFC 7386): objects merge key by
+    key, `null` removes a key, anything else replaces."""
+    if not isinstance(changes, dict):
+        return changes
+    result = dict(original) if isinstance(original, dict) else {}
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merged(result.get(key), value)
+    return result
 
 
 def reservation(tasks: Registry, name: str, params: dict[str, Any]) -> Reservation | None:
@@ -161,16 +179,20 @@ class Submitter:
         priority: int = 5,
         not_before: datetime | None = None,
         idempotency_key: str | None = None,
+        link: Link | None = None,
     ) -> Snapshot:
         """Create a task and put it in line (or in the postponed set); returns it.
 
-        Retrying with the same Idempotency-Key and body answers the same task again.
+        Retrying with the same Idempotency-Key and body answers the same task again. `link`:
+        the task this one retries or clones (a retry is refused unless that task ended
+        FAILURE or CANCELLED and was not retried yet).
         """
         owner = user.name
         params = validate_params(self.tasks, name, params)
-        digest = hashlib.sha256(
-            json.dumps([name, params, priority, not_before and iso(not_before)]).encode()
-        ).hexdigest()
+        request: list[Any] = [name, params, priority, not_before and iso(not_before)]
+        if link:  # the same key and params as a plain submission, yet another request
+            request.append([link.kind, link.task_id])
+        digest = hashlib.sha256(json.dumps(request).encode()).hexdigest()
         if idempotency_key:
             seen = await self.store.idempotent(owner, idempotency_key)
             if seen and (again := await self._again(owner, idempotency_key, *seen, digest)):
@@ -191,9 +213,28 @@ class Submitter:
                 reserve,
                 max_task_bytes=self.settings.max_task_bytes,
                 max_user_bytes=self.settings.max_user_bytes,
+                link=link,
             )
         )
         match outcome:
+            case Unknown():
+                assert link is not None  # only a retry's task can be gone
+                raise TaskNotFoundError(f"task {link.task_id} not found")
+            case Conflict(state):
+                assert link is not None
+                raise ConflictError(
+                    f"task {link.task_id} is {state}: only a task that ended FAILURE or "
+                    "CANCELLED can be retried (clone any task instead)"
+                )
+            case Retried(by):
+                assert link is not None
+                raise ConflictError(
+                    {
+                        "message": f"task {link.task_id} was retried already, by task {by}: "
+                        "retry that one if it failed too, or clone this one",
+                        "retried_by": by,
+                    }
+                )
             case Limited(retry_after):
                 raise TooManyRequestsError(
                     f"more than {self.settings.creations_per_minute} tasks a minute",
@@ -215,7 +256,7 @@ class Submitter:
                 again = await self._again(owner, idempotency_key, found, seen_digest, digest)
                 if again is None:  # its task was never published, and is gone: try again
                     return await self.submit(
-                        name, params, user, priority, not_before, idempotency_key
+                        name, params, user, priority, not_before, idempotency_key, link
                     )
                 return again
             case Created(turn=turn, snapshot=snapshot) if turn:

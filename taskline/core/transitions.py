@@ -123,6 +123,25 @@ class Overlap:
 
 
 @dataclass(frozen=True, slots=True)
+class Retried:
+    """The task was retried already, by `task_id`: a task is retried once."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where a new task comes from: the task it retries (linked both ways, once; that task
+    must have ended FAILURE or CANCELLED) or clones (linked from the new task only).
+    `seen_retry` is the retried task's `retried_by` as the caller read it: a retry that is
+    gone since (deleted, forgotten) may be replaced, one that is not refuses (Retried)."""
+
+    kind: Literal["retry", "clone"]
+    task_id: str
+    seen_retry: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Kept:
     """The task has run (a lost run put it back in line): it keeps its reserved range for
     good, since that run may have issued any of it."""
@@ -287,6 +306,19 @@ class RevokedBatch:
 
 
 Postpone = Literal["keep", "clear", "set"]
+# What a creation comes to (Unknown and Conflict: a retried task gone, or not ended).
+CreateOutcome = (
+    Created
+    | Existing
+    | Limited
+    | Full
+    | Overlap
+    | TooLarge
+    | OverQuota
+    | Retried
+    | Conflict
+    | Unknown
+)
 # What an edit comes to.
 EditOutcome = (
     Edited | Conflict | VersionMismatch | Overlap | Kept | Limited | TooLarge | OverQuota | Unknown
@@ -352,11 +384,13 @@ class Calls:
         *,
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
-    ) -> Call[Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota]:
+        link: Link | None = None,
+    ) -> Call[CreateOutcome]:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
         `idempotency` is (key, request digest); `reserve` the range to reserve. Its params
-        count against the owner's bytes, up to `max_user_bytes`.
+        count against the owner's bytes, up to `max_user_bytes`. `link`: the task it retries
+        or clones, recorded in both tasks' histories for a retry.
         """
         now = now_ms()
         encoded = dumps(params)
@@ -370,6 +404,9 @@ class Calls:
             self.keys.index("SCHEDULED", owner=owner),
             self.keys.ledger(ledger),
             self.keys.usage(owner),
+            self.keys.task(link.task_id if link else ""),
+            self.keys.history(link.task_id if link else ""),
+            self.keys.task(link.seen_retry if link and link.seen_retry else ""),
         ]
         args = [
             name,
@@ -388,11 +425,12 @@ class Calls:
             len(encoded.encode()),
             max_task_bytes,
             max_user_bytes,
+            link.kind if link else "",
+            link.task_id if link else "",
+            (link.seen_retry or "") if link else "",
         ]
 
-        def parse(
-            reply: list[Any],
-        ) -> Created | Existing | Limited | Full | Overlap | TooLarge | OverQuota:
+        def parse(reply: list[Any]) -> CreateOutcome:
             match reply:
                 case ["created", state, turn, flat, rank]:
                     record = TaskRecord.parse(_record(flat))
@@ -410,6 +448,12 @@ class Calls:
                     return TooLarge(int(size), max_task_bytes)
                 case ["over_quota", used]:
                     return OverQuota(int(used), max_user_bytes)
+                case ["gone"]:
+                    return Unknown()
+                case ["not_ended", state]:
+                    return Conflict(State(state))
+                case ["retried", by]:
+                    return Retried(by)
             raise ValueError(f"create: unexpected reply {reply!r}")
 
         return self._task("create", task_id, extra_keys, args, parse)

@@ -1,4 +1,4 @@
-"""Tasks: submit, read, list, wait, edit, postpone, cancel, delete, stream.
+"""Tasks: submit, read, list, wait, edit, postpone, cancel, retry, clone, delete, stream.
 
 Every route needs a user; a user who is not an admin sees only their own tasks, and another
 user's task reads as unknown (404), not forbidden.
@@ -55,6 +55,7 @@ from taskline.api.schemas import (
     EventId,
     HistoryEntry,
     ResultPage,
+    TaskClone,
     TaskCreate,
     TaskOut,
     TaskPage,
@@ -70,6 +71,7 @@ from taskline.api.submit import (
     Submitter,
     described_range,
     kept_error,
+    merged,
     moment,
     over_quota_error,
     overlap_error,
@@ -86,6 +88,7 @@ from taskline.core.transitions import (
     Ended,
     Kept,
     Limited,
+    Link,
     Overlap,
     OverQuota,
     Postpone,
@@ -236,10 +239,82 @@ async def accept(
     snapshot = await submitter.submit(
         body.name, params, user, body.priority, body.not_before, idempotency_key
     )
+    return accepted(snapshot)
+
+
+def accepted(snapshot: Snapshot) -> Response:
+    """The 202 of a new task: the task, its Location and ETag."""
     tag_task(snapshot.record.id)
     response = task_response(snapshot, status.HTTP_202_ACCEPTED)
     response.headers["Location"] = f"/tasks/{snapshot.record.id}"
     return response
+
+
+@router.post(
+    "/{task_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskOut,
+    responses={
+        **CREATE_RESPONSES,
+        **_NOT_FOUND,
+        409: {
+            "description": "The task has not ended FAILURE or CANCELLED, was retried already "
+            "(`detail.retried_by` names its retry), or its range is taken (a task that ran "
+            "keeps its range: clone it with another)"
+        },
+    },
+)
+async def retry_task(
+    task_id: str,
+    store: StoreDep,
+    submitter: SubmitterDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX)] = None,
+) -> Response:
+    """Run a task that ended FAILURE or CANCELLED again: a new task of its type, params and
+    priority, submitted as `POST /tasks` submits (limits, quota, Idempotency-Key), linked
+    both ways (`retry_of`, `retried_by`, and each task's history). A task is retried once:
+    a retry of the retry runs it once more."""
+    record = (await visible(store, task_id, user)).record
+    link = Link("retry", task_id, record.retried_by)
+    snapshot = await submitter.submit(
+        record.name, record.params, user, record.priority, None, idempotency_key, link
+    )
+    return accepted(snapshot)
+
+
+@router.post(
+    "/{task_id}/clone",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskOut,
+    responses={**CREATE_RESPONSES, **_NOT_FOUND},
+)
+async def clone_task(
+    task_id: str,
+    body: TaskClone,
+    store: StoreDep,
+    submitter: SubmitterDep,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=IDEMPOTENCY_KEY_MAX)] = None,
+) -> Response:
+    """Submit a new task from any task's type and params, with changes (`params` merged in
+    as a JSON merge patch): validated and submitted as `POST /tasks` does (a range is
+    reserved afresh); the new task names its original in `clone_of`."""
+    record = (await visible(store, task_id, user)).record
+    params = merged(record.params, body.params)
+    if body.delay_seconds is not None:
+        params["delay_seconds"] = body.delay_seconds
+    priority = record.priority if body.priority is None else body.priority
+    snapshot = await submitter.submit(
+        record.name,
+        params,
+        user,
+        priority,
+        body.not_before,
+        idempotency_key,
+        Link("clone", task_id),
+    )
+    return accepted(snapshot)
 
 
 @router.get("", response_model=TaskPage, responses=_AUTH)

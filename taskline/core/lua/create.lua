@@ -6,6 +6,11 @@
 -- KEYS[17] mine_sched    the owner's index of SCHEDULED tasks
 -- KEYS[18] ledger        the ledger of the task's range (unused when ARGV[16] is '')
 -- KEYS[19] usage         bytes of params and results the owner's kept tasks hold
+-- KEYS[20] origin        the record of the task this one retries or clones (unused when
+--                        ARGV[21] is '')
+-- KEYS[21] origin_history  its history
+-- KEYS[22] origin_retry  the record of the task the caller saw retry the origin (unused
+--                        when ARGV[23] is ''): a retry that is gone may be replaced
 -- ARGV[5]  name           ARGV[6]  params (JSON)     ARGV[7]  priority (0-9)
 -- ARGV[8]  owner          ARGV[9]  families (JSON list of index families)
 -- ARGV[10] not_before ISO-8601, or '' to queue now    ARGV[11] not_before (ms)
@@ -16,6 +21,10 @@
 -- ARGV[16] first, ARGV[17] last: the reserved range to reserve, '' for none
 -- ARGV[18] size           bytes of the params as stored (counted on the record as `bytes`)
 -- ARGV[19] max_task       most bytes one task may hold   ARGV[20] max_user  the owner's
+-- ARGV[21] link           '' | 'retry' (run a FAILURE or CANCELLED task again: linked both
+--                         ways, `retry_of` here and `retried_by` there, once) | 'clone'
+--                         (`clone_of` here; the origin is not changed)
+-- ARGV[22] origin id      ARGV[23] the origin's `retried_by` as the caller read it, or ''
 -- Replies:
 --   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
 --   {'existing', task id, digest}   the Idempotency-Key was used already
@@ -24,18 +33,34 @@
 --   {'too_large', size}             the params alone take more than max_task
 --   {'over_quota', used}            the owner's tasks hold `used` bytes: no room for size
 --   {'overlap', ledger entry}       the reserved range overlaps one reserved already
+--   {'gone'}                        a retry's origin is no more
+--   {'not_ended', state}            a retry's origin is not FAILURE or CANCELLED
+--   {'retried', task id}            a retry's origin was retried already, by that task
 
 local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER, USAGE =
   KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
+local ORIGIN, ORIGIN_HISTORY, ORIGIN_RETRY = KEYS[20], KEYS[21], KEYS[22]
 local name, params, priority, owner, fams = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local not_before, not_before_ms = ARGV[10], tonumber(ARGV[11])
 local max_waiting, digest, remember_s = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
 local per_minute, first, last = tonumber(ARGV[15]), ARGV[16], ARGV[17]
 local size, max_task, max_user = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
+local link, origin_id, seen_retry = ARGV[21], ARGV[22], ARGV[23]
 
 if digest ~= '' then
   local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
   if seen[1] then return {'existing', seen[1], seen[2]} end
+end
+local origin = nil
+if link == 'retry' then
+  -- checked before anything counts: a refused retry costs no creation
+  origin = redis.call('HMGET', ORIGIN, 'state', 'retried_by', 'name', 'owner')
+  if not origin[1] then return {'gone'} end
+  if origin[1] ~= 'FAILURE' and origin[1] ~= 'CANCELLED' then return {'not_ended', origin[1]} end
+  local by = origin[2]
+  if by and by ~= '' and (by ~= seen_retry or redis.call('EXISTS', ORIGIN_RETRY) == 1) then
+    return {'retried', by}
+  end
 end
 if size > max_task then return {'too_large', size} end
 if tonumber(redis.call('GET', RATE) or '0') >= per_minute then return {'limited'} end
@@ -62,6 +87,20 @@ redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', pr
            'owner', owner, 'families', fams, 'queued_at', NOW, 'not_before', not_before,
            'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1, 'usage', USAGE, 'bytes', size)
 redis.call('INCRBY', USAGE, size)
+local created = {at = NOW, change = 'created', state = state}
+if link == 'retry' then
+  redis.call('HSET', REC, 'retry_of', origin_id)
+  created.retry_of = origin_id
+  redis.call('HSET', ORIGIN, 'retried_by', ID)
+  redis.call('HINCRBY', ORIGIN, 'version', 1)
+  redis.call('RPUSH', ORIGIN_HISTORY, cjson.encode({at = NOW, change = 'retried', by = ID}))
+  redis.call('LTRIM', ORIGIN_HISTORY, -HISTORY_MAX, -1)
+  redis.call('XADD', LINE_EVENTS, 'MAXLEN', '~', 10000, '*', 'kind', 'retried', 'id', origin_id,
+             'state', origin[1], 'at', NOW, 'name', origin[3], 'owner', origin[4] or '', 'by', ID)
+elseif link == 'clone' then
+  redis.call('HSET', REC, 'clone_of', origin_id)
+  created.clone_of = origin_id
+end
 index_all()
 move_state(nil, state)
 local turn = 0
@@ -70,7 +109,7 @@ if state == 'QUEUED' then
 else
   redis.call('ZADD', SCHEDULED, not_before_ms, ID)
 end
-remember({at = NOW, change = 'created', state = state})
+remember(created)
 -- no wake-up: nobody can watch a task before it exists (and every API process would read it)
 record_event('created', state)
 local rank = false
