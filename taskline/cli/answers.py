@@ -166,6 +166,9 @@ TASK_FIELDS: dict[str, Shape] = {
     "error": ERROR,
     "attempts": (Number, NULL),
     "worker": (Text, NULL),
+    "retry_of": (Text, NULL),
+    "retried_by": (Text, NULL),
+    "clone_of": (Text, NULL),
 }
 TASK = Obj({"id": Text, "state": Text}, TASK_FIELDS)
 """A task (`TaskOut`), as far as the views read it."""

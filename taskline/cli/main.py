@@ -82,6 +82,43 @@ Json = Annotated[
     ),
 ]
 TaskId = Annotated[str, typer.Argument(help="The task's id.", show_default=False)]
+Params = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        metavar="KEY=VALUE",
+        help="A param; VALUE is JSON when it parses (digits=7 is 7), else text "
+        "(text=hello). Repeat for more.",
+        show_default=False,
+    ),
+]
+Priority = Annotated[
+    int | None,
+    typer.Option(min=0, max=9, help="0–9, higher runs first (default 5).", show_default=False),
+]
+Delay = Annotated[
+    float | None,
+    typer.Option(
+        min=0, help="Spread the run over this many seconds (delay_seconds).", show_default=False
+    ),
+]
+NotBefore = Annotated[
+    str | None,
+    typer.Option(
+        "--not-before",
+        metavar="ISO",
+        help="Postpone until then (ISO-8601; without an offset it is local time).",
+        show_default=False,
+    ),
+]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Follow the task to its end with a progress bar, then print its result.",
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,43 +179,11 @@ def submit(
         str,
         typer.Argument(help="Task type: leibniz_pi, reverse, generate_serials, …"),
     ],
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param",
-            "-p",
-            metavar="KEY=VALUE",
-            help="A param; VALUE is JSON when it parses (digits=7 is 7), else text "
-            "(text=hello). Repeat for more.",
-            show_default=False,
-        ),
-    ] = None,
-    priority: Annotated[
-        int | None,
-        typer.Option(min=0, max=9, help="0–9, higher runs first (default 5).", show_default=False),
-    ] = None,
-    delay: Annotated[
-        float | None,
-        typer.Option(
-            min=0, help="Spread the run over this many seconds (delay_seconds).", show_default=False
-        ),
-    ] = None,
-    not_before: Annotated[
-        str | None,
-        typer.Option(
-            "--not-before",
-            metavar="ISO",
-            help="Postpone until then (ISO-8601; without an offset it is local time).",
-            show_default=False,
-        ),
-    ] = None,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait",
-            help="Follow the task to its end with a progress bar, then print its result.",
-        ),
-    ] = False,
+    param: Params = None,
+    priority: Priority = None,
+    delay: Delay = None,
+    not_before: NotBefore = None,
+    wait: Wait = False,
     url: Url = None,
     token: Token = None,
     user: User = None,
@@ -188,29 +193,85 @@ def submit(
     """Submit a task; print it (id, state, position), or with --wait follow it to its result."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
         body: dict[str, Any] = {"name": name, "params": parse_params(param or [])}
-        if priority is not None:
-            body["priority"] = priority
-        if delay is not None:
-            body["delay_seconds"] = delay
-        if not_before is not None:
-            body["not_before"] = parse_moment(not_before, "--not-before")
+        body |= scheduling(priority, delay, not_before)
         task = decoded(call(s.client, "POST", "/tasks", json=body), TASK)
-        if not wait:
-            s.out.either(task, summary(task))
-            return
-        if s.out.json:
-            s.out.document({"event": "created", "id": None, "data": task})
-        else:
-            s.out.note(f"submitted {task['id']}")
-        try:
-            final = follow(s.client, task, s.out)
-        except KeyboardInterrupt:
-            raise CliError(
-                f"stopped following task {task['id']}; it goes on (taskline status {task['id']})",
-                ExitCode.INTERRUPTED,
-            ) from None
-        code = ended(final, s.out)
+        code = accepted(s, task, wait)
     raise typer.Exit(code)
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    task_id: TaskId,
+    wait: Wait = False,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Run a task that ended FAILURE or CANCELLED again, as a new task linked to it (a task
+    is retried once); print the new task, or with --wait follow it to its result."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        task = decoded(call(s.client, "POST", f"/tasks/{task_id}/retry"), TASK)
+        code = accepted(s, task, wait)
+    raise typer.Exit(code)
+
+
+@app.command()
+def clone(
+    ctx: typer.Context,
+    task_id: TaskId,
+    param: Params = None,
+    priority: Priority = None,
+    delay: Delay = None,
+    not_before: NotBefore = None,
+    wait: Wait = False,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Submit a new task from any task's type and params, changed by --param (KEY=null puts
+    a param back to its default); print it, or with --wait follow it to its result."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        body: dict[str, Any] = {"params": parse_params(param or [])}
+        body |= scheduling(priority, delay, not_before)
+        task = decoded(call(s.client, "POST", f"/tasks/{task_id}/clone", json=body), TASK)
+        code = accepted(s, task, wait)
+    raise typer.Exit(code)
+
+
+def scheduling(priority: int | None, delay: float | None, not_before: str | None) -> dict[str, Any]:
+    """The body's priority, delay_seconds and not_before, those given."""
+    body: dict[str, Any] = {}
+    if priority is not None:
+        body["priority"] = priority
+    if delay is not None:
+        body["delay_seconds"] = delay
+    if not_before is not None:
+        body["not_before"] = parse_moment(not_before, "--not-before")
+    return body
+
+
+def accepted(s: Session, task: dict[str, Any], wait: bool) -> ExitCode:
+    """Print a new task; with `wait`, follow it to its end: how the command exits."""
+    if not wait:
+        s.out.either(task, summary(task))
+        return ExitCode.OK
+    if s.out.json:
+        s.out.document({"event": "created", "id": None, "data": task})
+    else:
+        s.out.note(f"submitted {task['id']}")
+    try:
+        final = follow(s.client, task, s.out)
+    except KeyboardInterrupt:
+        raise CliError(
+            f"stopped following task {task['id']}; it goes on (taskline status {task['id']})",
+            ExitCode.INTERRUPTED,
+        ) from None
+    return ended(final, s.out)
 
 
 def ended(task: dict[str, Any], out: Output) -> ExitCode:

@@ -120,6 +120,9 @@ def detail(task: dict[str, Any]) -> Table:
         ("finished", local(task.get("finished_at"))),
         ("attempts", str(task.get("attempts") or "")),
         ("worker", task.get("worker") or ""),
+        ("retry of", task.get("retry_of") or ""),
+        ("retried by", task.get("retried_by") or ""),
+        ("clone of", task.get("clone_of") or ""),
     ]
     if progress := task.get("progress"):
         rows.append(("progress", f"{progress.get('percent', 0):.1f} %  {progress_value(task)}"))
@@ -127,6 +130,8 @@ def detail(task: dict[str, Any]) -> Table:
         rows.append(("result", value_text(task["result"])))
     if error := task.get("error"):
         rows.append(("error", f"{error.get('type', '')}: {error.get('message', '')}"))
+        if isinstance(trace := error.get("traceback"), str):  # an admin's read
+            rows.append(("traceback", trace.rstrip("\n")))
     for failed in task.get("errors") or []:  # earlier attempts, retried
         why = f"{failed.get('type', '')}: {failed.get('message', '')}"
         at = local(failed.get("at"))

@@ -21,7 +21,7 @@ from taskline.builtins.text import reverse_graphemes
 from taskline.worker.celery_app import create_celery_app
 from tests.client import submit, wait_done, wait_state
 from tests.processes import PASSWORDS, Stack
-from tests.support import free_port
+from tests.support import ROOT, free_port
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -35,6 +35,9 @@ def cli_env(stack: Stack, config: Path, user: str | None = "admin") -> dict[str,
     unless `user` is None, that user's credentials."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKLINE_")}
     env.update(TASKLINE_URL=stack.url, XDG_CONFIG_HOME=str(config), COLUMNS="200")
+    # The installed command, running this checkout's package (the environment's editable
+    # install may point at another checkout).
+    env.update(PYTHONPATH=str(ROOT))
     if user is not None:
         env.update(TASKLINE_USER=user, TASKLINE_PASSWORD=PASSWORDS[user])
     return env
@@ -222,6 +225,33 @@ def test_result_exit_codes_tell_failure_cancelled_and_unfinished(
     cancelled = taskline("result", waiting["id"], "--json")
     assert cancelled.returncode == 5
     assert json.loads(cancelled.stderr)["detail"]["state"] == "CANCELLED"
+
+
+def test_retry_and_clone_make_new_tasks_linked_to_the_old(taskline: Run, api: httpx.Client) -> None:
+    waiting = submit(api, "reverse", {"text": "again"}, not_before="2099-01-01T00:00:00Z")
+    assert taskline("cancel", waiting["id"]).returncode == 0
+    retried = taskline("retry", waiting["id"], "--json")
+    assert retried.returncode == 0, retried.stderr
+    retry = json.loads(retried.stdout)
+    assert retry["retry_of"] == waiting["id"] and retry["params"] == waiting["params"]
+    shown = taskline("status", waiting["id"])
+    assert re.search(rf"retried by\s+{retry['id']}", shown.stdout), shown.stdout
+    twice = taskline("retry", waiting["id"])
+    assert twice.returncode == 3 and f"retried already, by task {retry['id']}" in twice.stderr
+    assert wait_done(api, retry["id"])["result"] == "niaga"
+
+    cloned = taskline("clone", waiting["id"], "-p", "text=other", "--priority", "8", "--wait")
+    assert cloned.returncode == 0, cloned.stderr
+    assert cloned.stdout.strip() == "rehto" and cloned.stderr.startswith("submitted ")
+    clone_id = cloned.stderr.splitlines()[0].removeprefix("submitted ")
+    copy = wait_done(api, clone_id)
+    assert (copy["clone_of"], copy["priority"], copy["params"]["text"]) == (
+        waiting["id"],
+        8,
+        "other",
+    )
+    refused = taskline("clone", waiting["id"], "-p", "text=null")  # back to no default: 422
+    assert refused.returncode == 3 and "params.text" in refused.stderr
 
 
 def test_status_list_and_stats_json_parse(taskline: Run, api: httpx.Client) -> None:
