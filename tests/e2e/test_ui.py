@@ -239,6 +239,40 @@ def test_admin_submits_watches_and_controls_the_line(
             context.close()
 
 
+def test_a_failed_or_cancelled_task_is_retried_once_from_its_row(
+    browser: "Browser", ui_stack: Stack
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    with ui_stack.client() as admin:
+        try:
+            fine = submit(admin, "reverse", {"text": "fine"})["id"]
+            wait_state(admin, fine, {"SUCCESS"})
+            dropped = submit(admin, "reverse", {"text": "dropped"}, not_before=later(hours=1))
+            assert admin.post(f"/tasks/{dropped['id']}/cancel").status_code == 200
+
+            page = context.new_page()
+            errors = page_errors(page)
+            sign_in(page, ui_stack.url, "admin")
+            row = page.locator(f'#recent > [data-task-id="{dropped["id"]}"]')
+            expect(row.locator(".badge")).to_have_text("CANCELLED")
+            succeeded = page.locator(f'#recent > [data-task-id="{fine}"]')
+            expect(succeeded.get_by_role("button", name="Retry")).to_be_hidden()
+
+            row.get_by_role("button", name="Retry").click()
+            expect(row.get_by_role("button", name="Retry")).to_be_hidden()
+            expect(row.locator(".meta")).to_contain_text("retried as")
+            retry = read(admin, dropped["id"])["retried_by"]
+            assert retry and read(admin, retry)["retry_of"] == dropped["id"]
+            again = page.locator(f'#recent > [data-task-id="{retry}"]')
+            expect(again.locator(".badge")).to_have_text("SUCCESS")
+            expect(again.get_by_role("button", name="Retry")).to_be_hidden()
+            assert errors == []
+        finally:
+            context.close()
+
+
 def test_a_user_sees_only_their_own_tasks_and_signs_out(
     browser: "Browser", ui_stack: Stack
 ) -> None:

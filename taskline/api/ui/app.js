@@ -10,6 +10,7 @@
   const USER_KEY = "taskline.user";
   const TERMINAL = new Set(["SUCCESS", "FAILURE", "CANCELLED"]);
   const RUNNING = new Set(["STARTED", "PROGRESS"]);
+  const RETRYABLE = new Set(["FAILURE", "CANCELLED"]);
   // Kinds after which the event alone does not say enough (params, result, not_before…).
   const NEEDS_TASK = new Set([
     "created", "edited", "postponed", "released", "ended", "requeued", "retrying",
@@ -357,6 +358,9 @@
         task.finished_at = event.at;
         if (event.error) task.error = event.error;
         break;
+      case "retried":
+        task.retried_by = event.by;
+        break;
       default:
         break;
     }
@@ -614,6 +618,9 @@
     }
     if (kind !== "recent") {
       buttons.push(cancelButton());
+    } else {
+      // Shown while the task may be retried: it ended FAILURE or CANCELLED, and once only.
+      buttons.push(h("button", { type: "button", dataset: { act: "retry" }, text: "Retry" }));
     }
     buttons.push(h("button", { type: "button", dataset: { act: "delete" }, text: "Delete" }));
     const row = h(
@@ -651,7 +658,9 @@
       const ran = task.started_at && task.finished_at
         ? duration(Date.parse(task.finished_at) - Date.parse(task.started_at))
         : "never ran";
-      setText(meta, `ended ${clock(task.finished_at)} · ${ran}`);
+      const retried = task.retried_by ? ` · retried as ${shortId(task.retried_by)}` : "";
+      setText(meta, `ended ${clock(task.finished_at)} · ${ran}${retried}`);
+      $("[data-act=retry]", row).hidden = !RETRYABLE.has(task.state) || Boolean(task.retried_by);
       const outcome = $(".outcome", row);
       outcome.dataset.state = task.state;
       if (task.error) {
@@ -714,6 +723,12 @@
     const kind = button.dataset.act;
     if (kind === "cancel") {
       act(row, button, (url) => api("POST", `${url}/cancel`));
+    } else if (kind === "retry") {
+      act(row, button, async (url) => {
+        const retry = await api("POST", `${url}/retry`);
+        const task = state.tasks.get(row.dataset.taskId);
+        if (task) task.retried_by = retry.id;
+      });
     } else if (kind === "release") {
       act(row, button, (url) => api("PATCH", url, { json: { not_before: null } }));
     } else if (kind === "delete") {
