@@ -17,6 +17,7 @@ from tests.support import (
     BROKER_URL,
     PASSWORDS,
     REDIS_URL,
+    ROLES,
     ROOT,
     free_port,
     remove,
@@ -29,14 +30,11 @@ from tests.waiting import wait_until
 
 @functools.cache
 def users_setting() -> str:
-    """An admin and two users, with argon2 hashes of PASSWORDS."""
+    """An admin, two users and a viewer, with argon2 hashes of PASSWORDS."""
     hasher = PasswordHasher()
     return json.dumps(
         {
-            name: {
-                "password_hash": hasher.hash(password),
-                "role": "admin" if name == "admin" else "user",
-            }
+            name: {"password_hash": hasher.hash(password), "role": ROLES.get(name, "user")}
             for name, password in PASSWORDS.items()
         }
     )

@@ -31,7 +31,14 @@ from tests.waiting import wait_until
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = frozenset({"SUCCESS", "FAILURE", "CANCELLED"})
 # The test users' passwords (tests.processes configures them with argon2 hashes).
-PASSWORDS = {"admin": "admin-password", "alice": "alice-password", "bob": "bob-password"}
+PASSWORDS = {
+    "admin": "admin-password",
+    "alice": "alice-password",
+    "bob": "bob-password",
+    "carol": "carol-password",
+}
+# The test users' roles: admin is an admin, carol a viewer, the others users.
+ROLES = {"admin": "admin", "carol": "viewer"}
 # The RabbitMQ and Redis every test run shares (fault tests bring private ones of their own).
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -47,6 +54,7 @@ __all__ = [
     "REDIS_URL",
     "ROOT",
     "PASSWORDS",
+    "ROLES",
     "RUN_PREFIX",
     "TERMINAL",
     "Leftovers",

@@ -1,8 +1,10 @@
 """Who is calling: bearer tokens (OAuth2 password flow) or HTTP Basic for scripts.
 
-Users and roles come from settings; passwords are argon2 hashes, checked on threads of their
-own (api.passwords) behind the sign-in throttle (api.throttle). Tokens are random strings
-kept in Redis (by their SHA-256) with an expiry, so they can be revoked, one or all of a user.
+Users and roles come from settings (an admin reads and changes every task, a viewer reads
+every task and changes nothing, a user reads and changes their own); passwords are argon2
+hashes, checked on threads of their own (api.passwords) behind the sign-in throttle
+(api.throttle). Tokens are random strings kept in Redis (by their SHA-256) with an expiry, so
+they can be revoked, one or all of a user.
 A token names only its user: the role is read from the users setting whenever the token is
 resolved, so a demoted admin's tokens act as a user's and a removed user's stop working.
 Each API process remembers a token it resolved for TOKEN_CACHE_SECONDS from the moment it
@@ -51,6 +53,7 @@ REVOKE_BATCH = 500
 
 class Role(StrEnum):
     ADMIN = "admin"  # every task
+    VIEWER = "viewer"  # reads every task as an admin does, changes nothing (403)
     USER = "user"  # own tasks only
 
 
@@ -61,7 +64,13 @@ class User:
 
     def sees(self, owner: str) -> bool:
         """Whether this user may see a task of `owner` (others' tasks read as unknown)."""
-        return self.role is Role.ADMIN or owner == self.name
+        return self.role is not Role.USER or owner == self.name
+
+    @property
+    def changes(self) -> bool:
+        """Whether this user may change anything (create, edit, cancel, delete…): every role
+        but a viewer's."""
+        return self.role is not Role.VIEWER
 
     @property
     def reads_tracebacks(self) -> bool:
@@ -72,7 +81,7 @@ class User:
     @property
     def owner_filter(self) -> str | None:
         """The owner to restrict listings to, or None for all."""
-        return None if self.role is Role.ADMIN else self.name
+        return None if self.role is not Role.USER else self.name
 
 
 def load_users(settings: Settings) -> dict[str, tuple[str, Role]]:
@@ -85,7 +94,7 @@ def load_users(settings: Settings) -> dict[str, tuple[str, Role]]:
     if not raw:
         return {"admin": (HASHER.hash(settings.admin_password.get_secret_value()), Role.ADMIN)}
     users = {
-        name: (entry["password_hash"], Role(entry.get("role", Role.USER)))
+        name: (entry["password_hash"], _role(name, entry.get("role", Role.USER)))
         for name, entry in json.loads(raw).items()
     }
     if bad := [name for name in users if not USER_NAME.fullmatch(name)]:
@@ -93,6 +102,15 @@ def load_users(settings: Settings) -> dict[str, tuple[str, Role]]:
             f"user names {bad!r} are not allowed: a name is 1 to 64 of A-Z a-z 0-9 _ . -"
         )
     return users
+
+
+def _role(name: str, role: str) -> Role:
+    """A configured role, or ValueError naming the user and the roles there are."""
+    try:
+        return Role(role)
+    except ValueError:
+        roles = ", ".join(repr(r.value) for r in Role)
+        raise ValueError(f"user {name!r} has role {role!r}: a role is one of {roles}") from None
 
 
 class Authenticator:

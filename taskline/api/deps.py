@@ -72,12 +72,32 @@ async def _authenticator(request: Request) -> Authenticator:
 AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
 
 
+# Methods that change nothing: all a viewer may send.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The writes a viewer may send anyway, each about their own session alone: signing out
+# (revoking the token the request carries). Signing in (POST /auth/token) takes no
+# credentials, so it never comes here.
+VIEWER_WRITES = frozenset({("DELETE", "/auth/token")})
+
+
+def refuse_viewer_writes(request: Request, user: User) -> None:
+    """A viewer's request that could change anything: ForbiddenError (403). Checked where the
+    caller is resolved, so that every route, the hot paths and any route added later are
+    covered without a dependency of their own; a task creation refuses a viewer again
+    (api.submit), whatever the method of its route."""
+    method = request.method
+    if user.changes or method in READ_METHODS or (method, request.url.path) in VIEWER_WRITES:
+        return
+    raise ForbiddenError(f"{user.name} is a viewer: a viewer reads every task and changes nothing")
+
+
 class Credentials(OAuth2PasswordBearer):
     """The caller, from a bearer token or HTTP Basic, as one dependency.
 
     One dependency instead of three (bearer, basic, authenticator): FastAPI solves every
     dependency on every request, and this one guards every route. The docs show the OAuth2
-    password flow; HTTP Basic is read from the same Authorization header.
+    password flow; HTTP Basic is read from the same Authorization header. A viewer is refused
+    every request that could change something (refuse_viewer_writes).
     """
 
     async def __call__(self, request: Request) -> User:  # type: ignore[override]
@@ -95,6 +115,7 @@ class Credentials(OAuth2PasswordBearer):
         if user is None:
             raise UnauthorizedError("invalid, expired or revoked credentials")
         tag_user(user.name)
+        refuse_viewer_writes(request, user)
         return user
 
 

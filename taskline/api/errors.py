@@ -2,7 +2,8 @@
 
 TasklineError
 ├── UnauthorizedError        401  no, invalid, expired or revoked credentials
-├── ForbiddenError           403  signed in, but not as an admin
+├── ForbiddenError           403  signed in, but not as an admin, or a viewer asking for a
+│                                 change
 ├── TaskNotFoundError        404  unknown task (or another user's)
 ├── ConflictError            409  wrong state for the request, or a reserved range taken
 ├── PreconditionFailedError  412  If-Match names an older version of the task

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from taskline.api.auth import User
 from taskline.api.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidParamsError,
     PayloadTooLargeError,
     TaskNotFoundError,
@@ -187,6 +188,10 @@ class Submitter:
         the task this one retries or clones (a retry is refused unless that task ended
         FAILURE or CANCELLED and was not retried yet).
         """
+        if not user.changes:  # whatever route asks (one creates on a GET)
+            raise ForbiddenError(
+                f"{user.name} is a viewer: a viewer reads every task and changes nothing"
+            )
         owner = user.name
         params = validate_params(self.tasks, name, params)
         request: list[Any] = [name, params, priority, not_before and iso(not_before)]

@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     users: str = Field(
         "",
         description='API users as JSON: {"name": {"password_hash": "$argon2id$…", "role": '
-        '"admin"|"user"}}; without them or a users file, one `admin` with admin_password.',
+        '"admin"|"viewer"|"user"}}; without them or a users file, one `admin` with admin_password.',
     )
     users_file: str = Field("", description="A file holding the users' JSON instead.")
     admin_password: SecretStr = SecretStr("admin-dev-password")

@@ -322,6 +322,47 @@ def test_a_user_sees_only_their_own_tasks_and_signs_out(
             context.close()
 
 
+def test_a_viewer_sees_every_task_and_no_control_that_changes_one(
+    browser: "Browser", ui_stack: Stack
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    with ui_stack.client("alice") as alice:
+        try:
+            held = submit(alice, "reverse", {"text": "alice's"}, not_before=later(hours=1))["id"]
+            dropped = submit(alice, "reverse", {"text": "dropped"}, not_before=later(hours=1))
+            assert alice.post(f"/tasks/{dropped['id']}/cancel").status_code == 200
+
+            page = context.new_page()
+            errors = page_errors(page)
+            sign_in(page, ui_stack.url, "carol")
+            expect(page.locator("body")).to_have_attribute("data-role", "viewer")
+            expect(page.locator("#role")).to_have_text("(viewer: read only)")
+            postponed = page.locator(f'#postponed > [data-task-id="{held}"]')
+            expect(postponed.locator(".owner")).to_have_text("by alice")
+            cancelled = page.locator(f'#recent > [data-task-id="{dropped["id"]}"]')
+            expect(cancelled.locator(".badge")).to_have_text("CANCELLED")
+            # Live: a task alice submits now shows too.
+            later_one = submit(alice, "reverse", {"text": "later"}, not_before=later(hours=2))
+            expect(page.locator(f'[data-task-id="{later_one["id"]}"]')).to_be_visible()
+
+            expect(page.locator("#submit-form")).to_be_hidden()
+            for name in ("Cancel", "Run now", "Delete", "Retry", "Postpone", "Set priority"):
+                expect(page.locator(ROWS).get_by_role("button", name=name)).to_have_count(0)
+            # Not a button nor an editor anywhere on the dashboard (signing out is above it).
+            expect(page.locator("#dashboard button:visible")).to_have_count(0)
+            expect(
+                page.locator("#dashboard details:visible, #dashboard form:visible")
+            ).to_have_count(0)
+            expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+            assert errors == []
+            for task in (held, later_one["id"]):
+                assert alice.post(f"/tasks/{task}/cancel").status_code == 200
+        finally:
+            context.close()
+
+
 def test_the_workers_card_shows_the_active_worker_and_its_standby(
     browser: "Browser", ui_stack: Stack
 ) -> None:

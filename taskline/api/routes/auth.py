@@ -1,10 +1,11 @@
-"""Tokens: the OAuth2 password flow, and revocation (one token, or every token of a user)."""
+"""Tokens: the OAuth2 password flow, revocation (one token, or every token of a user), and
+who the caller is."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from taskline.api.deps import AdminUser, AuthenticatorDep, BearerToken, CurrentUser, client_address
 from taskline.api.errors import UnauthorizedError
@@ -12,6 +13,16 @@ from taskline.core.log_tags import tag_user
 from taskline.core.records import USER_NAME
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Me(BaseModel):
+    """Who the credentials name, and what their role lets them do."""
+
+    name: str
+    role: str = Field(
+        description="`admin`: reads and changes every task; `viewer`: reads every task, "
+        "changes nothing (403); `user`: reads and changes their own."
+    )
 
 
 class Token(BaseModel):
@@ -40,6 +51,12 @@ async def create_token(
         raise UnauthorizedError("wrong username or password")
     tag_user(user.name)
     return Token(access_token=await authenticator.issue(user), expires_in=authenticator.ttl)
+
+
+@router.get("/me", response_model=Me, responses={401: {"description": "Not authenticated"}})
+async def read_me(user: CurrentUser) -> Me:
+    """Name the caller and their role (the dashboard hides what a viewer may not do)."""
+    return Me(name=user.name, role=user.role.value)
 
 
 @router.delete("/token", status_code=status.HTTP_204_NO_CONTENT)

@@ -251,6 +251,8 @@
     state.line = [];
     state.depth = 0;
     state.cancelling.clear();
+    delete document.body.dataset.role;
+    setText($("#role"), "");
     for (const id of ["running", "waiting", "postponed", "recent"]) $(`#${id}`).replaceChildren();
     $("#dashboard").hidden = true;
     delete $("#dashboard").dataset.synced;
@@ -260,10 +262,28 @@
     $("#username").focus();
   }
 
+  // The role decides what the page offers: a viewer sees every task and no control that
+  // changes one (body[data-role] in app.css).
+  function loadRole() {
+    const token = state.token;
+    api("GET", "/auth/me").then(
+      (me) => {
+        if (token !== state.token) return; // signed out (or in again) meanwhile
+        document.body.dataset.role = me.role;
+        setText($("#role"), me.role === "viewer" ? "(viewer: read only)" : "");
+      },
+      () => {
+        // The API decides anyway: offer the controls and let it refuse.
+        if (token === state.token) document.body.dataset.role = "user";
+      },
+    );
+  }
+
   function start(token, user) {
     state.token = token;
     state.user = user;
     setText($("#who"), user);
+    loadRole();
     $("#signin").hidden = true;
     $("#session").hidden = false;
     $("#dashboard").hidden = false;
@@ -555,7 +575,7 @@
           h("dd", { className: "intermediate" })),
       ),
       h("dl", { className: "facts extra" }),
-      h("div", { className: "actions" }, cancelButton()),
+      h("div", { className: "actions writes" }, cancelButton()),
       h("div", { className: "row-error error", role: "alert" }),
     );
     return article;
@@ -591,7 +611,7 @@
     const soon = localInput(Date.now() + 3600 * 1000);
     return h(
       "details",
-      { className: "edit" },
+      { className: "edit writes" },
       h("summary", { text: "Postpone or change priority" }),
       h(
         "form",
@@ -635,7 +655,7 @@
         h("p", { className: "meta" }),
         kind === "recent" ? h("p", { className: "outcome" }) : null,
       ),
-      h("div", { className: "actions" }, ...buttons),
+      h("div", { className: "actions writes" }, ...buttons),
       kind === "recent" ? null : editor(task),
       h("div", { className: "row-error error", role: "alert" }),
     );
