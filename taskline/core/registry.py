@@ -12,7 +12,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 
-from taskline.core.settings import Settings
+from taskline.core.lines import LinesError
+from taskline.core.settings import Settings, lines_of
 from taskline.declaring import MAX_DELAY_SECONDS, Params, TaskDeclaration, declared_in
 
 
@@ -155,10 +156,12 @@ def tasks_of(settings: Settings) -> Registry:
 
 
 def loaded(settings: Settings) -> Registry:
-    """The registry for a process that starts: SystemExit naming the fix if it cannot load."""
+    """The registry for a process that starts, every task type a line names among it:
+    SystemExit naming the fix if it cannot load."""
     try:
         tasks = tasks_of(settings)
         locate_implementations(tasks)
-    except TaskPackageError as error:
+        lines_of(settings).check(tasks)
+    except (TaskPackageError, LinesError) as error:
         raise SystemExit(f"taskline: {error}") from error
     return tasks

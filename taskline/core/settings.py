@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from taskline.core.lines import Lines, parse_lines
+
 PREFIX = "TASKLINE_"
 
 
@@ -70,6 +72,15 @@ class Settings(BaseSettings):
         description="`classic`: one RabbitMQ node's priority queue delivers the turns in "
         "order; `quorum`: a queue replicated over a RabbitMQ cluster, whose turns each run "
         "the head of the Redis line (the order comes from Redis).",
+    )
+    lines: str = Field(
+        "",
+        description="Lines, each an ordered queue with its own worker: LINE=TYPE,TYPE;LINE=* "
+        "(e.g. slow=leibniz_pi;default=*). The line given * takes every other task type and "
+        "keeps the queue above; empty: one line, default=*.",
+    )
+    worker_line: str = Field(
+        "", description="The line a worker started without -Q consumes; empty: the * line."
     )
     key_prefix: str = Field("taskline:", description="Prefix of every Redis key.")
     task_packages: str = Field(
@@ -258,6 +269,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _lines_are_readable(self) -> Self:
+        found = parse_lines(self.lines, self.queue)  # LinesError (a ValueError) says why
+        if self.worker_line and self.worker_line not in found:
+            raise ValueError(
+                f"TASKLINE_WORKER_LINE: {self.worker_line!r} is none of the lines of "
+                f"TASKLINE_LINES ({', '.join(found.names)})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sentinels_need_a_network_url(self) -> Self:
         scheme = urlsplit(self.redis_url).scheme
         if self.redis_sentinels and scheme not in ("redis", "rediss"):
@@ -273,6 +294,16 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """Read the settings once per process."""
     return Settings()
+
+
+@lru_cache
+def _lines(text: str, queue: str) -> Lines:
+    return parse_lines(text, queue)
+
+
+def lines_of(settings: Settings) -> Lines:
+    """The lines of these settings (TASKLINE_LINES and TASKLINE_QUEUE), read once."""
+    return _lines(settings.lines, settings.queue)
 
 
 def as_text(value: object) -> str:
