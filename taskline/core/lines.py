@@ -1,10 +1,10 @@
 """The lines of a deployment: which task types run on which ordered queue (TASKLINE_LINES).
 
 Each line is an ordered queue of its own, with its own active worker and standbys: a long
-`leibniz_pi` on one line never holds up a `reverse` on another. Within a line, tasks still
-run one at a time, by priority then submission.
+task on one line never holds up the tasks of another. Within a line, tasks still run one at
+a time, by priority then submission.
 
-The setting reads `LINE=TYPE,TYPE;LINE=*`: e.g. `slow=leibniz_pi;default=*`. Exactly one line
+The setting reads `LINE=TYPE,TYPE;LINE=*`: e.g. `slow=render,export;default=*`. Exactly one line
 takes `*`, every task type no other line names; it is the *main* line, and it keeps
 TASKLINE_QUEUE and the Redis keys a deployment had before lines, so an existing one goes on
 unchanged. Every other line's queue is `{TASKLINE_QUEUE}.{line}` and its Redis sets are under
@@ -87,7 +87,7 @@ class Lines:
 def parse_lines(text: str, queue: str) -> Lines:
     """The lines of TASKLINE_LINES (`LINE=TYPE,TYPE;LINE=*`), each queue named from `queue`;
     LinesError saying what is wrong and how to write it."""
-    how = "write LINE=TYPE,TYPE;LINE=*, e.g. slow=leibniz_pi;default=*"
+    how = "write LINE=TYPE,TYPE;LINE=*, e.g. slow=render,export;default=*"
     if not text.strip():
         return Lines([Line(DEFAULT_LINE, queue, True, frozenset())])
     found: dict[str, set[str]] = {}

@@ -8,10 +8,13 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from taskline.core.lines import Line
 
 
 class State(StrEnum):
@@ -37,10 +40,18 @@ TURN_HEADER = "taskline_turn"
 
 
 class Keys:
-    """Redis key names under one prefix, so that deployments and tests never collide."""
+    """Redis key names under one prefix, so that deployments and tests never collide.
 
-    def __init__(self, prefix: str) -> None:
+    Keys of one line (core.lines) name that line's sets: the line of waiting tasks, the
+    outbox, the postponed, the finished and the cancelling tasks. The main line's are the
+    names of before lines, so an existing deployment's tasks stay where they were; without a
+    line, these are the main line's keys too.
+    """
+
+    def __init__(self, prefix: str, line: Line | None = None) -> None:
         self.prefix = prefix
+        self.line_name = "" if line is None else line.name
+        self._sets = prefix if line is None or line.main else f"{prefix}lines:{line.name}:"
 
     def task(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}"
@@ -67,14 +78,18 @@ class Keys:
             self.line_events,
         ]
 
-    def families(self, name: str, owner: str) -> list[str]:
-        """The index families a task belongs to: all tasks, by name, by owner, by both."""
-        return [
+    def families(self, name: str, owner: str, line: str = "") -> list[str]:
+        """The index families a task belongs to: all tasks, by name, by owner, by both; by
+        its line and by line and owner (a record made without a line has none of these)."""
+        found = [
             self.index_family(),
             self.index_family(name=name),
             self.index_family(owner=owner),
             self.index_family(name=name, owner=owner),
         ]
+        if line:
+            found += [self.index_family(line=line), self.index_family(owner=owner, line=line)]
+        return found
 
     def ledger(self, ledger_id: str) -> str:
         """The ranges reserved in one ledger: entries "first:last:task", score first."""
@@ -138,18 +153,27 @@ class Keys:
         return f"{self.prefix}history:{task_id}"
 
     def index(
-        self, state: str | None = None, name: str | None = None, owner: str | None = None
+        self,
+        state: str | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+        line: str | None = None,
     ) -> str:
         """The sorted set of task ids (score: creation sequence) for a filter.
 
-        Families: all tasks, by name, by owner, by owner and name; each has an `all` set and
-        one set per state (kept by core.transitions).
+        Families: all tasks, by name, by owner, by owner and name, by line, by line and
+        owner (no family is by name and line: a task type is on one line); each has an `all`
+        set and one set per state (kept by core.transitions).
         """
-        family = self.index_family(name, owner)
+        family = self.index_family(name, owner, line)
         return f"{family}state:{state}" if state else f"{family}all"
 
-    def index_family(self, name: str | None = None, owner: str | None = None) -> str:
+    def index_family(
+        self, name: str | None = None, owner: str | None = None, line: str | None = None
+    ) -> str:
         family = f"{self.prefix}index:"
+        if line:
+            family += f"line:{line}:"
         if owner is not None:
             family += f"owner:{owner}:"
         if name:
@@ -158,28 +182,28 @@ class Keys:
 
     @property
     def line(self) -> str:
-        """Waiting tasks in the order they will run."""
-        return f"{self.prefix}line"
+        """The line's waiting tasks in the order they will run."""
+        return f"{self._sets}line"
 
     @property
     def scheduled(self) -> str:
         """Postponed tasks by due time (ms)."""
-        return f"{self.prefix}scheduled"
+        return f"{self._sets}scheduled"
 
     @property
     def outbox(self) -> str:
         """Tasks whose message is being published, by when it was attempted (ms)."""
-        return f"{self.prefix}outbox"
+        return f"{self._sets}outbox"
 
     @property
     def expiry(self) -> str:
         """Finished tasks by when they are to be forgotten (ms)."""
-        return f"{self.prefix}expiry"
+        return f"{self._sets}expiry"
 
     @property
     def cancelling(self) -> str:
         """Running tasks asked to stop, by when they will be stopped hard (ms)."""
-        return f"{self.prefix}cancelling"
+        return f"{self._sets}cancelling"
 
     @property
     def channel(self) -> str:
@@ -281,6 +305,7 @@ class TaskRecord:
     error: dict[str, str] | None
     runner: str | None
     renewed_at: str | None
+    line: str  # the line it was created on; '' for a record made before lines (the main)
     # The failures of earlier attempts that were retried, oldest first: type, message,
     # attempt, at (core/lua/retry.lua).
     errors: list[dict[str, Any]]
@@ -313,6 +338,7 @@ class TaskRecord:
             error=json.loads(fields["error"]) if get("error") else None,
             runner=get("runner") or None,
             renewed_at=get("renewed_at") or None,
+            line=get("line", ""),
             errors=json.loads(fields["errors"]) if get("errors") else [],
             traceback=get("traceback") or None,
             retry_of=get("retry_of") or None,
@@ -332,3 +358,8 @@ class Snapshot:
     record: TaskRecord
     meta: dict[str, Any] | None
     position: int | None
+
+
+def line_keys(prefix: str, lines: Iterable[Line]) -> dict[str, Keys]:
+    """The keys of each line under a prefix, by the line's name."""
+    return {line.name: Keys(prefix, line) for line in lines}

@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     lines: str = Field(
         "",
         description="Lines, each an ordered queue with its own worker: LINE=TYPE,TYPE;LINE=* "
-        "(e.g. slow=leibniz_pi;default=*). The line given * takes every other task type and "
+        "(e.g. slow=render,export;default=*). The line given * takes every other task type and "
         "keeps the queue above; empty: one line, default=*.",
     )
     worker_line: str = Field(

@@ -12,7 +12,7 @@ outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same out
 """
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, wraps
@@ -350,11 +350,25 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
 
 
-class Calls:
-    """Builds each transition's Call; the runners below execute them."""
+def waiting_sets(keys: Keys, lines: Mapping[str, str] | None) -> dict[str, str]:
+    """The sets of waiting tasks a read finds places in, by line name: `lines`, else the
+    line of `keys` alone; '' (a record made before lines) names the main line's."""
+    found = dict(lines) if lines is not None else {keys.line_name: keys.line}
+    if "" not in found:
+        found[""] = Keys(keys.prefix).line
+    return found
 
-    def __init__(self, keys: Keys) -> None:
+
+class Calls:
+    """Builds each transition's Call on one line's keys; the runners below execute them.
+
+    `lines`: every line's set of waiting tasks by name, where reads find each task's place
+    (by default that of `keys` alone).
+    """
+
+    def __init__(self, keys: Keys, lines: Mapping[str, str] | None = None) -> None:
         self.keys = keys
+        self.lines = waiting_sets(keys, lines)
 
     def _task(
         self,
@@ -413,7 +427,7 @@ class Calls:
             encoded,
             priority,
             owner,
-            dumps(self.keys.families(name, owner)),
+            dumps(self.keys.families(name, owner, self.keys.line_name)),
             nb_iso,
             nb_ms,
             max_waiting,
@@ -428,6 +442,7 @@ class Calls:
             link.kind if link else "",
             link.task_id if link else "",
             (link.seen_retry or "") if link else "",
+            self.keys.line_name,
         ]
 
         def parse(reply: list[Any]) -> CreateOutcome:
@@ -504,13 +519,14 @@ class Calls:
             "1" if redelivered else "",
             name,
             dumps(params),
-            dumps(self.keys.families(name, "")),
+            dumps(self.keys.families(name, "", self.keys.line_name)),
             "1" if ranged else "",
             runner,
             lease_ms,
             forget_ms,
             *_meta_args(meta),
             "1" if quorum else "",
+            self.keys.line_name,
         ]
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped | PassedOn:
@@ -719,8 +735,9 @@ class Calls:
         return Call("confirm", keys, args, int)
 
     def head(self) -> Call[Head | None]:
-        """The task the next turn of a replicated queue runs: one that started and has not
-        ended, else the first of the line; None when none did and none waits."""
+        """The task the next turn of this line's replicated queue runs: one of the line that
+        started and has not ended, else the first of the line; None when none did and none
+        waits."""
 
         def parse(reply: list[Any]) -> Head | None:
             match reply:
@@ -728,12 +745,14 @@ class Calls:
                     return Head(task_id, name, json.loads(params))
             return None
 
-        keys = [self.keys.line, self.keys.index(State.STARTED.value)]
+        started = self.keys.index(State.STARTED.value, line=self.keys.line_name or None)
+        keys = [self.keys.line, started]
         return Call("head", keys, [self.keys.task("")], parse)
 
     def read(self, task_ids: list[str]) -> Call[list[Snapshot]]:
-        """Several tasks in one round trip, in the given order; unknown ids are left out."""
-        keys = [self.keys.line]
+        """Several tasks in one round trip, in the given order, each with its place in its
+        line; unknown ids are left out."""
+        keys = list(self.lines.values())
         for task_id in task_ids:
             keys += (self.keys.task(task_id), self.keys.meta(task_id))
 
@@ -748,7 +767,7 @@ class Calls:
                 if flat
             ]
 
-        return Call("read", keys, list(task_ids), parse)
+        return Call("read", keys, [len(self.lines), *self.lines, *task_ids], parse)
 
     def signin(self, name: str, address: str) -> Call[int]:
         """ms until a lockout of the name or the address ends, 0 if none; nothing counts."""
@@ -831,9 +850,9 @@ def _awaiting(
 class Transitions:
     """The transitions on a blocking client (worker, scheduler): each returns its outcome."""
 
-    def __init__(self, client: Redis, keys: Keys) -> None:
+    def __init__(self, client: Redis, keys: Keys, lines: Mapping[str, str] | None = None) -> None:
         self.keys = keys
-        self.calls = Calls(keys)
+        self.calls = Calls(keys, lines)
         self._scripts = _scripts(client)
 
     def run(self, call: Call[T]) -> T:
@@ -872,9 +891,11 @@ class Transitions:
 class AsyncTransitions:
     """The transitions on an asyncio client (API): each returns an awaitable of its outcome."""
 
-    def __init__(self, client: AsyncRedis, keys: Keys) -> None:
+    def __init__(
+        self, client: AsyncRedis, keys: Keys, lines: Mapping[str, str] | None = None
+    ) -> None:
         self.keys = keys
-        self.calls = Calls(keys)
+        self.calls = Calls(keys, lines)
         self._client = client
         self._scripts = _scripts(client)
 

@@ -4,20 +4,20 @@ The example tests in test_transitions.py follow one story each. Here Hypothesis 
 stories up: it drives the real Lua scripts on the real Redis through core.transitions, as the
 API, the worker and the scheduler do (create, edit, release, cancel, claim, a run's writes,
 finish, a failed run retried, delete, confirm, read, reissue, recover, Celery's state writes,
-those a run's claim and finish store with them too), and plays the faults they must survive:
-a run
-whose lease lapses, a redelivered message, a stale run writing late, the confirm of an old
-turn, a lost run put back in line, a message sent by name without a turn. A small model of
-each record says what every call must answer, and after every step the invariants are read
-back from Redis: one state per task, in the indexes, the line, the postponed set and the
-outbox alike; no serial range reserved twice, and none given back or changed once its task
-ran; a retried task is postponed with its failures recorded, oldest first, each with the
-attempt that failed; Celery's state of a task is the last one written, never over a SUCCESS.
+those a run's claim and finish store with them too), on two lines, each through its own keys,
+and plays the faults they must survive: a run whose lease lapses, a redelivered message, a
+stale run writing late, the confirm of an old turn, a lost run put back in line, a message
+sent by name without a turn. A small model of each record says what every call must answer,
+and after every step the invariants are read back from Redis: one state per task, in the
+indexes, its line, the postponed set and the outbox alike, and in no other line's; no serial
+range reserved twice, and none given back or changed once its task ran; a retried task is
+postponed with its failures recorded, oldest first, each with the attempt that failed;
+Celery's state of a task is the last one written, never over a SUCCESS.
 
 The machine runs twice: with turns of a classic priority queue, each naming its task, and with
-turns of a quorum queue, each bound on delivery to the line's head (core/lua/head.lua) and
-claimed whatever its turn number; there a turn that comes to nothing is passed on while tasks
-wait, so no waiting task is left without a message.
+turns of a quorum queue, each bound on delivery to the head of its own line
+(core/lua/head.lua) and claimed whatever its turn number; there a turn that comes to nothing
+is passed on while tasks wait, so no waiting task is left without a message.
 """
 
 import json
@@ -45,7 +45,8 @@ from hypothesis.stateful import (
 from taskline import ExclusiveRange
 from taskline.builtins import SERIAL_RANGE
 from taskline.core.ledger import Allocation
-from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, now_ms
+from taskline.core.lines import Line
+from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, line_keys, now_ms
 from taskline.core.transitions import (
     Alive,
     Cancelled,
@@ -92,6 +93,9 @@ RANGED = {SERIALS: SERIAL_RANGE, SEATS: ExclusiveRange(ledger="seats", first="se
 NAMES = ("reverse", SERIALS, SEATS)
 OWNERS = ("alice", "bob")
 ADOPTED = ""  # the owner of a task adopted from a message sent without the API
+# The main line (the keys of before lines) and another, with sets of its own.
+LINES = (Line("main", "q", True, frozenset()), Line("side", "q.side", False, frozenset()))
+MAIN = LINES[0].name
 MODELS = ("AB", "CD")
 LEDGERS = sorted(
     {*(SERIAL_RANGE.ledger_id({"code_model": m}) for m in MODELS), RANGED[SEATS].ledger_id({})}
@@ -143,6 +147,7 @@ creations = {
     "due": st.none() | due_times,
     "serials": ranges,
     "max_waiting": st.sampled_from([2, 100]),
+    "line": st.sampled_from([line.name for line in LINES]),
     # an Idempotency-Key and the request's digest
     "key": st.none() | st.tuples(st.sampled_from(["k1", "k2"]), st.sampled_from(["d1", "d2"])),
 }
@@ -189,6 +194,7 @@ class Task:
     params: dict[str, Any]
     priority: int
     state: State
+    line: str
     turn: int = 0
     version: int = 1
     attempts: int = 0
@@ -231,14 +237,19 @@ class RecordMachine(RuleBasedStateMachine):
         super().__init__()
         self.keys = Keys(f"{run_name('machine-')}:")
         self.client = redis.Redis(decode_responses=True)
-        self.transitions = Transitions(self.client, self.keys)
+        self.lines = line_keys(self.keys.prefix, LINES)
+        waiting = {name: keys.line for name, keys in self.lines.items()}
+        self.on = {
+            name: Transitions(self.client, keys, waiting) for name, keys in self.lines.items()
+        }
         self.results = ResultWrites(self.client)
         self.reader = self.client.register_script(READ)
         # every index set the tasks' names and owners could put a task in
         families = {self.keys.index_family()}
         for name in NAMES:
             for owner in (*OWNERS, ADOPTED):
-                families.update(self.keys.families(name, owner))
+                for line in LINES:
+                    families.update(self.keys.families(name, owner, line.name))
         self.index_keys = sorted(
             f"{family}{suffix}"
             for family in families
@@ -259,6 +270,10 @@ class RecordMachine(RuleBasedStateMachine):
         self.client.close()
 
     # The model's helpers.
+
+    def _of(self, task_id: str) -> Transitions:
+        """The transitions of the task's line, as its callers find it from its record."""
+        return self.on[(self.model.get(task_id) or self.gone[task_id]).line]
 
     def _ids(self, state: State, lease: bool | None = None) -> list[str]:
         return sorted(
@@ -291,9 +306,11 @@ class RecordMachine(RuleBasedStateMachine):
             if (task_id, token, task.attempts, task.state, task_id in self.model) not in self.tried
         ]
 
-    def _line(self) -> list[str]:
+    def _line(self, line: str) -> list[str]:
         queued = [
-            (task_id, task) for task_id, task in self.model.items() if task.state == State.QUEUED
+            (task_id, task)
+            for task_id, task in self.model.items()
+            if task.state == State.QUEUED and task.line == line
         ]
         queued.sort(key=lambda item: (-item[1].priority, item[1].placed))
         return [task_id for task_id, _ in queued]
@@ -322,7 +339,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _footprint(self, task_id: str) -> list[Any]:
         """All a run's write could touch: compared before and after a write that must fail."""
-        keys = self.keys
+        keys = self.lines[(self.model.get(task_id) or self.gone[task_id]).line]
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(keys.task(task_id))
         pipe.get(keys.lease(task_id))
@@ -355,11 +372,12 @@ class RecordMachine(RuleBasedStateMachine):
         serials: Reservation,
         max_waiting: int,
         key: tuple[str, str] | None,
+        line: str,
     ) -> str | MultipleResults[str]:
         task_id = f"t{len(self.model) + len(self.gone)}"  # ids are never reused
         params = params_of(name, serials)
         reserve = reservation_of(name, params)
-        outcome = self.transitions.create(
+        outcome = self.on[line].create(
             task_id,
             name,
             params,
@@ -383,7 +401,8 @@ class RecordMachine(RuleBasedStateMachine):
             assert outcome == Overlap(clash[1], clash[2], clash[3])
             return multiple()
 
-        task = Task(name, owner, params, priority, State.QUEUED if due is None else State.SCHEDULED)
+        state = State.QUEUED if due is None else State.SCHEDULED
+        task = Task(name, owner, params, priority, state, line)
         if reserve is not None:
             task.entry = (*reserve, task_id)
             self.ledger.add(task.entry)
@@ -401,9 +420,9 @@ class RecordMachine(RuleBasedStateMachine):
         record = outcome.snapshot.record
         assert (record.id, record.state, record.params) == (task_id, task.state, params)
         assert (record.priority, record.owner, record.version) == (priority, owner, 1)
-        assert record.attempts == 0
+        assert (record.attempts, record.line) == (0, line)
         assert record.not_before == (None if due is None else moment(due)[0])
-        position = self._line().index(task_id) + 1 if due is None else None
+        position = self._line(line).index(task_id) + 1 if due is None else None
         assert outcome.snapshot.position == position
         return task_id
 
@@ -450,7 +469,7 @@ class RecordMachine(RuleBasedStateMachine):
         seen = {"any": None, "current": task.version, "stale": task.version - 1}[version]
         params = params_of(task.name, serials) if new_params else None
         reserve = reservation_of(task.name, params)
-        outcome = self.transitions.edit(
+        outcome = self._of(task_id).edit(
             task_id, seen, params, priority, postpone, moment(due), CHANGE, reserve
         )
         if task.state not in WAITING:
@@ -503,7 +522,7 @@ class RecordMachine(RuleBasedStateMachine):
         task_id = data.draw(
             st.sampled_from(sorted(self.model) if late else self._ids(State.SCHEDULED))
         )
-        turn = self.transitions.release(task_id)
+        turn = self._of(task_id).release(task_id)
         task = self.model[task_id]
         if task.state != State.SCHEDULED:
             assert turn == 0
@@ -520,7 +539,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _cancel(self, task_id: str, grace: int) -> None:
         stop_ms = now_ms() + grace * 1000
-        outcome = self.transitions.cancel(task_id, stop_ms, FOREVER)
+        outcome = self._of(task_id).cancel(task_id, stop_ms, FOREVER)
         task = self.model[task_id]
         if task.state in TERMINAL:
             assert outcome == Ended(task.state)
@@ -541,7 +560,7 @@ class RecordMachine(RuleBasedStateMachine):
     @rule(target=tasks, task_id=consumes(tasks), unpublished=st.booleans())
     def delete(self, task_id: str, unpublished: bool) -> str | MultipleResults[str]:
         """Forget a task (the bundle keeps the ids of records that exist)."""
-        outcome = self.transitions.delete(task_id, unpublished=unpublished)
+        outcome = self._of(task_id).delete(task_id, unpublished=unpublished)
         task = self.model[task_id]
         if task.state == State.STARTED:
             assert outcome == Running()
@@ -559,7 +578,7 @@ class RecordMachine(RuleBasedStateMachine):
         message or a stale run does not bring a record back)."""
         before = self._footprint(task_id)
         assert before == [{}, None, [], 0, None, None, None, None, None, None]
-        transitions = self.transitions
+        transitions = self._of(task_id)
         assert transitions.edit(task_id, None, {}, 1, "clear", None, CHANGE, None) == Unknown()
         assert transitions.cancel(task_id, FOREVER, FOREVER) == Unknown()
         assert transitions.delete(task_id) == Unknown()
@@ -591,7 +610,8 @@ class RecordMachine(RuleBasedStateMachine):
             meta=meta,
             quorum=True,
         )
-        assert claimed == (PassedOn("unknown") if self._line() else Skipped("unknown"))
+        line = self._line(self.gone[task_id].line)
+        assert claimed == (PassedOn("unknown") if line else Skipped("unknown"))
         finished = transitions.finish(task_id, State.SUCCESS, None, FOREVER, runner="w1:100")
         assert finished is False
         assert transitions.retry(task_id, 1, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT) == Stale()
@@ -609,7 +629,9 @@ class RecordMachine(RuleBasedStateMachine):
             if old and turn > 0:
                 turn = data.draw(st.integers(0, turn - 1), label=f"old turn of {task_id}")
             turns.append((task_id, turn))
-        removed = self.transitions.confirm(turns)
+        removed = 0
+        for line, transitions in self.on.items():  # as the API and the scheduler confirm
+            removed += transitions.confirm([t for t in turns if self.model[t[0]].line == line])
         expected = 0
         for task_id, turn in turns:
             task = self.model[task_id]
@@ -625,7 +647,7 @@ class RecordMachine(RuleBasedStateMachine):
     ) -> None:
         """A message of `turn` (`turnless`: sent without one, which stands for turn 0)."""
         task = self.model[task_id]
-        outcome = self.transitions.claim(
+        outcome = self._of(task_id).claim(
             task_id,
             None if turnless else str(turn),
             redelivered,
@@ -694,15 +716,18 @@ class RecordMachine(RuleBasedStateMachine):
         if task.state in (State.QUEUED, State.STARTED):
             self._claimed(task, outcome, runner)
         else:
-            expected = PassedOn(task.state) if self._line() else Skipped(task.state)
+            expected = PassedOn(task.state) if self._line(task.line) else Skipped(task.state)
             assert outcome == expected
 
-    def _head(self) -> str | None:
-        """What a quorum queue's next turn runs: a started task (the first created), else the
-        first of the line."""
-        started = sorted(self._ids(State.STARTED), key=lambda task_id: int(task_id[1:]))
-        line = self._line()
-        return started[0] if started else line[0] if line else None
+    def _head(self, line: str) -> str | None:
+        """What the next turn of a line's quorum queue runs: a started task of the line (the
+        first created), else the first of the line."""
+        started = sorted(
+            (task_id for task_id in self._ids(State.STARTED) if self.model[task_id].line == line),
+            key=lambda task_id: int(task_id[1:]),
+        )
+        waiting = self._line(line)
+        return started[0] if started else waiting[0] if waiting else None
 
     @rule(
         task_id=tasks,
@@ -728,16 +753,16 @@ class RecordMachine(RuleBasedStateMachine):
         self._claim(task_id, turn, redelivered, runner, turnless=turnless and turn == 0)
 
     @precondition(lambda self: len(self._unfinished()) < MAX_TASKS)
-    @rule(target=tasks, name=st.sampled_from(NAMES), runner=runners)
-    def adopt(self, name: str, runner: str) -> str | MultipleResults[str]:
+    @rule(target=tasks, name=st.sampled_from(NAMES), runner=runners, line=creations["line"])
+    def adopt(self, name: str, runner: str, line: str) -> str | MultipleResults[str]:
         """A message sent by name without the API (Flower, another tool) brings its own task:
         adopted with turn 0 and run at once, or refused if its type takes serials."""
         task_id = f"t{len(self.model) + len(self.gone)}"
         params = {"text": "adopted"}
-        outcome = self.transitions.claim(
+        outcome = self.on[line].claim(
             task_id, None, False, name, params, runner, LEASE_MS, name in RANGED, forget_ms=FOREVER
         )
-        task = Task(name, ADOPTED, params, 5, State.QUEUED)
+        task = Task(name, ADOPTED, params, 5, State.QUEUED, line)
         self.model[task_id] = task
         if name in RANGED:
             assert outcome == Skipped("refused")
@@ -755,11 +780,12 @@ class RecordMachine(RuleBasedStateMachine):
     @rule(data=st.data(), runner=runners)
     def deliver(self, data: st.DataObject, runner: str) -> None:
         """A waiting task's current turn reaches a worker: the usual way a run begins. On a
-        quorum queue any turn does, bound to the line's head as it is delivered."""
+        quorum queue any turn of a line does, bound to its line's head as it is delivered."""
         task_id = data.draw(st.sampled_from(self._ids(State.QUEUED)))
         if self.quorum:
-            head = self.transitions.head()
-            expected = self._head()
+            line = self.model[task_id].line
+            head = self.on[line].head()
+            expected = self._head(line)
             assert head is not None and head.task_id == expected
             task = self.model[expected]
             assert (head.name, head.params) == (task.name, task.params)
@@ -800,10 +826,10 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _write(self, kind: str, task_id: str, token: int, runner: str) -> bool:
         if kind == "progress":
-            return self.transitions.progress(task_id, token, {"percent": self.clock})
+            return self._of(task_id).progress(task_id, token, {"percent": self.clock})
         if kind == "page":
-            return self.transitions.page(task_id, token, [self.clock])
-        return self.transitions.renew(task_id, token, runner, LEASE_MS)
+            return self._of(task_id).page(task_id, token, [self.clock])
+        return self._of(task_id).renew(task_id, token, runner, LEASE_MS)
 
     @precondition(lambda self: self._ids(State.STARTED))
     @rule(data=st.data(), kind=st.sampled_from(["progress", "page", "renew"]))
@@ -838,17 +864,17 @@ class RecordMachine(RuleBasedStateMachine):
         for kind in ("progress", "page", "renew"):
             assert self._write(kind, task_id, token, runner) is False
         meta = celery_meta(task_id, "SUCCESS")
-        finish = self.transitions.finish(
+        finish = self._of(task_id).finish(
             task_id, State.SUCCESS, None, FOREVER, token=token, meta=meta
         )
         assert finish is False
         assert (
-            self.transitions.retry(task_id, token, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT)
+            self._of(task_id).retry(task_id, token, {"type": "Late"}, FOREVER, kept=ERRORS_KEPT)
             == Stale()
         )
         if not (task_id in self.model and task.state == State.STARTED and runner == task.runner):
             # (A later attempt of the same process is no stale run.)
-            finish = self.transitions.finish(task_id, State.FAILURE, None, FOREVER, runner=runner)
+            finish = self._of(task_id).finish(task_id, State.FAILURE, None, FOREVER, runner=runner)
             assert finish is False
         assert self._footprint(task_id) == before
 
@@ -870,7 +896,7 @@ class RecordMachine(RuleBasedStateMachine):
             named["meta"] = celery_meta(task_id, final)
             if not task.stored_success:
                 task.meta = final
-        assert self.transitions.finish(task_id, final, error, FOREVER, **named) is True
+        assert self._of(task_id).finish(task_id, final, error, FOREVER, **named) is True
         task.state = final
         task.lease = False
         task.forget = True
@@ -895,7 +921,7 @@ class RecordMachine(RuleBasedStateMachine):
         task = self.model[task_id]
         token = task.attempts
         error = {"type": failure, "message": f"attempt {token} failed"}
-        outcome = self.transitions.retry(task_id, token, error, due, kept=ERRORS_KEPT)
+        outcome = self._of(task_id).retry(task_id, token, error, due, kept=ERRORS_KEPT)
         if task.cancel_requested:
             assert outcome == Cancelling()
             return
@@ -927,7 +953,7 @@ class RecordMachine(RuleBasedStateMachine):
         task_id = data.draw(st.sampled_from(self._retried()))
         task = self.model[task_id]
         failed_turn = task.turn
-        turn = self.transitions.release(task_id)
+        turn = self._of(task_id).release(task_id)
         task.state = State.QUEUED
         task.due_ms = None
         assert turn == self._enqueue(task)
@@ -960,7 +986,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _recover(self, task_id: str, node_alive: bool, quiet: bool) -> None:
         task = self.model[task_id]
-        outcome = self.transitions.recover(task_id, node_alive, FOREVER, FOREVER if quiet else 0)
+        outcome = self._of(task_id).recover(task_id, node_alive, FOREVER, FOREVER if quiet else 0)
         if task.lease or quiet:
             assert outcome == Alive()
         elif task.stored_success or (task.cancel_requested and not node_alive):
@@ -990,7 +1016,7 @@ class RecordMachine(RuleBasedStateMachine):
     @rule(task_id=tasks)
     def reissue(self, task_id: str) -> None:
         """The scheduler gives a waiting task whose turn was lost a new turn, in its place."""
-        turn = self.transitions.reissue(task_id)
+        turn = self._of(task_id).reissue(task_id)
         task = self.model[task_id]
         if task.state != State.QUEUED:
             assert turn == 0
@@ -1002,15 +1028,15 @@ class RecordMachine(RuleBasedStateMachine):
     @rule(task_ids=st.lists(tasks, max_size=3))
     def read(self, task_ids: list[str]) -> None:
         """The API reads tasks in one round trip: known ones in the order asked, each with
-        its place in line."""
+        its place in its line."""
         wanted = list(dict.fromkeys(task_ids))
-        snapshots = self.transitions.read([*wanted, "never-created"])
+        snapshots = self.on[MAIN].read([*wanted, "never-created"])
         assert [snapshot.record.id for snapshot in snapshots] == wanted
-        line = self._line()
         for snapshot in snapshots:
             task = self.model[snapshot.record.id]
             assert (snapshot.record.state, snapshot.record.params) == (task.state, task.params)
-            assert snapshot.record.attempts == task.attempts
+            assert (snapshot.record.attempts, snapshot.record.line) == (task.attempts, task.line)
+            line = self._line(task.line)
             queued = task.state == State.QUEUED
             assert snapshot.position == (line.index(snapshot.record.id) + 1 if queued else None)
 
@@ -1020,8 +1046,9 @@ class RecordMachine(RuleBasedStateMachine):
         """The keys the invariants look at, each as its type reads (a sorted set as a list of
         (member, score)), None when missing: one round trip, by READ."""
         keys = self.keys
-        names = [*self.index_keys, keys.line, keys.scheduled, keys.outbox, keys.cancelling]
-        names += [keys.expiry, *(keys.ledger(ledger) for ledger in LEDGERS)]
+        names = [*self.index_keys, *(keys.ledger(ledger) for ledger in LEDGERS)]
+        for sets in self.lines.values():
+            names += [sets.line, sets.scheduled, sets.outbox, sets.cancelling, sets.expiry]
         for task_id in [*self.model, *self.gone]:
             names += [keys.task(task_id), keys.lease(task_id), keys.pages(task_id)]
             names.append(keys.meta(task_id))
@@ -1049,14 +1076,18 @@ class RecordMachine(RuleBasedStateMachine):
         members = {key: {member for member, _ in found[key] or []} for key in keys}
         expected: dict[str, set[str]] = {key: set() for key in keys}
         for task_id, task in self.model.items():
-            for family in self.keys.families(task.name, task.owner):
+            for family in self.keys.families(task.name, task.owner, task.line):
                 expected[f"{family}all"].add(task_id)
                 expected[f"{family}state:{task.state}"].add(task_id)
         assert members == expected
         for task_id, task in self.model.items():
             for owner in (None, task.owner):
-                states = [s for s in State if task_id in members[self.keys.index(s, owner=owner)]]
-                assert states == [task.state], (task_id, owner)
+                for line in (None, task.line):
+                    index = [self.keys.index(s, owner=owner, line=line) for s in State]
+                    states = [
+                        s for s, key in zip(State, index, strict=True) if task_id in members[key]
+                    ]
+                    assert states == [task.state], (task_id, owner, line)
 
     def _records_agree(self, found: dict[str, Any]) -> None:
         """Each record says what the model says; its lease is held by its running attempt
@@ -1093,24 +1124,28 @@ class RecordMachine(RuleBasedStateMachine):
             assert found[keys.meta(task_id)] is None, task_id
 
     def _line_postponed_outbox_agree(self, found: dict[str, Any]) -> None:
-        keys, model = self.keys, self.model
-        # The line holds exactly the QUEUED tasks, in the order they will run.
-        assert [member for member, _ in found[keys.line] or []] == self._line()
-        assert dict(found[keys.scheduled] or []) == {
-            task_id: task.due_ms for task_id, task in model.items() if task.state == State.SCHEDULED
-        }
-        outbox = {member for member, _ in found[keys.outbox] or []}
-        assert all(model[task_id].state == State.QUEUED for task_id in outbox)
-        assert outbox == {task_id for task_id, task in model.items() if task.outbox}
-        assert dict(found[keys.cancelling] or []) == {
-            task_id: task.stop_ms
-            for task_id, task in model.items()
-            if task.state == State.STARTED and task.cancel_requested
-        }
-        # Finished tasks, and only they, wait there to be forgotten.
-        expiry = {member for member, _ in found[keys.expiry] or []}
-        assert {task_id for task_id, task in model.items() if task.forget} == expiry
-        assert all(model[task_id].state in TERMINAL for task_id in expiry)
+        for line, keys in self.lines.items():
+            model = {task_id: task for task_id, task in self.model.items() if task.line == line}
+            # The line holds exactly its QUEUED tasks, in the order they will run.
+            assert [member for member, _ in found[keys.line] or []] == self._line(line)
+            assert dict(found[keys.scheduled] or []) == {
+                task_id: task.due_ms
+                for task_id, task in model.items()
+                if task.state == State.SCHEDULED
+            }
+            outbox = {member for member, _ in found[keys.outbox] or []}
+            assert all(task_id in model for task_id in outbox)
+            assert all(model[task_id].state == State.QUEUED for task_id in outbox)
+            assert outbox == {task_id for task_id, task in model.items() if task.outbox}
+            assert dict(found[keys.cancelling] or []) == {
+                task_id: task.stop_ms
+                for task_id, task in model.items()
+                if task.state == State.STARTED and task.cancel_requested
+            }
+            # Finished tasks, and only they, wait there to be forgotten.
+            expiry = {member for member, _ in found[keys.expiry] or []}
+            assert {task_id for task_id, task in model.items() if task.forget} == expiry
+            assert all(model[task_id].state in TERMINAL for task_id in expiry)
 
     def _no_serial_issued_twice(self, found: dict[str, Any]) -> None:
         """Reserved ranges never overlap, the ledger holds what the model says, and a range
@@ -1132,12 +1167,12 @@ class QuorumRecordMachine(RecordMachine):
 
     quorum = True
 
-    @rule()
-    def head(self) -> None:
-        """The task the next turn runs: a started one first, then the line's head; none
-        when no task started or waits."""
-        found = self.transitions.head()
-        expected = self._head()
+    @rule(line=st.sampled_from([line.name for line in LINES]))
+    def head(self, line: str) -> None:
+        """The task the next turn of a line runs: a started one of that line first, then the
+        line's head; none when no task of the line started or waits."""
+        found = self.on[line].head()
+        expected = self._head(line)
         assert (found and found.task_id) == expected
 
 

@@ -25,6 +25,7 @@
 --                        nothing is passed on while tasks wait in line. Its meta is the bound
 --                        task's (Celery made it for the message as bound), stored as it is
 --                        claimed
+-- ARGV[17] line          the name of the line whose worker claims (an adopted task's line)
 -- Replies:
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
@@ -37,7 +38,7 @@
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
-local quorum = ARGV[16] == '1'
+local quorum, line = ARGV[16] == '1', ARGV[17]
 
 local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested')
 local state, asked = found[1], found[5]
@@ -80,7 +81,7 @@ if not state then
   local seq = redis.call('INCR', SEQ)
   redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', 5,
              'owner', '', 'families', fams, 'queued_at', NOW, 'not_before', '',
-             'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1)
+             'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1, 'line', line)
   index_all()
   if ranged == '1' then
     local error = cjson.encode({type = 'Refused', message =

@@ -25,6 +25,7 @@
 --                         ways, `retry_of` here and `retried_by` there, once) | 'clone'
 --                         (`clone_of` here; the origin is not changed)
 -- ARGV[22] origin id      ARGV[23] the origin's `retried_by` as the caller read it, or ''
+-- ARGV[24] line           the name of the task's line (whose keys these are)
 -- Replies:
 --   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
 --   {'existing', task id, digest}   the Idempotency-Key was used already
@@ -46,6 +47,7 @@ local max_waiting, digest, remember_s = tonumber(ARGV[12]), ARGV[13], tonumber(A
 local per_minute, first, last = tonumber(ARGV[15]), ARGV[16], ARGV[17]
 local size, max_task, max_user = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
 local link, origin_id, seen_retry = ARGV[21], ARGV[22], ARGV[23]
+local line = ARGV[24]
 
 if digest ~= '' then
   local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
@@ -85,7 +87,8 @@ local state = 'QUEUED'
 if not_before ~= '' then state = 'SCHEDULED' end
 redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', priority,
            'owner', owner, 'families', fams, 'queued_at', NOW, 'not_before', not_before,
-           'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1, 'usage', USAGE, 'bytes', size)
+           'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1, 'usage', USAGE, 'bytes', size,
+           'line', line)
 redis.call('INCRBY', USAGE, size)
 local created = {at = NOW, change = 'created', state = state}
 if link == 'retry' then

@@ -3,9 +3,10 @@
 --
 -- KEYS[1..13]  the task's keys, in the order of core.records.Keys.of_task:
 --   REC (the record hash), EVENTS (its event stream), HISTORY (its list of changes),
---   LINE (waiting tasks in run order), OUTBOX (turns awaiting RabbitMQ's confirm, by ms),
---   SCHEDULED (postponed tasks, by due ms), EXPIRY (finished tasks, by forget ms),
---   CANCELLING (running tasks asked to stop, by hard-stop ms), LEASE (held by the live run),
+--   LINE (its line's waiting tasks in run order), and of its line too: OUTBOX (turns
+--   awaiting RabbitMQ's confirm, by ms), SCHEDULED (postponed tasks, by due ms), EXPIRY
+--   (finished tasks, by forget ms), CANCELLING (running tasks asked to stop, by hard-stop
+--   ms); LEASE (held by the live run),
 --   SEQ (the creation counter), PAGES (pages of a large result), META (Celery's result),
 --   LINE_EVENTS (the stream of every change of every task: GET /events)
 -- ARGV[1..4]   ID (task id), NOW (ISO-8601 UTC), NOW_MS (epoch ms), CHANNEL (pub/sub
@@ -33,12 +34,13 @@ local fixed_fields = nil
 
 local function fixed()
   -- the fields a record keeps as created (name, owner, index families, creation sequence,
-  -- its owner's byte count), read at most once a script; nil while there is no record
+  -- its owner's byte count, its line: '' made before lines), read at most once a script;
+  -- nil while there is no record
   if not fixed_fields then
-    local found = redis.call('HMGET', REC, 'name', 'owner', 'families', 'seq', 'usage')
+    local found = redis.call('HMGET', REC, 'name', 'owner', 'families', 'seq', 'usage', 'line')
     if not found[1] then return nil end
     fixed_fields = {name = found[1], owner = found[2] or '', families = cjson.decode(found[3]),
-                    seq = tonumber(found[4]), usage = found[5]}
+                    seq = tonumber(found[4]), usage = found[5], line = found[6] or ''}
   end
   return fixed_fields
 end
@@ -69,7 +71,8 @@ local function line_event(kind, state, extra)
   -- started, progress, ended, deleted, requeued, cancelling, retrying)
   local record = fixed()
   local fields = {'kind', kind, 'id', ID, 'state', state, 'at', NOW,
-                  'name', record and record.name or '', 'owner', record and record.owner or ''}
+                  'name', record and record.name or '', 'owner', record and record.owner or '',
+                  'line', record and record.line or ''}
   if extra then for _, v in ipairs(extra) do table.insert(fields, v) end end
   redis.call('XADD', LINE_EVENTS, 'MAXLEN', '~', 10000, '*', unpack(fields))
 end
