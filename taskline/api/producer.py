@@ -28,7 +28,7 @@ from kombu.serialization import dumps as serialize
 from taskline.api.errors import UnavailableError, UnconfirmedError
 from taskline.core.line_queue import mismatch_message
 from taskline.core.records import TURN_HEADER
-from taskline.core.settings import Settings
+from taskline.core.settings import Settings, lines_of
 from taskline.worker.celery_app import create_celery_app
 
 # Connection failures, closed channels, nacks and returns (DeliveryError), timeouts.
@@ -55,7 +55,9 @@ class Producer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.app = create_celery_app(settings, with_backend=False)
-        self.queue = self.app.amqp.queues[settings.queue]
+        self.queue = self.app.amqp.queues[settings.queue]  # the main line's
+        # Every line's queue, on the same exchange.
+        self.queues = [self.app.amqp.queues[line.queue] for line in lines_of(settings)]
         self.timeout = settings.connect_timeout
         self.hostname = anon_nodename()
         self.urls = [url.strip() for url in settings.broker_url.split(";") if url.strip()]
@@ -95,20 +97,22 @@ class Producer:
     async def _declare(
         self, connection: AbstractConnection
     ) -> tuple[AbstractExchange, AbstractExchange]:
-        """The queue, its exchange and Celery's event exchange, as the worker declares them."""
+        """The lines' queues, their exchange and Celery's event exchange, as the worker
+        declares them."""
         confirmed = await connection.channel(publisher_confirms=True, on_return_raises=True)
         exchange = await confirmed.declare_exchange(
             self.queue.exchange.name, aio_pika.ExchangeType.DIRECT, durable=True
         )
-        try:
-            queue = await confirmed.declare_queue(
-                self.queue.name, durable=True, arguments=self.queue.queue_arguments
-            )
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
-            # Replaced since this process started: a 503 saying how to migrate, not "down".
-            refusal = mismatch_message(self.settings, str(exc.args[0] if exc.args else exc))
-            raise UnavailableError(refusal) from exc
-        await queue.bind(exchange, routing_key=self.queue.routing_key)
+        for line in self.queues:
+            try:
+                queue = await confirmed.declare_queue(
+                    line.name, durable=True, arguments=line.queue_arguments
+                )
+            except aiormq.exceptions.ChannelPreconditionFailed as exc:
+                # Replaced since this process started: a 503 saying how to migrate, not "down".
+                said = str(exc.args[0] if exc.args else exc)
+                raise UnavailableError(mismatch_message(self.settings, said, line.name)) from exc
+            await queue.bind(exchange, routing_key=line.routing_key)
         # Task-sent events are for monitors (Flower): not confirmed, like Celery's own.
         fire_and_forget: AbstractChannel = await connection.channel(publisher_confirms=False)
         events = await fire_and_forget.declare_exchange(
@@ -132,9 +136,17 @@ class Producer:
             pass
 
     async def publish(
-        self, task_id: str, name: str, params: dict[str, Any], priority: int, turn: int
+        self,
+        task_id: str,
+        name: str,
+        params: dict[str, Any],
+        priority: int,
+        turn: int,
+        queue: str | None = None,
     ) -> None:
-        """Send one turn of a task and wait until RabbitMQ has stored it (else a 503)."""
+        """Send one turn of a task to its line's queue (by default the main line's) and wait
+        until RabbitMQ has stored it (else a 503)."""
+        queue = queue or self.queue.name
         message = self.app.amqp.as_task_v2(
             task_id,
             name,
@@ -166,7 +178,7 @@ class Producer:
                         message_id=f"{task_id}.{turn}",
                         reply_to=properties["reply_to"] or None,
                     ),
-                    routing_key=self.queue.routing_key,
+                    routing_key=queue,
                     mandatory=True,
                 )
         except aiormq.exceptions.DeliveryError as exc:
@@ -179,13 +191,13 @@ class Producer:
             raise UnconfirmedError(task_id) from exc
         # The task is stored; a lost monitoring event must not turn that into a 503.
         with contextlib.suppress(*_BROKER_ERRORS):
-            await self._send_event(events, sent_event)
+            await self._send_event(events, sent_event, queue)
 
-    async def _send_event(self, events: AbstractExchange, fields: dict[str, Any]) -> None:
+    async def _send_event(
+        self, events: AbstractExchange, fields: dict[str, Any], queue: str
+    ) -> None:
         """Tell monitors the task was sent, as Celery's own event dispatcher would."""
-        fields.update(
-            queue=self.queue.name, exchange=self.queue.exchange.name, routing_key=self.queue.name
-        )
+        fields.update(queue=queue, exchange=self.queue.exchange.name, routing_key=queue)
         event = Event(
             "task-sent",
             hostname=self.hostname,
@@ -203,16 +215,17 @@ class Producer:
             mandatory=False,
         )
 
-    async def consumers(self) -> int | None:
-        """How many workers consume the task queue; None when RabbitMQ cannot be reached."""
+    async def consumers(self, queue: str | None = None) -> int | None:
+        """How many workers consume a line's queue (the main line's); None when RabbitMQ
+        cannot be reached."""
         try:
             async with asyncio.timeout(self.timeout * 2):
                 await self._connect()
                 assert self._connection is not None
                 channel = await self._connection.channel(publisher_confirms=False)
                 try:
-                    queue = await channel.declare_queue(self.queue.name, passive=True)
-                    return queue.declaration_result.consumer_count
+                    found = await channel.declare_queue(queue or self.queue.name, passive=True)
+                    return found.declaration_result.consumer_count
                 finally:
                     if not channel.is_closed:
                         await channel.close()

@@ -1,8 +1,8 @@
-"""The line's RabbitMQ queue: its arguments, and declaring it as every process starts.
+"""Each line's RabbitMQ queue: its arguments, and declaring them as every process starts.
 
 RabbitMQ never changes the arguments of a queue that exists: declaring it with others is
 refused (406 PRECONDITION_FAILED, the channel closed), and a worker would only retry that
-forever. So the worker, the API and the scheduler declare the queue first thing: a queue
+forever. So the worker, the API and the scheduler declare every queue first thing: a queue
 declared earlier with other arguments (before `x-single-active-consumer`, with another
 `x-max-priority`, or of the other type than TASKLINE_QUEUE_TYPE's) is replaced if RabbitMQ
 itself confirms it is empty and unused (a delete with if-empty and if-unused, atomic in the
@@ -21,7 +21,7 @@ from amqp.exceptions import AMQPError, AMQPNotImplementedError, PreconditionFail
 from kombu import Connection
 from kombu.exceptions import OperationalError
 
-from taskline.core.settings import Settings
+from taskline.core.settings import Settings, lines_of
 
 # Priority 0-9 (higher first, then FIFO); one active consumer keeps the order even with a
 # standby worker attached: RabbitMQ delivers to the first consumer attached and passes the
@@ -50,13 +50,14 @@ def queue_arguments(settings: Settings) -> dict[str, Any]:
 
 
 class QueueMismatchError(Exception):
-    """The queue exists with other arguments, and replacing it could lose messages.
+    """The queue `name` exists with other arguments, and replacing it could lose messages.
 
     `replaceable`: False when RabbitMQ cannot delete it only if empty and unused (a quorum
     queue), so no process replaces it even once drained."""
 
-    def __init__(self, refusal: str, *, replaceable: bool = True) -> None:
+    def __init__(self, refusal: str, name: str, *, replaceable: bool = True) -> None:
         super().__init__(refusal)
+        self.name = name
         self.replaceable = replaceable
 
 
@@ -79,10 +80,12 @@ class Unreachable:
     error: str
 
 
-def mismatch_message(settings: Settings, refusal: str, *, replaceable: bool = True) -> str:
-    """What is wrong with the queue, and the exact steps of the migration (`replaceable`: as
-    QueueMismatchError's)."""
-    name = settings.queue
+def mismatch_message(
+    settings: Settings, refusal: str, name: str | None = None, *, replaceable: bool = True
+) -> str:
+    """What is wrong with the queue (`name`, else the main line's), and the exact steps of
+    the migration (`replaceable`: as QueueMismatchError's)."""
+    name = name or settings.queue
     with Connection(settings.broker_url) as connection:
         vhost = connection.virtual_host or "/"
     wanted = ", ".join(f"{k}={v!r}" for k, v in queue_arguments(settings).items())
@@ -115,8 +118,19 @@ def mismatch_message(settings: Settings, refusal: str, *, replaceable: bool = Tr
 
 
 def declare(settings: Settings) -> Declared | Migrated | Unreachable:
-    """Declare the queue with Taskline's arguments; QueueMismatchError (its text the reply of
-    RabbitMQ) when it exists with others and could not be replaced without loss."""
+    """Declare the queue of every line with Taskline's arguments; QueueMismatchError (its
+    text the reply of RabbitMQ, its name the queue's) when one exists with others and could
+    not be replaced without loss."""
+    outcome: Declared | Migrated | Unreachable = Declared()
+    for line in lines_of(settings):
+        declared = declare_queue(settings, line.queue)
+        if not isinstance(declared, Declared):
+            outcome = declared
+    return outcome
+
+
+def declare_queue(settings: Settings, name: str) -> Declared | Migrated | Unreachable:
+    """Declare one queue with Taskline's arguments (see declare)."""
     try:
         timeout = settings.connect_timeout
         # A stalled broker (it accepts the connection, then answers nothing) times out too.
@@ -126,20 +140,20 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
         ) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=round(timeout) or 1)
             try:
-                _declare(conn.channel(), settings)
+                _declare(conn.channel(), settings, name)
                 return Declared()
             except PreconditionFailed as exc:
                 refusal = str(exc.reply_text)
             try:
                 # Atomic in RabbitMQ: refused (406) while one message or consumer is there.
                 channel: Any = conn.channel()  # py-amqp's: kombu's stub names no queue_delete
-                channel.queue_delete(settings.queue, if_unused=True, if_empty=True)
+                channel.queue_delete(name, if_unused=True, if_empty=True)
             except PreconditionFailed as exc:
-                raise QueueMismatchError(refusal) from exc
+                raise QueueMismatchError(refusal, name) from exc
             except AMQPNotImplementedError as exc:  # a quorum queue: no conditional delete
-                raise QueueMismatchError(refusal, replaceable=False) from exc
-            _declare(conn.channel(), settings)
-            log.warning("queue %r replaced (it was empty and unused): %s", settings.queue, refusal)
+                raise QueueMismatchError(refusal, name, replaceable=False) from exc
+            _declare(conn.channel(), settings, name)
+            log.warning("queue %r replaced (it was empty and unused): %s", name, refusal)
             return Migrated(refusal)
     except QueueMismatchError:
         raise
@@ -147,10 +161,10 @@ def declare(settings: Settings) -> Declared | Migrated | Unreachable:
         return Unreachable(str(exc))
 
 
-def _declare(channel: Any, settings: Settings) -> None:
+def _declare(channel: Any, settings: Settings, name: str) -> None:
     try:
         channel.queue_declare(
-            settings.queue, durable=True, auto_delete=False, arguments=queue_arguments(settings)
+            name, durable=True, auto_delete=False, arguments=queue_arguments(settings)
         )
     finally:
         if channel.is_open:
@@ -162,5 +176,5 @@ def exit_if_mismatched(settings: Settings, process: str) -> Declared | Migrated 
     try:
         return declare(settings)
     except QueueMismatchError as exc:
-        refusal = mismatch_message(settings, str(exc), replaceable=exc.replaceable)
+        refusal = mismatch_message(settings, str(exc), exc.name, replaceable=exc.replaceable)
         raise SystemExit(f"Taskline {process} refuses to start: {refusal}") from None

@@ -16,7 +16,7 @@ from taskline.core.layout import exit_if_old_layout
 from taskline.core.line_queue import MAX_PRIORITY, exit_if_mismatched, queue_arguments
 from taskline.core.logs import hide_results
 from taskline.core.registry import limits, loaded
-from taskline.core.settings import Settings, get_settings
+from taskline.core.settings import Settings, get_settings, lines_of
 
 
 class TasklineCelery(Celery):
@@ -38,15 +38,21 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
     app = TasklineCelery(settings)
     quorum = settings.queue_type == "quorum"
     exchange = Exchange(settings.queue, type="direct", durable=True)
-    queue = Queue(
-        settings.queue,
-        exchange,
-        routing_key=settings.queue,
-        durable=True,
-        # One active consumer: the standby workers wait; a classic queue keeps priorities
-        # 0-9, a quorum queue none (core.line_queue).
-        queue_arguments=queue_arguments(settings),
+    lines = lines_of(settings)
+    # One queue per line, on one exchange; a worker consumes one of them (-Q).
+    queues = tuple(
+        Queue(
+            line.queue,
+            exchange,
+            routing_key=line.queue,
+            durable=True,
+            # One active consumer: the standby workers wait; a classic queue keeps priorities
+            # 0-9, a quorum queue none (core.line_queue).
+            queue_arguments=queue_arguments(settings),
+        )
+        for line in lines
     )
+    tasks = loaded(settings)
     app.conf.update(
         broker_url=settings.broker_url,
         # Celery's Redis backend, each state write one round trip (worker.backend).
@@ -66,7 +72,12 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         result_serializer="json",
         accept_content=["json"],
         result_accept_content=["json"],
-        task_queues=(queue,),
+        task_queues=queues,
+        # A task sent by name (Flower) goes to its type's line; Taskline names the queue.
+        task_routes={
+            name: {"queue": lines.of(name).queue, "routing_key": lines.of(name).queue}
+            for name in tasks
+        },
         task_default_queue=settings.queue,
         task_default_exchange=settings.queue,
         task_default_routing_key=settings.queue,
@@ -99,7 +110,7 @@ def create_celery_app(settings: Settings, *, with_backend: bool = True) -> Taskl
         worker_hijack_root_logger=False,
         task_annotations={
             name: dict(zip(("soft_time_limit", "time_limit"), limits(t), strict=True))
-            for name, t in loaded(settings).items()
+            for name, t in tasks.items()
         },
         imports=("taskline.worker.presence",),
         # On a quorum queue each turn is bound to the head of the line when it is delivered.

@@ -35,15 +35,25 @@ class Publisher:
         }
 
     def publish(
-        self, task_id: str, name: str, params: dict[str, Any], priority: int, turn: int
+        self,
+        task_id: str,
+        name: str,
+        params: dict[str, Any],
+        priority: int,
+        turn: int,
+        queue: str | None = None,
     ) -> None:
-        """Send one turn of a task and wait until RabbitMQ has stored it."""
+        """Send one turn of a task to its line's queue (by default the main line's) and wait
+        until RabbitMQ has stored it."""
+        queue = queue or self.settings.queue
         try:
             self.app.send_task(
                 name,
                 kwargs=params,
                 task_id=task_id,
                 priority=priority,
+                queue=queue,
+                routing_key=queue,
                 headers={TURN_HEADER: str(turn)},
                 retry=True,
                 retry_policy=self._retry_policy,
@@ -52,13 +62,13 @@ class Publisher:
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailableError(str(exc)) from exc
 
-    def ready(self) -> int:
-        """How many messages wait in the task queue, ready to be delivered."""
+    def ready(self, queue: str | None = None) -> int:
+        """How many messages wait in a line's queue (the main line's), ready to be delivered."""
         try:
             with self.app.connection_for_write() as connection:
                 # kombu's stub names only the abstract channel; py-amqp's declares queues.
                 declared = connection.default_channel.queue_declare(  # type: ignore[attr-defined]
-                    queue=self.settings.queue, passive=True
+                    queue=queue or self.settings.queue, passive=True
                 )
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailableError(str(exc)) from exc
