@@ -44,8 +44,9 @@ secrets:
 run: $(VENV)/.runtime secrets
 	scripts/run.sh
 
-# One more worker of the same line (a hot standby), here or on another machine with the same
-# .env: `make worker` (TASKLINE_WORKER_NAME=name to choose its node name).
+# One more worker of a line (a hot standby, or the first of a line), here or on another machine
+# with the same .env: `make worker` (the main line), `make worker LINE=slow`
+# (TASKLINE_WORKER_NAME=name to choose its node name).
 worker: $(VENV)/.runtime
 	scripts/worker.sh
 

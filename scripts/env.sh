@@ -10,3 +10,5 @@ eval "$_taskline_settings"
 unset _taskline_settings
 mkdir -p "$TASKLINE_RUN_DIR"
 chmod 700 "$TASKLINE_RUN_DIR"
+# supervisord's worker of each line but the main one (supervisord.conf includes the file).
+"$TASKLINE_PYTHON" -m taskline.core.settings --line-workers > "$TASKLINE_RUN_DIR/lines.conf"

@@ -334,11 +334,41 @@ def shell(settings: Settings) -> str:
     )
 
 
+def line_workers(settings: Settings) -> str:
+    """supervisord's programs for the worker of each line but the main one (whose worker is
+    supervisord.conf's own `worker`), included from the run folder."""
+    text = "; The worker of each line but the main one: written by scripts/env.sh from the\n"
+    text += "; settings (python -m taskline.core.settings --line-workers).\n"
+    others = [line for line in lines_of(settings) if not line.main]
+    for line in others:
+        text += (
+            f"\n[program:worker-{line.name}]\n"
+            "command=%(ENV_TASKLINE_PYTHON)s -m celery -A taskline.worker.celery_app worker\n"
+            f"    -Q {line.queue} --pool=prefork --concurrency=1 --loglevel=INFO\n"
+            f"    --hostname=taskline-{line.name}@%%h\n"
+            "priority=10\nautorestart=true\nstartsecs=3\n"
+            'environment=REMAP_SIGTERM="SIGQUIT"\n'
+            "stopsignal=TERM\nstopwaitsecs=60\nstopasgroup=true\nkillasgroup=true\n"
+            "redirect_stderr=true\n"
+            f"stdout_logfile=%(ENV_TASKLINE_RUN_DIR)s/worker-{line.name}.log\n"
+        )
+    if others:
+        names = ",".join(f"worker-{line.name}" for line in others)
+        text += f"\n[group:lines]\nprograms={names}\n"
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--example", action="store_true", help="print .env.example")
     parser.add_argument("--shell", action="store_true", help="print export lines for a shell")
+    parser.add_argument(
+        "--line-workers", action="store_true", help="print supervisord's workers of the lines"
+    )
     args = parser.parse_args()
+    if args.line_workers:
+        print(line_workers(Settings()), end="")
+        return
     print(example() if args.example else shell(Settings()), end="")
 
 

@@ -96,9 +96,16 @@ class TasklineTask(Task[Any, Any]):
                 retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=30),
                 retry_on_error=[redis.ConnectionError, redis.TimeoutError],
             )
-            cls._transitions = Transitions(cls._redis, Keys(settings.key_prefix))
+            # The line this worker consumes: its runs write that line's sets.
+            line = self._line_keys()
+            cls._transitions = Transitions(cls._redis, line)
             cls._redis_pid = os.getpid()
         return cls._redis
+
+    def _line_keys(self) -> Keys:
+        app = self.app
+        assert isinstance(app, TasklineCelery)
+        return Keys(app.settings.key_prefix, app.line)
 
     @property
     def transitions(self) -> Transitions:

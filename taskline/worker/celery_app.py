@@ -8,25 +8,28 @@ importing any task code.
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init, import_modules
+from celery.signals import celeryd_after_setup, celeryd_init, import_modules
 from kombu import Exchange, Queue
 
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.layout import exit_if_old_layout
 from taskline.core.line_queue import MAX_PRIORITY, exit_if_mismatched, queue_arguments
+from taskline.core.lines import Line
 from taskline.core.logs import hide_results
 from taskline.core.registry import limits, loaded
 from taskline.core.settings import Settings, get_settings, lines_of
 
 
 class TasklineCelery(Celery):
-    """A Celery app that carries the Taskline settings it was built from."""
+    """A Celery app that carries the Taskline settings it was built from, and, in a worker,
+    the line it consumes (set as the worker boots: see _consume_one_line)."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(
             "taskline", set_as_current=False, task_cls="taskline.worker.base:TasklineTask"
         )
         self.settings = settings
+        self.line: Line = lines_of(settings).main
 
 
 def create_celery_app(settings: Settings, *, with_backend: bool = True) -> TasklineCelery:
@@ -151,6 +154,32 @@ def _refuse_other_queue_arguments(instance: Any, **_: Any) -> None:
     (core.line_queue), instead of retrying RabbitMQ's refusal of its declare forever."""
     if isinstance(instance.app, TasklineCelery):
         exit_if_mismatched(instance.app.settings, "worker")
+
+
+@celeryd_after_setup.connect
+def _consume_one_line(instance: Any, **_: Any) -> None:
+    """A worker consumes one line: the queue -Q names, or without -Q the line of
+    TASKLINE_WORKER_LINE (by default the main line). Its runs write that line's keys."""
+    app = instance.app
+    if not isinstance(app, TasklineCelery):
+        return
+    lines = lines_of(app.settings)
+    queues = app.amqp.queues
+    consumed = sorted(queues.consume_from or queues)
+    if len(lines) > 1 and len(consumed) == len(lines):  # no -Q: the setting's line
+        line = lines.named(app.settings.worker_line)
+        queues.select([line.queue])
+    else:
+        found = [lines.by_queue(name) for name in consumed]
+        if len(found) != 1 or found[0] is None:
+            raise SystemExit(
+                f"Taskline worker refuses to start: it consumes {', '.join(consumed)}, but a "
+                "worker consumes the queue of one line: "
+                + ", ".join(f"{line.name}: -Q {line.queue}" for line in lines)
+                + " (or TASKLINE_WORKER_LINE=LINE and no -Q)"
+            )
+        line = found[0]
+    app.line = line
 
 
 @celeryd_init.connect

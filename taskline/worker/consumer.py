@@ -1,10 +1,11 @@
-"""The worker's consumer on a replicated (quorum) queue: each turn is bound to the line's head.
+"""The worker's consumer on replicated (quorum) queues: each turn is bound to its line's head.
 
 A quorum queue delivers in the order messages came (RabbitMQ 3.x keeps no priorities, 4.0-4.2
 two levels), so the order of the line cannot be the queue's. Every message is taken as a turn,
 not as the task it was sent for: when it is delivered, before Celery makes a request of it,
-the message is bound to the task to run now (core/lua/head.lua: a task that started and has not
-ended, else the first of the line), with that task's id, type and params. Celery then sees
+the message is bound to the task to run now on the line of the queue it came from
+(core/lua/head.lua: a task of that line that started and has not ended, else the first of the
+line), with that task's id, type and params. Celery then sees
 that task everywhere: its events, its result, its time limits, a revoke by its id. The claim
 (worker.base) takes it as the turn of whatever task it names now, and passes on a turn that
 comes to nothing while tasks wait, so no waiting task is ever left without a message.
@@ -25,7 +26,9 @@ from celery.worker.consumer import Consumer
 from kombu.message import Message
 
 from taskline.core import redis_clients
+from taskline.core.lines import Line
 from taskline.core.records import TURN_HEADER, Keys
+from taskline.core.settings import lines_of
 from taskline.core.transitions import Head, Transitions
 from taskline.worker.celery_app import TasklineCelery
 
@@ -67,27 +70,41 @@ class _Blueprint(_CeleryBlueprint):  # type: ignore[misc]  # Any as a base
 
 
 class TurnConsumer(Consumer):
-    """Celery's consumer, each task message bound to the head of the line on delivery."""
+    """Celery's consumer, each task message bound to the head of its line on delivery."""
 
     Blueprint = _Blueprint
 
-    _transitions: Transitions | None = None
+    _client: redis.Redis | None = None
+    _transitions: dict[str, Transitions] | None = None
 
-    def head(self) -> Head | None:
-        """The task the next turn runs (None on a Redis failure: the message is left as is)."""
-        if self._transitions is None:
-            app = self.app
-            assert isinstance(app, TasklineCelery)
-            settings = app.settings
-            client = redis_clients.client(
+    def line_of(self, message: Message) -> Line:
+        """The line of the queue a message came from (its routing key names the queue); the
+        worker's own line if no line has that queue."""
+        app = self.app
+        assert isinstance(app, TasklineCelery)
+        queue = message.delivery_info.get("routing_key") or ""
+        return lines_of(app.settings).by_queue(queue) or app.line
+
+    def head(self, line: Line) -> Head | None:
+        """The task the next turn of the line runs (None on a Redis failure: the message is
+        left as is)."""
+        app = self.app
+        assert isinstance(app, TasklineCelery)
+        settings = app.settings
+        if self._client is None or self._transitions is None:
+            self._client = redis_clients.client(
                 settings,
                 decode_responses=True,
                 socket_connect_timeout=settings.connect_timeout,
                 socket_timeout=settings.connect_timeout,
             )
-            self._transitions = Transitions(client, Keys(settings.key_prefix))
+            self._transitions = {}
+        transitions = self._transitions.get(line.name)
+        if transitions is None:
+            keys = Keys(settings.key_prefix, line)
+            transitions = self._transitions[line.name] = Transitions(self._client, keys)
         try:
-            return self._transitions.head()
+            return transitions.head()
         except redis.RedisError as exc:
             log.warning("the line could not be read, the turn runs its own task: %s", exc)
             return None
@@ -97,7 +114,7 @@ class TurnConsumer(Consumer):
 
         def on_task_received(message: Message) -> Any:
             if isinstance(message.headers, dict) and TURN_HEADER in message.headers:
-                bind(message, self.head())
+                bind(message, self.head(self.line_of(message)))
             return handle(message)
 
         return on_task_received

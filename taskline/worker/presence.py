@@ -34,13 +34,14 @@ _seen: dict[str, Any] = {}
 
 def report() -> dict[str, Any]:
     """This worker as GET /workers shows it (the API adds whether it is active)."""
-    settings = _seen["app"].settings
+    line = _seen["app"].line
     running = [request.id for request in list(state.active_requests)]
     memory = psutil.virtual_memory()
     disk = psutil.disk_usage(DISK_PATH)
     return {
         "node": _seen["node"],
-        "queue": settings.queue,
+        "queue": line.queue,
+        "line": line.name,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "started_ms": _seen["started_ms"],

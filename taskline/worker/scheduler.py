@@ -25,10 +25,11 @@ from redis.retry import Retry
 from taskline.core import redis_clients
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.line_queue import exit_if_mismatched
+from taskline.core.lines import Line
 from taskline.core.log_format import configure as configure_logging
-from taskline.core.records import Keys, State, now_ms
+from taskline.core.records import Keys, State, line_keys, now_ms
 from taskline.core.replies import text_or_none, texts
-from taskline.core.settings import Settings, get_settings
+from taskline.core.settings import Settings, get_settings, lines_of
 from taskline.core.transitions import Recovered, Requeued, Transitions
 from taskline.worker.publisher import BrokerUnavailableError, Publisher
 
@@ -48,7 +49,9 @@ RECONCILE_BATCH = 1_000
 
 
 class Scheduler:
-    """One pass over the due work per tick."""
+    """One pass over the due work of every line per tick. Each line has its own sets and
+    queue; `self.transitions` and `self.keys` are the main line's, and the methods that
+    work on one line take it (by default the main line)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -61,81 +64,100 @@ class Scheduler:
             retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=3),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
         )
-        self.transitions = Transitions(self.redis, self.keys)
+        self.lines = lines_of(settings)
+        self.line_keys = line_keys(settings.key_prefix, self.lines)
+        waiting = {name: keys.line for name, keys in self.line_keys.items()}
+        self.on = {
+            name: Transitions(self.redis, keys, waiting) for name, keys in self.line_keys.items()
+        }
+        self.transitions = self.on[self.lines.main.name]
         self.publisher = Publisher(settings)
         self._last_sweep = self._last_reconcile = 0.0
-        # Waiting tasks whose turn seemed missing from the queue at the last reconciliation.
-        self._missing: set[str] = set()
+        # Per line: waiting tasks whose turn seemed missing from its queue at the last
+        # reconciliation.
+        self._missing: dict[str, set[str]] = {line.name: set() for line in self.lines}
+
+    def _line(self, line: Line | None) -> tuple[Line, Keys, Transitions]:
+        line = line or self.lines.main
+        return line, self.line_keys[line.name], self.on[line.name]
 
     def _due(self, key: str, until_ms: int) -> list[str]:
         return texts(self.redis.zrangebyscore(key, "-inf", until_ms, start=0, num=BATCH))
 
-    def _publish(self, task_id: str, turn: int) -> None:
-        """Publish a turn of a waiting task and take it off the outbox once confirmed."""
+    def _publish(self, task_id: str, turn: int, line: Line | None = None) -> None:
+        """Publish a turn of a waiting task to its line's queue and take it off the outbox
+        once confirmed."""
+        line, _, transitions = self._line(line)
         name, params, priority = map(
             text_or_none, self.redis.hmget(self.keys.task(task_id), "name", "params", "priority")
         )
         if name is not None and params is not None and priority is not None:
-            self.publisher.publish(task_id, name, json.loads(params), int(priority), turn)
-        self.transitions.confirm([(task_id, turn)])
+            self.publisher.publish(
+                task_id, name, json.loads(params), int(priority), turn, line.queue
+            )
+        transitions.confirm([(task_id, turn)])
 
-    def release_due(self) -> int:
-        """Put postponed tasks whose time has come back in line (postponed by a user, or
-        waiting for the next attempt of a retried failure)."""
+    def release_due(self, line: Line | None = None) -> int:
+        """Put postponed tasks whose time has come back in their line (postponed by a user,
+        or waiting for the next attempt of a retried failure)."""
+        line, keys, transitions = self._line(line)
         released = 0
-        for task_id in self._due(self.keys.scheduled, now_ms()):
-            turn = self.transitions.release(task_id)
+        for task_id in self._due(keys.scheduled, now_ms()):
+            turn = transitions.release(task_id)
             if turn:
-                self._publish(task_id, turn)
+                self._publish(task_id, turn, line)
                 released += 1
         return released
 
-    def republish_unconfirmed(self) -> None:
+    def republish_unconfirmed(self, line: Line | None = None) -> None:
         """Publish again the turns whose publisher gave up or died before the confirm: the
         line is reissued once, from the first of them (the others are behind it)."""
-        due = self._due(self.keys.outbox, now_ms() - OUTBOX_GRACE_MS)
+        line, keys, transitions = self._line(line)
+        due = self._due(keys.outbox, now_ms() - OUTBOX_GRACE_MS)
         if not due:
             return
         with self.redis.pipeline(transaction=False) as pipe:
             for task_id in due:
                 pipe.hmget(self.keys.task(task_id), "state", "turn")
-                pipe.zrank(self.keys.line, task_id)
+                pipe.zrank(keys.line, task_id)
             replies = pipe.execute()
         first: tuple[int, str] | None = None
         for task_id, (state, turn), rank in zip(due, replies[::2], replies[1::2], strict=True):
             if state != State.QUEUED:
                 # Taken off only if that turn is still the task's (or the task is gone).
-                self.transitions.confirm([(task_id, int(turn or 0))])
+                transitions.confirm([(task_id, int(turn or 0))])
             elif self.quorum:
-                self.reissue(task_id)  # any turn runs the head: the order needs no others
+                self.reissue(task_id, line)  # any turn runs the head: the order needs no others
             elif rank is not None and (first is None or rank < first[0]):
                 first = (rank, task_id)
         if first is not None:
-            self.reissue_from(first[1])
+            self.reissue_from(first[1], line)
 
     @property
     def quorum(self) -> bool:
-        """Whether the queue is a quorum queue, whose turns each run the line's head."""
+        """Whether the queues are quorum queues, whose turns each run their line's head."""
         return self.settings.queue_type == "quorum"
 
-    def reissue(self, task_id: str) -> None:
-        """A new turn for a waiting task, published."""
-        turn = self.transitions.reissue(task_id)
+    def reissue(self, task_id: str, line: Line | None = None) -> None:
+        """A new turn for a waiting task of a line, published to the line's queue."""
+        line, _, transitions = self._line(line)
+        turn = transitions.reissue(task_id)
         if turn:
-            self._publish(task_id, turn)
+            self._publish(task_id, turn, line)
 
-    def reissue_from(self, task_id: str) -> None:
+    def reissue_from(self, task_id: str, line: Line | None = None) -> None:
         """New turns for a waiting task and every one behind it, published in line order.
 
         A turn published again lands at the back of RabbitMQ's queue, behind tasks that came
         later; new turns for the rest of the line keep the order (their older messages are
         dropped as superseded when they come).
         """
-        rank = self.redis.zrank(self.keys.line, task_id)
+        line, keys, transitions = self._line(line)
+        rank = self.redis.zrank(keys.line, task_id)
         if not isinstance(rank, int):  # None: no longer in line
             return
-        for waiting in texts(self.redis.zrange(self.keys.line, rank, rank + RECONCILE_BATCH - 1)):
-            self.reissue(waiting)
+        for waiting in texts(self.redis.zrange(keys.line, rank, rank + RECONCILE_BATCH - 1)):
+            self.reissue(waiting, line)
 
     def _worker_alive(self, runner: str | None) -> bool:
         """Whether the worker of a run (its node name, before ":pid") still sends heartbeats."""
@@ -143,22 +165,23 @@ class Scheduler:
         seen = self.redis.zscore(self.keys.workers, node) if node else None
         return seen is not None and seen >= now_ms() - self.settings.worker_expiry_seconds * 1000
 
-    def stop_ignored_cancels(self) -> None:
+    def stop_ignored_cancels(self, line: Line | None = None) -> None:
         """Have the pool child of a task that ignored its cancel request killed.
 
         The worker records the task CANCELLED once the child is gone (worker.hooks.limits).
         A worker that sends no heartbeats any more cannot: once the run's lease has lapsed
         too, the run is over and recover_lost_runs records it.
         """
-        for task_id in self._due(self.keys.cancelling, now_ms()):
+        _, keys, _ = self._line(line)
+        for task_id in self._due(keys.cancelling, now_ms()):
             state, runner = map(
                 text_or_none, self.redis.hmget(self.keys.task(task_id), "state", "runner")
             )
             if state != State.STARTED:
-                self.redis.zrem(self.keys.cancelling, task_id)
+                self.redis.zrem(keys.cancelling, task_id)
                 continue
             # xx: a run that ended meanwhile has left the set, and is not put back.
-            self.redis.zadd(self.keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS}, xx=True)
+            self.redis.zadd(keys.cancelling, {task_id: now_ms() + KILL_AGAIN_MS}, xx=True)
             if self._worker_alive(runner):
                 self.publisher.terminate(task_id)
 
@@ -168,7 +191,8 @@ class Scheduler:
         Celery acknowledges the message of a pool child lost after it stored SUCCESS, and a
         run asked to stop whose worker is gone is over: without this they would stay
         STARTED. Any other lost run goes back in line (a stalled run that wakes up finds
-        its token stale and stops).
+        its token stale and stops). Runs of every line, each settled on its record's line (a
+        line no longer set up is left alone, with a warning).
         """
         running = [t for t, _ in self.redis.zscan_iter(self.keys.index(State.STARTED.value))]
         with self.redis.pipeline(transaction=False) as pipe:
@@ -176,10 +200,16 @@ class Scheduler:
                 pipe.exists(self.keys.lease(task_id))
             leases = pipe.execute()
         for task_id in (t for t, held in zip(running, leases, strict=True) if not held):
-            runner = text_or_none(self.redis.hget(self.keys.task(task_id), "runner"))
+            runner, named = map(
+                text_or_none, self.redis.hmget(self.keys.task(task_id), "runner", "line")
+            )
+            if (named or "") and named not in self.lines:
+                log.warning("task %s runs on line %r, which is not set up", task_id, named)
+                continue
+            line = self.lines.named(named or "")
             forget_at = now_ms() + self.settings.retention_seconds * 1000
             alive = self._worker_alive(runner)
-            outcome = self.transitions.recover(task_id, alive, forget_at, LOST_AFTER_MS)
+            outcome = self.on[line.name].recover(task_id, alive, forget_at, LOST_AFTER_MS)
             if isinstance(outcome, Requeued):
                 log.warning(
                     "run %s of task %s was lost: back in line",
@@ -187,7 +217,7 @@ class Scheduler:
                     task_id,
                     extra={"task_id": task_id},
                 )
-                self._publish(task_id, outcome.turn)
+                self._publish(task_id, outcome.turn, line)
             elif isinstance(outcome, Recovered):
                 log.warning(
                     "run %s of task %s was lost: %s",
@@ -197,12 +227,13 @@ class Scheduler:
                     extra={"task_id": task_id},
                 )
 
-    def forget_expired(self) -> None:
+    def forget_expired(self, line: Line | None = None) -> None:
         """Delete finished tasks past their retention: record, result, events, indexes."""
-        for task_id in self._due(self.keys.expiry, now_ms()):
-            self.transitions.delete(task_id)
+        _, keys, transitions = self._line(line)
+        for task_id in self._due(keys.expiry, now_ms()):
+            transitions.delete(task_id)
 
-    def reconcile(self) -> None:
+    def reconcile(self, line: Line | None = None) -> None:
         """Publish again the turns of waiting tasks that RabbitMQ's queue lacks.
 
         The queue holds at least one message for each waiting task (more for superseded
@@ -212,39 +243,47 @@ class Scheduler:
         is reissued from the first such task on, in order. A duplicate turn is harmless
         (the worker runs a turn once). On a quorum queue any turn runs the line's head, so
         only as many turns as are missing are published again, none reissued for the order.
+        Each line against its own queue, its missing turns counted on their own.
         """
-        waiting = self.redis.zcard(self.keys.line)
-        in_flight = self.redis.zcard(self.keys.outbox)
-        missing = waiting - in_flight - (self.publisher.ready() if waiting else 0)
+        line, keys, _ = self._line(line)
+        waiting = self.redis.zcard(keys.line)
+        in_flight = self.redis.zcard(keys.outbox)
+        missing = waiting - in_flight - (self.publisher.ready(line.queue) if waiting else 0)
         if missing <= 0:
-            self._missing = set()
+            self._missing[line.name] = set()
             return
-        line = texts(self.redis.zrange(self.keys.line, 0, RECONCILE_BATCH - 1))
-        outbox = set(texts(self.redis.zrange(self.keys.outbox, 0, -1))) if in_flight else set()
-        suspects = [task_id for task_id in line if task_id not in outbox]
-        lost = [task_id for task_id in suspects if task_id in self._missing]  # in line order
-        self._missing = set(suspects)
+        queued = texts(self.redis.zrange(keys.line, 0, RECONCILE_BATCH - 1))
+        outbox = set(texts(self.redis.zrange(keys.outbox, 0, -1))) if in_flight else set()
+        suspects = [task_id for task_id in queued if task_id not in outbox]
+        seen = self._missing[line.name]
+        lost = [task_id for task_id in suspects if task_id in seen]  # in line order
+        self._missing[line.name] = set(suspects)
         if lost and self.quorum:
-            log.warning("%d turns missing from the queue: published again", missing)
+            log.warning("%d turns missing from queue %s: published again", missing, line.queue)
             for task_id in lost[:missing]:
-                self.reissue(task_id)
-            self._missing = set()
+                self.reissue(task_id, line)
+            self._missing[line.name] = set()
         elif lost:
-            log.warning("%d turns missing from the queue: the line is reissued", len(lost))
-            self.reissue_from(lost[0])
-            self._missing = set()
+            log.warning(
+                "%d turns missing from queue %s: the line is reissued", len(lost), line.queue
+            )
+            self.reissue_from(lost[0], line)
+            self._missing[line.name] = set()
 
     def tick(self) -> None:
-        self.release_due()
-        self.stop_ignored_cancels()
+        for line in self.lines:
+            self.release_due(line)
+            self.stop_ignored_cancels(line)
         if time.monotonic() - self._last_sweep >= 1.0:
             self._last_sweep = time.monotonic()
-            self.republish_unconfirmed()
+            for line in self.lines:
+                self.republish_unconfirmed(line)
+                self.forget_expired(line)
             self.recover_lost_runs()
-            self.forget_expired()
         if time.monotonic() - self._last_reconcile >= self.settings.reconcile_seconds:
             self._last_reconcile = time.monotonic()
-            self.reconcile()
+            for line in self.lines:
+                self.reconcile(line)
 
     def run(self, stop: threading.Event) -> None:
         """Tick until stopped; an unreachable RabbitMQ or Redis is waited out, not fatal."""
