@@ -3,7 +3,7 @@
 Every transition script appends its change to one Redis stream (core/lua/task.lua,
 `line_event`). While anyone watches `GET /events`, one task of this process reads that stream
 (a blocking XREAD on one connection: the line's one subscription here) and hands each batch of
-events to every watcher's queue, with the line's new order when the batch changed it. Nobody
+events to every watcher's queue, with the new order of each line the batch changed. Nobody
 watching, nothing is read.
 
 What a new watcher is told first (a snapshot of the line) is read once for all the watchers
@@ -40,15 +40,15 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Events read together: (stream id, fields) each, and the line's head after them
-    (task id, owner) when they changed it."""
+    """Events read together: (stream id, fields) each, and the head after them (task id,
+    owner) of each line they changed, by the line's name (None: none changed)."""
 
     events: list[tuple[str, dict[str, str]]]
-    line: list[tuple[str, str]] | None
+    line: dict[str, list[tuple[str, str]]] | None
     # What the watchers send of it, made by the first that needs it for all the others: each
-    # event by its id, and the line's new order per owner (None: all) with its data's JSON.
+    # event by its id, and each line's new order per owner (None: all) with its data's JSON.
     sent: dict[str, ServerSentEvent] = field(default_factory=dict)
-    lines: dict[str | None, asyncio.Future[tuple[ServerSentEvent, str]]] = field(
+    lines: dict[tuple[str, str | None], asyncio.Future[tuple[ServerSentEvent, str]]] = field(
         default_factory=dict
     )
 
@@ -56,9 +56,14 @@ class Batch:
 class LineHub:
     """One reader of the line's event stream per process, for every `/events` watcher."""
 
-    def __init__(self, redis: Redis, keys: Keys, block_ms: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, block_ms: int, lines: dict[str, Keys] | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
+        # Each line's keys by name, the main line's first ('' in an event: made before lines).
+        self.lines = lines or {"": keys}
+        self.main = next(iter(self.lines))
         # How long one read waits for news: below the connection's socket timeout.
         self.block_ms = block_ms
         self._queues: set[asyncio.Queue[Batch | None]] = set()
@@ -138,8 +143,13 @@ class LineHub:
                 if not events:
                     continue
                 last = events[-1][0]
-                changed = any(fields.get("kind") in LINE_KINDS for _, fields in events)
-                self._hand_out(Batch(events, await self.head() if changed else None))
+                changed = {
+                    fields.get("line") or self.main
+                    for _, fields in events
+                    if fields.get("kind") in LINE_KINDS
+                } & set(self.lines)
+                heads = {line: await self.head(line) for line in sorted(changed)}
+                self._hand_out(Batch(events, heads or None))
             except (RedisError, OSError) as exc:
                 # Nothing is lost: the next read starts after the last event handed out, and
                 # the watchers wait meanwhile (their keep-alives go on).
@@ -156,9 +166,10 @@ class LineHub:
                     queue.get_nowait()
                 queue.put_nowait(None)
 
-    async def head(self) -> list[tuple[str, str]]:
-        """The first waiting tasks in run order, with their owners."""
-        ids = texts(await self.redis.zrange(self.keys.line, 0, LINE_HEAD - 1))
+    async def head(self, line: str = "") -> list[tuple[str, str]]:
+        """The first waiting tasks of a line (the main line) in run order, with their owners."""
+        sets = self.lines[line or self.main]
+        ids = texts(await self.redis.zrange(sets.line, 0, LINE_HEAD - 1))
         if not ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:

@@ -49,7 +49,7 @@ from taskline.core.log_format import configure as configure_logging
 from taskline.core.logs import hide_tokens
 from taskline.core.records import Keys
 from taskline.core.registry import loaded, packages_of
-from taskline.core.settings import Settings, get_settings
+from taskline.core.settings import Settings, get_settings, lines_of
 
 # The built-in task types' package: the seed routes and serial checks are served with it.
 BUILTINS = "taskline.builtins"
@@ -98,13 +98,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
-        app.state.store = TaskStore(redis, keys, round(settings.worker_expiry_seconds * 1000))
+        app.state.store = TaskStore(
+            redis, keys, round(settings.worker_expiry_seconds * 1000), lines_of(settings)
+        )
         # First: it refuses users whose names are not allowed, before anything else starts.
         app.state.authenticator = Authenticator(settings, app.state.store)
         app.state.addresses = ClientAddresses(settings.trusted_proxies)
         app.state.hub = EventHub(redis, keys.channel)
         await app.state.hub.start()
-        app.state.line = LineHub(redis, keys, block_ms=int(settings.connect_timeout * 500))
+        app.state.line = LineHub(
+            redis,
+            keys,
+            block_ms=int(settings.connect_timeout * 500),
+            lines={  # the main line first
+                line.name: app.state.store.line_keys[line.name]
+                for line in sorted(app.state.store.lines, key=lambda line: not line.main)
+            },
+        )
         app.state.slots = StreamSlots(redis, keys, settings.max_streams_per_user)
         await app.state.slots.start()
         app.state.producer = Producer(settings)

@@ -211,6 +211,7 @@ class TaskOut(BaseModel):
                     "state": "PROGRESS",
                     "priority": 5,
                     "owner": "",
+                    "line": "default",
                     "queued_at": "2026-11-23T18:00:00.123Z",
                     "not_before": None,
                     "started_at": "2026-11-23T18:00:01.002Z",
@@ -244,6 +245,11 @@ class TaskOut(BaseModel):
     state: State
     priority: int
     owner: str
+    line: str | None = Field(
+        None,
+        description="The line it waits and runs on (TASKLINE_LINES); null for a task made "
+        "before lines, which is on the main line.",
+    )
     queued_at: str | None
     not_before: str | None = None
     started_at: str | None = None
@@ -335,14 +341,22 @@ class TaskPage(BaseModel):
 
 
 class QueueOut(BaseModel):
-    """The line as the worker will take it."""
+    """A line as its worker will take it."""
 
+    line: str = Field("default", description="The line (TASKLINE_LINES).")
+    queue: str = Field("", description="Its RabbitMQ queue.")
     depth: int = Field(description="Tasks waiting their turn.")
     scheduled: int = Field(description="Tasks postponed until a later time.")
     running: list[TaskOut]
     next: list[TaskOut] = Field(description="The next tasks, in the order they will run.")
     workers: list[str] = Field(description="Workers seen consuming in the last seconds.")
     consumers: int | None = Field(description="Consumers RabbitMQ reports on the queue.")
+
+
+class LinesOut(BaseModel):
+    """Every line, in the order TASKLINE_LINES gives them."""
+
+    lines: list[QueueOut]
 
 
 class MemoryUse(BaseModel):
@@ -362,10 +376,11 @@ class WorkerOut(BaseModel):
     """A worker as it reported itself at its last heartbeat."""
 
     node: str = Field(description="Celery's node name (`name@host`), unique per worker.")
-    queue: str = Field(description="The line (RabbitMQ queue) it consumes.")
+    line: str = Field("", description="The line it consumes.")
+    queue: str = Field(description="The RabbitMQ queue of its line.")
     active: bool = Field(
-        description="It runs the line (RabbitMQ's single active consumer); the others wait "
-        "as standbys and take over when it leaves."
+        description="It runs its line (RabbitMQ's single active consumer); the others of the "
+        "line wait as standbys and take over when it leaves."
     )
     host: str
     pid: int = Field(description="Its main process.")
@@ -385,7 +400,10 @@ class WorkersOut(BaseModel):
     """Every worker seen lately, the active one first."""
 
     workers: list[WorkerOut]
-    active: str | None = Field(description="The node of the active worker, if one is known.")
+    active: str | None = Field(
+        description="The node of the active worker of the line asked for (by default the "
+        "main line), if one is known."
+    )
     expiry_seconds: float = Field(
         description="A worker silent this long (killed, its host lost) drops out of the list."
     )
@@ -431,6 +449,7 @@ def task_out(snapshot: Snapshot, cut_to: int | None = None, *, traceback: bool =
         state=state,
         priority=record.priority,
         owner=record.owner,
+        line=record.line or None,
         queued_at=record.queued_at,
         not_before=record.not_before,
         started_at=record.started_at,

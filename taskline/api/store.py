@@ -13,7 +13,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskline.api.errors import UnavailableError
 from taskline.api.reads import GatheredReads
-from taskline.core.records import Keys, Snapshot, now_ms
+from taskline.core.lines import Lines, parse_lines
+from taskline.core.records import Keys, Snapshot, line_keys, now_ms
 from taskline.core.replies import Entry, entries, scored, text, texts
 from taskline.core.transitions import AsyncTransitions
 
@@ -47,30 +48,58 @@ def redis_errors() -> Iterator[None]:
 
 
 class TaskStore:
-    """Reads task records and changes them through the transition scripts."""
+    """Reads task records and changes them through the transition scripts, each on its
+    task's line (`of(line)`); `transitions` are the main line's, and read every line."""
 
-    def __init__(self, redis: Redis, keys: Keys, worker_expiry_ms: int = 10_000) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        worker_expiry_ms: int = 10_000,
+        lines: Lines | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.worker_expiry_ms = worker_expiry_ms  # a worker silent this long is gone
-        self.transitions = AsyncTransitions(redis, keys)
+        self.lines = lines or parse_lines("", "")
+        self.line_keys = line_keys(keys.prefix, self.lines)
+        waiting = {name: sets.line for name, sets in self.line_keys.items()}
+        self._on = {
+            name: AsyncTransitions(redis, sets, waiting) for name, sets in self.line_keys.items()
+        }
+        self.transitions = self._on[self.lines.main.name]
         self._reads = GatheredReads(self.transitions.read)
-        self._confirmed: list[tuple[str, int]] = []
+        self._confirmed: list[tuple[str, int, str]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+
+    def of(self, line: str) -> AsyncTransitions:
+        """The transitions of a line ('' the main line: a record made before lines);
+        UnavailableError for a line this deployment no longer sets up."""
+        found = self._on.get(line or self.lines.main.name)
+        if found is None:
+            raise UnavailableError(
+                f"line {line!r} is not one of TASKLINE_LINES ({', '.join(self.lines.names)}): "
+                "its tasks cannot be changed until it is set up again"
+            )
+        return found
+
+    def sets(self, line: str | None) -> Keys:
+        """The keys of a line's sets (None or '': the main line's)."""
+        return self.line_keys[line or self.lines.main.name]
 
     async def change(self, transition: Awaitable[T]) -> T:
         """Run a transition (`store.change(store.transitions.cancel(...))`); 503 if unreachable."""
         with redis_errors():
             return await transition
 
-    def published(self, task_id: str, turn: int) -> None:
+    def published(self, task_id: str, turn: int, line: str = "") -> None:
         """RabbitMQ confirmed this turn: take it off the outbox, soon, if it is still current.
 
         Confirmed turns are taken off together, one command for all the requests of a few
         milliseconds. One that is never taken off (Redis went away) is published again by
         the scheduler after its grace time; the worker runs a turn once, whatever comes.
         """
-        self._confirmed.append((task_id, turn))
+        self._confirmed.append((task_id, turn, line))
         if len(self._confirmed) == 1:  # the first of a batch schedules its removal
             flush = asyncio.create_task(self._take_off_outbox())
             self._flushes.add(flush)
@@ -79,8 +108,10 @@ class TaskStore:
     async def _take_off_outbox(self) -> None:
         await asyncio.sleep(OUTBOX_BATCH_SECONDS)
         confirmed, self._confirmed = self._confirmed, []
-        with contextlib.suppress(RedisError, OSError):
-            await self.transitions.confirm(confirmed)
+        for line in {line for _, _, line in confirmed}:  # each line's outbox
+            turns = [(task_id, turn) for task_id, turn, of in confirmed if of == line]
+            with contextlib.suppress(RedisError, OSError):
+                await self._on[line or self.lines.main.name].confirm(turns)
 
     async def idempotent(self, owner: str, key: str) -> tuple[str, str] | None:
         """(task id, request digest) of the task this owner's key created, if any."""
@@ -97,10 +128,13 @@ class TaskStore:
             return await self._reads.read(task_id)
 
     async def read_with_outbox(self, task_id: str) -> tuple[Snapshot | None, int | None]:
-        """One task, and since when (ms) its turn waits in the outbox for a confirm."""
+        """One task, and since when (ms) its turn waits in its line's outbox for a confirm."""
+        snapshot = await self.read(task_id)
+        if snapshot is None or snapshot.record.line not in ("", *self.lines.names):
+            return snapshot, None
         with redis_errors():
-            since = await self.redis.zscore(self.keys.outbox, task_id)
-        return await self.read(task_id), None if since is None else int(since)
+            since = await self.redis.zscore(self.sets(snapshot.record.line).outbox, task_id)
+        return snapshot, None if since is None else int(since)
 
     async def read_many(self, task_ids: list[str]) -> list[Snapshot]:
         """Several tasks in one round trip, in the given order; unknown ids are left out."""
@@ -114,13 +148,15 @@ class TaskStore:
         owner: str | None,
         limit: int,
         cursor: int | None,
+        line: str | None = None,
     ) -> tuple[list[Snapshot], int | None]:
-        """Newest first from the matching index; returns the page and the next cursor."""
+        """Newest first from the matching index (by name or by line, not both); returns the
+        page and the next cursor."""
         top = f"({cursor}" if cursor is not None else "+inf"
         with redis_errors():
             entries = scored(
                 await self.redis.zrevrangebyscore(
-                    self.keys.index(state, name, owner),
+                    self.keys.index(state, name, owner, line),
                     top,
                     "-inf",
                     start=0,
@@ -143,14 +179,17 @@ class TaskStore:
             last = entries(await self.redis.xrevrange(self.keys.events(task_id), count=1))
         return last[0][0] if last else "0"
 
-    async def queue(self, limit: int) -> dict[str, Any]:
-        """Depth of the line, the running task, the next ones and the workers seen lately."""
+    async def queue(self, limit: int, line: str = "") -> dict[str, Any]:
+        """Depth of a line (the main line), its running task, the next ones and the workers
+        seen lately (of every line: the caller keeps the line's)."""
+        sets = self.sets(line)
+        name = line or self.lines.main.name
         with redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.zcard(self.keys.line)
-                pipe.zcard(self.keys.scheduled)
-                pipe.zrange(self.keys.index("STARTED"), 0, -1)
-                pipe.zrange(self.keys.line, 0, limit - 1)
+                pipe.zcard(sets.line)
+                pipe.zcard(sets.scheduled)
+                pipe.zrange(self.keys.index("STARTED", line=name), 0, -1)
+                pipe.zrange(sets.line, 0, limit - 1)
                 pipe.zrangebyscore(self.keys.workers, now_ms() - self.worker_expiry_ms, "+inf")
                 depth, scheduled, running, nxt, workers = await pipe.execute()
         return {
@@ -170,16 +209,20 @@ class TaskStore:
         return [json.loads(report) for report in reports if report]
 
     async def counts(self, states: list[str]) -> tuple[dict[str, int], dict[str, int]]:
-        """Tasks per state, and the sizes of the line, the postponed set and the workers."""
+        """Tasks per state, and the sizes of the lines, the postponed sets (all lines
+        together) and the workers."""
+        sets = self.line_keys.values()
         with redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
                 for state in states:
                     pipe.zcard(self.keys.index(state))
-                pipe.zcard(self.keys.line)
-                pipe.zcard(self.keys.scheduled)
+                for keys in sets:
+                    pipe.zcard(keys.line)
+                    pipe.zcard(keys.scheduled)
                 pipe.zcount(self.keys.workers, now_ms() - self.worker_expiry_ms, "+inf")
                 replies = await pipe.execute()
-        depth, scheduled, workers = replies[len(states) :]
+        sizes, workers = replies[len(states) : -1], replies[-1]
+        depth, scheduled = sum(sizes[::2]), sum(sizes[1::2])
         return dict(zip(states, replies, strict=False)), {
             "depth": depth,
             "scheduled": scheduled,

@@ -167,10 +167,15 @@ class Submitter:
         self.replicated_ms = int(500 * settings.connect_timeout)
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
-        """Publish the task's turn and take it off the outbox once confirmed."""
+        """Publish the task's turn to its line's queue and take it off the outbox once
+        confirmed."""
         record = snapshot.record
-        await self.producer.publish(record.id, record.name, record.params, record.priority, turn)
-        self.store.published(record.id, turn)
+        self.store.of(record.line)  # a line no longer set up: 503, the turn stays in the outbox
+        queue = self.store.lines.named(record.line).queue
+        await self.producer.publish(
+            record.id, record.name, record.params, record.priority, turn, queue
+        )
+        self.store.published(record.id, turn, record.line)
 
     async def submit(
         self,
@@ -204,8 +209,9 @@ class Submitter:
                 return again
         task_id = str(uuid.uuid4())
         reserve = reservation(self.tasks, name, params)
+        line = self.store.of(self.store.lines.of(name).name)  # its type's line
         outcome = await self._create(
-            self.store.transitions.calls.create(
+            line.calls.create(
                 task_id,
                 name,
                 params,
@@ -281,9 +287,8 @@ class Submitter:
             self.store.transitions.run_replicated(create, self.replicas, self.replicated_ms)
         )
         if isinstance(outcome, Created) and acked < self.replicas:
-            await self.store.change(
-                self.store.transitions.delete(outcome.snapshot.record.id, unpublished=True)
-            )
+            record = outcome.snapshot.record
+            await self.store.change(self.store.of(record.line).delete(record.id, unpublished=True))
             raise UnavailableError(
                 f"Redis could not copy the task to {self.replicas} replica(s) within "
                 f"{self.replicated_ms} ms, so it was not accepted; try again shortly"
@@ -297,9 +302,8 @@ class Submitter:
         except UnconfirmedError:
             raise  # RabbitMQ may hold the message: the task stays, its turn in the outbox
         except UnavailableError:
-            await self.store.change(
-                self.store.transitions.delete(snapshot.record.id, unpublished=True)
-            )
+            record = snapshot.record
+            await self.store.change(self.store.of(record.line).delete(record.id, unpublished=True))
             raise
 
     async def _again(

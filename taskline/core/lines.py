@@ -22,7 +22,8 @@ from dataclasses import dataclass
 DEFAULT_LINE = "default"
 EVERY_TYPE = "*"
 # A line's name: in queue names, Redis keys and URLs as it is.
-LINE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+LINE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+LINE_NAME = re.compile(LINE_PATTERN)
 
 
 class LinesError(ValueError):

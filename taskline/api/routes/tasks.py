@@ -79,6 +79,7 @@ from taskline.api.submit import (
     too_large_error,
     validate_params,
 )
+from taskline.core.lines import LINE_PATTERN
 from taskline.core.log_tags import tag_task
 from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
 from taskline.core.replies import text_or_none
@@ -326,19 +327,23 @@ async def read_tasks(
     name: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    line: Annotated[str | None, Query(max_length=32, pattern=LINE_PATTERN)] = None,
 ) -> TaskPage:
-    """List tasks, newest first, optionally by state and name; page with `cursor`.
+    """List tasks, newest first, optionally by state and by name or line; page with `cursor`.
 
     Large params, progress, results and errors are cut short (`truncated`; the task's own
     URL gives the whole), the more so the larger `limit`: a page stays under 1 MiB."""
     # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
     index_state = State.STARTED if state is State.PROGRESS else state
+    if name and line:
+        raise InvalidParamsError("filter by name or by line, not both: a task type is on one line")
     snapshots, next_cursor = await store.page(
         index_state and index_state.value,
         name,
         user.owner_filter,
         limit,
         int(cursor) if cursor else None,
+        line,
     )
     return TaskPage(
         items=[task_out(s, budget(settings, limit)) for s in snapshots],
@@ -490,7 +495,7 @@ async def update_task(
     version = expected_version(if_match)
     reserve = reservation(tasks, current.name, params) if params is not None else None
     outcome = await store.change(
-        store.transitions.edit(
+        store.of(current.line).edit(
             task_id,
             version,
             params,
@@ -560,10 +565,10 @@ async def cancel_task(
     task_id: str, store: StoreDep, hub: HubDep, settings: SettingsDep, user: CurrentUser
 ) -> TaskOut:
     """Cancel a task: a waiting one never runs, a running one is stopped within a second."""
-    await visible(store, task_id, user)
+    current = (await visible(store, task_id, user)).record
     now = now_ms()
     outcome = await store.change(
-        store.transitions.cancel(
+        store.of(current.line).cancel(
             task_id,
             now + int(settings.cancel_grace_seconds * 1000),
             now + settings.retention_seconds * 1000,
@@ -588,8 +593,8 @@ async def cancel_task(
 )
 async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Response:
     """Forget a task that is not running: record, result, history and indexes."""
-    await visible(store, task_id, user)
-    match await store.change(store.transitions.delete(task_id)):
+    current = (await visible(store, task_id, user)).record
+    match await store.change(store.of(current.line).delete(task_id)):
         case Unknown():
             raise TaskNotFoundError(f"task {task_id} not found")
         case Running():
