@@ -150,7 +150,9 @@ async def snapshot(
     cursor = entries(newest)[0][0] if newest else "0-0"
     # Made into JSON here, once for every watcher that shares it.
     event = ServerSentEvent(id=cursor, event="snapshot", raw_data=dumps(current))
-    told = {} if line is None else {line: dumps({"line": line, "waiting": waiting, "depth": depth})}
+    # One line shown: as its `line` event would tell it, so that an unchanged one is not told.
+    one = line if line is not None else store.lines.main.name if len(store.lines) == 1 else None
+    told = {} if one is None else {one: dumps({"line": one, "waiting": waiting, "depth": depth})}
     return Opening([event], cursor, told)
 
 
