@@ -11,7 +11,7 @@ import httpx
 from argon2 import PasswordHasher
 
 from taskline.core import redis_clients
-from taskline.core.settings import Settings
+from taskline.core.settings import Settings, lines_of
 from tests.client import token
 from tests.support import (
     BROKER_URL,
@@ -180,7 +180,8 @@ class Stack:
 
     def start(self, *names: str) -> None:
         """Start the named parts (all by default) and wait until they serve. Any name that
-        starts with "worker" is one more worker of the line ("worker-2": a standby)."""
+        starts with "worker" is one more worker of the line ("worker-2": a standby), of the
+        line after a colon ("worker:slow") when TASKLINE_LINES has several."""
         names = names or ("worker", "scheduler", "api")
         commands = {
             "scheduler": scheduler_command(),
@@ -189,7 +190,11 @@ class Stack:
         }
         for name in names:
             command = worker_command() if name.startswith("worker") else commands[name]
-            self.procs[name] = start(command, self.env, self.logs / f"{name}.log")
+            env = self.env
+            if name.startswith("worker") and ":" in name:
+                env = {**env, "TASKLINE_WORKER_LINE": name.partition(":")[2]}
+            log = self.logs / f"{name.replace(':', '-')}.log"
+            self.procs[name] = start(command, env, log)
         if "api" in names:
             wait_for_api(self.url)
         if "replica" in names:
@@ -198,14 +203,20 @@ class Stack:
             wait_until(self._consumed, 60, interval=0.2)
 
     def _consumed(self) -> bool:
-        """Every worker started consumes the queue (RabbitMQ counts standbys too)."""
-        workers = sum(
-            1
-            for name, proc in self.procs.items()
-            if name.startswith("worker") and proc and proc.poll() is None
+        """Every worker started consumes its line's queue (RabbitMQ counts standbys too)."""
+        lines = lines_of(self.settings)
+        workers = {line.name: 0 for line in lines}
+        for name, proc in self.procs.items():
+            if name.startswith("worker") and proc and proc.poll() is None:
+                workers[name.partition(":")[2] or self.settings.worker_line or lines.main.name] += 1
+        if len(lines) == 1:
+            ready = httpx.get(f"{self.url}/ready", timeout=10)
+            return ready.status_code == 200 and ready.json()["workers"] >= workers[lines.main.name]
+        with self.client() as admin:
+            shown = admin.get("/lines")
+        return shown.status_code == 200 and all(
+            (line["consumers"] or 0) >= workers[line["line"]] for line in shown.json()["lines"]
         )
-        ready = httpx.get(f"{self.url}/ready", timeout=10)
-        return ready.status_code == 200 and ready.json()["workers"] >= workers
 
     def stop(self, *names: str) -> None:
         for name in names or tuple(self.procs):
@@ -222,7 +233,7 @@ class Stack:
         remove(
             settings.broker_url,
             settings.redis_url,
-            [settings.queue],
+            [line.queue for line in lines_of(settings)],
             f"{settings.key_prefix}*",
             client=self.redis,
         )

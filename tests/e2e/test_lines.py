@@ -1,0 +1,150 @@
+"""Two lines, each its own ordered queue with its own worker: a long task on one never holds
+up the other's tasks; within each line, one at a time, by priority then submission."""
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from taskline.core.settings import lines_of
+from tests.client import read, submit, wait_done, wait_state
+from tests.processes import Stack
+
+pytestmark = pytest.mark.e2e
+
+LINES = "slow=leibniz_pi;default=*"
+
+
+@pytest.fixture(scope="module")
+def lines_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose leibniz_pi tasks are on a line of their own: a worker per line."""
+    stack = Stack(tmp_path_factory.mktemp("lines"), TASKLINE_LINES=LINES)
+    try:
+        stack.start("api", "scheduler", "worker", "worker:slow")
+        yield stack
+    finally:
+        stack.close()
+
+
+@pytest.fixture
+def admin(lines_stack: Stack) -> Iterator[httpx.Client]:
+    with lines_stack.client() as client:
+        yield client
+
+
+def pi(api: httpx.Client, priority: int = 5, delay: float = 0) -> dict:
+    return submit(api, "leibniz_pi", {"digits": 3}, priority=priority, delay_seconds=delay)
+
+
+def text(api: httpx.Client, priority: int = 5, delay: float = 0) -> dict:
+    return submit(api, "reverse", {"text": "ab"}, priority=priority, delay_seconds=delay)
+
+
+def one_at_a_time(tasks: list[dict]) -> None:
+    """No two runs of the tasks overlap: each starts once the one before it ended."""
+    runs = sorted((t["started_at"], t["finished_at"]) for t in tasks)
+    for (_, ended), (started, _) in zip(runs, runs[1:], strict=False):
+        assert ended <= started, runs
+
+
+@pytest.mark.timeout(120)
+def test_a_long_task_on_one_line_never_holds_up_the_other_and_each_keeps_its_order(
+    admin: httpx.Client,
+) -> None:
+    long = pi(admin, delay=4)
+    wait_state(admin, long["id"], {"STARTED", "PROGRESS"})
+    # The slow line is busy: its next tasks wait for the long one, by priority.
+    slow = [pi(admin, priority=p) for p in (2, 8, 5)]
+    # The default line is not: a short blocker, then a backlog ordered by priority.
+    blocker = text(admin, delay=1)
+    wait_state(admin, blocker["id"], {"STARTED", "PROGRESS"})
+    quick = [text(admin, priority=p) for p in (3, 9, 1, 9, 5, 0)]
+    assert {t["line"] for t in [long, *slow]} == {"slow"}
+    assert {t["line"] for t in [blocker, *quick]} == {"default"}
+    assert [read(admin, t["id"])["queue_position"] for t in slow] == [3, 1, 2]
+    assert [read(admin, t["id"])["queue_position"] for t in quick] == [4, 1, 5, 2, 3, 6]
+
+    done_quick = [wait_done(admin, t["id"], 30) for t in [blocker, *quick]]
+    # Every default task ran and ended while the long one was still running.
+    assert read(admin, long["id"])["state"] in {"STARTED", "PROGRESS"}
+    done_long = wait_done(admin, long["id"], 30)
+    assert all(t["state"] == "SUCCESS" for t in done_quick)
+    assert max(t["finished_at"] for t in done_quick) < done_long["finished_at"]
+    assert min(t["started_at"] for t in done_quick) > done_long["started_at"]
+    done_slow = [wait_done(admin, t["id"], 30) for t in slow]
+    assert all(t["state"] == "SUCCESS" for t in [done_long, *done_slow])
+
+    # Within each line: one at a time, by priority then submission.
+    one_at_a_time([done_long, *done_slow])
+    one_at_a_time(done_quick)
+    by_start = sorted(done_slow, key=lambda t: t["started_at"])
+    assert [t["priority"] for t in by_start] == [8, 5, 2]
+    assert min(t["started_at"] for t in done_slow) >= done_long["finished_at"]
+    by_start = sorted(done_quick[1:], key=lambda t: t["started_at"])
+    assert [t["id"] for t in by_start] == [quick[i]["id"] for i in (1, 3, 4, 0, 2, 5)]
+    assert min(t["started_at"] for t in done_quick[1:]) >= done_quick[0]["finished_at"]
+
+
+@pytest.mark.timeout(90)
+def test_listings_queues_workers_and_events_keep_to_a_line(lines_stack: Stack) -> None:
+    with lines_stack.client() as admin, lines_stack.client("alice") as alice:
+        mine = wait_done(alice, pi(alice)["id"])
+        theirs = wait_done(admin, text(admin)["id"])
+
+        def listed(api: httpx.Client, **query: str) -> list[str]:
+            response = api.get("/tasks", params=query)
+            assert response.status_code == 200, response.text
+            return [t["id"] for t in response.json()["items"]]
+
+        slow, default = listed(admin, line="slow"), listed(admin, line="default")
+        assert mine["id"] in slow and theirs["id"] not in slow
+        assert theirs["id"] in default and mine["id"] not in default
+        assert {read(admin, i)["name"] for i in slow} == {"leibniz_pi"}
+        assert "leibniz_pi" not in {read(admin, i)["name"] for i in default}
+        assert listed(admin, line="slow", state="SUCCESS")[0] == mine["id"]
+        assert listed(alice, line="default") == []  # alice's own tasks only
+        assert listed(alice, line="slow") == [mine["id"]]
+        assert listed(admin, line="nowhere") == []
+        refused = admin.get("/tasks", params={"line": "slow", "name": "leibniz_pi"})
+        assert refused.status_code == 422 and "not both" in refused.text
+        assert admin.get("/tasks", params={"line": "Not A Line"}).status_code == 422
+
+        lines = lines_of(lines_stack.settings)
+        queue = admin.get("/queue", params={"line": "slow"}).json()
+        assert (queue["line"], queue["queue"]) == ("slow", lines.named("slow").queue)
+        assert queue["consumers"] == 1 and len(queue["workers"]) == 1
+        main = admin.get("/queue").json()
+        assert (main["line"], main["queue"]) == ("default", lines_stack.settings.queue)
+        assert main["workers"] != queue["workers"]
+        assert admin.get("/queue", params={"line": "nowhere"}).status_code == 404
+        shown = admin.get("/lines").json()["lines"]
+        assert [(q["line"], q["consumers"]) for q in shown] == [("slow", 1), ("default", 1)]
+
+        workers = admin.get("/workers").json()["workers"]
+        assert [(w["line"], w["queue"], w["active"]) for w in workers] == [
+            ("slow", lines.named("slow").queue, True),
+            ("default", lines_stack.settings.queue, True),
+        ]
+        only = admin.get("/workers", params={"line": "slow"}).json()
+        assert [w["line"] for w in only["workers"]] == ["slow"]
+        assert only["active"] == queue["workers"][0]
+
+        # GET /events?line= : the snapshot and the changes of that line only.
+        with admin.stream("GET", "/events", params={"line": "slow"}) as events:
+            assert events.status_code == 200
+            lines_read = events.iter_lines()
+            snapshot = next(line for line in lines_read if line.startswith("data:"))
+            recent = {t["id"] for t in json.loads(snapshot[5:])["recent"]}
+            assert mine["id"] in recent and theirs["id"] not in recent
+            other, own = text(admin), pi(admin)
+            told = []
+            for line in lines_read:
+                if line.startswith("data:") and '"id"' in line:
+                    told.append(line)
+                    if own["id"] in line and '"ended"' in line:
+                        break
+            assert any(own["id"] in line for line in told)
+            assert not any(other["id"] in line for line in told)
+        wait_done(admin, other["id"])
+        assert admin.get("/events", params={"line": "nowhere"}).status_code == 404
