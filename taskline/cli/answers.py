@@ -155,6 +155,7 @@ TASK_FIELDS: dict[str, Shape] = {
     "state": Text,
     "name": Text,
     "owner": Text,
+    "line": (Text, NULL),
     "priority": (Number, NULL),
     "params": object,
     "queued_at": TIME,
@@ -199,6 +200,7 @@ WORKERS = Obj(
                 {"node": Text},
                 {
                     "active": object,
+                    "line": Text,
                     "queue": Text,
                     "host": Text,
                     "pid": Number,
@@ -215,6 +217,14 @@ WORKERS = Obj(
 )
 """GET /workers, as far as `taskline workers` reads it."""
 
+QUEUE = Obj(
+    {"depth": Number, "running": ListOf(TASK), "next": ListOf(TASK)},
+    {"line": Text, "queue": Text, "scheduled": Number, "consumers": (Number, NULL)},
+)
+"""GET /queue (one line), as far as `taskline queue` reads it."""
+LINES = Obj({"lines": ListOf(QUEUE)})
+"""GET /lines: every line."""
+
 CHANGE = Obj(optional=TASK_FIELDS)
 """An event of one task's stream: the fields of the task that changed."""
 LINE_EVENTS: dict[str, Shape] = {
@@ -225,7 +235,7 @@ LINE_EVENTS: dict[str, Shape] = {
             "depth": Number,
         }
     ),
-    "line": Obj(optional={"depth": Number}),
+    "line": Obj(optional={"depth": Number, "line": Text}),
     "task": Obj({"id": Text}, {**TASK_FIELDS, "kind": Text, "at": TIME}),
 }
 """The events of `GET /events` that `watch` reads (others it passes on as they are)."""

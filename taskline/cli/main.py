@@ -11,7 +11,17 @@ import httpx
 import typer
 
 from taskline.cli import config
-from taskline.cli.answers import PAGE, RESULT, TASK, TASK_TYPES, TOKEN, WORKERS, decoded
+from taskline.cli.answers import (
+    LINES,
+    PAGE,
+    QUEUE,
+    RESULT,
+    TASK,
+    TASK_TYPES,
+    TOKEN,
+    WORKERS,
+    decoded,
+)
 from taskline.cli.connection import Options, call, open_client
 from taskline.cli.exits import EXIT_CODES_HELP, CliError, ExitCode, for_state
 from taskline.cli.follow import follow
@@ -19,7 +29,7 @@ from taskline.cli.output import Output
 from taskline.cli.params import parse_moment, parse_params
 from taskline.cli.stats import gather, render
 from taskline.cli.terminal import text
-from taskline.cli.views import detail, listing, summary, task_types, value_text
+from taskline.cli.views import detail, lines_view, listing, summary, task_types, value_text
 from taskline.cli.watch import watch as watch_line
 from taskline.cli.workers import render as render_workers
 
@@ -341,6 +351,9 @@ def list_tasks(
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Task type.", show_default=False)] = None,
+    line: Annotated[
+        str | None, typer.Option(help="Line (not with --name).", show_default=False)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many tasks, newest first.")] = 50,
     url: Url = None,
     token: Token = None,
@@ -355,6 +368,8 @@ def list_tasks(
             query["state"] = state.upper()
         if name:
             query["name"] = name
+        if line:
+            query["line"] = line
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while len(items) < limit:
@@ -372,6 +387,32 @@ def list_tasks(
             s.out.show(listing(items))
         else:
             s.out.note("no tasks")
+
+
+@app.command()
+def queue(
+    ctx: typer.Context,
+    line: Annotated[
+        str | None, typer.Option(help="One line (default: every line).", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Next tasks shown per line.")] = 10,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Show each line (or one): its queue, waiting and postponed tasks, workers, the running
+    task and the next ones."""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        query = {"limit": str(limit)}
+        if line:
+            found = [
+                decoded(call(s.client, "GET", "/queue", params={**query, "line": line}), QUEUE)
+            ]
+        else:
+            found = decoded(call(s.client, "GET", "/lines", params=query), LINES)["lines"]
+        s.out.either({"lines": found}, lines_view(found))
 
 
 @app.command()
@@ -474,17 +515,20 @@ def delete(
 @app.command()
 def watch(
     ctx: typer.Context,
+    line: Annotated[
+        str | None, typer.Option(help="One line (default: every line).", show_default=False)
+    ] = None,
     url: Url = None,
     token: Token = None,
     user: User = None,
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """Watch the whole line live: a line per task event and the running task's progress
+    """Watch the lines (or one) live: a line per task event and the running tasks' progress
     (with --json one JSON object per event). Ctrl-C stops it (exit 0)."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
         try:
-            watch_line(s.client, s.out)
+            watch_line(s.client, s.out, line)
         except KeyboardInterrupt:
             return
 
@@ -504,16 +548,20 @@ def stats(
 @app.command()
 def workers(
     ctx: typer.Context,
+    line: Annotated[
+        str | None, typer.Option(help="One line (default: every line).", show_default=False)
+    ] = None,
     url: Url = None,
     token: Token = None,
     user: User = None,
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """Show the line's workers: the active one, its standbys, what each runs and its host's
-    load."""
+    """Show the workers of each line (or of one): the active one, its standbys, what each
+    runs and its host's load."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        found = decoded(call(s.client, "GET", "/workers"), WORKERS)
+        params = {"line": line} if line else {}
+        found = decoded(call(s.client, "GET", "/workers", params=params), WORKERS)
         s.out.either(found, render_workers(found))
 
 

@@ -155,6 +155,7 @@ def listing(tasks: list[dict[str, Any]]) -> Table:
     table.add_column("NAME", no_wrap=True)
     table.add_column("STATE", no_wrap=True)
     table.add_column("OWNER")
+    table.add_column("LINE", no_wrap=True)
     table.add_column("PRI", justify="right")
     table.add_column("QUEUED", no_wrap=True)
     table.add_column("WHERE")
@@ -164,6 +165,7 @@ def listing(tasks: list[dict[str, Any]]) -> Table:
             text(task.get("name", "")),
             state_text(task.get("state", "")),
             text(task.get("owner", "")),
+            text(task.get("line") or ""),
             text(task.get("priority", "")),
             text(when(task.get("queued_at"))),
             text(where(task)),
@@ -183,5 +185,25 @@ def task_types(types: list[dict[str, Any]]) -> Table:
         fields = [f"{n}*" if n in required else str(n) for n in schema.get("properties") or {}]
         table.add_row(
             text(kind["name"]), text(", ".join(fields)), text(kind.get("description") or "")
+        )
+    return table
+
+
+def lines_view(lines: list[dict[str, Any]]) -> Table:
+    """Each line: its queue, how many wait and are postponed, what runs, what comes next."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for heading in ("LINE", "QUEUE", "WAITING", "POSTPONED", "WORKERS", "RUNNING", "NEXT"):
+        table.add_column(heading, no_wrap=heading not in ("RUNNING", "NEXT"))
+    for line in lines:
+        running = ", ".join(f"{short(t['id'])} {t.get('name', '')}" for t in line["running"])
+        upcoming = ", ".join(f"{short(t['id'])} {t.get('name', '')}" for t in line["next"])
+        table.add_row(
+            text(line.get("line", "")),
+            text(line.get("queue", "")),
+            text(line["depth"]),
+            text(line.get("scheduled", 0)),
+            text("-" if line.get("consumers") is None else line["consumers"]),
+            text(running or "-"),
+            text(upcoming or "-"),
         )
     return table

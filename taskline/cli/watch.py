@@ -2,6 +2,7 @@
 task's progress in a bar below them."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from rich.console import Group
@@ -16,17 +17,19 @@ from taskline.cli.terminal import clean
 from taskline.cli.views import clock, progress_value, short, state_text
 
 
-def watch(client: httpx.Client, out: Output) -> None:
-    """Print the line's events until interrupted (or until the stream cannot be resumed)."""
+def watch(client: httpx.Client, out: Output, line: str | None = None) -> None:
+    """Print the events of every line (or of `line`) until interrupted (or until the stream
+    cannot be resumed)."""
+    path = "/events" if line is None else f"/events?{urlencode({'line': line})}"
     if out.json:
-        for event in events(client, "/events", LINE_EVENTS):
+        for event in events(client, path, LINE_EVENTS):
             out.document(event.as_json())
         return
     board = Board()
     with Live(board.renderable(), console=out.stdout, auto_refresh=True, transient=True) as live:
-        for event in events(client, "/events", LINE_EVENTS):
-            for line in board.apply(event):
-                live.console.print(line)
+        for event in events(client, path, LINE_EVENTS):
+            for printed in board.apply(event):
+                live.console.print(printed)
             live.update(board.renderable())
 
 
@@ -60,9 +63,13 @@ class Board:
         )
         self.rows: dict[str, TaskID] = {}
         self.depth = 0
+        self.depths: dict[str, int] = {}  # by line, once a line event told it
 
     def renderable(self) -> Group:
-        """The live footer: running bars, then the depth of the line."""
+        """The live footer: running bars, then how many wait (in each line, once told)."""
+        if len(self.depths) > 1:
+            waiting = ", ".join(f"{n} in {line}" for line, n in self.depths.items())
+            return Group(self.progress, Text(clean(f"waiting: {waiting}"), style="dim"))
         return Group(self.progress, Text(f"{self.depth} waiting", style="dim"))
 
     def apply(self, event: Event) -> list[Text]:
@@ -78,6 +85,8 @@ class Board:
             return [Text(clean(summary, one_line=True), style="dim")]
         if event.kind == "line":
             self.depth = data.get("depth", self.depth)
+            if data.get("line"):
+                self.depths[data["line"]] = self.depth
             return []
         if event.kind != "task":
             return []

@@ -28,7 +28,7 @@ def render(answer: dict[str, Any]) -> Table:
         f"{answer.get('expiry_seconds', 0):g} s)",
         title_justify="left",
     )
-    for heading in ("node", "role", "queue", "host", "pid", "task", "heartbeat"):
+    for heading in ("node", "role", "line", "queue", "host", "pid", "task", "heartbeat"):
         table.add_column(heading, no_wrap=heading in ("role", "pid", "heartbeat"))
     for heading in ("CPU %", "memory", "disk"):
         table.add_column(heading, justify="right", no_wrap=True)
@@ -37,6 +37,7 @@ def render(answer: dict[str, Any]) -> Table:
         table.add_row(
             text(worker["node"]),
             text("active", "bold green") if worker.get("active") else text("standby", "dim"),
+            text(worker.get("line", "")),
             text(worker.get("queue", "")),
             text(worker.get("host", "")),
             text(worker.get("pid", "")),

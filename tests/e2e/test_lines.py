@@ -2,13 +2,16 @@
 up the other's tasks; within each line, one at a time, by priority then submission."""
 
 import json
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from taskline.core.settings import lines_of
 from tests.client import read, submit, wait_done, wait_state
+from tests.e2e.test_cli import TASKLINE, cli_env
 from tests.processes import Stack
 
 pytestmark = pytest.mark.e2e
@@ -148,3 +151,30 @@ def test_listings_queues_workers_and_events_keep_to_a_line(lines_stack: Stack) -
             assert not any(other["id"] in line for line in told)
         wait_done(admin, other["id"])
         assert admin.get("/events", params={"line": "nowhere"}).status_code == 404
+
+
+@pytest.mark.timeout(90)
+def test_the_command_line_lists_and_shows_each_line(lines_stack: Stack, tmp_path: Path) -> None:
+    with lines_stack.client() as admin:
+        slow, quick = wait_done(admin, pi(admin)["id"]), wait_done(admin, text(admin)["id"])
+    env = cli_env(lines_stack, tmp_path)
+
+    def run(*args: str) -> dict:
+        done = subprocess.run(
+            [str(TASKLINE), *args, "--json"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    listed = [t["id"] for t in run("list", "--line", "slow")["items"]]
+    assert slow["id"] in listed and quick["id"] not in listed
+    assert {t["line"] for t in run("list", "--line", "default")["items"]} == {"default"}
+    shown = run("queue")["lines"]
+    assert [(q["line"], q["consumers"]) for q in shown] == [("slow", 1), ("default", 1)]
+    assert [q["line"] for q in run("queue", "--line", "slow")["lines"]] == ["slow"]
+    workers = run("workers", "--line", "slow")["workers"]
+    assert [(w["line"], w["active"]) for w in workers] == [("slow", True)]
+    table = subprocess.run(
+        [str(TASKLINE), "queue"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert table.returncode == 0 and "slow" in table.stdout and "default" in table.stdout
