@@ -13,6 +13,7 @@ from taskline.core.settings import lines_of
 from tests.client import read, submit, wait_done, wait_state
 from tests.e2e.test_cli import TASKLINE, cli_env
 from tests.processes import Stack
+from tests.ui_browser import chromium, page_errors, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -178,3 +179,48 @@ def test_the_command_line_lists_and_shows_each_line(lines_stack: Stack, tmp_path
         [str(TASKLINE), "queue"], env=env, capture_output=True, text=True, timeout=60
     )
     assert table.returncode == 0 and "slow" in table.stdout and "default" in table.stdout
+
+
+@pytest.mark.timeout(120)
+def test_the_dashboard_shows_one_line_or_all(lines_stack: Stack) -> None:
+    from playwright.sync_api import expect
+
+    with chromium() as browser, lines_stack.client() as admin:
+        expect.set_options(timeout=15_000)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = page_errors(page)
+        sign_in(page, lines_stack.url, "admin")
+        choice = page.locator("#line-filter")
+        expect(page.locator("#line-choice")).to_be_visible()
+        expect(choice.locator("option")).to_have_text(["all lines", "slow", "default"])
+        # Both lines busy, each with a task waiting behind it.
+        long, busy = pi(admin, delay=4), text(admin, delay=4)
+        for task in (long, busy):
+            wait_state(admin, task["id"], {"STARTED", "PROGRESS"})
+        slow, quick = pi(admin, priority=1), text(admin, priority=1)
+        waiting = page.locator("#waiting > [data-task-id]")
+        expect(waiting).to_have_count(2)
+        for task in (slow, quick):  # first in each line, each shown so
+            row = page.locator(f'#waiting > [data-task-id="{task["id"]}"]')
+            expect(row.locator(".pos")).to_have_text("#1")
+            expect(row.locator(".line")).to_have_text(f"line {task['line']}")
+        expect(page.locator("#depth")).to_have_text("2")
+        expect(page.locator("#workers > li")).to_have_count(2)
+
+        choice.select_option("slow")
+        expect(waiting).to_have_count(1)
+        expect(waiting.first).to_have_attribute("data-task-id", slow["id"])
+        expect(page.locator("#depth")).to_have_text("1")
+        running = page.locator("#running > [data-task-id]")
+        expect(running).to_have_count(1)
+        expect(running.first).to_have_attribute("data-task-id", long["id"])
+        expect(page.locator("#workers > li")).to_have_count(1)
+        expect(page.locator("#workers > li .hint").first).to_contain_text("line slow")
+        # Changes of the other line are not shown; this line's are.
+        other, more = text(admin, priority=1), pi(admin, priority=9)
+        expect(waiting).to_have_count(2)
+        expect(waiting.first).to_have_attribute("data-task-id", more["id"])
+        expect(page.locator(f'[data-task-id="{other["id"]}"]')).to_have_count(0)
+        for task in (long, busy, slow, quick, other, more):
+            wait_done(admin, task["id"], 30)
+        assert errors == []

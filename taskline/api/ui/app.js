@@ -29,6 +29,10 @@
     tasks: new Map(),
     line: [],
     depth: 0,
+    lines: [], // the lines' names (GET /lines), in the order of TASKLINE_LINES
+    lineFilter: "", // the line shown, "" for every line
+    byLine: new Map(), // line → {waiting, depth}, as its `line` events and GET /lines tell
+    positions: new Map(), // a waiting task → its place in its own line
     cancelling: new Set(),
     fetching: new Map(),
     clockOffset: null, // server clock minus ours, from the events' `at`
@@ -250,6 +254,7 @@
     state.tasks.clear();
     state.line = [];
     state.depth = 0;
+    state.byLine.clear();
     state.cancelling.clear();
     delete document.body.dataset.role;
     setText($("#role"), "");
@@ -308,7 +313,9 @@
 
   function connect() {
     closeSource();
-    const source = new EventSource(`/events?access_token=${encodeURIComponent(state.token)}`);
+    const only = state.lineFilter ? `&line=${encodeURIComponent(state.lineFilter)}` : "";
+    const source = new EventSource(
+      `/events?access_token=${encodeURIComponent(state.token)}${only}`);
     state.source = source;
     setConnection("connecting", "connecting…");
     source.addEventListener("open", () => {
@@ -351,8 +358,51 @@
     }
     state.line = (data.waiting || []).map((task) => task.id);
     state.depth = data.depth ?? state.line.length;
+    state.byLine.clear();
+    for (const task of data.waiting || []) {
+      const of = state.byLine.get(task.line || "") || { waiting: [], depth: 0 };
+      of.waiting.push(task.id);
+      state.byLine.set(task.line || "", of);
+    }
     $("#dashboard").dataset.synced = "1"; // the page shows the line now (tests wait for it)
     render();
+    loadLines(state.generation);
+  }
+
+  // The lines and how many wait in each (GET /lines): the choice of line, and the depths
+  // that each line's `line` events then keep up to date.
+  async function loadLines(generation) {
+    let answer;
+    try {
+      answer = await api("GET", "/lines?limit=1");
+    } catch {
+      return; // the choice stays as it was; the stream goes on
+    }
+    if (generation !== state.generation) return;
+    const lines = answer.lines || [];
+    state.lines = lines.map((line) => line.line);
+    for (const line of lines) {
+      const of = state.byLine.get(line.line) || { waiting: [], depth: 0 };
+      if (!state.lineFilter || state.lineFilter === line.line) {
+        of.depth = line.depth;
+        state.byLine.set(line.line, of);
+      }
+    }
+    const select = $("#line-filter");
+    if (select.options.length !== lines.length + 1) {
+      select.replaceChildren(h("option", { value: "", text: "all lines" }),
+        ...state.lines.map((name) => h("option", { value: name, text: name })));
+    }
+    select.value = state.lineFilter;
+    $("#line-choice").hidden = state.lines.length < 2;
+    scheduleRender();
+  }
+
+  function chooseLine() {
+    state.lineFilter = $("#line-filter").value;
+    state.byLine.clear();
+    connect();
+    refreshWorkers();
   }
 
   // What an event says about a task, applied to our copy of it.
@@ -409,8 +459,16 @@
   }
 
   function onLine(data) {
-    state.line = data.waiting || [];
-    state.depth = data.depth ?? state.line.length;
+    if (data.line !== undefined) {
+      // One line's new order: the others stand as they were.
+      state.byLine.set(data.line, { waiting: data.waiting || [], depth: data.depth ?? 0 });
+      const order = [...state.lines, ...[...state.byLine.keys()].filter((l) => !state.lines.includes(l))];
+      state.line = order.flatMap((line) => (state.byLine.get(line) || { waiting: [] }).waiting);
+      state.depth = [...state.byLine.values()].reduce((sum, of) => sum + of.depth, 0);
+    } else {
+      state.line = data.waiting || [];
+      state.depth = data.depth ?? state.line.length;
+    }
     for (const id of state.line) if (!state.tasks.has(id)) refresh(id);
     scheduleRender();
   }
@@ -474,6 +532,13 @@
     const waiting = state.line
       .map((id) => state.tasks.get(id))
       .filter((t) => t && t.state === "QUEUED");
+    // Each task's place in its own line.
+    const counted = new Map();
+    state.positions = new Map(waiting.map((t) => {
+      const n = (counted.get(t.line || "") || 0) + 1;
+      counted.set(t.line || "", n);
+      return [t.id, n];
+    }));
     const postponed = all.filter((t) => t.state === "SCHEDULED").sort(byTime("not_before"));
     const finished = all.filter((t) => TERMINAL.has(t.state)).sort(byTime("finished_at", true));
     // Keep only what is shown: the page may stay open for days.
@@ -527,6 +592,7 @@
       badge(task.state),
       h("span", { className: "owner" }),
       h("span", { className: "prio" }),
+      h("span", { className: "line" }),
     );
   }
 
@@ -538,6 +604,7 @@
     stateBadge.dataset.state = shown;
     setText($(".owner", row), task.owner ? `by ${task.owner}` : "");
     setText($(".prio", row), `priority ${task.priority}`);
+    setText($(".line", row), state.lines.length > 1 && task.line ? `line ${task.line}` : "");
   }
 
   function cancelButton() {
@@ -667,7 +734,7 @@
     const kind = row.dataset.kind;
     setText($(".params", row), paramsText(task.params) || "no parameters");
     const pos = $(".pos", row);
-    if (pos) setText(pos, `#${index + 1}`);
+    if (pos) setText(pos, `#${(state.positions && state.positions.get(task.id)) || index + 1}`);
     const meta = $(".meta", row);
     if (kind === "waiting") {
       setText(meta, `queued ${clock(task.queued_at)}`);
@@ -1030,7 +1097,8 @@
       h("div", { className: "task-head" },
         h("span", { className: "badge", dataset: { role }, text: role }),
         h("strong", { className: "node", text: worker.node })),
-      h("p", { className: "hint", text: `${worker.queue} · ${worker.host} · pid ${worker.pid}` }),
+      h("p", { className: "hint",
+        text: `${worker.line ? `line ${worker.line} · ` : ""}${worker.queue} · ${worker.host} · pid ${worker.pid}` }),
       h("p", { className: "worker-task" }, task,
         h("span", { className: "hint", text: ` · heartbeat ${ago} ago` })),
       meter("CPU", worker.cpu_percent),
@@ -1040,7 +1108,8 @@
 
   async function refreshWorkers() {
     try {
-      const answer = await api("GET", "/workers");
+      const only = state.lineFilter ? `?line=${encodeURIComponent(state.lineFilter)}` : "";
+      const answer = await api("GET", `/workers${only}`);
       if (!state.token) return;
       const workers = answer.workers || [];
       $("#workers").replaceChildren(...workers.map(buildWorker));
@@ -1088,6 +1157,7 @@
     $("#sign-out").addEventListener("click", () => signOut(""));
     $("#submit-form").addEventListener("submit", submitTask);
     $("#task-name").addEventListener("change", buildParams);
+    $("#line-filter").addEventListener("change", chooseLine);
     document.addEventListener("click", onClick);
     document.addEventListener("submit", onRowSubmit);
     setInterval(tick, 1000);
