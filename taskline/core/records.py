@@ -51,7 +51,9 @@ class Keys:
     def __init__(self, prefix: str, line: Line | None = None) -> None:
         self.prefix = prefix
         self.line_name = "" if line is None else line.name
-        self._sets = prefix if line is None or line.main else f"{prefix}lines:{line.name}:"
+        # the main line's (a record made before lines is on it), or keys without a line
+        self.main = line is None or line.main
+        self._sets = f"{prefix}lines:{line.name}:" if line and not line.main else prefix
 
     def task(self, task_id: str) -> str:
         return f"{self.prefix}task:{task_id}"

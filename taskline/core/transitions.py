@@ -203,7 +203,8 @@ class Held:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Do not run this message (unknown, superseded, duplicate, ended, cancelled, refused)."""
+    """Do not run this message (unknown, superseded, duplicate, ended, cancelled, refused,
+    mismatch, line: its task is on another line than the queue's)."""
 
     reason: str
 
@@ -527,6 +528,7 @@ class Calls:
             *_meta_args(meta),
             "1" if quorum else "",
             self.keys.line_name,
+            "1" if self.keys.main else "",
         ]
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped | PassedOn:

@@ -752,6 +752,31 @@ class RecordMachine(RuleBasedStateMachine):
             turn = data.draw(st.integers(0, turn - 1), label="stale turn")
         self._claim(task_id, turn, redelivered, runner, turnless=turnless and turn == 0)
 
+    @rule(task_id=tasks, runner=runners)
+    def astray(self, task_id: str, runner: str) -> None:
+        """A turn of the task reaches another line's queue: that line's worker leaves it, and
+        nothing of the task changes (a quorum turn goes back while that line has tasks)."""
+        if task_id not in self.model:
+            return
+        task = self.model[task_id]
+        other = next(line for line in self.on if line != task.line)
+        before = self._footprint(task_id)
+        outcome = self.on[other].claim(
+            task_id,
+            str(task.turn),
+            False,
+            task.name,
+            {},
+            runner,
+            LEASE_MS,
+            task.name in RANGED,
+            forget_ms=FOREVER,
+            quorum=self.quorum,
+        )
+        waiting = self.quorum and self._line(other)
+        assert outcome == (PassedOn("line") if waiting else Skipped("line"))
+        assert self._footprint(task_id) == before
+
     @precondition(lambda self: len(self._unfinished()) < MAX_TASKS)
     @rule(target=tasks, name=st.sampled_from(NAMES), runner=runners, line=creations["line"])
     def adopt(self, name: str, runner: str, line: str) -> str | MultipleResults[str]:

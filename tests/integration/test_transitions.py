@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from taskline.core.ledger import Allocation
+from taskline.core.lines import Line
 from taskline.core.records import Keys, State, now_ms
 from taskline.core.transitions import (
     Cancelled,
@@ -22,6 +23,7 @@ from taskline.core.transitions import (
     Kept,
     Limited,
     Overlap,
+    PassedOn,
     Requeued,
     Reservation,
     ResultMeta,
@@ -471,3 +473,52 @@ def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
         "t3", State.SUCCESS, None, FOREVER, token=1, meta=meta("SUCCESS", "1")
     )
     assert stored("t3") == ("SUCCESS", "0")
+
+
+MAIN_LINE = Line("default", "q", True, frozenset())
+SIDE_LINE = Line("slow", "q.slow", False, frozenset())
+
+
+@pytest.mark.parametrize("quorum", [False, True])
+def test_a_message_of_another_lines_task_is_not_run_by_this_lines_worker(
+    client: redis.Redis, keys: Keys, quorum: bool
+) -> None:
+    """A turn that reaches the queue of another line than its task's (sent there by hand, or
+    a line's types changed) changes nothing: the task's own line runs it."""
+    main = Transitions(client, Keys(keys.prefix, MAIN_LINE))
+    side = Transitions(client, Keys(keys.prefix, SIDE_LINE))
+    created = create(side, "t1")
+    before = client.hgetall(keys.task("t1"))
+
+    def claim_on(transitions: Transitions) -> object:
+        return transitions.claim(
+            "t1",
+            str(created.turn),
+            False,
+            "reverse",
+            {},
+            "w1:100",
+            LEASE_MS,
+            False,
+            forget_ms=FOREVER,
+            quorum=quorum,
+        )
+
+    assert claim_on(main) == Skipped("line")
+    assert client.hgetall(keys.task("t1")) == before
+    if quorum:  # the other line has tasks waiting: the turn goes back for them
+        create(main, "t2")
+        assert claim_on(main) == PassedOn("line")
+        assert client.hgetall(keys.task("t1")) == before
+    assert isinstance(claim_on(side), Claimed)
+
+
+def test_a_record_made_before_lines_is_the_main_lines_to_claim(
+    client: redis.Redis, keys: Keys
+) -> None:
+    created = create(Transitions(client, keys), "t1")  # no line: as before lines
+    assert client.hget(keys.task("t1"), "line") == ""
+    side = Transitions(client, Keys(keys.prefix, SIDE_LINE))
+    assert claim(side, "t1", created.turn, "w1:100") == Skipped("line")
+    main = Transitions(client, Keys(keys.prefix, MAIN_LINE))
+    assert isinstance(claim(main, "t1", created.turn, "w1:100"), Claimed)

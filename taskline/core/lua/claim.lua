@@ -25,23 +25,38 @@
 --                        nothing is passed on while tasks wait in line. Its meta is the bound
 --                        task's (Celery made it for the message as bound), stored as it is
 --                        claimed
--- ARGV[17] line          the name of the line whose worker claims (an adopted task's line)
+-- ARGV[17] line          the name of the line whose worker claims (an adopted task's line);
+--                        a task of another line is not claimed here ('' claims any: a caller
+--                        without lines)
+-- ARGV[18] main          '1' when that line is the main line, which a record made before
+--                        lines (no `line` field) is on
 -- Replies:
 --   {'claimed', token, params}   run it
 --   {'held', holder}             a live run of this turn holds the lease: try again later
 --   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state
 --                                (SUCCESS: a lost run Celery stored so), cancelled (a run
 --                                asked to stop died), refused (no ledger),
---                                mismatch (the message names another task type)
+--                                mismatch (the message names another task type),
+--                                line (the task is on another line than this queue's)
 --   {'passed', why}              (quorum) do not run, put the message back: tasks wait
 
 local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
-local quorum, line = ARGV[16] == '1', ARGV[17]
+local quorum, line, main = ARGV[16] == '1', ARGV[17], ARGV[18] == '1'
 
-local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested')
+local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested',
+                         'line')
 local state, asked = found[1], found[5]
+
+if state and line ~= '' then
+  -- another line's task: its own line's worker runs it, from its own line's queue
+  local own = found[6] or ''
+  if own ~= line and not (own == '' and main) then
+    if quorum and redis.call('ZCARD', LINE) > 0 then return {'passed', 'line'} end
+    return {'skipped', 'line'}
+  end
+end
 
 local function lost_run_end()
   -- a started task whose run was lost (no live run holds its lease) ends instead of running
