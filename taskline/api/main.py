@@ -44,6 +44,7 @@ from taskline.core import redis_clients
 from taskline.core.guard import check as check_production
 from taskline.core.layout import exit_if_old_layout
 from taskline.core.ledger import Ledger
+from taskline.core.line_backfill import adopt_at_start
 from taskline.core.line_queue import exit_if_mismatched
 from taskline.core.log_format import configure as configure_logging
 from taskline.core.logs import hide_tokens
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     check_production(settings, "API")
     task_types = loaded(settings)  # all the task types, or the process stops saying why
     exit_if_old_layout(settings, "API")  # before it serves: no ledger of the old layout
+    adopt_at_start(settings, "API")  # the main line's listing finds records made before lines
     hide_tokens()
 
     @asynccontextmanager

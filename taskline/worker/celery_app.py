@@ -13,6 +13,7 @@ from kombu import Exchange, Queue
 
 from taskline.core.guard import exit_if_unsafe
 from taskline.core.layout import exit_if_old_layout
+from taskline.core.line_backfill import adopt_at_start
 from taskline.core.line_queue import MAX_PRIORITY, exit_if_mismatched, queue_arguments
 from taskline.core.lines import Line
 from taskline.core.logs import hide_results
@@ -146,6 +147,8 @@ def _refuse_an_old_layout(instance: Any, **_: Any) -> None:
     consumes (after the production guard: a refused setting is said first)."""
     if isinstance(instance.app, TasklineCelery):
         exit_if_old_layout(instance.app.settings, "worker")
+        # A quorum turn finds a record made before lines running on the main line.
+        adopt_at_start(instance.app.settings, "worker")
 
 
 @celeryd_init.connect

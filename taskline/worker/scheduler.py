@@ -24,6 +24,7 @@ from redis.retry import Retry
 
 from taskline.core import redis_clients
 from taskline.core.guard import exit_if_unsafe
+from taskline.core.line_backfill import adopt_at_start
 from taskline.core.line_queue import exit_if_mismatched
 from taskline.core.lines import Line
 from taskline.core.log_format import configure as configure_logging
@@ -303,6 +304,7 @@ def main() -> None:
     configure_logging("scheduler", settings.log_format)
     exit_if_unsafe(settings, "scheduler")
     exit_if_mismatched(settings, "scheduler")
+    adopt_at_start(settings, "scheduler")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

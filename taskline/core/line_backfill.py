@@ -1,0 +1,108 @@
+"""Records made before lines join the main line's index families, once, as a process starts.
+
+A record made before lines has no `line` field (or an empty one) and is indexed only in the
+families of before (all tasks, by name, by owner, by both): it is on the main line (its sets
+kept their names), but the main line's own families (by line, by line and owner) lack it, so
+a listing of the main line would miss it and a quorum turn would not see it running. Every
+process checks at start, as it checks the keys' layout (core.layout): each such record gets
+the main line's name and the index entries of the main line's families, in its state, by its
+creation sequence. A record is changed in a transaction watching it, so a transition running at the
+same time is never overwritten (the record is read again and retried); a record that has a
+line is left alone, so the check is idempotent and a second start finds nothing to do.
+
+A Redis that cannot be reached at start is not checked (the process starts, and says so).
+"""
+
+import json
+import sys
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from taskline.core import redis_clients
+from taskline.core.lines import Line
+from taskline.core.records import Keys
+from taskline.core.replies import text_or_none, texts
+from taskline.core.settings import Settings, lines_of
+
+# Records looked at per round trip.
+BATCH = 500
+
+
+def adopt_records_made_before_lines(client: redis.Redis, prefix: str, main: Line) -> int:
+    """Give each record made before lines the main line and its index entries; how many
+    (`client` decodes its replies)."""
+    keys = Keys(prefix, main)
+    adopted, start = 0, 0
+    while True:
+        ids = texts(client.zrange(keys.index(), start, start + BATCH - 1))
+        if not ids:
+            return adopted
+        start += len(ids)
+        with client.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hget(keys.task(task_id), "line")
+            lined = pipe.execute()
+        adopted += sum(
+            _adopt(client, keys, t) for t, line in zip(ids, lined, strict=True) if not line
+        )
+
+
+def _adopt(client: redis.Redis, keys: Keys, task_id: str) -> bool:
+    """One record: True when it was made before lines and now is the main line's."""
+    record = keys.task(task_id)
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(record)  # type: ignore[no-untyped-call]  # redis-py's stub
+                found = pipe.hmget(record, "line", "owner", "families", "seq", "state")
+                line, owner, families, seq, state = map(text_or_none, found)
+                if line or families is None or seq is None:
+                    return False  # it has a line, or it is gone
+                own = [keys.index_family(line=keys.line_name)]
+                own.append(keys.index_family(owner=owner or "", line=keys.line_name))
+                pipe.multi()
+                fams = json.loads(families)
+                pipe.hset(
+                    record,
+                    mapping={"line": keys.line_name, "families": json.dumps([*fams, *own])},
+                )
+                for family in own:
+                    pipe.zadd(f"{family}all", {task_id: int(seq)})
+                    if state:
+                        pipe.zadd(f"{family}state:{state}", {task_id: int(seq)})
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+
+
+def adopt_at_start(settings: Settings, process: str) -> None:
+    """adopt_records_made_before_lines on this deployment's Redis, saying how many it
+    adopted; an unreachable Redis is said and not fatal."""
+    client = redis_clients.client(
+        settings,
+        decode_responses=True,
+        socket_connect_timeout=settings.connect_timeout,
+        socket_timeout=settings.connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        adopted = adopt_records_made_before_lines(
+            client, settings.key_prefix, lines_of(settings).main
+        )
+    except redis.RedisError as exc:
+        print(
+            f"Taskline {process}: Redis cannot be reached ({exc}); records made before lines "
+            "were not checked for the main line's index",
+            file=sys.stderr,
+        )
+        return
+    finally:
+        client.close()
+    if adopted:
+        print(
+            f"Taskline {process}: {adopted} records made before lines joined the main line",
+            file=sys.stderr,
+        )
