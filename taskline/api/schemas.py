@@ -330,7 +330,11 @@ class Readiness(BaseModel):
     ready: bool
     broker: bool
     redis: bool
-    workers: int = Field(description="Consumers attached to the task queue.")
+    workers: int = Field(description="Consumers attached to the lines' queues, all together.")
+    lines: dict[str, int] = Field(
+        default_factory=dict,
+        description="Consumers attached to each line's queue, by line; ready when each has one.",
+    )
 
 
 class TaskPage(BaseModel):

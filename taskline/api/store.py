@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -45,6 +46,15 @@ def redis_errors() -> Iterator[None]:
         ) from exc
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         raise UnavailableError("Redis is unavailable, try again shortly") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """Each line's waiting and postponed tasks (by line name), and the live workers."""
+
+    depth: dict[str, int]
+    scheduled: dict[str, int]
+    workers: int
 
 
 class TaskStore:
@@ -208,9 +218,9 @@ class TaskStore:
             reports = await self.redis.mget([self.keys.worker(n) for n in nodes]) if nodes else []
         return [json.loads(report) for report in reports if report]
 
-    async def counts(self, states: list[str]) -> tuple[dict[str, int], dict[str, int]]:
-        """Tasks per state, and the sizes of the lines, the postponed sets (all lines
-        together) and the workers."""
+    async def counts(self, states: list[str]) -> tuple[dict[str, int], Sizes]:
+        """Tasks per state, and the sizes of each line and its postponed set, and the number
+        of workers."""
         sets = self.line_keys.values()
         with redis_errors():
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -222,12 +232,11 @@ class TaskStore:
                 pipe.zcount(self.keys.workers, now_ms() - self.worker_expiry_ms, "+inf")
                 replies = await pipe.execute()
         sizes, workers = replies[len(states) : -1], replies[-1]
-        depth, scheduled = sum(sizes[::2]), sum(sizes[1::2])
-        return dict(zip(states, replies, strict=False)), {
-            "depth": depth,
-            "scheduled": scheduled,
-            "workers": workers,
-        }
+        return dict(zip(states, replies, strict=False)), Sizes(
+            depth=dict(zip(self.line_keys, sizes[::2], strict=True)),
+            scheduled=dict(zip(self.line_keys, sizes[1::2], strict=True)),
+            workers=workers,
+        )
 
     async def page_of_result(self, task_id: str, page: int) -> tuple[list[Any] | None, int]:
         """One page of a large result (or None) and the number of pages."""

@@ -154,6 +154,22 @@ def test_listings_queues_workers_and_events_keep_to_a_line(lines_stack: Stack) -
         assert admin.get("/events", params={"line": "nowhere"}).status_code == 404
 
 
+def test_ready_and_metrics_count_the_consumers_of_every_line(lines_stack: Stack) -> None:
+    """A worker on each line: /ready counts both and names each line's; /metrics tells each
+    line's consumers, depth and postponed tasks under its own label."""
+    ready = httpx.get(f"{lines_stack.url}/ready", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["workers"] == 2
+    assert ready.json()["lines"] == {"slow": 1, "default": 1}
+    with lines_stack.client() as admin:
+        metrics = admin.get("/metrics").text.splitlines()
+    for line in ("slow", "default"):
+        assert f'taskline_consumers{{line="{line}"}} 1' in metrics
+        assert any(m.startswith(f'taskline_queue_depth{{line="{line}"}} ') for m in metrics)
+        assert any(m.startswith(f'taskline_scheduled{{line="{line}"}} ') for m in metrics)
+    assert "taskline_workers 2" in metrics
+
+
 @pytest.mark.timeout(90)
 def test_the_command_line_lists_and_shows_each_line(lines_stack: Stack, tmp_path: Path) -> None:
     with lines_stack.client() as admin:
