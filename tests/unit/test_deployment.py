@@ -327,3 +327,30 @@ def test_compose_scale_profile_runs_two_apis_behind_an_sse_friendly_proxy(tmp_pa
     assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for" in directives
     timeouts = {d.split()[0]: d.split()[1] for d in directives if d.endswith("_timeout 1h")}
     assert set(timeouts) == {"proxy_read_timeout", "proxy_send_timeout"}
+
+
+def test_compose_lines_profile_runs_a_worker_of_one_line_beside_the_app(tmp_path: Path) -> None:
+    """TASKLINE_LINES reaches every container; profile `lines` adds a worker consuming the
+    line TASKLINE_WORKER_LINE names, with the same broker, Redis and secrets as the app's;
+    without the profile the stack is the default one."""
+    write_secrets(tmp_path)
+    lines = "slow=leibniz_pi;default=*"
+    assert "line-worker" not in resolved(tmp_path, TASKLINE_LINES=lines)["services"]
+    services = resolved(tmp_path, ("lines",), TASKLINE_LINES=lines)["services"]
+    assert set(services) == {"rabbitmq", "redis", "app", "worker", "line-worker"}
+    worker, app = services["line-worker"], services["app"]
+    assert "container_name" not in worker and "ports" not in worker  # scalable
+    assert worker["command"][:6] == services["worker"]["command"][:6]
+    assert {"--pool=prefork", "--concurrency=1"} <= set(worker["command"])
+    env = worker["environment"]
+    assert env["TASKLINE_WORKER_LINE"] == "slow" and env["REMAP_SIGTERM"] == "SIGQUIT"
+    assert app["environment"]["TASKLINE_LINES"] == env["TASKLINE_LINES"] == lines
+    shared = {
+        k: v for k, v in app["environment"].items() if not k.endswith(("_HOST", "PUBLIC_CONSOLES"))
+    }
+    assert {k: env[k] for k in shared} == shared
+    settings = Settings(
+        _env_file=None,
+        **{k.removeprefix(PREFIX).lower(): v for k, v in env.items() if k.startswith(PREFIX)},
+    )
+    assert settings.worker_line == "slow" and production_problems(settings) == []
