@@ -178,3 +178,36 @@ def test_turns_lost_from_the_queue_are_published_again_and_the_line_keeps_its_or
             )
             assert declared.message_count == 0
         app.close()
+
+
+@pytest.mark.timeout(120)
+def test_each_line_on_its_own_quorum_queue_runs_the_head_of_its_own_line(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """Two lines on quorum queues, a worker each: a turn of a line is bound to the head of
+    that line, never to the other line's task, and each line runs by priority on its own."""
+    stack = make_stack(TASKLINE_QUEUE_TYPE="quorum", TASKLINE_LINES="slow=leibniz_pi;default=*")
+    stack.start("api", "scheduler", "worker", "worker:slow")
+    with stack.client() as api:
+        busy = blocker(api, 3.0)  # the default line is busy all along
+        wait_state(api, busy["id"], {"STARTED", "PROGRESS"})
+        first = submit(api, "leibniz_pi", {"digits": 3}, delay_seconds=1)
+        wait_state(api, first["id"], {"STARTED", "PROGRESS"})
+        slow = [
+            submit(api, "leibniz_pi", {"digits": 3}, priority=p, delay_seconds=0.2)
+            for p in (2, 8, 5)
+        ]
+        assert {t["line"] for t in [first, *slow]} == {"slow"}
+        expected = [first["id"], slow[1]["id"], slow[2]["id"], slow[0]["id"]]
+        ran_in_order(api, expected)
+        assert wait_done(api, busy["id"])["state"] == "SUCCESS"
+    # Both lines' queues are quorum queues: declaring either as a classic one is refused.
+    for queue in (stack.settings.queue, f"{stack.settings.queue}.slow"):
+        with Connection(stack.settings.broker_url) as connection:
+            with pytest.raises(Exception, match="PRECONDITION_FAILED"):
+                connection.default_channel.queue_declare(  # type: ignore[attr-defined]
+                    queue,
+                    durable=True,
+                    auto_delete=False,
+                    arguments={"x-max-priority": 9, "x-single-active-consumer": True},
+                )
