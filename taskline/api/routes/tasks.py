@@ -23,6 +23,7 @@ from fastapi import (
     WebSocket,
     status,
 )
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -336,7 +337,17 @@ async def read_tasks(
     # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
     index_state = State.STARTED if state is State.PROGRESS else state
     if name and line:
-        raise InvalidParamsError("filter by name or by line, not both: a task type is on one line")
+        # A query that does not validate: FastAPI's own 422 shape, as the document says.
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("query", "line"),
+                    "msg": "filter by name or by line, not both: a task type is on one line",
+                    "input": line,
+                }
+            ]
+        )
     snapshots, next_cursor = await store.page(
         index_state and index_state.value,
         name,
