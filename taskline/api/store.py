@@ -147,7 +147,10 @@ class TaskStore:
         return snapshot, None if since is None else int(since)
 
     async def read_many(self, task_ids: list[str]) -> list[Snapshot]:
-        """Several tasks in one round trip, in the given order; unknown ids are left out."""
+        """Several tasks in one round trip (none for no ids), in the given order; unknown ids
+        are left out."""
+        if not task_ids:
+            return []
         with redis_errors():
             return await self.transitions.read(task_ids)
 
@@ -176,7 +179,7 @@ class TaskStore:
             )
         more = len(entries) > limit
         entries = entries[:limit]
-        snapshots = await self.read_many([task_id for task_id, _ in entries]) if entries else []
+        snapshots = await self.read_many([task_id for task_id, _ in entries])
         return snapshots, int(entries[-1][1]) if more else None
 
     async def events_after(self, task_id: str, last_id: str) -> list[Entry]:

@@ -148,3 +148,20 @@ def test_every_read_of_a_batch_is_a_503_when_redis_cannot_be_reached(keys: Keys)
             await client.aclose()
 
     asyncio.run(main())
+
+
+def test_a_read_of_no_task_asks_redis_nothing(keys: Keys) -> None:
+    """An empty line, listing or snapshot reads no task: no script goes to Redis for it (here
+    a Redis that cannot be reached, which any command would meet as a 503)."""
+
+    async def main() -> None:
+        client = Redis(port=free_port(), decode_responses=True, retry=Retry(NoBackoff(), 0))
+        store = TaskStore(client, keys)
+        try:
+            assert await store.read_many([]) == []
+            with pytest.raises(UnavailableError):
+                await store.read_many(["a"])
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
