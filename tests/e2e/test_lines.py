@@ -12,6 +12,7 @@ import pytest
 from taskline.core.settings import lines_of
 from tests.client import read, submit, wait_done, wait_state
 from tests.e2e.test_cli import TASKLINE, cli_env
+from tests.e2e.test_line_events import Commands
 from tests.processes import Stack
 from tests.ui_browser import chromium, page_errors, sign_in
 
@@ -170,6 +171,18 @@ def test_ready_and_metrics_count_the_consumers_of_every_line(lines_stack: Stack)
         assert any(m.startswith(f'taskline_queue_depth{{line="{line}"}} ') for m in metrics)
         assert any(m.startswith(f'taskline_scheduled{{line="{line}"}} ') for m in metrics)
     assert "taskline_workers 2" in metrics
+
+
+def test_every_line_shown_at_once_reads_the_workers_reports_once(
+    lines_stack: Stack, admin: httpx.Client
+) -> None:
+    """GET /lines shows each line with the workers that consume it: their reports are read
+    once for all the lines, not once a line."""
+    workers = f"ZREVRANGE {lines_stack.key('workers')} "
+    with Commands(lines_stack.redis, workers) as reads:
+        shown = admin.get("/lines").json()["lines"]
+    assert [(q["line"], len(q["workers"])) for q in shown] == [("slow", 1), ("default", 1)]
+    assert reads.count == 1
 
 
 @pytest.mark.timeout(90)

@@ -1,7 +1,7 @@
 """The lines of waiting tasks: one (`GET /queue`, by default the main line), or all."""
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -13,6 +13,7 @@ from taskline.api.producer import Producer
 from taskline.api.schemas import LinesOut, QueueOut, task_out
 from taskline.api.store import TaskStore
 from taskline.core.lines import LINE_PATTERN, Line
+from taskline.core.records import Snapshot
 from taskline.core.settings import Settings
 
 router = APIRouter(tags=["tasks"])
@@ -20,32 +21,49 @@ router = APIRouter(tags=["tasks"])
 Limit = Annotated[int, Query(ge=1, le=100, description="How many next tasks to show.")]
 
 
-async def line_out(
-    store: TaskStore, producer: Producer, settings: Settings, user: User, line: Line, limit: int
-) -> QueueOut:
-    """One line: its depth, running task, next tasks and workers, as `user` may see them."""
-    found, consumers = await asyncio.gather(
-        store.queue(limit, line.name), producer.consumers(line.queue)
-    )
-    running, upcoming = await asyncio.gather(
-        store.read_many(found["running"]), store.read_many(found["next"])
-    )
+async def lines_out(
+    store: TaskStore,
+    producer: Producer,
+    settings: Settings,
+    user: User,
+    lines: list[Line],
+    limit: int,
+) -> list[QueueOut]:
+    """Each line: its depth, running task, next tasks and workers, as `user` may see them.
+    The workers' reports are read once for all the lines, after them: a worker writes its
+    report before it is listed, so every worker a line lists has its report."""
+
+    async def read(line: Line) -> tuple[dict[str, Any], int | None, list[Snapshot]]:
+        found, consumers = await asyncio.gather(
+            store.queue(limit, line.name), producer.consumers(line.queue)
+        )
+        return found, consumers, await store.read_many(found["running"] + found["next"])
+
+    read_lines = await asyncio.gather(*(read(line) for line in lines))
     reports = {r["node"]: r for r in await store.workers()}
-    cut_to = budget(settings, len(running) + len(upcoming))
-    return QueueOut(
-        line=line.name,
-        queue=line.queue,
-        depth=found["depth"],
-        scheduled=found["scheduled"],
-        running=[task_out(s, cut_to) for s in running if user.sees(s.record.owner)],
-        next=[task_out(s, cut_to) for s in upcoming if user.sees(s.record.owner)],
-        workers=[
-            node
-            for node in found["workers"]
-            if reports.get(node, {}).get("queue", line.queue) == line.queue
-        ],
-        consumers=consumers,
-    )
+    shown = []
+    for line, (found, consumers, snapshots) in zip(lines, read_lines, strict=True):
+        tasks = {s.record.id: s for s in snapshots}
+        running = [tasks[i] for i in found["running"] if i in tasks]
+        upcoming = [tasks[i] for i in found["next"] if i in tasks]
+        cut_to = budget(settings, len(running) + len(upcoming))
+        shown.append(
+            QueueOut(
+                line=line.name,
+                queue=line.queue,
+                depth=found["depth"],
+                scheduled=found["scheduled"],
+                running=[task_out(s, cut_to) for s in running if user.sees(s.record.owner)],
+                next=[task_out(s, cut_to) for s in upcoming if user.sees(s.record.owner)],
+                workers=[
+                    node
+                    for node in found["workers"]
+                    if reports.get(node, {}).get("queue", line.queue) == line.queue
+                ],
+                consumers=consumers,
+            )
+        )
+    return shown
 
 
 @router.get("/queue", response_model=QueueOut, responses={404: {"description": "No such line"}})
@@ -69,7 +87,7 @@ async def read_queue(
     if line is not None and line not in store.lines:
         raise TaskNotFoundError(f"no line {line!r}: the lines are {', '.join(store.lines.names)}")
     chosen = store.lines.named(line or "")
-    return await line_out(store, producer, settings, user, chosen, limit)
+    return (await lines_out(store, producer, settings, user, [chosen], limit))[0]
 
 
 @router.get("/lines", response_model=LinesOut)
@@ -81,7 +99,5 @@ async def read_lines(
     limit: Limit = 10,
 ) -> LinesOut:
     """Show every line as GET /queue shows one, in the order TASKLINE_LINES gives them."""
-    found = await asyncio.gather(
-        *(line_out(store, producer, settings, user, line, limit) for line in store.lines)
-    )
-    return LinesOut(lines=list(found))
+    shown = await lines_out(store, producer, settings, user, list(store.lines), limit)
+    return LinesOut(lines=shown)
