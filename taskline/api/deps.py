@@ -1,7 +1,7 @@
 """Dependency aliases: the app's shared clients, typed for handlers."""
 
 import base64
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -21,55 +21,21 @@ from taskline.core.log_tags import tag_user
 from taskline.core.settings import Settings
 
 
-async def _store(request: Request) -> TaskStore:
-    store: TaskStore = request.app.state.store
-    return store
+def _shared(name: str) -> Any:
+    """A dependency handing a handler `app.state.<name>`, one of the app's shared clients
+    (set up by the lifespan in api.main)."""
 
+    async def shared(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def _producer(request: Request) -> Producer:
-    producer: Producer = request.app.state.producer
-    return producer
-
-
-async def _submitter(request: Request) -> Submitter:
-    submitter: Submitter = request.app.state.submitter
-    return submitter
-
-
-async def _ledger(request: Request) -> Ledger:
-    ledger: Ledger = request.app.state.ledger
-    return ledger
-
-
-async def _hub(request: Request) -> EventHub:
-    hub: EventHub = request.app.state.hub
-    return hub
-
-
-async def _sampler(request: Request) -> CpuSampler:
-    sampler: CpuSampler = request.app.state.sampler
-    return sampler
-
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def _slots(request: Request) -> StreamSlots:
-    slots: StreamSlots = request.app.state.slots
-    return slots
+    shared.__name__ = f"_{name}"  # what it hands out, as tests/unit/test_hotpaths.py names it
+    return Depends(shared)
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-async def _authenticator(request: Request) -> Authenticator:
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
-
-
-AuthenticatorDep = Annotated[Authenticator, Depends(_authenticator)]
+AuthenticatorDep = Annotated[Authenticator, _shared("authenticator")]
 
 
 # Methods that change nothing: all a viewer may send.
@@ -180,11 +146,11 @@ async def _admin(user: CurrentUser) -> User:
 
 AdminUser = Annotated[User, Depends(_admin)]
 BearerToken = Annotated[str | None, Depends(_bearer)]
-StoreDep = Annotated[TaskStore, Depends(_store)]
-ProducerDep = Annotated[Producer, Depends(_producer)]
-SubmitterDep = Annotated[Submitter, Depends(_submitter)]
-LedgerDep = Annotated[Ledger, Depends(_ledger)]
-HubDep = Annotated[EventHub, Depends(_hub)]
-SamplerDep = Annotated[CpuSampler, Depends(_sampler)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-SlotsDep = Annotated[StreamSlots, Depends(_slots)]
+StoreDep = Annotated[TaskStore, _shared("store")]
+ProducerDep = Annotated[Producer, _shared("producer")]
+SubmitterDep = Annotated[Submitter, _shared("submitter")]
+LedgerDep = Annotated[Ledger, _shared("ledger")]
+HubDep = Annotated[EventHub, _shared("hub")]
+SamplerDep = Annotated[CpuSampler, _shared("sampler")]
+SettingsDep = Annotated[Settings, _shared("settings")]
+SlotsDep = Annotated[StreamSlots, _shared("slots")]
