@@ -255,3 +255,48 @@ def test_the_dashboard_shows_one_line_or_all(lines_stack: Stack) -> None:
         for task in (long, busy, slow, quick, other, more):
             wait_done(admin, task["id"], 30)
         assert errors == []
+
+
+def cancelled_pi(api: httpx.Client) -> dict:
+    """A leibniz_pi (on the slow line) postponed, then cancelled: one that may be retried."""
+    task = submit(api, "leibniz_pi", {"digits": 3}, not_before="2999-01-01T00:00:00Z")
+    assert api.post(f"/tasks/{task['id']}/cancel").status_code == 200
+    return task
+
+
+def told_until(lines_read: Iterator[str], task_id: str, kind: str) -> list[dict]:
+    """The task events of a stream up to the one of `kind` about `task_id`."""
+    told = []
+    for line in lines_read:
+        if line.startswith("data:") and '"kind"' in line:
+            told.append(json.loads(line[5:]))
+            if (told[-1]["id"], told[-1]["kind"]) == (task_id, kind):
+                return told
+    raise AssertionError("the stream ended")
+
+
+@pytest.mark.timeout(60)
+def test_a_retry_is_told_on_the_line_of_the_task_it_retries(lines_stack: Stack) -> None:
+    """The `retried` change of a task names its line, as every change does: the watchers of
+    that line are told it, those of another line are not."""
+    with lines_stack.client() as admin:
+        with admin.stream("GET", "/events", params={"line": "slow"}) as events:
+            lines_read = events.iter_lines()
+            next(line for line in lines_read if line.startswith("data:"))  # the snapshot
+            origin = cancelled_pi(admin)
+            retry = admin.post(f"/tasks/{origin['id']}/retry").json()
+            told = told_until(lines_read, retry["id"], "created")
+        retried = [e for e in told if e["kind"] == "retried"]
+        assert [(e["id"], e["by"], e["line"]) for e in retried] == [
+            (origin["id"], retry["id"], "slow")
+        ]
+        with admin.stream("GET", "/events", params={"line": "default"}) as events:
+            lines_read = events.iter_lines()
+            next(line for line in lines_read if line.startswith("data:"))
+            other = cancelled_pi(admin)
+            again = admin.post(f"/tasks/{other['id']}/retry").json()
+            mark = text(admin)
+            told = told_until(lines_read, mark["id"], "created")
+        assert not [e for e in told if other["id"] in (e["id"], e.get("by"))]
+        for task in (retry, again, mark):
+            assert wait_done(admin, task["id"])["state"] == "SUCCESS"

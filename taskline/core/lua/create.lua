@@ -56,7 +56,7 @@ end
 local origin = nil
 if link == 'retry' then
   -- checked before anything counts: a refused retry costs no creation
-  origin = redis.call('HMGET', ORIGIN, 'state', 'retried_by', 'name', 'owner')
+  origin = redis.call('HMGET', ORIGIN, 'state', 'retried_by', 'name', 'owner', 'line')
   if not origin[1] then return {'gone'} end
   if origin[1] ~= 'FAILURE' and origin[1] ~= 'CANCELLED' then return {'not_ended', origin[1]} end
   local by = origin[2]
@@ -99,7 +99,8 @@ if link == 'retry' then
   redis.call('RPUSH', ORIGIN_HISTORY, cjson.encode({at = NOW, change = 'retried', by = ID}))
   redis.call('LTRIM', ORIGIN_HISTORY, -HISTORY_MAX, -1)
   redis.call('XADD', LINE_EVENTS, 'MAXLEN', '~', 10000, '*', 'kind', 'retried', 'id', origin_id,
-             'state', origin[1], 'at', NOW, 'name', origin[3], 'owner', origin[4] or '', 'by', ID)
+             'state', origin[1], 'at', NOW, 'name', origin[3], 'owner', origin[4] or '',
+             'line', origin[5] or '', 'by', ID)  -- the origin's line, as its every change
 elseif link == 'clone' then
   redis.call('HSET', REC, 'clone_of', origin_id)
   created.clone_of = origin_id
