@@ -1,8 +1,11 @@
 """Running a task again, and reading why it failed, through the real stack: a failure's
 traceback (admins only, bounded), `POST /tasks/{id}/retry` and `POST /tasks/{id}/clone`."""
 
+import functools
 import json
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -227,3 +230,68 @@ def test_retries_and_clones_count_as_creations(make_stack: Callable[..., Stack])
         ):
             assert limited.status_code == 429 and limited.headers["retry-after"]
         assert read(api, retry.json()["id"])["retried_by"] is None
+
+
+def at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """The calls sent together, each on a thread of its own, released at one moment."""
+    start = threading.Barrier(len(calls))
+
+    def send(call: Callable[[], httpx.Response]) -> httpx.Response:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(send, calls))
+
+
+@pytest.mark.timeout(90)
+def test_retries_sent_together_make_one_retry_and_a_delete_racing_one_leaves_no_half(
+    stack: Stack, api: httpx.Client
+) -> None:
+    with stack.client("alice") as alice, stack.client("bob") as bob:
+        failed = failed_task(alice)
+        clients = [stack.client(u) for u in ("alice", "admin") * 10]
+        try:
+            answers = at_once(
+                [functools.partial(c.post, f"/tasks/{failed['id']}/retry") for c in clients]
+            )
+        finally:
+            for client in clients:
+                client.close()
+        made = [a.json()["id"] for a in answers if a.status_code == 202]
+        assert len(made) == 1, [(a.status_code, a.text) for a in answers]
+        assert all(
+            a.status_code == 409 and a.json()["detail"]["retried_by"] == made[0]
+            for a in answers
+            if a.status_code != 202
+        )
+        assert read(alice, failed["id"])["retried_by"] == made[0]
+        history = alice.get(f"/tasks/{failed['id']}/history").json()
+        assert [h for h in history if h["change"] == "retried"] == [
+            {"at": history[-1]["at"], "change": "retried", "by": made[0]}
+        ]
+        # Another user's task reads as unknown, and is not retried.
+        assert bob.post(f"/tasks/{failed['id']}/retry").status_code == 404
+        assert wait_done(alice, made[0])["state"] == "FAILURE"
+
+        # A retry racing a delete of its task: the retry is made and linked, or is a 404
+        # (the task gone first); either way the task is gone whole.
+        for _ in range(5):
+            task = submit(alice, "reverse", {"text": "x"}, not_before=later(3600))
+            assert alice.post(f"/tasks/{task['id']}/cancel").status_code == 200
+            with stack.client("alice") as other:
+                retry, delete = at_once(
+                    [
+                        functools.partial(alice.post, f"/tasks/{task['id']}/retry"),
+                        functools.partial(other.delete, f"/tasks/{task['id']}"),
+                    ]
+                )
+            assert delete.status_code == 204, delete.text
+            assert retry.status_code in {202, 404}, retry.text
+            assert alice.get(f"/tasks/{task['id']}").status_code == 404
+            assert alice.get(f"/tasks/{task['id']}/history").status_code == 404
+            keys = list(stack.redis.scan_iter(stack.key(f"*{task['id']}*")))
+            assert keys == [], keys
+            if retry.status_code == 202:
+                assert retry.json()["retry_of"] == task["id"]
+                assert wait_done(alice, retry.json()["id"])["result"] == "x"
