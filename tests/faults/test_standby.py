@@ -17,8 +17,9 @@ import psutil
 import pytest
 
 from tests.client import submit, wait_done, wait_state
-from tests.faults.conftest import ran_once_to_success
+from tests.faults.conftest import ran_once_to_success, states
 from tests.processes import Stack
+from tests.support import TERMINAL
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -110,3 +111,41 @@ def test_the_standby_takes_over_the_line_of_a_killed_worker_in_order(
             lambda: len(w := workers(api)) == 1 and w, stack.settings.worker_expiry_seconds + 5
         )
         assert left[0]["active"] and left[0]["node"] != active["node"], left
+
+
+@pytest.mark.timeout(150)
+def test_a_stalled_active_worker_ends_its_task_once_and_the_line_goes_on(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """SIGSTOP of the active worker (main process and pool child) mid-task for 15 s, past
+    its lease, then SIGCONT: the task ends once, recorded by one run, and the next runs."""
+    stack = make_stack()
+    stack.start()
+    stack.start("worker-standby")
+    with stack.client() as api:
+        task = submit(api, "reverse", {"text": "stalled"}, delay_seconds=4)
+        running = wait_state(api, task["id"], RUNNING, timeout=30)
+        after = submit(api, "reverse", {"text": "after"})
+        (name,) = [n for n in stack.procs if running["worker"].startswith(f"{node_of(stack, n)}:")]
+        proc = stack.procs[name]
+        assert proc is not None
+        lease = stack.key(f"lease:{task['id']}")
+        stalled = time.monotonic()
+        os.killpg(proc.pid, signal.SIGSTOP)
+        try:
+            # The run cannot renew its lease: it lapses; the stall lasts 15 s.
+            wait_until(lambda: not stack.redis.exists(lease), 20, 0.1)
+            wait_until(lambda: time.monotonic() - stalled >= 15, 10, 0.1)
+            # A stalled host holds the line: the standby runs nothing meanwhile.
+            assert api.get(f"/tasks/{task['id']}").json()["state"] in RUNNING
+            assert api.get(f"/tasks/{after['id']}").json()["state"] == "QUEUED"
+        finally:
+            os.killpg(proc.pid, signal.SIGCONT)
+        done = wait_done(api, task["id"], timeout=90)
+        assert done["state"] == "SUCCESS" and done["result"] == "dellats", done
+        assert wait_done(api, after["id"], timeout=60)["state"] == "SUCCESS"
+        # Once ended, nothing ends it again: not the stale run, not a rerun.
+        seen = states(stack, task["id"])
+        assert [s for s in seen if s in TERMINAL] == ["SUCCESS"], seen
+        assert seen.count("STARTED") == done["attempts"], seen
+        assert api.get(f"/tasks/{task['id']}").json() == done
