@@ -202,3 +202,38 @@ def test_a_token_revoked_through_one_api_is_refused_by_the_other_at_once(stack: 
         assert a.delete("/auth/token", headers=bearer).status_code == 204
         assert b.get("/tasks", headers=bearer).status_code == 401
         assert a.get("/tasks", headers=bearer).status_code == 401
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_on_one_api_ends_with_a_cancel_or_a_revocation_made_through_the_other(
+    stack: Stack, apis: tuple[httpx.Client, httpx.Client]
+) -> None:
+    """A's task stream ends CANCELLED when B cancels the task; a stream A opened with a bearer
+    token ends within 5 s of that token's revocation through B."""
+    a, b = apis
+    running = submit(a, "reverse", {"text": "stop me"}, delay_seconds=30)
+    wait_state(a, running["id"], {"STARTED", "PROGRESS"})
+    timeout = httpx.Timeout(10, read=20)
+    with connect_sse(a, "GET", f"/tasks/{running['id']}/events", timeout=timeout) as source:
+        told = source.iter_sse()
+        assert json.loads(next(told).data)["state"] in {"STARTED", "PROGRESS"}
+        assert b.post(f"/tasks/{running['id']}/cancel").json()["state"] == "CANCELLED"
+        states = [json.loads(e.data)["state"] for e in told]
+    assert states[-1] == "CANCELLED", states
+
+    with (
+        httpx.Client(base_url=stack.url, timeout=timeout) as on_a,
+        httpx.Client(base_url=stack.replica_url, timeout=timeout) as on_b,
+    ):
+        waiting = submit(a, "reverse", {"text": "never"}, not_before=FAR_AWAY)
+        bearer = {"Authorization": f"Bearer {token(on_a, 'admin')}"}
+        path = f"/tasks/{waiting['id']}/events"
+        with on_a.stream("GET", path, headers=bearer) as stream:
+            assert stream.status_code == 200
+            lines = stream.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))
+            assert on_b.delete("/auth/token", headers=bearer).status_code == 204
+            revoked = time.monotonic()
+            rest = list(lines)  # the stream ends
+        assert time.monotonic() - revoked <= 5, rest
+        assert a.post(f"/tasks/{waiting['id']}/cancel").json()["state"] == "CANCELLED"
