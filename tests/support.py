@@ -260,3 +260,26 @@ def stored_bytes(client: redis.Redis, prefix: str, task_id: str) -> int:
     names = ("task", "events", "history", "lease", "pages", "celery-task-meta-")
     keys = [f"{prefix}{name}{'' if name.endswith('-') else ':'}{task_id}" for name in names]
     return sum(client.memory_usage(key, samples=0) or 0 for key in keys)
+
+
+class RoundTrip(redis.Connection):
+    """A connection to the real Redis that counts what it sends: one count per round trip
+    (a pipeline, a transaction included, is sent at once)."""
+
+    sent = 0
+
+    def send_packed_command(self, command: object, check_health: bool = True) -> None:
+        RoundTrip.sent += 1
+        super().send_packed_command(command, check_health)  # type: ignore[arg-type]
+
+
+def counting_client() -> redis.Redis:
+    """A client of the test Redis (decoding replies) whose round trips round_trips counts."""
+    pool = redis.ConnectionPool(connection_class=RoundTrip, decode_responses=True)
+    return redis.Redis.from_pool(pool)
+
+
+def round_trips(client: redis.Redis) -> int:
+    """The round trips made so far by the clients of counting_client."""
+    assert client.connection_pool.connection_class is RoundTrip
+    return RoundTrip.sent

@@ -223,6 +223,12 @@ class Keys:
         return f"{self.prefix}seq"
 
     @property
+    def layout(self) -> str:
+        """The key layout this Redis was found to hold (core.layout), so that a process
+        starting later need not look through the keyspace again."""
+        return f"{self.prefix}layout"
+
+    @property
     def workers(self) -> str:
         """Workers by when they were last seen (ms); each lapses with its report."""
         return f"{self.prefix}workers"
