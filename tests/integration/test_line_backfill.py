@@ -4,17 +4,19 @@ the main line (GET /tasks?line=) finds them, and every later change keeps them t
 import pytest
 import redis
 
-from taskline.core.line_backfill import adopt_at_start, adopt_records_made_before_lines
-from taskline.core.lines import Line
+from taskline.core.line_backfill import BATCH, adopt_at_start, adopt_records_made_before_lines
+from taskline.core.lines import Line, Lines
 from taskline.core.records import Keys, State
 from taskline.core.transitions import Claimed, Transitions
 from tests.integration.test_transitions import FOREVER, LEASE_MS, create
 from tests.processes import isolated_env, settings_of
+from tests.support import counting_client, round_trips
 
 pytestmark = pytest.mark.integration
 
 MAIN = Line("default", "q", True, frozenset())
 SIDE = Line("slow", "q.slow", False, frozenset())
+LINES = Lines([MAIN, SIDE])
 
 
 def members(client: redis.Redis, key: str) -> list[str]:
@@ -29,7 +31,7 @@ def test_records_made_before_lines_join_the_main_line_once(client: redis.Redis, 
     create(Transitions(client, Keys(keys.prefix, MAIN)), "new-main", owner="bob")
     record = client.hgetall(keys.task("old0"))
 
-    assert adopt_records_made_before_lines(client, keys.prefix, MAIN) == 3
+    assert adopt_records_made_before_lines(client, keys.prefix, LINES) == 3
     main_all = ["old0", "old1", "old2", "new-main"]
     assert members(client, keys.index(line="default")) == main_all
     queued = keys.index(State.QUEUED.value, line="default")
@@ -42,7 +44,7 @@ def test_records_made_before_lines_join_the_main_line_once(client: redis.Redis, 
         k: v for k, v in record.items() if k not in ("line", "families")
     }
     # Once is enough: a second start finds nothing to do and changes nothing.
-    assert adopt_records_made_before_lines(client, keys.prefix, MAIN) == 0
+    assert adopt_records_made_before_lines(client, keys.prefix, LINES) == 0
     assert client.hgetall(keys.task("old0")) == adopted
 
     # A later change moves the adopted record in the main line's families too.
@@ -65,3 +67,19 @@ def test_a_process_start_adopts_them_on_its_own_redis(
     assert client.hget(keys.task("old0"), "line") == "default"
     assert members(client, keys.index(line="default")) == ["old0"]
     assert "1 records made before lines joined the main line" in capsys.readouterr().err
+
+
+def test_a_start_counts_the_records_and_reads_none_when_each_is_on_a_line(keys: Keys) -> None:
+    """Every process does it at start: its cost does not grow with the records kept."""
+    with counting_client() as client:
+        for i in range(BATCH + 1):
+            line = (MAIN, SIDE)[i % 2]
+            create(Transitions(client, Keys(keys.prefix, line)), f"t{i}", max_waiting=10**6)
+        before = round_trips(client)
+        assert adopt_records_made_before_lines(client, keys.prefix, LINES) == 0
+        assert round_trips(client) - before == 1
+
+        # One made before lines: the counts differ, and it is found.
+        create(Transitions(client, keys), "old", max_waiting=10**6)
+        assert adopt_records_made_before_lines(client, keys.prefix, LINES) == 1
+        assert client.hget(keys.task("old"), "line") == "default"
