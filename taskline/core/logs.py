@@ -31,8 +31,9 @@ SECRETS = (
     re.compile(r"(password|passwd|secret|token)([\"']?\s*[:=]\s*[\"']?)[^\"'&\s,;}]+", re.I),
     # An Authorization value on its own: `Bearer eyJ…`, `Basic YWRtaW46…`.
     re.compile(r"\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/-]{8,}=*"),
-    # A URL's password: `amqp://user:…@host`.
-    re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]*)(:)[^@\s/]+@", re.I),
+    # A URL's password: `amqp://user:…@host`, up to the last `@` before the path, query or
+    # fragment, where URL parsers end the userinfo (a password may hold an `@`).
+    re.compile(r"([a-z][a-z0-9+.-]*://[^/\s:@]*)(:)[^\s/?#]+@", re.I),
 )
 
 

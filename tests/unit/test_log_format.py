@@ -4,6 +4,7 @@ would, in both formats; secrets hidden in JSON as in text; which ids a line take
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -67,6 +68,24 @@ def test_secrets_are_hidden_in_either_format(handler: LineHandler) -> None:
     assert line.count("[hidden]") == 5
     if handler.kind == "json":
         assert "access_token=[hidden]" in json.loads(line)["message"]
+
+
+def test_a_urls_password_is_hidden_whole_in_a_message_and_an_exception(
+    handler: LineHandler,
+) -> None:
+    """A URL's userinfo ends at its last `@` (as redis-py and kombu read it): a password
+    holding an `@` is hidden up to there, never left in part."""
+    url = "redis://default:pw-9z@rest-of-it@127.0.0.1:6380/0"
+    try:
+        raise ConnectionError(f"cannot reach {url}")
+    except ConnectionError:
+        logger = logging.getLogger("tests.log_format")
+        record = logger.makeRecord(
+            logger.name, logging.ERROR, "", 0, f"at {url}", (), sys.exc_info()
+        )
+    line = handler.format(record)
+    assert "pw-9z" not in line and "rest-of-it" not in line
+    assert line.count("redis://default:[hidden]@127.0.0.1:6380/0") == 2
 
 
 def test_an_id_is_taken_as_it_is_only_when_it_cannot_break_a_line() -> None:
