@@ -118,19 +118,11 @@ def mismatch_message(
 
 
 def declare(settings: Settings) -> Declared | Migrated | Unreachable:
-    """Declare the queue of every line with Taskline's arguments; QueueMismatchError (its
-    text the reply of RabbitMQ, its name the queue's) when one exists with others and could
-    not be replaced without loss."""
-    outcome: Declared | Migrated | Unreachable = Declared()
-    for line in lines_of(settings):
-        declared = declare_queue(settings, line.queue)
-        if not isinstance(declared, Declared):
-            outcome = declared
-    return outcome
-
-
-def declare_queue(settings: Settings, name: str) -> Declared | Migrated | Unreachable:
-    """Declare one queue with Taskline's arguments (see declare)."""
+    """Declare the queue of every line with Taskline's arguments, over one connection (a
+    broker that does not answer is waited for once, not once per line); QueueMismatchError
+    (its text the reply of RabbitMQ, its name the queue's) when one exists with others and
+    could not be replaced without loss."""
+    outcome: Declared | Migrated = Declared()
     try:
         timeout = settings.connect_timeout
         # A stalled broker (it accepts the connection, then answers nothing) times out too.
@@ -139,26 +131,35 @@ def declare_queue(settings: Settings, name: str) -> Declared | Migrated | Unreac
             settings.broker_url, connect_timeout=timeout, transport_options=stalled
         ) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=round(timeout) or 1)
-            try:
-                _declare(conn.channel(), settings, name)
-                return Declared()
-            except PreconditionFailed as exc:
-                refusal = str(exc.reply_text)
-            try:
-                # Atomic in RabbitMQ: refused (406) while one message or consumer is there.
-                channel: Any = conn.channel()  # py-amqp's: kombu's stub names no queue_delete
-                channel.queue_delete(name, if_unused=True, if_empty=True)
-            except PreconditionFailed as exc:
-                raise QueueMismatchError(refusal, name) from exc
-            except AMQPNotImplementedError as exc:  # a quorum queue: no conditional delete
-                raise QueueMismatchError(refusal, name, replaceable=False) from exc
-            _declare(conn.channel(), settings, name)
-            log.warning("queue %r replaced (it was empty and unused): %s", name, refusal)
-            return Migrated(refusal)
+            for line in lines_of(settings):
+                declared = _declare_or_replace(conn, settings, line.queue)
+                if isinstance(declared, Migrated):
+                    outcome = declared
     except QueueMismatchError:
         raise
     except _BROKER_ERRORS as exc:
         return Unreachable(str(exc))
+    return outcome
+
+
+def _declare_or_replace(conn: Connection, settings: Settings, name: str) -> Declared | Migrated:
+    """Declare one queue with Taskline's arguments (see declare)."""
+    try:
+        _declare(conn.channel(), settings, name)
+        return Declared()
+    except PreconditionFailed as exc:
+        refusal = str(exc.reply_text)
+    try:
+        # Atomic in RabbitMQ: refused (406) while one message or consumer is there.
+        channel: Any = conn.channel()  # py-amqp's: kombu's stub names no queue_delete
+        channel.queue_delete(name, if_unused=True, if_empty=True)
+    except PreconditionFailed as exc:
+        raise QueueMismatchError(refusal, name) from exc
+    except AMQPNotImplementedError as exc:  # a quorum queue: no conditional delete
+        raise QueueMismatchError(refusal, name, replaceable=False) from exc
+    _declare(conn.channel(), settings, name)
+    log.warning("queue %r replaced (it was empty and unused): %s", name, refusal)
+    return Migrated(refusal)
 
 
 def _declare(channel: Any, settings: Settings, name: str) -> None:

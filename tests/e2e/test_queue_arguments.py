@@ -4,6 +4,8 @@ two queue types (TASKLINE_QUEUE_TYPE): a classic queue where a quorum one is wan
 other way round, where RabbitMQ deletes a quorum queue only unconditionally, so it is never
 replaced, even empty."""
 
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ from taskline.core.line_queue import (
     QUORUM_QUEUE_ARGUMENTS,
     Migrated,
     QueueMismatchError,
+    Unreachable,
     declare,
     exit_if_mismatched,
 )
+from taskline.core.settings import lines_of
 from tests.processes import (
     api_command,
     isolated_env,
@@ -152,3 +156,37 @@ def test_a_quorum_queue_with_other_arguments_is_refused_even_empty(
     assert "stop those workers, run `rabbitmqctl -p / delete_queue" in said, said
     assert "replaces the empty queue itself" not in said, said
     assert has_taskline_arguments(queue, found)
+
+
+def test_every_lines_queue_is_declared_over_one_connection_and_one_may_be_replaced(
+    queue: str,
+) -> None:
+    """A refused declare closes its channel, not the connection the next line's goes over."""
+    slow = f"{queue}.slow"
+    declare_old(slow, messages=0)  # the first line declared
+    try:
+        lines = "slow=reverse;default=*"
+        settings = settings_of(isolated_env(TASKLINE_QUEUE=queue, TASKLINE_LINES=lines))
+        assert [line.queue for line in lines_of(settings)] == [slow, queue]
+        outcome = declare(settings)
+        assert isinstance(outcome, Migrated), outcome
+        assert has_taskline_arguments(queue) and has_taskline_arguments(slow)
+    finally:
+        remove(BROKER_URL, REDIS_URL, [slow], f"{slow}:*")
+
+
+def test_a_stalled_broker_is_waited_for_once_whatever_the_number_of_lines() -> None:
+    """It accepts the connection and answers nothing: every process starts after one
+    connect timeout, not one per line."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"amqp://guest:guest@127.0.0.1:{silent.getsockname()[1]}//"
+        env = isolated_env(
+            TASKLINE_BROKER_URL=url,
+            TASKLINE_CONNECT_TIMEOUT="1",
+            TASKLINE_LINES="slow=leibniz_pi;fast=reverse;default=*",
+        )
+        began = time.monotonic()
+        outcome = declare(settings_of(env))
+        took = time.monotonic() - began
+    assert isinstance(outcome, Unreachable), outcome
+    assert took < 2.0, took  # three lines, 1 s each before
