@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tests.processes import isolated_env
-from tests.support import ROOT
+from tests.support import BROKER_URL, REDIS_URL, ROOT, remove
 
 pytestmark = pytest.mark.e2e
 
@@ -20,9 +20,17 @@ BUILTINS = "taskline.builtins"
 def start_api(packages: str) -> subprocess.CompletedProcess[str]:
     env = isolated_env(TASKLINE_TASK_PACKAGES=packages)
     code = "from taskline.api.main import create_app; create_app(); print('started')"
-    return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:  # a started API marked its Redis's key layout (core.layout)
+        remove(BROKER_URL, REDIS_URL, [], f"{env['TASKLINE_KEY_PREFIX']}*")
 
 
 def boot_worker(packages: str) -> subprocess.CompletedProcess[str]:

@@ -4,6 +4,7 @@ declarations and the worker agree on task names."""
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,8 +24,10 @@ def loaded_after(statement: str) -> list[str]:
         f"import sys, json; {statement}; print(json.dumps(sorted(m for m in sys.modules "
         "if m.split('.')[0] in ('taskline', 'numpy'))))"
     )
+    # No Redis answers there: the API's checks at start write nothing into a shared one.
+    env = {**os.environ, "TASKLINE_REDIS_URL": "redis://127.0.0.1:1/0"}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout
     return json.loads(out)
 
