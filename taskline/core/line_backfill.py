@@ -20,6 +20,7 @@ A Redis that cannot be reached at start is not checked (the process starts, and 
 
 import json
 import sys
+from typing import cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -52,12 +53,18 @@ def adopt_records_made_before_lines(client: redis.Redis, prefix: str, lines: Lin
     keys = Keys(prefix, lines.main)
     if all_lined(client, keys, lines):
         return 0
-    adopted, start = 0, 0
+    adopted, after = 0, "-inf"
     while True:
-        ids = texts(client.zrange(keys.index(), start, start + BATCH - 1))
-        if not ids:
+        # Paged by score (each record's unique seq), not by rank: a record deleted or
+        # forgotten meanwhile shifts the ranks, and the next page by rank would skip one.
+        page = cast(
+            list[tuple[str, float]],
+            client.zrangebyscore(keys.index(), after, "+inf", start=0, num=BATCH, withscores=True),
+        )
+        if not page:
             return adopted
-        start += len(ids)
+        ids = texts([member for member, _ in page])
+        after = f"({int(page[-1][1])}"
         with client.pipeline(transaction=False) as pipe:
             for task_id in ids:
                 pipe.hget(keys.task(task_id), "line")

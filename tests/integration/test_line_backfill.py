@@ -1,16 +1,19 @@
 """Records made before lines join the main line's index families at start, so a listing of
 the main line (GET /tasks?line=) finds them, and every later change keeps them there."""
 
+from typing import Any
+
 import pytest
 import redis
 
+from taskline.core import line_backfill
 from taskline.core.line_backfill import BATCH, adopt_at_start, adopt_records_made_before_lines
 from taskline.core.lines import Line, Lines
 from taskline.core.records import Keys, State
 from taskline.core.transitions import Claimed, Transitions
 from tests.integration.test_transitions import FOREVER, LEASE_MS, create
 from tests.processes import isolated_env, settings_of
-from tests.support import counting_client, round_trips
+from tests.support import REDIS_URL, counting_client, round_trips
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +58,43 @@ def test_records_made_before_lines_join_the_main_line_once(client: redis.Redis, 
     assert isinstance(claimed, Claimed)
     assert members(client, keys.index(State.STARTED.value, line="default")) == ["old0"]
     assert "old0" not in members(client, queued)
+
+
+class ForgetsOneAfterTheFirstPage(redis.Redis):
+    """The real Redis, with a task forgotten (out of the index of all tasks) right after the
+    backfill read its first page: what the scheduler may do meanwhile."""
+
+    forgotten: tuple[str, str] | None = None
+
+    def zrangebyscore(self, *args: Any, **kwargs: Any) -> Any:
+        return self._then_forget(super().zrangebyscore(*args, **kwargs))
+
+    def zrange(self, *args: Any, **kwargs: Any) -> Any:
+        return self._then_forget(super().zrange(*args, **kwargs))
+
+    def _then_forget(self, page: Any) -> Any:
+        if self.forgotten is not None:
+            index, task_id = self.forgotten
+            self.zrem(index, task_id)
+            self.forgotten = None
+        return page
+
+
+def test_a_task_forgotten_during_the_backfill_makes_it_skip_no_other(
+    keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = ForgetsOneAfterTheFirstPage.from_url(REDIS_URL, decode_responses=True)
+    before_lines = Transitions(client, keys)
+    for i in range(5):
+        create(before_lines, f"old{i}", owner="alice")
+    monkeypatch.setattr(line_backfill, "BATCH", 2)
+    client.forgotten = (keys.index(), "old0")  # after the page old0, old1
+    try:
+        assert adopt_records_made_before_lines(client, keys.prefix, LINES) == 5
+        lined = [client.hget(keys.task(f"old{i}"), "line") for i in range(5)]
+        assert lined == ["default"] * 5  # old2 too, which pages by rank would skip
+    finally:
+        client.close()
 
 
 def test_a_process_start_adopts_them_on_its_own_redis(
