@@ -11,7 +11,7 @@ import pytest
 
 from taskline.core.records import Keys, State, now_ms
 from taskline.core.transitions import Claimed, Created, Transitions
-from taskline.worker.scheduler import LOST_AFTER_MS, Scheduler
+from taskline.worker.scheduler import BATCH, LOST_AFTER_MS, Scheduler
 from tests.processes import isolated_env, settings_of
 from tests.support import remove
 
@@ -119,3 +119,24 @@ def test_an_ignored_cancel_is_recorded_only_once_the_run_is_over(scheduler: Sche
     scheduler.recover_lost_runs()
     assert state(scheduler, "t1") == State.CANCELLED
     assert scheduler.redis.zscore(keys.cancelling, "t1") is None
+
+
+def test_every_task_past_its_retention_is_forgotten_in_one_sweep(scheduler: Scheduler) -> None:
+    """A busy line ends more tasks a second than one batch holds (a worker runs hundreds of
+    trivial tasks a second): a sweep forgets all that are due, or they would pile up past
+    their retention."""
+    transitions, keys = scheduler.transitions, scheduler.keys
+    ids = [f"t{i}" for i in range(2 * BATCH + 1)]
+    with scheduler.redis.pipeline(transaction=False) as pipe:
+        for task_id in ids:
+            created = transitions.calls.create(
+                task_id, "reverse", {"text": "x"}, 5, "alice", None, 10_000, None, 10_000, None
+            )
+            transitions.queue(pipe, created)
+            transitions.queue(pipe, transitions.calls.cancel(task_id, 0, now_ms() - 1))
+        pipe.execute()
+    assert scheduler.redis.zcard(keys.expiry) == len(ids)
+
+    scheduler.forget_expired()
+    assert scheduler.redis.zcard(keys.expiry) == 0
+    assert scheduler.redis.exists(*(keys.task(task_id) for task_id in ids)) == 0
