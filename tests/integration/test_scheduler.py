@@ -9,9 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from taskline.core.records import Keys, State, now_ms
+from taskline.core.records import TURN_HEADER, Keys, State, now_ms
+from taskline.core.replies import texts
 from taskline.core.transitions import Claimed, Created, Transitions
-from taskline.worker.scheduler import BATCH, LOST_AFTER_MS, Scheduler
+from taskline.worker.scheduler import BATCH, LOST_AFTER_MS, OUTBOX_GRACE_MS, Scheduler
 from tests.processes import isolated_env, settings_of
 from tests.support import remove
 
@@ -140,3 +141,28 @@ def test_every_task_past_its_retention_is_forgotten_in_one_sweep(scheduler: Sche
     scheduler.forget_expired()
     assert scheduler.redis.zcard(keys.expiry) == 0
     assert scheduler.redis.exists(*(keys.task(task_id) for task_id in ids)) == 0
+
+
+def test_turns_never_confirmed_are_published_again_in_line_order(scheduler: Scheduler) -> None:
+    """Tasks recorded by a publisher that died before RabbitMQ confirmed their turns: past the
+    grace, the line is published again from the first of them, each with a new turn, and a
+    task that ended meanwhile just leaves the outbox."""
+    transitions, keys = scheduler.transitions, scheduler.keys
+    ids = ["t1", "t2", "t3", "ended"]
+    for task_id in ids:
+        created = transitions.create(
+            task_id, "reverse", {"text": "x"}, 5, "alice", None, 100, None, 1000, None
+        )
+        assert isinstance(created, Created) and created.turn == 1
+    transitions.cancel("ended", 0, now_ms() + 60_000)
+    scheduler.redis.zadd(keys.outbox, {t: now_ms() - OUTBOX_GRACE_MS - 1 for t in ids})
+
+    scheduler.republish_unconfirmed()
+    assert scheduler.redis.zcard(keys.outbox) == 0
+    with scheduler.publisher.app.connection_for_write() as connection:
+        channel = connection.default_channel
+        sent = [channel.basic_get(scheduler.settings.queue, no_ack=True) for _ in range(4)]
+    assert sent[-1] is None  # three turns, no more
+    turns = [(message.headers["id"], message.headers[TURN_HEADER]) for message in sent[:3]]
+    assert turns == [(task_id, "2") for task_id in ids[:3]]
+    assert texts(scheduler.redis.zrange(keys.line, 0, -1)) == ids[:3]
