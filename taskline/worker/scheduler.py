@@ -17,6 +17,7 @@ import logging
 import signal
 import threading
 import time
+from typing import TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -31,10 +32,12 @@ from taskline.core.log_format import configure as configure_logging
 from taskline.core.records import Keys, State, line_keys, now_ms
 from taskline.core.replies import text_or_none, texts
 from taskline.core.settings import Settings, get_settings, lines_of
-from taskline.core.transitions import Deleted, Recovered, Requeued, Transitions
+from taskline.core.transitions import Call, Deleted, Recovered, Requeued, Transitions
 from taskline.worker.publisher import BrokerUnavailableError, Publisher
 
 log = logging.getLogger("taskline.scheduler")
+
+T = TypeVar("T")
 
 TICK_SECONDS = 0.1
 # A turn still unconfirmed this long after its publish began is published again.
@@ -85,30 +88,49 @@ class Scheduler:
     def _due(self, key: str, until_ms: int) -> list[str]:
         return texts(self.redis.zrangebyscore(key, "-inf", until_ms, start=0, num=BATCH))
 
-    def _publish(self, task_id: str, turn: int, line: Line | None = None) -> None:
-        """Publish a turn of a waiting task to its line's queue and take it off the outbox
-        once confirmed."""
+    def _each(self, transitions: Transitions, calls: list[Call[T]]) -> list[T]:
+        """The outcomes of transitions of many tasks, run in order in one round trip."""
+        if not calls:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for call in calls:
+                transitions.queue(pipe, call)
+            replies = pipe.execute()
+        return [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
+
+    def _publish(self, turns: list[tuple[str, int]], line: Line | None = None) -> None:
+        """Publish turns of waiting tasks to their line's queue, in order, and take them off
+        the outbox once confirmed: their records read in one round trip, and the confirms
+        (of those published, should RabbitMQ fail midway) taken off in another."""
+        if not turns:
+            return
         line, _, transitions = self._line(line)
-        name, params, priority = map(
-            text_or_none, self.redis.hmget(self.keys.task(task_id), "name", "params", "priority")
-        )
-        if name is not None and params is not None and priority is not None:
-            self.publisher.publish(
-                task_id, name, json.loads(params), int(priority), turn, line.queue
-            )
-        transitions.confirm([(task_id, turn)])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for task_id, _ in turns:
+                pipe.hmget(self.keys.task(task_id), "name", "params", "priority")
+            records = pipe.execute()
+        published: list[tuple[str, int]] = []
+        try:
+            for (task_id, turn), fields in zip(turns, records, strict=True):
+                name, params, priority = map(text_or_none, fields)
+                if name is not None and params is not None and priority is not None:
+                    self.publisher.publish(
+                        task_id, name, json.loads(params), int(priority), turn, line.queue
+                    )
+                published.append((task_id, turn))
+        finally:
+            if published:
+                transitions.confirm(published)
 
     def release_due(self, line: Line | None = None) -> int:
         """Put postponed tasks whose time has come back in their line (postponed by a user,
         or waiting for the next attempt of a retried failure)."""
         line, keys, transitions = self._line(line)
-        released = 0
-        for task_id in self._due(keys.scheduled, now_ms()):
-            turn = transitions.release(task_id)
-            if turn:
-                self._publish(task_id, turn, line)
-                released += 1
-        return released
+        due = self._due(keys.scheduled, now_ms())
+        turns = self._each(transitions, [transitions.calls.release(task_id) for task_id in due])
+        released = [(task_id, turn) for task_id, turn in zip(due, turns, strict=True) if turn]
+        self._publish(released, line)
+        return len(released)
 
     def republish_unconfirmed(self, line: Line | None = None) -> None:
         """Publish again the turns whose publisher gave up or died before the confirm: the
@@ -123,14 +145,19 @@ class Scheduler:
                 pipe.zrank(keys.line, task_id)
             replies = pipe.execute()
         first: tuple[int, str] | None = None
+        done: list[tuple[str, int]] = []
+        waiting: list[str] = []
         for task_id, (state, turn), rank in zip(due, replies[::2], replies[1::2], strict=True):
             if state != State.QUEUED:
                 # Taken off only if that turn is still the task's (or the task is gone).
-                transitions.confirm([(task_id, int(turn or 0))])
+                done.append((task_id, int(turn or 0)))
             elif self.quorum:
-                self.reissue(task_id, line)  # any turn runs the head: the order needs no others
+                waiting.append(task_id)  # any turn runs the head: the order needs no others
             elif rank is not None and (first is None or rank < first[0]):
                 first = (rank, task_id)
+        if done:
+            transitions.confirm(done)
+        self.reissue(waiting, line)
         if first is not None:
             self.reissue_from(first[1], line)
 
@@ -139,12 +166,12 @@ class Scheduler:
         """Whether the queues are quorum queues, whose turns each run their line's head."""
         return self.settings.queue_type == "quorum"
 
-    def reissue(self, task_id: str, line: Line | None = None) -> None:
-        """A new turn for a waiting task of a line, published to the line's queue."""
+    def reissue(self, task_ids: list[str], line: Line | None = None) -> None:
+        """New turns for waiting tasks of a line, published to the line's queue in order."""
         line, _, transitions = self._line(line)
-        turn = transitions.reissue(task_id)
-        if turn:
-            self._publish(task_id, turn, line)
+        calls = [transitions.calls.reissue(task_id) for task_id in task_ids]
+        turns = self._each(transitions, calls)
+        self._publish([(t, turn) for t, turn in zip(task_ids, turns, strict=True) if turn], line)
 
     def reissue_from(self, task_id: str, line: Line | None = None) -> None:
         """New turns for a waiting task and every one behind it, published in line order.
@@ -157,8 +184,7 @@ class Scheduler:
         rank = self.redis.zrank(keys.line, task_id)
         if not isinstance(rank, int):  # None: no longer in line
             return
-        for waiting in texts(self.redis.zrange(keys.line, rank, rank + RECONCILE_BATCH - 1)):
-            self.reissue(waiting, line)
+        self.reissue(texts(self.redis.zrange(keys.line, rank, rank + RECONCILE_BATCH - 1)), line)
 
     def _worker_alive(self, runner: str | None) -> bool:
         """Whether the worker of a run (its node name, before ":pid") still sends heartbeats."""
@@ -218,7 +244,7 @@ class Scheduler:
                     task_id,
                     extra={"task_id": task_id},
                 )
-                self._publish(task_id, outcome.turn, line)
+                self._publish([(task_id, outcome.turn)], line)
             elif isinstance(outcome, Recovered):
                 log.warning(
                     "run %s of task %s was lost: %s",
@@ -237,12 +263,7 @@ class Scheduler:
         """
         _, keys, transitions = self._line(line)
         while due := self._due(keys.expiry, now_ms()):
-            calls = [transitions.calls.delete(task_id) for task_id in due]
-            with self.redis.pipeline(transaction=False) as pipe:
-                for call in calls:
-                    transitions.queue(pipe, call)
-                replies = pipe.execute()
-            outcomes = [call.parse(reply) for call, reply in zip(calls, replies, strict=True)]
+            outcomes = self._each(transitions, [transitions.calls.delete(t) for t in due])
             if len(due) < BATCH or not any(isinstance(o, Deleted) for o in outcomes):
                 return
 
@@ -273,8 +294,7 @@ class Scheduler:
         self._missing[line.name] = set(suspects)
         if lost and self.quorum:
             log.warning("%d turns missing from queue %s: published again", missing, line.queue)
-            for task_id in lost[:missing]:
-                self.reissue(task_id, line)
+            self.reissue(lost[:missing], line)
             self._missing[line.name] = set()
         elif lost:
             log.warning(
