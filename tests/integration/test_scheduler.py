@@ -12,6 +12,7 @@ import pytest
 from taskline.core.records import TURN_HEADER, Keys, State, now_ms
 from taskline.core.replies import texts
 from taskline.core.transitions import Claimed, Created, Transitions
+from taskline.worker import scheduler as scheduler_module
 from taskline.worker.scheduler import BATCH, LOST_AFTER_MS, OUTBOX_GRACE_MS, Scheduler
 from tests.processes import isolated_env, settings_of
 from tests.support import remove
@@ -122,12 +123,10 @@ def test_an_ignored_cancel_is_recorded_only_once_the_run_is_over(scheduler: Sche
     assert scheduler.redis.zscore(keys.cancelling, "t1") is None
 
 
-def test_every_task_past_its_retention_is_forgotten_in_one_sweep(scheduler: Scheduler) -> None:
-    """A busy line ends more tasks a second than one batch holds (a worker runs hundreds of
-    trivial tasks a second): a sweep forgets all that are due, or they would pile up past
-    their retention."""
-    transitions, keys = scheduler.transitions, scheduler.keys
-    ids = [f"t{i}" for i in range(2 * BATCH + 1)]
+def past_retention(scheduler: Scheduler, count: int) -> list[str]:
+    """`count` cancelled tasks whose retention is over (due in the expiry set)."""
+    transitions = scheduler.transitions
+    ids = [f"t{i}" for i in range(count)]
     with scheduler.redis.pipeline(transaction=False) as pipe:
         for task_id in ids:
             created = transitions.calls.create(
@@ -136,11 +135,32 @@ def test_every_task_past_its_retention_is_forgotten_in_one_sweep(scheduler: Sche
             transitions.queue(pipe, created)
             transitions.queue(pipe, transitions.calls.cancel(task_id, 0, now_ms() - 1))
         pipe.execute()
-    assert scheduler.redis.zcard(keys.expiry) == len(ids)
+    assert scheduler.redis.zcard(scheduler.keys.expiry) == count
+    return ids
 
+
+def test_every_task_past_its_retention_is_forgotten_in_one_sweep(scheduler: Scheduler) -> None:
+    """A busy line ends more tasks a second than one batch holds (a worker runs hundreds of
+    trivial tasks a second): a sweep forgets all that are due, or they would pile up past
+    their retention."""
+    keys = scheduler.keys
+    ids = past_retention(scheduler, 2 * BATCH + 1)
     scheduler.forget_expired()
     assert scheduler.redis.zcard(keys.expiry) == 0
     assert scheduler.redis.exists(*(keys.task(task_id) for task_id in ids)) == 0
+
+
+def test_a_backlog_past_retention_is_forgotten_over_several_sweeps(
+    scheduler: Scheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep forgets at most FORGET_BATCHES batches, so a backlog (the scheduler was down)
+    never holds up a tick for long; the next sweeps forget the rest."""
+    monkeypatch.setattr(scheduler_module, "FORGET_BATCHES", 2)
+    past_retention(scheduler, 2 * BATCH + 1)
+    scheduler.forget_expired()
+    assert scheduler.redis.zcard(scheduler.keys.expiry) == 1
+    scheduler.forget_expired()
+    assert scheduler.redis.zcard(scheduler.keys.expiry) == 0
 
 
 def test_turns_never_confirmed_are_published_again_in_line_order(scheduler: Scheduler) -> None:
