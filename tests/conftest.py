@@ -16,6 +16,7 @@ from tests.support import (
     RUN_PREFIX,
     leftovers,
     remove,
+    remove_local,
     wait_until,
 )
 
@@ -75,7 +76,8 @@ def api(stack: Stack) -> Iterator[httpx.Client]:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Fail the run when it left queues, exchanges or keys of its own (RUN_PREFIX) in the
-    shared RabbitMQ or Redis, naming them; they are deleted either way.
+    shared RabbitMQ or Redis, or processes or temporary folders named after it, naming them;
+    they are deleted either way.
 
     Only this run's names are looked at: others use the same services at the same time."""
     if not MINTED:
@@ -93,10 +95,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not left:
         return
     remove(BROKER_URL, REDIS_URL, sorted({*left.queues, *left.exchanges}), f"{RUN_PREFIX}*")
+    remove_local(left)
     session.config.stash[LEFT] = (
         f"This run left {len(left.queues)} queues, {len(left.exchanges)} exchanges and "
         f"{len(left.keys)} Redis keys of its own ({RUN_PREFIX}*) in the shared RabbitMQ and "
-        "Redis, deleted now: a test must remove what it makes.\n" + left.describe()
+        f"Redis, {len(left.processes)} processes and {len(left.folders)} temporary folders, "
+        "deleted now: a test must remove what it makes.\n" + left.describe()
     )
     if session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -7,7 +7,9 @@ of sleeping, every queue and key of a run removed at its end.
 
 Every queue, exchange and Redis key prefix a test run makes starts with RUN_PREFIX, one id per
 run: others run tests against the same RabbitMQ and Redis at the same time, and the check at the
-run's end (`leftovers`, from tests/conftest.py) must look at this run's names only.
+run's end (`leftovers`, from tests/conftest.py) must look at this run's names only. So do the
+private RabbitMQ nodes' names and data folders, and the workers' host names: a process or a
+folder a failed teardown left is found by the same id.
 """
 
 import contextlib
@@ -16,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psutil
 import redis
 from kombu import Connection
 
@@ -61,6 +65,7 @@ __all__ = [
     "free_port",
     "leftovers",
     "remove",
+    "remove_local",
     "run_name",
     "start_process",
     "stop_process",
@@ -144,19 +149,24 @@ def run_name(kind: str = "") -> str:
 
 @dataclass
 class Leftovers:
-    """Queues (name: messages), exchanges and Redis keys found under a prefix."""
+    """Queues (name: messages), exchanges and Redis keys found under a prefix; processes
+    (pid: command line) naming it and folders of the temporary directory starting with it."""
 
     queues: dict[str, str] = field(default_factory=dict)
     exchanges: list[str] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
+    processes: dict[int, str] = field(default_factory=dict)
+    folders: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.queues or self.exchanges or self.keys)
+        return bool(self.queues or self.exchanges or self.keys or self.processes or self.folders)
 
     def describe(self, shown_keys: int = 50) -> str:
-        """One line per queue, exchange and key (the first `shown_keys` keys)."""
+        """One line per queue, exchange, process, folder and key (the first `shown_keys`)."""
         lines = [f"queue {name} ({messages} messages)" for name, messages in self.queues.items()]
         lines += [f"exchange {name}" for name in self.exchanges]
+        lines += [f"process {pid}: {command}" for pid, command in self.processes.items()]
+        lines += [f"folder {path}" for path in self.folders]
         lines += [f"key {key}" for key in self.keys[:shown_keys]]
         if len(self.keys) > shown_keys:
             lines.append(f"… and {len(self.keys) - shown_keys} more keys")
@@ -232,8 +242,25 @@ def _passive(broker_url: str, names: Iterable[str]) -> tuple[dict[str, str], dic
     return queues, exchanges
 
 
+def _processes(prefix: str) -> dict[int, str]:
+    """The processes whose command line names `prefix` (a worker's host name, a private
+    RabbitMQ node's name), with the start of that line."""
+    found = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        command = " ".join(proc.info["cmdline"] or ())
+        if prefix in command:
+            found[proc.pid] = command[:200]
+    return found
+
+
+def _folders(prefix: str) -> list[str]:
+    """The folders of the temporary directory whose names start with `prefix`."""
+    return sorted(str(path) for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"))
+
+
 def leftovers(broker_url: str, redis_url: str, prefix: str = RUN_PREFIX) -> Leftovers:
-    """The queues, exchanges and Redis keys whose names start with `prefix`.
+    """The queues, exchanges and Redis keys whose names start with `prefix`, the processes
+    that name it and the temporary folders named after it.
 
     RabbitMQ is asked with rabbitmqctl (as root), else with its management API; where neither
     answers, only the names that run_name handed out are looked for, one by one."""
@@ -251,7 +278,18 @@ def leftovers(broker_url: str, redis_url: str, prefix: str = RUN_PREFIX) -> Left
         {name: messages for name, messages in sorted(queues.items()) if name.startswith(prefix)},
         sorted(name for name in exchanges if name.startswith(prefix)),
         keys,
+        _processes(prefix),
+        _folders(prefix),
     )
+
+
+def remove_local(left: Leftovers) -> None:
+    """Kill the processes `leftovers` found and remove its folders."""
+    for pid in left.processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()
+    for folder in left.folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def stored_bytes(client: redis.Redis, prefix: str, task_id: str) -> int:

@@ -27,6 +27,7 @@ from kombu import Connection
 from kombu.exceptions import OperationalError
 
 from tests.processes import Stack, free_port
+from tests.support import run_name
 from tests.waiting import wait_until
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
@@ -52,11 +53,13 @@ class RabbitNode:
     """
 
     def __init__(self, *erl_args: str, cookie: str | None = None) -> None:
-        self.name = f"taskline-test-{secrets.token_hex(4)}@localhost"
+        # Named after the run, as its queues and keys are: the run's end finds what is left.
+        stem = run_name("rabbit-")
+        self.name = f"{stem}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
-        self.dir = Path(tempfile.mkdtemp(prefix="taskline-rabbit-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{stem}-"))
         self.proc: subprocess.Popen | None = None
         self.paused = False
         account = pwd.getpwnam(RABBITMQ_USER)
