@@ -46,19 +46,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture
 def make_stack(tmp_path: Path) -> Iterator[Callable[..., Stack]]:
-    """Stacks of the test's own (settings as TASKLINE_* overrides), closed afterwards."""
-    stacks: list[Stack] = []
+    """Stacks of the test's own (settings as TASKLINE_* overrides), closed afterwards (each,
+    even when another's closing failed)."""
+    made = 0
+    with contextlib.ExitStack() as closing:
 
-    def make(**overrides: str) -> Stack:
-        stacks.append(Stack(tmp_path / str(len(stacks)), **overrides))
-        stacks[-1].logs.mkdir()
-        return stacks[-1]
+        def make(**overrides: str) -> Stack:
+            nonlocal made
+            stack = Stack(tmp_path / str(made), **overrides)
+            made += 1
+            closing.callback(stack.close)
+            stack.logs.mkdir()
+            return stack
 
-    try:
         yield make
-    finally:
-        for stack in stacks:
-            stack.close()
 
 
 @pytest.fixture

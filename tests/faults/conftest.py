@@ -244,8 +244,10 @@ class RabbitCluster:
         return ";".join(node.url for node in self.nodes)
 
     def close(self) -> None:
-        for node in self.nodes:
-            node.close()
+        """Close every node, each even when closing another failed."""
+        with contextlib.ExitStack() as closing:
+            for node in self.nodes:
+                closing.callback(node.close)
 
 
 class RedisServer:
@@ -299,12 +301,15 @@ class RedisServer:
         """`redis-cli shutdown`: with append-only persistence the data is on disk first."""
         if not self.running():
             return
-        subprocess.run(
-            [REDIS_CLI, "-p", str(self.port), "shutdown"],
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            subprocess.run(
+                [REDIS_CLI, "-p", str(self.port), "shutdown"],
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            timeout = 0  # it does not answer (a test stalled it): killed at once
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -319,19 +324,17 @@ class RedisServer:
 
 @pytest.fixture
 def make_rabbit() -> Iterator[Callable[..., RabbitNode]]:
-    """Private RabbitMQ nodes, started; stopped and removed after the test."""
-    nodes: list[RabbitNode] = []
+    """Private RabbitMQ nodes, started; stopped and removed after the test (each, even when
+    another's closing failed)."""
+    with contextlib.ExitStack() as closing:
 
-    def make(*erl_args: str) -> RabbitNode:
-        nodes.append(RabbitNode(*erl_args))
-        nodes[-1].start()
-        return nodes[-1]
+        def make(*erl_args: str) -> RabbitNode:
+            node = RabbitNode(*erl_args)
+            closing.callback(node.close)
+            node.start()
+            return node
 
-    try:
         yield make
-    finally:
-        for node in nodes:
-            node.close()
 
 
 @pytest.fixture
@@ -340,35 +343,33 @@ def rabbit_cluster() -> Iterator[Callable[[], RabbitCluster]]:
 
     Requested before make_stack, so that the stacks (deleting their queues) are closed
     first."""
-    clusters: list[RabbitCluster] = []
+    with contextlib.ExitStack() as closing:
 
-    def make() -> RabbitCluster:
-        clusters.append(RabbitCluster())
-        clusters[-1].start()
-        return clusters[-1]
+        def make() -> RabbitCluster:
+            cluster = RabbitCluster()
+            closing.callback(cluster.close)
+            cluster.start()
+            return cluster
 
-    try:
         yield make
-    finally:
-        for cluster in clusters:
-            cluster.close()
 
 
 @pytest.fixture
 def make_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """Private Redis servers, started; stopped and removed after the test."""
-    servers: list[RedisServer] = []
+    """Private Redis servers, started; stopped and removed after the test (each, even when
+    another's closing failed)."""
+    made = 0
+    with contextlib.ExitStack() as closing:
 
-    def make(persist: bool = False, options: tuple[str, ...] = ()) -> RedisServer:
-        servers.append(RedisServer(tmp_path / f"redis-{len(servers)}", persist, options))
-        servers[-1].start()
-        return servers[-1]
+        def make(persist: bool = False, options: tuple[str, ...] = ()) -> RedisServer:
+            nonlocal made
+            server = RedisServer(tmp_path / f"redis-{made}", persist, options)
+            made += 1
+            closing.callback(server.close)
+            server.start()
+            return server
 
-    try:
         yield make
-    finally:
-        for server in servers:
-            server.close()
 
 
 @pytest.fixture
@@ -564,13 +565,19 @@ class ReplicatedRedis:
         }
 
     def close(self) -> None:
-        for sentinel in self.sentinels:
-            sentinel.close()
-        for server in (self.primary, self.replica):
-            if server.proc is not None and server.running():
-                server.proc.kill()
-                server.proc.wait(5)
-            shutil.rmtree(server.dir, ignore_errors=True)
+        """Kill the sentinels and the servers, each even when another's closing failed."""
+        with contextlib.ExitStack() as closing:
+            for sentinel in self.sentinels:
+                closing.callback(sentinel.close)
+            for server in (self.primary, self.replica):
+                closing.callback(self._kill, server)
+
+    @staticmethod
+    def _kill(server: RedisServer) -> None:
+        if server.proc is not None and server.running():
+            server.proc.kill()
+            server.proc.wait(5)
+        shutil.rmtree(server.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -579,15 +586,15 @@ def replicated_redis(tmp_path: Path) -> Iterator[Callable[[], ReplicatedRedis]]:
 
     Requested before make_stack, so that the stacks (removing their keys through the
     sentinels) are closed first."""
-    made: list[ReplicatedRedis] = []
+    made = 0
+    with contextlib.ExitStack() as closing:
 
-    def make() -> ReplicatedRedis:
-        made.append(ReplicatedRedis(tmp_path / f"replicated-{len(made)}"))
-        made[-1].start()
-        return made[-1]
+        def make() -> ReplicatedRedis:
+            nonlocal made
+            group = ReplicatedRedis(tmp_path / f"replicated-{made}")
+            made += 1
+            closing.callback(group.close)
+            group.start()
+            return group
 
-    try:
         yield make
-    finally:
-        for group in made:
-            group.close()
