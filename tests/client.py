@@ -1,11 +1,23 @@
 """Small helpers for driving the API in tests."""
 
+import random
+
 import httpx
 
 from tests.support import PASSWORDS, TERMINAL
 from tests.waiting import wait_until
 
-__all__ = ["TERMINAL", "blocker", "read", "submit", "token", "wait_done", "wait_state"]
+__all__ = [
+    "TERMINAL",
+    "blocker",
+    "ran_in_order",
+    "read",
+    "runs_by_priority_then_submission",
+    "submit",
+    "token",
+    "wait_done",
+    "wait_state",
+]
 
 
 def submit(api: httpx.Client, name: str, params: dict, **extra: object) -> dict:
@@ -48,3 +60,31 @@ def blocker(api: httpx.Client, seconds: float = 2.0) -> dict:
     task = submit(api, "reverse", {"text": "busy"}, delay_seconds=seconds)
     wait_state(api, task["id"], {"STARTED", "PROGRESS"})
     return task
+
+
+def ran_in_order(api: httpx.Client, expected: list[str]) -> list[dict]:
+    """Wait for the tasks; assert they ran one at a time in this order, each once."""
+    done = [wait_done(api, task_id, timeout=60) for task_id in expected]
+    assert [t["state"] for t in done] == ["SUCCESS"] * len(done), done
+    assert [t["attempts"] for t in done] == [1] * len(done)
+    by_start = sorted(done, key=lambda t: t["started_at"])
+    assert [t["id"] for t in by_start] == expected
+    for before, after in zip(by_start, by_start[1:], strict=False):
+        assert before["finished_at"] <= after["started_at"], "two tasks overlapped"
+    return done
+
+
+def runs_by_priority_then_submission(api: httpx.Client, count: int = 20) -> None:
+    """Behind a running task, `count` tasks of mixed priorities: the line shows them by
+    priority, then submission, and they run in that order, one at a time."""
+    busy = blocker(api, 2.0)
+    rng = random.Random(7)
+    tasks = [
+        submit(api, "reverse", {"text": str(i)}, priority=rng.choice([0, 3, 5, 9]))
+        for i in range(count)
+    ]
+    expected = [t["id"] for t in sorted(tasks, key=lambda t: -t["priority"])]  # stable sort
+    positions = {t["id"]: read(api, t["id"])["queue_position"] for t in tasks}
+    assert sorted(positions, key=positions.get) == expected
+    ran_in_order(api, expected)
+    wait_done(api, busy["id"])

@@ -1,6 +1,5 @@
 """Controlling tasks through the real stack: cancel, postpone, edit, prioritise, delete, list."""
 
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -11,7 +10,15 @@ import pytest
 
 from taskline.core.records import Keys
 from taskline.worker.celery_app import create_celery_app
-from tests.client import TERMINAL, blocker, read, submit, wait_done, wait_state
+from tests.client import (
+    TERMINAL,
+    blocker,
+    read,
+    runs_by_priority_then_submission,
+    submit,
+    wait_done,
+    wait_state,
+)
 from tests.processes import Stack
 from tests.waiting import wait_until
 
@@ -239,21 +246,7 @@ def test_changed_priority_reorders_the_line(api: httpx.Client) -> None:
 
 
 def test_twenty_tasks_run_by_priority_then_submission_one_at_a_time(api: httpx.Client) -> None:
-    busy = blocker(api, 2.0)
-    rng = random.Random(7)
-    tasks = [
-        submit(api, "reverse", {"text": str(i)}, priority=rng.choice([0, 3, 5, 9]))
-        for i in range(20)
-    ]
-    expected = [t["id"] for t in sorted(tasks, key=lambda t: -t["priority"])]  # stable sort
-    positions = {t["id"]: read(api, t["id"])["queue_position"] for t in tasks}
-    assert sorted(positions, key=positions.get) == expected
-    done = [wait_done(api, task_id) for task_id in expected]
-    by_start = sorted(done, key=lambda t: t["started_at"])
-    assert [t["id"] for t in by_start] == expected
-    for before, after in zip(by_start, by_start[1:], strict=False):
-        assert before["finished_at"] <= after["started_at"]
-    wait_done(api, busy["id"])
+    runs_by_priority_then_submission(api)
 
 
 def test_delete_forgets_a_finished_task_but_not_a_running_one(api: httpx.Client) -> None:

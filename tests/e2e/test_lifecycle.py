@@ -11,7 +11,7 @@ from mpmath import mp
 
 from taskline.core.records import Keys
 from taskline.worker.celery_app import create_celery_app
-from tests.client import TERMINAL, blocker, read, submit, wait_done
+from tests.client import TERMINAL, blocker, ran_in_order, read, submit, wait_done
 from tests.processes import PASSWORDS, Stack, api_command, free_port, start, stop, wait_for_api
 from tests.waiting import wait_until
 
@@ -74,12 +74,7 @@ def test_result_of_unfinished_task_is_202(api: httpx.Client) -> None:
 
 def test_tasks_run_one_at_a_time_in_submission_order(api: httpx.Client) -> None:
     ids = [submit(api, "reverse", {"text": f"t{i}"}, delay_seconds=0.3)["id"] for i in range(5)]
-    tasks = [wait_done(api, task_id) for task_id in ids]
-    assert all(t["state"] == "SUCCESS" for t in tasks)
-    starts = [t["started_at"] for t in tasks]
-    assert starts == sorted(starts), "tasks started out of submission order"
-    for before, after in zip(tasks, tasks[1:], strict=False):
-        assert before["finished_at"] <= after["started_at"], "two tasks overlapped"
+    ran_in_order(api, ids)
 
 
 def test_unknown_id_is_404(api: httpx.Client) -> None:

@@ -2,7 +2,6 @@
 each turn runs the head of the Redis line, and the line keeps its order and its controls."""
 
 import json
-import random
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -10,7 +9,15 @@ import pytest
 from kombu import Connection
 
 from taskline.worker.celery_app import create_celery_app
-from tests.client import blocker, read, submit, wait_done, wait_state
+from tests.client import (
+    blocker,
+    ran_in_order,
+    read,
+    runs_by_priority_then_submission,
+    submit,
+    wait_done,
+    wait_state,
+)
 from tests.processes import Stack
 from tests.waiting import wait_until
 
@@ -24,18 +31,6 @@ def quorum(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, httpx.Clie
     stack.start()
     with stack.client() as api:
         yield stack, api
-
-
-def ran_in_order(api: httpx.Client, expected: list[str]) -> list[dict]:
-    """Wait for the tasks; assert they ran one at a time in this order, each once."""
-    done = [wait_done(api, task_id, timeout=60) for task_id in expected]
-    assert [t["state"] for t in done] == ["SUCCESS"] * len(done), done
-    assert [t["attempts"] for t in done] == [1] * len(done)
-    by_start = sorted(done, key=lambda t: t["started_at"])
-    assert [t["id"] for t in by_start] == expected
-    for before, after in zip(by_start, by_start[1:], strict=False):
-        assert before["finished_at"] <= after["started_at"], "two tasks overlapped"
-    return done
 
 
 def test_the_queue_is_a_quorum_queue_with_one_active_consumer(
@@ -60,17 +55,7 @@ def test_twenty_tasks_run_by_priority_then_submission_one_at_a_time(
     """The queue delivers the turns in the order they were sent; the tasks run in the
     line's order all the same."""
     _, api = quorum
-    busy = blocker(api, 2.0)
-    rng = random.Random(7)
-    tasks = [
-        submit(api, "reverse", {"text": str(i)}, priority=rng.choice([0, 3, 5, 9]))
-        for i in range(20)
-    ]
-    expected = [t["id"] for t in sorted(tasks, key=lambda t: -t["priority"])]  # stable sort
-    positions = {t["id"]: read(api, t["id"])["queue_position"] for t in tasks}
-    assert sorted(positions, key=positions.get) == expected
-    ran_in_order(api, expected)
-    wait_done(api, busy["id"])
+    runs_by_priority_then_submission(api)
 
 
 def test_cancel_postpone_and_priority_change_of_waiting_tasks_hold(
