@@ -1,6 +1,9 @@
 """Small helpers for driving the API in tests."""
 
+import asyncio
 import random
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -17,7 +20,10 @@ __all__ = [
     "token",
     "wait_done",
     "wait_state",
+    "watch_then_release",
 ]
+
+T = TypeVar("T")
 
 
 def submit(api: httpx.Client, name: str, params: dict, **extra: object) -> dict:
@@ -88,3 +94,44 @@ def runs_by_priority_then_submission(api: httpx.Client, count: int = 20) -> None
     assert sorted(positions, key=positions.get) == expected
     ran_in_order(api, expected)
     wait_done(api, busy["id"])
+
+
+def watch_then_release(
+    url: str,
+    task_id: str,
+    watchers: int,
+    watch: Callable[[httpx.AsyncClient, str, Callable[[], None]], Awaitable[T]],
+    **client_options: Any,
+) -> list[T]:
+    """`watchers` streams at once, each `watch(client, task_id, arrived)`, which calls
+    `arrived` once it has its first event (or its refusal); the task, postponed, is brought
+    back once every one of them has. Their outcomes, in order. `client_options` (auth,
+    headers) go to the one client they share."""
+
+    async def watch_all() -> list[T]:
+        arrivals = 0
+        everyone = asyncio.Event()
+
+        def arrived() -> None:
+            nonlocal arrivals
+            arrivals += 1
+            if arrivals == watchers:
+                everyone.set()
+
+        async with httpx.AsyncClient(
+            base_url=url,
+            timeout=60,
+            limits=httpx.Limits(max_connections=watchers + 1),
+            **client_options,
+        ) as client:
+
+            async def release() -> None:
+                await asyncio.wait_for(everyone.wait(), 60)
+                released = await client.patch(f"/tasks/{task_id}", json={"not_before": None})
+                assert released.status_code == 200, released.text
+
+            watching = [watch(client, task_id, arrived) for _ in range(watchers)]
+            _, *outcomes = await asyncio.gather(release(), *watching)
+            return outcomes
+
+    return asyncio.run(watch_all())

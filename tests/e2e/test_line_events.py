@@ -1,6 +1,5 @@
 """`GET /events`: the whole line as Server-Sent Events, through real HTTP and a real worker."""
 
-import asyncio
 import json
 import threading
 import time
@@ -13,7 +12,7 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse, connect_sse
 
-from tests.client import submit, token, wait_done
+from tests.client import submit, token, wait_done, watch_then_release
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 
@@ -268,36 +267,11 @@ def test_many_watchers_at_once_share_a_snapshot_and_see_every_change(
     with stack.client() as api:
         task = submit(api, "reverse", {"text": "watched"}, not_before=FAR_AWAY)
         bearer = stack.bearer()
-
-        async def watch_all() -> list[tuple[int, str, list[str]]]:
-            arrivals = 0
-            everyone = asyncio.Event()
-
-            def arrived() -> None:
-                nonlocal arrivals
-                arrivals += 1
-                if arrivals == watchers:
-                    everyone.set()
-
-            async with httpx.AsyncClient(
-                base_url=stack.url,
-                headers=bearer,
-                timeout=60,
-                limits=httpx.Limits(max_connections=watchers + 1),
-            ) as client:
-
-                async def release() -> None:
-                    await asyncio.wait_for(everyone.wait(), 60)
-                    released = await client.patch(f"/tasks/{task['id']}", json={"not_before": None})
-                    assert released.status_code == 200, released.text
-
-                watching = [_watch_line(client, task["id"], arrived) for _ in range(watchers)]
-                _, *outcomes = await asyncio.gather(release(), *watching)
-                return outcomes
-
         # Each snapshot reads where the line's stream ends, once.
         with Commands(stack.redis, f"XREVRANGE {stack.key('line-events')} ") as snapshots:
-            outcomes = asyncio.run(watch_all())
+            outcomes = watch_then_release(
+                stack.url, task["id"], watchers, _watch_line, headers=bearer
+            )
         assert wait_done(api, task["id"])["state"] == "SUCCESS"
     assert {(status, first) for status, first, _ in outcomes} == {(200, "snapshot")}
     kinds = {tuple(seen) for _, _, seen in outcomes}

@@ -1,6 +1,5 @@
 """Live views of a task: Server-Sent Events (with resume) and the WebSocket."""
 
-import asyncio
 import base64
 import json
 import os
@@ -15,7 +14,7 @@ from httpx_sse import aconnect_sse, connect_sse
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.client import TERMINAL, blocker, submit, token, wait_done
+from tests.client import TERMINAL, blocker, submit, token, wait_done, watch_then_release
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 
@@ -142,34 +141,9 @@ def test_many_watchers_of_one_task_all_see_every_event(make_stack: Callable[...,
     stack.start()
     with stack.client() as api:
         task = submit(api, "leibniz_pi", {"digits": 6}, delay_seconds=1, not_before=FAR_AWAY)
-
-        async def watch_all() -> list[tuple[int, list[str], str]]:
-            arrivals = 0
-            everyone = asyncio.Event()
-
-            def arrived() -> None:
-                nonlocal arrivals
-                arrivals += 1
-                if arrivals == watchers:
-                    everyone.set()
-
-            async with httpx.AsyncClient(
-                base_url=stack.url,
-                auth=("admin", PASSWORDS["admin"]),
-                timeout=60,
-                limits=httpx.Limits(max_connections=watchers + 1),
-            ) as client:
-
-                async def bring_back() -> None:
-                    await asyncio.wait_for(everyone.wait(), 60)
-                    released = await client.patch(f"/tasks/{task['id']}", json={"not_before": None})
-                    assert released.status_code == 200, released.text
-
-                watching = [_watch(client, task["id"], arrived) for _ in range(watchers)]
-                _, *outcomes = await asyncio.gather(bring_back(), *watching)
-                return outcomes
-
-        outcomes = asyncio.run(watch_all())
+        outcomes = watch_then_release(
+            stack.url, task["id"], watchers, _watch, auth=("admin", PASSWORDS["admin"])
+        )
         assert wait_done(api, task["id"])["state"] == "SUCCESS"
     progress = [
         event_id
