@@ -36,12 +36,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Real worker, scheduler and uvicorn processes on their own queue and prefix."""
-    stack = Stack(tmp_path_factory.mktemp("stack"))
-    try:
+    with Stack(tmp_path_factory.mktemp("stack")) as stack:
         stack.start()
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture

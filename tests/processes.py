@@ -226,6 +226,13 @@ class Stack:
         self.stop(*names)
         self.start(*names)
 
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Closed on leaving, even when it failed to start."""
+        self.close()
+
     def close(self) -> None:
         """Stop every process and remove the queue and every key of this stack."""
         self.stop()

@@ -42,12 +42,9 @@ SKIPPED_QUERY = {"wait"}
 
 @pytest.fixture(scope="module")
 def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = Stack(tmp_path_factory.mktemp("fuzz"), TASKLINE_CREATIONS_PER_MINUTE="100000")
-    try:
+    with Stack(tmp_path_factory.mktemp("fuzz"), TASKLINE_CREATIONS_PER_MINUTE="100000") as stack:
         stack.start("api")
         yield stack
-    finally:
-        stack.close()
 
 
 CHECKS = [

@@ -14,12 +14,9 @@ LIMIT = 4096
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """An API with a small body limit (no worker: created tasks wait)."""
-    stack = Stack(tmp_path_factory.mktemp("limits"), TASKLINE_MAX_BODY_BYTES=str(LIMIT))
-    try:
+    with Stack(tmp_path_factory.mktemp("limits"), TASKLINE_MAX_BODY_BYTES=str(LIMIT)) as stack:
         stack.start("api")
         yield stack
-    finally:
-        stack.close()
 
 
 def chunks(body: bytes, size: int = 1000) -> Iterator[bytes]:

@@ -24,12 +24,9 @@ LINES = "slow=leibniz_pi;default=*"
 @pytest.fixture(scope="module")
 def lines_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose leibniz_pi tasks are on a line of their own: a worker per line."""
-    stack = Stack(tmp_path_factory.mktemp("lines"), TASKLINE_LINES=LINES)
-    try:
+    with Stack(tmp_path_factory.mktemp("lines"), TASKLINE_LINES=LINES) as stack:
         stack.start("api", "scheduler", "worker", "worker:slow")
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture

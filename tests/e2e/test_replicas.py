@@ -28,17 +28,14 @@ LOCKOUT_SECONDS = 30
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A worker, a scheduler and two API processes."""
-    stack = Stack(
+    with Stack(
         tmp_path_factory.mktemp("replicas"),
         TASKLINE_MAX_STREAMS_PER_USER=str(STREAMS),
         TASKLINE_SIGNIN_FAILURES_PER_NAME=str(FAILURES),
         TASKLINE_SIGNIN_LOCKOUT_SECONDS=str(LOCKOUT_SECONDS),
-    )
-    try:
+    ) as stack:
         stack.start("worker", "scheduler", "api", "replica")
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture

@@ -53,16 +53,13 @@ QUOTA = 700_000
 @pytest.fixture(scope="module")
 def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose tasks may hold 300 KB each, and each user's 700 KB together."""
-    stack = Stack(
+    with Stack(
         tmp_path_factory.mktemp("tight"),
         TASKLINE_MAX_TASK_BYTES=str(TASK_LIMIT),
         TASKLINE_MAX_USER_BYTES=str(QUOTA),
-    )
-    try:
+    ) as stack:
         stack.start()
         yield stack
-    finally:
-        stack.close()
 
 
 def kept(stack: Stack) -> dict[str, str]:

@@ -35,12 +35,9 @@ Ending = tuple[float, Any]
 @pytest.fixture(scope="module")
 def api_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """An API without a worker: a task waits, and its streams stay open until they are fenced."""
-    stack = Stack(tmp_path_factory.mktemp("fencing"))
-    try:
+    with Stack(tmp_path_factory.mktemp("fencing")) as stack:
         stack.start("api")
         yield stack
-    finally:
-        stack.close()
 
 
 def waiting_task(client: httpx.Client) -> dict:

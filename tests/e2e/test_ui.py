@@ -46,12 +46,9 @@ ROWS = ".tasks > [data-task-id], .running > [data-task-id]"
 def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of this module's own: the admin's page shows no other test's tasks."""
     ports = {"TASKLINE_FLOWER_PORT": str(FLOWER_PORT), "TASKLINE_CONSOLE_PORT": str(CONSOLE_PORT)}
-    stack = Stack(tmp_path_factory.mktemp("ui-stack"), **ports)
-    try:
+    with Stack(tmp_path_factory.mktemp("ui-stack"), **ports) as stack:
         stack.start()
         yield stack
-    finally:
-        stack.close()
 
 
 @pytest.fixture(scope="module")
