@@ -1,4 +1,5 @@
-"""The example package's own tests: its implementation on pytest-celery's embedded worker.
+"""The example package's own tests: its implementation on pytest-celery's embedded worker
+(tests.embedded).
 
 The test plays the API: it records a task with Taskline's transitions and publishes its
 turn by name; the embedded worker (the real consumer, in this process) runs `word_report`.
@@ -10,15 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
-from celery.contrib.testing.worker import start_worker
 
-from taskline.core.records import Keys, now_ms
-from taskline.core.transitions import Cancelling, Created, Transitions
-from taskline.worker.celery_app import TasklineCelery, create_celery_app
-from taskline.worker.publisher import Publisher
-from tests.processes import isolated_env, settings_of
-from tests.support import remove
+from taskline.core.records import now_ms
+from taskline.core.transitions import Cancelling, Created
+from tests.embedded import Embedded, embedded_worker
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -27,9 +23,9 @@ pytestmark = pytest.mark.integration
 class Line:
     """What a test needs: the transitions, the publisher, and the records' Redis."""
 
-    def __init__(self, app: TasklineCelery, client: redis.Redis, publisher: Publisher) -> None:
-        self.app, self.redis, self.publisher = app, client, publisher
-        self.transitions = Transitions(client, Keys(app.settings.key_prefix))
+    def __init__(self, worker: Embedded) -> None:
+        self.app, self.redis, self.publisher = worker.app, worker.redis, worker.publisher
+        self.transitions = worker.transitions
 
     def submit(self, params: dict[str, Any]) -> str:
         task_id = str(uuid.uuid4())
@@ -50,20 +46,8 @@ class Line:
 
 @pytest.fixture(scope="module")
 def line() -> Iterator[Line]:
-    env = isolated_env(TASKLINE_TASK_PACKAGES="taskline.builtins,tasks")
-    settings = settings_of(env)
-    app = create_celery_app(settings)
-    app.loader.import_default_modules()  # binds word_report, as a booting worker does
-    client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    publisher = Publisher(settings)
-    try:
-        with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
-            yield Line(app, client, publisher)
-    finally:
-        publisher.close()
-        app.close()
-        client.close()
-        remove(settings.broker_url, settings.redis_url, [settings.queue], f"{settings.key_prefix}*")
+    with embedded_worker(TASKLINE_TASK_PACKAGES="taskline.builtins,tasks") as worker:
+        yield Line(worker)
 
 
 def test_a_report_counts_words_and_reports_its_progress(line: Line) -> None:

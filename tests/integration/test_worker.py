@@ -15,7 +15,7 @@ import pytest
 from taskline.core.records import State, now_ms
 from taskline.core.transitions import Claimed, Created, Edited, source
 from taskline.worker.scheduler import Scheduler
-from tests.integration.conftest import Embedded
+from tests.embedded import Embedded
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
