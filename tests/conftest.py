@@ -77,14 +77,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     shared RabbitMQ or Redis, or processes or temporary folders named after it, naming them;
     they are deleted either way.
 
-    Only this run's names are looked at: others use the same services at the same time."""
-    if not MINTED:
-        return  # no test of this run named a queue or a key prefix (run_name)
-    left = leftovers(BROKER_URL, REDIS_URL)
+    Only this run's names are looked at: others use the same services at the same time.
+    The shared services are asked only when a test of this run named a queue or a key
+    prefix (run_name): a run of unit tests leaves them alone."""
+    shared = bool(MINTED)
+    left = leftovers(BROKER_URL, REDIS_URL, shared=shared)
 
     def gone() -> bool:
         nonlocal left
-        left = leftovers(BROKER_URL, REDIS_URL)
+        left = leftovers(BROKER_URL, REDIS_URL, shared=shared)
         return not left
 
     if left:
@@ -92,7 +93,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             wait_until(gone, LEFTOVER_GRACE_SECONDS, interval=1)
     if not left:
         return
-    remove(BROKER_URL, REDIS_URL, sorted({*left.queues, *left.exchanges}), f"{RUN_PREFIX}*")
+    if shared:
+        remove(BROKER_URL, REDIS_URL, sorted({*left.queues, *left.exchanges}), f"{RUN_PREFIX}*")
     remove_local(left)
     session.config.stash[LEFT] = (
         f"This run left {len(left.queues)} queues, {len(left.exchanges)} exchanges and "
@@ -108,5 +110,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Name what the run left behind (pytest_sessionfinish found it), just above the totals."""
     left = terminalreporter.config.stash.get(LEFT, None)
     if left is not None:
-        terminalreporter.section("left in the shared RabbitMQ and Redis", sep="=", red=True)
+        terminalreporter.section("left behind by this run", sep="=", red=True)
         terminalreporter.write_line(left, red=True)

@@ -8,8 +8,9 @@ of sleeping, every queue and key of a run removed at its end.
 Every queue, exchange and Redis key prefix a test run makes starts with RUN_PREFIX, one id per
 run: others run tests against the same RabbitMQ and Redis at the same time, and the check at the
 run's end (`leftovers`, from tests/conftest.py) must look at this run's names only. So do the
-private RabbitMQ nodes' names and data folders, and the workers' host names: a process or a
-folder a failed teardown left is found by the same id.
+private RabbitMQ nodes' names and data folders, and the workers' host names; and every process
+the run starts carries it in its environment (RUN_MARK): a process or a folder a failed
+teardown left is found by the same id.
 """
 
 import contextlib
@@ -47,6 +48,10 @@ ROLES = {"admin": "admin", "carol": "viewer"}
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RUN_PREFIX = f"test-{uuid.uuid4().hex[:8]}-"
+# Inherited by every process the run starts (a redis-server, a sentinel, an API), whatever its
+# command line; not a TASKLINE_ setting, which a stack's settings would leave out.
+RUN_MARK = "TESTS_RUN_PREFIX"
+os.environ[RUN_MARK] = RUN_PREFIX
 # The names run_name handed out in this process: what `leftovers` can still look for where
 # RabbitMQ cannot be asked for its whole list.
 MINTED: set[str] = set()
@@ -59,6 +64,7 @@ __all__ = [
     "ROOT",
     "PASSWORDS",
     "ROLES",
+    "RUN_MARK",
     "RUN_PREFIX",
     "TERMINAL",
     "Leftovers",
@@ -244,11 +250,15 @@ def _passive(broker_url: str, names: Iterable[str]) -> tuple[dict[str, str], dic
 
 def _processes(prefix: str) -> dict[int, str]:
     """The processes whose command line names `prefix` (a worker's host name, a private
-    RabbitMQ node's name), with the start of that line."""
+    RabbitMQ node's name) or whose environment has it as RUN_MARK, with the start of their
+    command line. Neither the test process itself (whose environment was set before) nor
+    epmd (a private RabbitMQ node starts it when none runs; every node shares it) is one."""
     found = {}
-    for proc in psutil.process_iter(["cmdline"]):
-        command = " ".join(proc.info["cmdline"] or ())
-        if prefix in command:
+    for proc in psutil.process_iter(["name", "cmdline", "environ"]):
+        command = " ".join(" ".join(proc.info["cmdline"] or ()).split())
+        marked = (proc.info["environ"] or {}).get(RUN_MARK) == prefix
+        ours = proc.pid != os.getpid() and proc.info["name"] != "epmd"
+        if (prefix in command or marked) and ours:
             found[proc.pid] = command[:200]
     return found
 
@@ -258,12 +268,17 @@ def _folders(prefix: str) -> list[str]:
     return sorted(str(path) for path in Path(tempfile.gettempdir()).glob(f"{prefix}*"))
 
 
-def leftovers(broker_url: str, redis_url: str, prefix: str = RUN_PREFIX) -> Leftovers:
-    """The queues, exchanges and Redis keys whose names start with `prefix`, the processes
-    that name it and the temporary folders named after it.
+def leftovers(
+    broker_url: str, redis_url: str, prefix: str = RUN_PREFIX, shared: bool = True
+) -> Leftovers:
+    """The queues, exchanges and Redis keys whose names start with `prefix` (unless not
+    `shared`: then none are looked for), the processes that name it and the temporary folders
+    named after it.
 
     RabbitMQ is asked with rabbitmqctl (as root), else with its management API; where neither
     answers, only the names that run_name handed out are looked for, one by one."""
+    if not shared:
+        return Leftovers(processes=_processes(prefix), folders=_folders(prefix))
     listed = _rabbitmqctl()
     if listed is None:
         queues, exchanges = _management(broker_url, "queues"), _management(broker_url, "exchanges")

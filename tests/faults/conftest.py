@@ -27,13 +27,16 @@ from kombu import Connection
 from kombu.exceptions import OperationalError
 
 from tests.processes import Stack, free_port
-from tests.support import run_name
+from tests.support import RUN_MARK, RUN_PREFIX, run_name
 from tests.waiting import wait_until
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 RABBITMQ_USER = "rabbitmq"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+# redis-server rewrites its command line (and with it its environment's memory): its title
+# names the run instead, so that the run's end finds one a failed teardown left.
+REDIS_TITLE = ("--proc-title-template", f"{{title}} {{listen-addr}} {{server-mode}} {RUN_PREFIX}")
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -79,6 +82,7 @@ class RabbitNode:
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
             "LANG": "C.UTF-8",
+            RUN_MARK: RUN_PREFIX,
             # The server and rabbitmqctl both read the cookie from $HOME/.erlang.cookie.
             "HOME": str(self.dir),
             "RABBITMQ_NODENAME": self.name,
@@ -281,7 +285,7 @@ class RedisServer:
         assert not self.running(), "already running"
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--daemonize", "no", "--dir", str(self.dir)]
-        args += ["--appendonly", "yes" if self.persist else "no", *self.options]
+        args += ["--appendonly", "yes" if self.persist else "no", *REDIS_TITLE, *self.options]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -497,7 +501,7 @@ class RedisSentinel:
     def start(self, timeout: float = 20) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [REDIS_SERVER, str(self.conf), "--sentinel"],
+                [REDIS_SERVER, str(self.conf), "--sentinel", *REDIS_TITLE],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

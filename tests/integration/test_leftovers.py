@@ -1,5 +1,6 @@
 """The run's end check (tests/conftest.py) sees what a test left behind, and only this run's."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -12,7 +13,15 @@ import pytest
 import redis
 from kombu import Connection, Exchange, Queue
 
-from tests.support import BROKER_URL, REDIS_URL, leftovers, remove, remove_local, run_name
+from tests.support import (
+    BROKER_URL,
+    REDIS_URL,
+    RUN_MARK,
+    leftovers,
+    remove,
+    remove_local,
+    run_name,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -50,22 +59,27 @@ def test_leftovers_names_this_runs_queues_exchanges_and_keys(left: tuple[str, st
 
 
 def test_leftovers_names_this_runs_processes_and_temporary_folders() -> None:
-    """A process naming the run (a worker, a private RabbitMQ node) and a temporary folder
-    named after it (a node's data) are found, then gone once removed; another run's are not."""
+    """A process naming the run (a worker, a private RabbitMQ node), one that only inherited
+    its mark (a redis-server) and a temporary folder named after it (a node's data) are found,
+    then gone once removed; another run's are not."""
     name = run_name("leftover-")
     other = f"test-{'0' * 8}-leftover-{name[-10:]}"
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
-    procs = [subprocess.Popen([*sleeper, tag]) for tag in (name, other)]
+    procs = [
+        subprocess.Popen([*sleeper, name]),
+        subprocess.Popen(sleeper),
+        subprocess.Popen([*sleeper, other], env={**os.environ, RUN_MARK: other}),
+    ]
     folders = [Path(tempfile.mkdtemp(prefix=f"{tag}-")) for tag in (name, other)]
     try:
         found = leftovers(BROKER_URL, REDIS_URL)
-        assert list(found.processes) == [procs[0].pid], found
+        assert sorted(found.processes) == sorted(p.pid for p in procs[:2]), found
         assert found.folders == [str(folders[0])], found
         assert f"process {procs[0].pid}: " in found.describe(), found.describe()
         remove_local(found)
-        assert procs[0].wait(10) == -signal.SIGKILL
+        assert [p.wait(10) for p in procs[:2]] == [-signal.SIGKILL] * 2
         assert not folders[0].exists()
-        assert procs[1].poll() is None and folders[1].exists()
+        assert procs[2].poll() is None and folders[1].exists()
         after = leftovers(BROKER_URL, REDIS_URL)
         assert not after.processes and not after.folders, after
     finally:
