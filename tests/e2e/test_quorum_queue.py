@@ -49,6 +49,20 @@ def test_the_queue_is_a_quorum_queue_with_one_active_consumer(
             )
 
 
+def test_a_quorum_worker_sets_up_no_delayed_delivery_on_the_broker(
+    quorum: tuple[Stack, httpx.Client],
+) -> None:
+    """Celery's native delayed delivery (for a quorum queue) would make exchanges and queues
+    named for no run (celery_delayed_*), left on a shared broker: the worker skips it."""
+    stack, _ = quorum
+    for name in ("celery_delayed_delivery", "celery_delayed_0", "celery_delayed_27"):
+        with Connection(stack.settings.broker_url) as connection:
+            with pytest.raises(Exception, match="NOT_FOUND"):
+                connection.default_channel.exchange_declare(  # type: ignore[attr-defined]
+                    name, "topic", passive=True
+                )
+
+
 def test_twenty_tasks_run_by_priority_then_submission_one_at_a_time(
     quorum: tuple[Stack, httpx.Client],
 ) -> None:
