@@ -17,6 +17,7 @@ from tests.support import (
     BROKER_URL,
     REDIS_URL,
     RUN_MARK,
+    Leftovers,
     leftovers,
     remove,
     remove_local,
@@ -58,6 +59,14 @@ def test_leftovers_names_this_runs_queues_exchanges_and_keys(left: tuple[str, st
     assert f"{name}:index" not in after.keys, after
 
 
+def only(found: Leftovers, mine: set[int | str]) -> Leftovers:
+    """The processes and folders of `found` that are in `mine`."""
+    return Leftovers(
+        processes={pid: line for pid, line in found.processes.items() if pid in mine},
+        folders=[folder for folder in found.folders if folder in mine],
+    )
+
+
 def test_leftovers_names_this_runs_processes_and_temporary_folders() -> None:
     """A process naming the run (a worker, a private RabbitMQ node), one that only inherited
     its mark (a redis-server) and a temporary folder named after it (a node's data) are found,
@@ -72,7 +81,9 @@ def test_leftovers_names_this_runs_processes_and_temporary_folders() -> None:
     ]
     folders = [Path(tempfile.mkdtemp(prefix=f"{tag}-")) for tag in (name, other)]
     try:
-        found = leftovers(BROKER_URL, REDIS_URL)
+        # Only this test's own: the run's stacks (named after it too) live on meanwhile.
+        mine = {p.pid for p in procs} | {str(folder) for folder in folders}
+        found = only(leftovers(BROKER_URL, REDIS_URL), mine)
         assert sorted(found.processes) == sorted(p.pid for p in procs[:2]), found
         assert found.folders == [str(folders[0])], found
         assert f"process {procs[0].pid}: " in found.describe(), found.describe()
@@ -80,7 +91,7 @@ def test_leftovers_names_this_runs_processes_and_temporary_folders() -> None:
         assert [p.wait(10) for p in procs[:2]] == [-signal.SIGKILL] * 2
         assert not folders[0].exists()
         assert procs[2].poll() is None and folders[1].exists()
-        after = leftovers(BROKER_URL, REDIS_URL)
+        after = only(leftovers(BROKER_URL, REDIS_URL), mine)
         assert not after.processes and not after.folders, after
     finally:
         for proc in procs:
