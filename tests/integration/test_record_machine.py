@@ -4,15 +4,18 @@ The example tests in test_transitions.py follow one story each. Here Hypothesis 
 stories up: it drives the real Lua scripts on the real Redis through core.transitions, as the
 API, the worker and the scheduler do (create, edit, release, cancel, claim, a run's writes,
 finish, a failed run retried, delete, confirm, read, reissue, recover, Celery's state writes,
-those a run's claim and finish store with them too), on two lines, each through its own keys,
-and plays the faults they must survive: a run whose lease lapses, a redelivered message, a
-stale run writing late, the confirm of an old turn, a lost run put back in line, a message
-sent by name without a turn. A small model of each record says what every call must answer,
-and after every step the invariants are read back from Redis: one state per task, in the
-indexes, its line, the postponed set and the outbox alike, and in no other line's; no serial
-range reserved twice, and none given back or changed once its task ran; a retried task is
-postponed with its failures recorded, oldest first, each with the attempt that failed;
-Celery's state of a task is the last one written, never over a SUCCESS.
+those a run's claim and finish store with them too, a task retried or cloned as a new one),
+on two lines, each through its own keys, and plays the faults they must survive: a run whose
+lease lapses, a redelivered message, a stale run writing late, the confirm of an old turn, a
+lost run put back in line, a message sent by name without a turn, a retry asked twice or
+after its retry was deleted, of a task gone meanwhile. A small model of each record says what
+every call must answer (a creation refused changes nothing), and after every step the
+invariants are read back from Redis: one state per task, in the indexes, its line, the
+postponed set and the outbox alike, and in no other line's; no serial range reserved twice,
+and none given back or changed once its task ran; a retried task is postponed with its
+failures recorded, oldest first, each with the attempt that failed; Celery's state of a task
+is the last one written, never over a SUCCESS; a task and its retry name each other, and a
+task has one retry at most; every change on the stream of changes names its task's line.
 
 The machine runs twice: with turns of a classic priority queue, each naming its task, and with
 turns of a quorum queue, each bound on delivery to the head of its own line
@@ -61,6 +64,7 @@ from taskline.core.transitions import (
     Full,
     Held,
     Kept,
+    Link,
     Overlap,
     PassedOn,
     Postpone,
@@ -69,6 +73,7 @@ from taskline.core.transitions import (
     Reservation,
     ResultMeta,
     ResultWrites,
+    Retried,
     Retrying,
     Running,
     Skipped,
@@ -101,11 +106,14 @@ LEDGERS = sorted(
     {*(SERIAL_RANGE.ledger_id({"code_model": m}) for m in MODELS), RANGED[SEATS].ledger_id({})}
 )
 CHANGE = {"change": "edited"}
+# The states of a task that may be retried (as a new task).
+RETRIABLE = (State.FAILURE, State.CANCELLED)
 # Failures a record keeps: fewer than the API's, so that the older ones are seen to go.
 ERRORS_KEPT = 1
 
 # What the invariants read, in one round trip: per key its type and, by that type, a sorted
-# set's members and scores, a hash's fields, a string, a list's length; false when missing.
+# set's members and scores, a hash's fields, a string, a list's length, a stream's entries
+# from ARGV[1] on; false when missing.
 READ = """
 local out = {}
 for i, key in ipairs(KEYS) do
@@ -115,6 +123,7 @@ for i, key in ipairs(KEYS) do
   elseif kind == 'hash' then value = redis.call('HGETALL', key)
   elseif kind == 'string' then value = redis.call('GET', key)
   elseif kind == 'list' then value = redis.call('LLEN', key)
+  elseif kind == 'stream' then value = redis.call('XRANGE', key, ARGV[1], '+')
   end
   out[i] = {kind, value}
 end
@@ -215,6 +224,9 @@ class Task:
     # until the next claim.
     requeued: bool = False
     errors: list[tuple[str, str, int]] = field(default_factory=list)  # type, message, attempt
+    retry_of: str | None = None  # the ended task it runs again
+    retried_by: str | None = None  # the last task that ran it again
+    clone_of: str | None = None
 
     @property
     def stored_success(self) -> bool:
@@ -263,6 +275,7 @@ class RecordMachine(RuleBasedStateMachine):
         # stale runs that tried to write: (task, token, and what the task was then)
         self.tried: set[tuple[str, int, int, State, bool]] = set()
         self.clock = 0
+        self.told = ""  # the last change of the stream of changes checked
 
     def teardown(self) -> None:
         for key in self.client.scan_iter(f"{self.keys.prefix}*", count=1000):
@@ -275,11 +288,11 @@ class RecordMachine(RuleBasedStateMachine):
         """The transitions of the task's line, as its callers find it from its record."""
         return self.on[(self.model.get(task_id) or self.gone[task_id]).line]
 
-    def _ids(self, state: State, lease: bool | None = None) -> list[str]:
+    def _ids(self, *states: State, lease: bool | None = None) -> list[str]:
         return sorted(
             task_id
             for task_id, task in self.model.items()
-            if task.state == state and lease in (None, task.lease)
+            if task.state in states and lease in (None, task.lease)
         )
 
     def _unfinished(self) -> list[str]:
@@ -353,15 +366,15 @@ class RecordMachine(RuleBasedStateMachine):
     # Rules: the API.
 
     @initialize(target=tasks, **creations)
-    def first_task(self, **creation: Any) -> str | MultipleResults[str]:
+    def first_task(self, serials: Reservation, **creation: Any) -> str | MultipleResults[str]:
         """Every run starts with a task (then rules that need one can run from the start)."""
-        return self._create(**creation)
+        return self._create(params=params_of(creation["name"], serials), **creation)
 
     @precondition(lambda self: len(self._unfinished()) < MAX_TASKS)
     @rule(target=tasks, **creations)
-    def create(self, **creation: Any) -> str | MultipleResults[str]:
+    def create(self, serials: Reservation, **creation: Any) -> str | MultipleResults[str]:
         """Create a task: queued now or postponed; a serial task reserves its range."""
-        return self._create(**creation)
+        return self._create(params=params_of(creation["name"], serials), **creation)
 
     def _create(
         self,
@@ -369,14 +382,19 @@ class RecordMachine(RuleBasedStateMachine):
         owner: str,
         priority: int,
         due: int | None,
-        serials: Reservation,
         max_waiting: int,
         key: tuple[str, str] | None,
         line: str,
+        params: dict[str, Any],
+        link: Link | None = None,
     ) -> str | MultipleResults[str]:
+        """Create a task; `link`: as a retry or a clone of another task. A creation refused
+        changes nothing."""
         task_id = f"t{len(self.model) + len(self.gone)}"  # ids are never reused
-        params = params_of(name, serials)
         reserve = reservation_of(name, params)
+        refusal = self._refusal(owner, max_waiting, key, reserve, link)
+        minute = now_ms() // 60_000
+        before = None if refusal is None else self._creation_footprint(task_id, owner, minute, link)
         outcome = self.on[line].create(
             task_id,
             name,
@@ -388,17 +406,11 @@ class RecordMachine(RuleBasedStateMachine):
             key,
             10_000,
             reserve,
+            link=link,
         )
-        waiting = sum(t.owner == owner and t.state in WAITING for t in self.model.values())
-        clash = None if reserve is None else self._clash(*reserve)
-        if key is not None and (owner, key[0]) in self.idempotency:
-            assert outcome == Existing(*self.idempotency[owner, key[0]])
-            return multiple()
-        if waiting >= max_waiting:
-            assert outcome == Full()
-            return multiple()
-        if clash is not None:
-            assert outcome == Overlap(clash[1], clash[2], clash[3])
+        if refusal is not None:
+            assert outcome == refusal
+            assert self._creation_footprint(task_id, owner, minute, link) == before
             return multiple()
 
         state = State.QUEUED if due is None else State.SCHEDULED
@@ -416,15 +428,225 @@ class RecordMachine(RuleBasedStateMachine):
             task.due_ms = due
         self.model[task_id] = task
         assert isinstance(outcome, Created), outcome
+        if link is not None:
+            self._linked(task_id, link)
         assert (outcome.state, outcome.turn) == (task.state, turn)
         record = outcome.snapshot.record
         assert (record.id, record.state, record.params) == (task_id, task.state, params)
         assert (record.priority, record.owner, record.version) == (priority, owner, 1)
         assert (record.attempts, record.line) == (0, line)
+        assert (record.retry_of, record.clone_of) == (task.retry_of, task.clone_of)
         assert record.not_before == (None if due is None else moment(due)[0])
         position = self._line(line).index(task_id) + 1 if due is None else None
         assert outcome.snapshot.position == position
         return task_id
+
+    def _refusal(
+        self,
+        owner: str,
+        max_waiting: int,
+        key: tuple[str, str] | None,
+        reserve: Reservation | None,
+        link: Link | None,
+    ) -> object | None:
+        """What refuses a creation, as the script checks, first things first; None if
+        nothing does."""
+        if key is not None and (owner, key[0]) in self.idempotency:
+            return Existing(*self.idempotency[owner, key[0]])
+        if link is not None and link.kind == "retry":
+            origin = self.model.get(link.task_id)
+            if origin is None:
+                return Unknown()
+            if origin.state not in RETRIABLE:
+                return Conflict(origin.state)
+            # Retried once: a retry replaces another only if it is gone and the caller saw it.
+            by = origin.retried_by
+            if by is not None and (by != link.seen_retry or by in self.model):
+                return Retried(by)
+        if sum(t.owner == owner and t.state in WAITING for t in self.model.values()) >= max_waiting:
+            return Full()
+        clash = None if reserve is None else self._clash(*reserve)
+        if clash is not None:
+            return Overlap(clash[1], clash[2], clash[3])
+        return None
+
+    def _creation_footprint(
+        self, task_id: str, owner: str, minute: int, link: Link | None
+    ) -> dict[str, Any]:
+        """All a creation could touch: the keys the invariants read (every record, index,
+        line and ledger), the new task's keys, the owner's counts of creations (this minute
+        and the next, should it begin meanwhile) and of bytes, the creation sequence, the
+        history of the task it retries and the stream of changes."""
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(keys.task(task_id), keys.history(task_id), keys.events(task_id))
+        pipe.mget(keys.rate(owner, minute), keys.rate(owner, minute + 1))
+        pipe.get(keys.usage(owner))
+        pipe.get(keys.seq)
+        pipe.lrange(keys.history(link.task_id if link else ""), 0, -1)
+        pipe.xlen(keys.line_events)
+        names = ["new task's keys", "creations", "bytes", "sequence", "history", "changes"]
+        return {"read": self._read(), **dict(zip(names, pipe.execute(), strict=True))}
+
+    def _linked(self, task_id: str, link: Link) -> None:
+        """A retry or clone was created: linked from it, and for a retry from the task it
+        retries too, whose version, history and line's stream of changes say so."""
+        task = self.model[task_id]
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.lrange(keys.history(task_id), 0, -1)
+        pipe.lrange(keys.history(link.task_id), -1, -1)
+        pipe.xrevrange(keys.line_events, count=2)
+        history, last_changes, [created, retried] = pipe.execute()
+        [change] = [json.loads(entry) for entry in history]
+        del change["at"]
+        assert change == {"change": "created", "state": task.state, f"{link.kind}_of": link.task_id}
+        assert created[1]["kind"] == "created" and created[1]["id"] == task_id
+        if link.kind == "clone":
+            task.clone_of = link.task_id
+            return
+        task.retry_of = link.task_id
+        origin = self.model[link.task_id]
+        origin.retried_by = task_id
+        origin.version += 1
+        [last_change] = [json.loads(entry) for entry in last_changes]
+        del last_change["at"]
+        assert last_change == {"change": "retried", "by": task_id}
+        del retried[1]["at"]
+        assert retried[1] == {
+            "kind": "retried",
+            "id": link.task_id,
+            "state": origin.state,
+            "name": origin.name,
+            "owner": origin.owner,
+            "line": origin.line,
+            "by": task_id,
+        }
+
+    def _origins(self) -> list[str]:
+        """The tasks a retry or a clone may name, gone ones too (deleted since the caller
+        read them); not an adopted task whose params its type would refuse."""
+        return sorted(
+            task_id
+            for task_id, task in {**self.model, **self.gone}.items()
+            if not (task.owner == ADOPTED and task.name in RANGED)
+        )
+
+    @precondition(lambda self: len(self._unfinished()) < MAX_TASKS and self._origins())
+    @rule(
+        target=tasks,
+        data=st.data(),
+        cancel=st.booleans(),
+        owner=creations["owner"],
+        max_waiting=creations["max_waiting"],
+        key=creations["key"],
+        line=creations["line"],
+    )
+    def retry_task(
+        self,
+        data: st.DataObject,
+        cancel: bool,
+        owner: str,
+        max_waiting: int,
+        key: tuple[str, str] | None,
+        line: str,
+    ) -> str | MultipleResults[str]:
+        """Run a task again as a new one of its type, params and priority, linked both ways;
+        refused if it is gone, has not ended FAILURE or CANCELLED, or was retried by a task
+        that is still there or that the caller did not see (`seen`: the `retried_by` the
+        caller read, maybe since replaced). On any line: its type's may have moved. Half the
+        time one that ended so is picked, if any; `cancel`: a waiting one is cancelled first."""
+        origins = st.sampled_from(self._origins())
+        if ended := [t for t in self._origins() if t in self._ids(*RETRIABLE)]:
+            origins = st.sampled_from(ended) | origins
+        origin_id = data.draw(origins, label="origin")
+        if cancel and origin_id in self._ids(*WAITING):
+            self._cancel(origin_id, 30)
+        retries = sorted(
+            task_id
+            for task_id, task in {**self.model, **self.gone}.items()
+            if task.retry_of == origin_id
+        )
+        seen = data.draw(st.sampled_from([None, *retries]), label="seen retry")
+        return self._retry(origin_id, seen, owner, max_waiting, key, line)
+
+    def _retry(
+        self,
+        origin_id: str,
+        seen: str | None,
+        owner: str,
+        max_waiting: int,
+        key: tuple[str, str] | None,
+        line: str,
+    ) -> str | MultipleResults[str]:
+        origin = self.model.get(origin_id) or self.gone[origin_id]
+        return self._create(
+            origin.name,
+            owner,
+            origin.priority,
+            None,
+            max_waiting,
+            key,
+            line,
+            params=origin.params,
+            link=Link("retry", origin_id, seen),
+        )
+
+    def _live_retries(self) -> list[str]:
+        """Retries of tasks that are still there."""
+        return sorted(t for t, task in self.model.items() if task.retry_of in self.model)
+
+    @precondition(lambda self: len(self._unfinished()) < MAX_TASKS and self._live_retries())
+    @rule(
+        target=tasks,
+        data=st.data(),
+        delete=st.booleans(),
+        owner=creations["owner"],
+        line=creations["line"],
+    )
+    def retry_again(
+        self, data: st.DataObject, delete: bool, owner: str, line: str
+    ) -> str | MultipleResults[str]:
+        """A task is retried again by one who read it retried: refused while that retry is
+        there (a second click runs nothing twice); replaced by a new retry, linked both ways,
+        once that retry is deleted (`delete`, unless it runs) or forgotten."""
+        retry_id = data.draw(st.sampled_from(self._live_retries()), label="retry")
+        origin_id = self.model[retry_id].retry_of
+        assert origin_id is not None
+        if delete and self.model[retry_id].state != State.STARTED:
+            data.draw(consumes(self.tasks).filter(retry_id.__eq__), label="deleted")
+            self._delete(retry_id, unpublished=False)
+        return self._retry(origin_id, retry_id, owner, 100, None, line)
+
+    @precondition(lambda self: len(self._unfinished()) < MAX_TASKS and self._origins())
+    @rule(
+        target=tasks,
+        data=st.data(),
+        new_params=st.booleans(),
+        priority=st.none() | priorities,
+        **{name: creations[name] for name in creations if name not in ("name", "priority")},
+    )
+    def clone_task(
+        self,
+        data: st.DataObject,
+        new_params: bool,
+        serials: Reservation,
+        priority: int | None,
+        **creation: Any,
+    ) -> str | MultipleResults[str]:
+        """Submit a new task of any task's type, with its params or others, its priority or
+        another, maybe postponed, linked from the new task only. The script does not read
+        the task cloned (the API found it first): one deleted meanwhile is cloned all the
+        same."""
+        origin_id = data.draw(st.sampled_from(self._origins()), label="origin")
+        origin = self.model.get(origin_id) or self.gone[origin_id]
+        return self._create(
+            origin.name,
+            priority=origin.priority if priority is None else priority,
+            params=params_of(origin.name, serials) if new_params else origin.params,
+            link=Link("clone", origin_id),
+            **creation,
+        )
 
     @rule(
         task_id=tasks,
@@ -560,6 +782,9 @@ class RecordMachine(RuleBasedStateMachine):
     @rule(target=tasks, task_id=consumes(tasks), unpublished=st.booleans())
     def delete(self, task_id: str, unpublished: bool) -> str | MultipleResults[str]:
         """Forget a task (the bundle keeps the ids of records that exist)."""
+        return self._delete(task_id, unpublished)
+
+    def _delete(self, task_id: str, unpublished: bool) -> str | MultipleResults[str]:
         outcome = self._of(task_id).delete(task_id, unpublished=unpublished)
         task = self.model[task_id]
         if task.state == State.STARTED:
@@ -1069,17 +1294,21 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _read(self) -> dict[str, Any]:
         """The keys the invariants look at, each as its type reads (a sorted set as a list of
-        (member, score)), None when missing: one round trip, by READ."""
+        (member, score), the stream of changes as its changes since the last checked), None
+        when missing: one round trip, by READ."""
         keys = self.keys
-        names = [*self.index_keys, *(keys.ledger(ledger) for ledger in LEDGERS)]
+        names = [keys.line_events, *self.index_keys, *(keys.ledger(ledger) for ledger in LEDGERS)]
         for sets in self.lines.values():
             names += [sets.line, sets.scheduled, sets.outbox, sets.cancelling, sets.expiry]
         for task_id in [*self.model, *self.gone]:
             names += [keys.task(task_id), keys.lease(task_id), keys.pages(task_id)]
             names.append(keys.meta(task_id))
         found = {}
-        for name, (kind, value) in zip(names, self.reader(keys=names), strict=True):
-            if kind == "zset":
+        since = f"({self.told}" if self.told else "-"
+        for name, (kind, value) in zip(names, self.reader(keys=names, args=[since]), strict=True):
+            if kind == "stream":
+                value = [(entry, dict(zip(f[::2], f[1::2], strict=True))) for entry, f in value]
+            elif kind == "zset":
                 value = list(zip(value[::2], map(float, value[1::2]), strict=True))
             elif kind == "hash":
                 value = dict(zip(value[::2], value[1::2], strict=True))
@@ -1093,6 +1322,8 @@ class RecordMachine(RuleBasedStateMachine):
         self._records_agree(found)
         self._line_postponed_outbox_agree(found)
         self._no_serial_issued_twice(found)
+        self._retries_linked_both_ways(found)
+        self._changes_name_their_lines(found)
 
     def _one_state_per_task(self, found: dict[str, Any]) -> None:
         """Each task is in its family's `all` set and in exactly one state set, the state of
@@ -1144,6 +1375,8 @@ class RecordMachine(RuleBasedStateMachine):
             # One failure per attempt at most, oldest first, none of an attempt yet to come.
             attempts = [e["attempt"] for e in errors]
             assert attempts == sorted(set(attempts)) and all(a <= task.attempts for a in attempts)
+            links = [record.get(f) or None for f in ("retry_of", "retried_by", "clone_of")]
+            assert links == [task.retry_of, task.retried_by, task.clone_of], task_id
         for task_id in self.gone:
             assert found[keys.task(task_id)] is found[keys.lease(task_id)] is None, task_id
             assert found[keys.meta(task_id)] is None, task_id
@@ -1171,6 +1404,30 @@ class RecordMachine(RuleBasedStateMachine):
             expiry = {member for member, _ in found[keys.expiry] or []}
             assert {task_id for task_id, task in model.items() if task.forget} == expiry
             assert all(model[task_id].state in TERMINAL for task_id in expiry)
+
+    def _retries_linked_both_ways(self, found: dict[str, Any]) -> None:
+        """While a task and its retry are both there, each names the other (`retried_by`,
+        `retry_of`), and no other task there names the task as the one it retries: at most
+        one live retry per task, and only of a task that ended FAILURE or CANCELLED."""
+        records = {task_id: found[self.keys.task(task_id)] for task_id in self.model}
+        live: dict[str, list[str]] = {task_id: [] for task_id in records}
+        for task_id, record in records.items():
+            if record.get("retry_of") in live:
+                live[record["retry_of"]].append(task_id)
+        for task_id, record in records.items():
+            by = record.get("retried_by")
+            assert live[task_id] == ([by] if by in records else []), task_id
+            assert not by or record["state"] in RETRIABLE, task_id
+
+    def _changes_name_their_lines(self, found: dict[str, Any]) -> None:
+        """Every change on the stream of changes names the line of its task, so that the
+        watchers of that line are told it (GET /events?line=), and those of no other."""
+        told = found[self.keys.line_events] or []
+        for _, change in told:
+            task = self.model.get(change["id"]) or self.gone[change["id"]]
+            assert change.get("line") == task.line, change
+        if told:
+            self.told = told[-1][0]
 
     def _no_serial_issued_twice(self, found: dict[str, Any]) -> None:
         """Reserved ranges never overlap, the ledger holds what the model says, and a range
