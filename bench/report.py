@@ -303,6 +303,24 @@ INFO = [
         ("redis_per_task", "bare_tasks_per_core_s"),
         "monitored bare Celery (submit + run)",
     ),
+    Info(
+        "two lines, each alone: default (reverse) tasks /s",
+        ("lines", "default_alone_per_s"),
+        ("lines", "serials_alone_per_s"),
+        "serials (generate_serials) alone /s",
+    ),
+    Info(
+        "two lines side by side: default (reverse) tasks /s",
+        ("lines", "default_together_per_s"),
+        ("lines", "serials_together_per_s"),
+        "serials (generate_serials) meanwhile /s",
+    ),
+    Info(
+        "two lines side by side: both lines' tasks /s ÷ the faster line alone",
+        ("lines", "together_vs_best_alone"),
+        ("lines", "together_per_s"),
+        "both lines /s",
+    ),
     Info("status read p50 at peak, ms", ("reads", "api1_p50_ms_at_peak")),
     Info(
         "status reads /s with 8 connections (half of it: the p99's rate)",
@@ -485,6 +503,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"({fmt(lookup(f, ('worker', 'rss_mb_before')))} → "
         f"{fmt(lookup(f, ('worker', 'rss_mb_after')))} MB).",
         f"- standby takeover: {lookup(f, ('takeover', 'method'))}.",
+        f"- two lines: {lookup(f, ('lines', 'method'))}; N = "
+        f"{lookup(f, ('lines', 'tasks_per_run'))}.",
     ]
     redis_cost = f.get("redis_per_task")
     if redis_cost:
@@ -553,6 +573,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
         ("AsyncResult app", lookup(f, ("reads", "baseline_per_s")), "tab:gray"),
         ("Taskline worker", lookup(f, ("worker", "taskline_per_s")), "tab:orange"),
         ("bare Celery worker", lookup(f, ("worker", "bare_per_s")), "tab:gray"),
+        ("line default alone", lookup(f, ("lines", "default_alone_per_s")), "tab:purple"),
+        ("line serials alone", lookup(f, ("lines", "serials_alone_per_s")), "tab:purple"),
+        ("default beside serials", lookup(f, ("lines", "default_together_per_s")), "tab:purple"),
+        ("serials beside default", lookup(f, ("lines", "serials_together_per_s")), "tab:purple"),
     ]
     bars = [b for b in bars if b[1]]
     if bars:

@@ -154,6 +154,7 @@ def deployments(names: list[str], logs: Path) -> dict[str, Deployment]:
 
 def cleanup(tag: str) -> dict[str, int]:
     """Delete every queue, exchange and Redis key of a run tag."""
-    queues = [f"bench-{tag}-{name}" for name in ("main", "bare", "monitored", "list1k", "list100k")]
+    names = ("main", "bare", "monitored", "list1k", "list100k", "lines", "lines.serials")
+    queues = [f"bench-{tag}-{name}" for name in names]
     deleted = remove(BROKER_URL, REDIS_URL, queues, f"bench-{tag}-*")
     return {"queues": len(queues), "keys": deleted}

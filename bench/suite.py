@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -581,14 +582,19 @@ def phase_latency(ctx: Context, client: httpx.Client) -> None:
     }
 
 
-async def _prefill(base_url: str, headers: dict[str, str], count: int) -> None:
-    """Create `count` reverse tasks through the API, 16 at a time."""
+async def _prefill(
+    base_url: str,
+    headers: dict[str, str],
+    count: int,
+    body: Callable[[int], str] = lambda _: REVERSE_BODY,
+) -> None:
+    """Create `count` tasks (reverse unless `body(i)` says) through the API, 16 at a time."""
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
         left = iter(range(count))
 
         async def one_by_one() -> None:
-            for _ in left:
-                r = await client.post("/tasks", content=REVERSE_BODY, headers=JSON_TYPE)
+            for i in left:
+                r = await client.post("/tasks", content=body(i), headers=JSON_TYPE)
                 if r.status_code != 202:
                     raise RuntimeError(f"prefill: {r.status_code} {r.text}")
 
@@ -597,22 +603,36 @@ async def _prefill(base_url: str, headers: dict[str, str], count: int) -> None:
 
 def drain_rate(queue: str, count: int, release: Callable[[], None], timeout: float) -> float:
     """Tasks/s while `count` waiting messages are consumed: depth 90 % → 10 %, after release()."""
-    points: list[tuple[float, int]] = []
+    return drain_rates([queue], count, [release], timeout)[0]
+
+
+def drain_rates(
+    queues: list[str], count: int, releases: list[Callable[[], None]], timeout: float
+) -> list[float]:
+    """drain_rate of several queues released together, each queue's rate measured while
+    the others drain too (their depths read in turn, every 20 ms)."""
+    points: dict[str, list[tuple[float, int]]] = {queue: [] for queue in queues}
     with Connection(BROKER_URL) as conn:
         channel = conn.default_channel
-        release()
+        for release in releases:
+            release()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            _, depth, _ = channel.queue_declare(queue, passive=True)
-            points.append((time.monotonic(), depth))
-            if depth <= 0.1 * count:
-                break
+        left = set(queues)
+        while left and time.monotonic() < deadline:
+            for queue in sorted(left):
+                _, depth, _ = channel.queue_declare(queue, passive=True)
+                points[queue].append((time.monotonic(), depth))
+                if depth <= 0.1 * count:
+                    left.discard(queue)
             time.sleep(0.02)
-    start = next(t for t, d in points if d <= 0.9 * count)
-    end = next((t for t, d in points if d <= 0.1 * count), None)
-    if end is None:
-        raise RuntimeError(f"{queue}: backlog not drained within {timeout} s")
-    return 0.8 * count / (end - start)
+    rates = []
+    for queue in queues:
+        start = next(t for t, d in points[queue] if d <= 0.9 * count)
+        end = next((t for t, d in points[queue] if d <= 0.1 * count), None)
+        if end is None:
+            raise RuntimeError(f"{queue}: backlog not drained within {timeout} s")
+        rates.append(0.8 * count / (end - start))
+    return rates
 
 
 @contextlib.contextmanager
@@ -955,6 +975,104 @@ def phase_listing(ctx: Context) -> None:
     }
 
 
+# Two lines of the `lines` deployment: `generate_serials` on a line of its own, the rest
+# (`reverse`) on the main line; each line has its own worker and trivial tasks (one serial
+# each: `leibniz_pi` of even one digit takes ~40 ms).
+LINES = "serials=generate_serials;default=*"
+
+
+def serial_bodies() -> Callable[[int], str]:
+    """Bodies of one serial each, numbered from 0 under a code model of their own (a code
+    model per prefill keeps the bursts apart)."""
+    model = f"B{secrets.token_hex(4)}"
+    return lambda i: json.dumps(
+        {"name": "generate_serials", "params": {"code_model": model, "number": i, "count": 1}}
+    )
+
+
+LINES_METHOD = (
+    f"one deployment with TASKLINE_LINES={LINES!r}, one API and one worker per line; per "
+    "repetition each line drains N trivial tasks alone (the other line's worker idle), then "
+    "both lines drain N each at once, released together: each line's rate measured as "
+    "worker throughput (queue depth 90 % → 10 % of N) while the other drains too"
+)
+
+
+def phase_lines(ctx: Context) -> None:
+    """Two lines' throughput side by side: each alone, then both at once."""
+    o, dep = ctx.opts, ctx.deps["lines"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    dep.start_api(port, 1, "api", TASKLINE_LINES=LINES)
+    headers = {"Authorization": f"Bearer {dep.token(url)}"}
+    line = "serials"
+    other = f"{dep.queue}.{line}"
+    workers = {
+        dep.queue: (dep.start_worker(TASKLINE_LINES=LINES), dep.node()),
+        other: (
+            dep.start_worker(suffix="serials", TASKLINE_LINES=LINES, TASKLINE_WORKER_LINE=line),
+            dep.node(line),
+        ),
+    }
+    bodies: dict[str, Callable[[], Callable[[int], str]]] = {
+        dep.queue: lambda: lambda _: REVERSE_BODY,
+        other: serial_bodies,
+    }
+    for queue in workers:
+        wait_consumers(queue, lambda n: n >= 1)
+    control = create_celery_app(dep.settings(), with_backend=False)
+    store = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    done_key = f"{dep.prefix}index:state:SUCCESS"
+    rates: dict[str, list[float]] = {k: [] for k in ("main_alone", "other_alone", "main", "other")}
+    done = 0
+
+    def drain(queues: list[str]) -> list[float]:
+        nonlocal done
+        with contextlib.ExitStack() as stack:
+            releases = [stack.enter_context(paused(control, q, workers[q][1])) for q in queues]
+            for queue in queues:
+                asyncio.run(_prefill(url, headers, o.drain_tasks, bodies[queue]()))
+            found = drain_rates(queues, o.drain_tasks, releases, 120)
+        done += len(queues) * o.drain_tasks
+        wait_until(lambda: store.zcard(done_key) >= done, 60, 0.05, "both lines drained")
+        return found
+
+    try:
+        for i in range(o.runs):
+            rates["main_alone"] += drain([dep.queue])
+            rates["other_alone"] += drain([other])
+            main_rate, other_rate = drain([dep.queue, other])
+            rates["main"].append(main_rate)
+            rates["other"].append(other_rate)
+            ctx.log(
+                f"lines run {i + 1}: alone default {rates['main_alone'][i]:.0f}/s, serials "
+                f"{rates['other_alone'][i]:.0f}/s; together default {main_rate:.0f}/s + "
+                f"serials {other_rate:.0f}/s"
+            )
+    finally:
+        store.close()
+        control.close()
+        for proc, _ in workers.values():
+            procs.stop(proc)
+    together = [m + p for m, p in zip(rates["main"], rates["other"], strict=True)]
+    ctx.figures["lines"] = {
+        "method": LINES_METHOD,
+        "lines": LINES,
+        "tasks_per_run": o.drain_tasks,
+        "default_alone_per_s": stats(rates["main_alone"]),
+        "serials_alone_per_s": stats(rates["other_alone"]),
+        "default_together_per_s": stats(rates["main"]),
+        "serials_together_per_s": stats(rates["other"]),
+        "together_per_s": stats(together),
+        "together_vs_best_alone": stats(
+            [
+                t / max(m, p)
+                for t, m, p in zip(together, rates["main_alone"], rates["other_alone"], strict=True)
+            ]
+        ),
+    }
+
+
 def main_api_memory(ctx: Context) -> None:
     """RSS of the main 1-process API after everything it served."""
     store = redis.Redis.from_url(REDIS_URL)
@@ -974,7 +1092,7 @@ def main_api_memory(ctx: Context) -> None:
 def run(opts: Options) -> dict[str, Any]:
     """Every phase, in an order that needs the fewest restarts; always cleans up."""
     started = time.monotonic()
-    deps = deployments(["main", "bare", "monitored", "list1k", "list100k"], LOGS)
+    deps = deployments(["main", "bare", "monitored", "list1k", "list100k", "lines"], LOGS)
     ctx = Context(opts, deps)
     ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
     try:
@@ -1006,6 +1124,9 @@ def run(opts: Options) -> dict[str, Any]:
                 profile_phases(ctx)
         with ctx.phase("standby takeover"):
             phase_takeover(ctx)
+        procs.stop_all()
+        with ctx.phase("two lines side by side"):
+            phase_lines(ctx)
         procs.stop_all()
         with ctx.phase("listing"):
             phase_listing(ctx)
@@ -1053,6 +1174,12 @@ def takeover_alone(ctx: Context) -> None:
         phase_takeover(ctx)
 
 
+def lines_alone(ctx: Context) -> None:
+    """`--only lines`: two lines' throughput, alone and side by side."""
+    with ctx.phase("two lines side by side"):
+        phase_lines(ctx)
+
+
 def access_alone(ctx: Context) -> None:
     """`--only access`: the access log's cost to reads and submissions (no worker)."""
     with ctx.phase("access log cost"):
@@ -1065,6 +1192,7 @@ ALONE: dict[str, tuple[list[str], Callable[[Context], None], bool]] = {
     "worker": (["bare", "monitored"], worker_alone, True),
     "takeover": ([], takeover_alone, True),
     "access": ([], access_alone, False),
+    "lines": (["lines"], lines_alone, False),
 }
 
 
@@ -1106,7 +1234,7 @@ def main() -> None:
         choices=sorted(ALONE),
         help="run one phase alone, about a minute (worker: throughput and Redis cost per "
         "task; takeover: a standby taking over from a killed worker; access: the access "
-        "log's cost to reads and submissions)",
+        "log's cost to reads and submissions; lines: two lines' throughput side by side)",
     )
     args = parser.parse_args()
     opts = Options(profile=args.profile, only=args.only)
