@@ -62,7 +62,8 @@ def credentials(options: Options, url: str) -> httpx.Auth | dict[str, str] | Non
         )
     if env.get("TASKLINE_TOKEN"):
         return {"Authorization": f"Bearer {env['TASKLINE_TOKEN']}"}
-    if env.get("TASKLINE_USER") or env.get("TASKLINE_PASSWORD"):
+    # TASKLINE_PASSWORD alone is what `login` reads: after it, the kept token is used.
+    if env.get("TASKLINE_USER"):
         return basic(env.get("TASKLINE_USER"), env.get("TASKLINE_PASSWORD"))
     stored = config.load()
     if stored is not None and stored.url.rstrip("/") == url:
