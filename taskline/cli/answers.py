@@ -225,6 +225,7 @@ QUEUE = Obj(
 LINES = Obj({"lines": ListOf(QUEUE)})
 """GET /lines: every line."""
 
+HISTORY = ListOf(Obj({"at": Text}))
 CHANGE = Obj(optional=TASK_FIELDS)
 """An event of one task's stream: the fields of the task that changed."""
 LINE_EVENTS: dict[str, Shape] = {

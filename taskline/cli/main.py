@@ -12,6 +12,7 @@ import typer
 
 from taskline.cli import config
 from taskline.cli.answers import (
+    HISTORY,
     LINES,
     PAGE,
     QUEUE,
@@ -29,7 +30,15 @@ from taskline.cli.output import Output
 from taskline.cli.params import parse_moment, parse_params
 from taskline.cli.stats import gather, render
 from taskline.cli.terminal import text
-from taskline.cli.views import detail, lines_view, listing, summary, task_types, value_text
+from taskline.cli.views import (
+    detail,
+    history_view,
+    lines_view,
+    listing,
+    summary,
+    task_types,
+    value_text,
+)
 from taskline.cli.watch import watch as watch_line
 from taskline.cli.workers import render as render_workers
 
@@ -338,6 +347,23 @@ def result(
             s.out.either(body, summary(body))
             raise CliError(f"task {task_id} has not ended: {body['state']}", ExitCode.UNFINISHED)
         s.out.either(body, text(value_text(body.get("result")), one_line=False))
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    task_id: TaskId,
+    url: Url = None,
+    token: Token = None,
+    user: User = None,
+    password: Password = None,
+    as_json: Json = False,
+) -> None:
+    """Show every change made to a task, oldest first: created, edited, postponed, started,
+    ended, retried…"""
+    with session(ctx, Options(url, token, user, password), as_json) as s:
+        entries = decoded(call(s.client, "GET", f"/tasks/{task_id}/history"), HISTORY)
+        s.out.either(entries, history_view(entries))
 
 
 @app.command(name="list")

@@ -189,6 +189,21 @@ def task_types(types: list[dict[str, Any]]) -> Table:
     return table
 
 
+def history_view(entries: list[dict[str, Any]]) -> Table:
+    """A task's changes, oldest first: when (local time), what, and what else the entry says."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for heading in ("WHEN", "CHANGE", "DETAILS"):
+        table.add_column(heading, no_wrap=heading != "DETAILS")
+    for entry in entries:
+        details = {k: v for k, v in entry.items() if k not in ("at", "change")}
+        table.add_row(
+            text(local(entry.get("at"))),
+            text(value_text(entry.get("change"))),
+            text(", ".join(f"{k}={value_text(v)}" for k, v in details.items())),
+        )
+    return table
+
+
 def lines_view(lines: list[dict[str, Any]]) -> Table:
     """Each line: its queue, how many wait and are postponed, what runs, what comes next."""
     table = Table(box=None, header_style="bold", pad_edge=False)

@@ -254,6 +254,20 @@ def test_retry_and_clone_make_new_tasks_linked_to_the_old(taskline: Run, api: ht
     assert refused.returncode == 3 and "params.text" in refused.stderr
 
 
+def test_history_shows_every_change_oldest_first(taskline: Run, api: httpx.Client) -> None:
+    task = submit(api, "reverse", {"text": "story"}, not_before="2099-01-01T00:00:00Z")
+    assert api.patch(f"/tasks/{task['id']}", json={"priority": 8}).status_code == 200
+    assert taskline("cancel", task["id"]).returncode == 0
+    shown = taskline("history", task["id"])
+    assert shown.returncode == 0, shown.stderr
+    changes = [word for word in shown.stdout.split() if word in ("created", "edited", "cancelled")]
+    assert changes == ["created", "edited", "cancelled"], shown.stdout
+    as_json = json.loads(taskline("history", task["id"], "--json").stdout)
+    assert as_json == api.get(f"/tasks/{task['id']}/history").json()
+    other = taskline("history", task["id"], user="alice")  # another user's task: not found
+    assert other.returncode == 3 and "not found" in other.stderr
+
+
 def test_status_list_and_stats_json_parse(taskline: Run, api: httpx.Client) -> None:
     task = submit(api, "reverse", {"text": "json"})
     wait_done(api, task["id"])
