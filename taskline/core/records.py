@@ -78,6 +78,7 @@ class Keys:
             self.pages(task_id),
             self.meta(task_id),
             self.line_events,
+            self.webhooks,
         ]
 
     def families(self, name: str, owner: str, line: str = "") -> list[str]:
@@ -218,6 +219,19 @@ class Keys:
         return f"{self.prefix}line-events"
 
     @property
+    def webhooks(self) -> str:
+        """Ended tasks whose webhooks are still to be planned, by when they ended (ms): the
+        finishing scripts add each (core/lua/task.lua), the deliverer (worker.webhooks) takes
+        them off once it has planned their deliveries."""
+        return f"{self.prefix}webhooks"
+
+    @property
+    def webhook_deliveries(self) -> str:
+        """Webhook deliveries still to make (JSON: task, URL, attempt, when it ended), by when
+        the next attempt is due (ms)."""
+        return f"{self.prefix}webhook-deliveries"
+
+    @property
     def seq(self) -> str:
         """The creation counter: orders the indexes and the line."""
         return f"{self.prefix}seq"
@@ -324,6 +338,8 @@ class TaskRecord:
     retried_by: str | None = None
     # The task this one was cloned from (POST /tasks/{id}/clone).
     clone_of: str | None = None
+    # Where the task's end is POSTed (api.submit checked its host against the allow-list).
+    callback_url: str | None = None
 
     @classmethod
     def parse(cls, fields: dict[str, str]) -> "TaskRecord":
@@ -352,6 +368,7 @@ class TaskRecord:
             retry_of=get("retry_of") or None,
             retried_by=get("retried_by") or None,
             clone_of=get("clone_of") or None,
+            callback_url=get("callback_url") or None,
         )
 
     @property

@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskline.core.lines import Lines, parse_lines
+from taskline.core.webhooks import hooks_of
 
 PREFIX = "TASKLINE_"
 
@@ -247,6 +248,48 @@ class Settings(BaseSettings):
         description="How often the scheduler compares the line with RabbitMQ's queue; a turn "
         "missing twice in a row is published again.",
     )
+    webhook_hosts: str = Field(
+        "",
+        description="Hosts a task's `callback_url` may name (comma-separated, exact names); "
+        "empty: no callback is accepted (422).",
+    )
+    webhooks: str = Field(
+        "",
+        description="Global webhooks of ended tasks: STATES=URL entries separated by `;`, "
+        "STATES among SUCCESS, FAILURE, CANCELLED or * (e.g. "
+        "FAILURE=https://alerts.example/hook;SUCCESS,FAILURE=https://ci.example/done).",
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr("webhook-dev-secret"),
+        description="HMAC-SHA256 key of the Taskline-Signature header of webhook calls.",
+    )
+    webhook_retry_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="A webhook that keeps failing is retried (exponential backoff) this long "
+        "after the task ended, then given up.",
+    )
+    webhook_connect_timeout: float = Field(
+        2.0, gt=0, description="Seconds to connect to a webhook's host."
+    )
+    webhook_read_timeout: float = Field(
+        5.0, gt=0, description="Seconds to wait for a webhook's answer."
+    )
+    webhook_response_bytes: int = Field(
+        4096, ge=0, description="Bytes of a webhook's answer read per attempt; the rest is dropped."
+    )
+    webhook_outbox_max: int = Field(
+        10_000,
+        ge=1,
+        description="Webhook deliveries waiting at most; further ended tasks wait in line "
+        "for room (one entry each).",
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _webhooks_are_readable(cls, value: str) -> str:
+        hooks_of(value)  # WebhookSettingError (a ValueError) says why
+        return value
 
     @field_validator("redis_sentinels")
     @classmethod

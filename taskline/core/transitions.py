@@ -400,12 +400,14 @@ class Calls:
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
         link: Link | None = None,
+        callback_url: str = "",
     ) -> Call[CreateOutcome]:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
         `idempotency` is (key, request digest); `reserve` the range to reserve. Its params
         count against the owner's bytes, up to `max_user_bytes`. `link`: the task it retries
-        or clones, recorded in both tasks' histories for a retry.
+        or clones, recorded in both tasks' histories for a retry. `callback_url`: where its
+        end is POSTed ('' for nowhere).
         """
         now = now_ms()
         encoded = dumps(params)
@@ -444,6 +446,7 @@ class Calls:
             link.task_id if link else "",
             (link.seen_retry or "") if link else "",
             self.keys.line_name,
+            callback_url,
         ]
 
         def parse(reply: list[Any]) -> CreateOutcome:

@@ -11,11 +11,18 @@ SAFE = {
     "broker_url": "amqp://taskline:Xq7vR2mN9pL4sT8wZ3yB@rabbit:5672//",
     "redis_url": "redis://:Hf6jK1nQ5rV9xC2bM8tW@redis:6379/0",
     "serial_secret": "Sd4fG7hJ1kL0zX9cV8bN6mQ2",
+    "webhook_secret": "Wh5kL8mN2pQ4rS6tU9vX",
     "admin_password": "Ap3oI5uY7tR9eW1qA2sD",
     "flower_password": "Fl8kJ6hG4fD2sA0pO9iU",
     "console_password": "Co1nS3oL5eP7aS9sW0rD",
 }
-SECRETS = ("serial_secret", "admin_password", "flower_password", "console_password")
+SECRETS = (
+    "serial_secret",
+    "webhook_secret",
+    "admin_password",
+    "flower_password",
+    "console_password",
+)
 
 
 def production(**changes: object) -> Settings:

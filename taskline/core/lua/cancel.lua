@@ -27,6 +27,7 @@ redis.call('HSET', REC, 'finished_at', NOW)
 redis.call('HINCRBY', REC, 'version', 1)
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX}) do redis.call('ZREM', key, ID) end
 redis.call('ZADD', EXPIRY, forget_ms, ID)
+ended_for_webhooks()
 remember({at = NOW, change = 'cancelled', from = state})
 emit('ended', 'CANCELLED')
 return {'cancelled'}

@@ -1,15 +1,15 @@
 -- create: record a new task, reserve its reserved range, put it in line (or postpone it).
 --
--- KEYS[14] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
--- KEYS[15] rate          the owner's counter of creations and edits this minute
--- KEYS[16] mine_queued   the owner's index of QUEUED tasks
--- KEYS[17] mine_sched    the owner's index of SCHEDULED tasks
--- KEYS[18] ledger        the ledger of the task's range (unused when ARGV[16] is '')
--- KEYS[19] usage         bytes of params and results the owner's kept tasks hold
--- KEYS[20] origin        the record of the task this one retries or clones (unused when
+-- KEYS[15] idempotency   the owner's Idempotency-Key record (unused when ARGV[13] is '')
+-- KEYS[16] rate          the owner's counter of creations and edits this minute
+-- KEYS[17] mine_queued   the owner's index of QUEUED tasks
+-- KEYS[18] mine_sched    the owner's index of SCHEDULED tasks
+-- KEYS[19] ledger        the ledger of the task's range (unused when ARGV[16] is '')
+-- KEYS[20] usage         bytes of params and results the owner's kept tasks hold
+-- KEYS[21] origin        the record of the task this one retries or clones (unused when
 --                        ARGV[21] is '')
--- KEYS[21] origin_history  its history
--- KEYS[22] origin_retry  the record of the task the caller saw retry the origin (unused
+-- KEYS[22] origin_history  its history
+-- KEYS[23] origin_retry  the record of the task the caller saw retry the origin (unused
 --                        when ARGV[23] is ''): a retry that is gone may be replaced
 -- ARGV[5]  name           ARGV[6]  params (JSON)     ARGV[7]  priority (0-9)
 -- ARGV[8]  owner          ARGV[9]  families (JSON list of index families)
@@ -26,6 +26,7 @@
 --                         (`clone_of` here; the origin is not changed)
 -- ARGV[22] origin id      ARGV[23] the origin's `retried_by` as the caller read it, or ''
 -- ARGV[24] line           the name of the task's line (whose keys these are)
+-- ARGV[25] callback_url   where the task's end is POSTed (kept as `callback_url`), or ''
 -- Replies:
 --   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
 --   {'existing', task id, digest}   the Idempotency-Key was used already
@@ -39,15 +40,15 @@
 --   {'retried', task id}            a retry's origin was retried already, by that task
 
 local IDEMPOTENCY, RATE, MINE_QUEUED, MINE_SCHED, LEDGER, USAGE =
-  KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
-local ORIGIN, ORIGIN_HISTORY, ORIGIN_RETRY = KEYS[20], KEYS[21], KEYS[22]
+  KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19], KEYS[20]
+local ORIGIN, ORIGIN_HISTORY, ORIGIN_RETRY = KEYS[21], KEYS[22], KEYS[23]
 local name, params, priority, owner, fams = ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local not_before, not_before_ms = ARGV[10], tonumber(ARGV[11])
 local max_waiting, digest, remember_s = tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
 local per_minute, first, last = tonumber(ARGV[15]), ARGV[16], ARGV[17]
 local size, max_task, max_user = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
 local link, origin_id, seen_retry = ARGV[21], ARGV[22], ARGV[23]
-local line = ARGV[24]
+local line, callback_url = ARGV[24], ARGV[25]
 
 if digest ~= '' then
   local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
@@ -89,6 +90,7 @@ redis.call('HSET', REC, 'id', ID, 'name', name, 'params', params, 'priority', pr
            'owner', owner, 'families', fams, 'queued_at', NOW, 'not_before', not_before,
            'attempts', 0, 'turn', 0, 'seq', seq, 'version', 1, 'usage', USAGE, 'bytes', size,
            'line', line)
+if callback_url ~= '' then redis.call('HSET', REC, 'callback_url', callback_url) end
 redis.call('INCRBY', USAGE, size)
 local created = {at = NOW, change = 'created', state = state}
 if link == 'retry' then

@@ -4,8 +4,8 @@
 -- good, since the run may have issued any of it: other ranges are refused.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
--- KEYS[14] ledger       the ledger of the range the new params need (unused without ARGV[13])
--- KEYS[15] rate         the owner's counter of creations and edits this minute
+-- KEYS[15] ledger       the ledger of the range the new params need (unused without ARGV[13])
+-- KEYS[16] rate         the owner's counter of creations and edits this minute
 -- ARGV[5]  version      the version the caller saw (If-Match), '' for any
 -- ARGV[6]  params       new params (JSON), '' to keep them
 -- ARGV[7]  priority     new priority, '' to keep it
@@ -20,7 +20,7 @@
 --          | {'overlap', ledger entry} | {'kept', attempts} | {'limited'} | {'too_large', size}
 --          | {'over_quota', bytes the owner's tasks hold} | {'unknown'}
 
-local LEDGER, RATE = KEYS[14], KEYS[15]
+local LEDGER, RATE = KEYS[15], KEYS[16]
 local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local not_before, not_before_ms, change = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local first, last, per_minute = ARGV[12], ARGV[13], tonumber(ARGV[14])

@@ -1,17 +1,18 @@
 -- The keys, arguments and helpers every transition script shares; core.transitions loads
 -- this file in front of each script, so a script reads as if it began here.
 --
--- KEYS[1..13]  the task's keys, in the order of core.records.Keys.of_task:
+-- KEYS[1..14]  the task's keys, in the order of core.records.Keys.of_task:
 --   REC (the record hash), EVENTS (its event stream), HISTORY (its list of changes),
 --   LINE (its line's waiting tasks in run order), and of its line too: OUTBOX (turns
 --   awaiting RabbitMQ's confirm, by ms), SCHEDULED (postponed tasks, by due ms), EXPIRY
 --   (finished tasks, by forget ms), CANCELLING (running tasks asked to stop, by hard-stop
 --   ms); LEASE (held by the live run),
 --   SEQ (the creation counter), PAGES (pages of a large result), META (Celery's result),
---   LINE_EVENTS (the stream of every change of every task: GET /events)
+--   LINE_EVENTS (the stream of every change of every task: GET /events), WEBHOOKS (ended
+--   tasks whose webhooks the deliverer has still to plan, by ms ended)
 -- ARGV[1..4]   ID (task id), NOW (ISO-8601 UTC), NOW_MS (epoch ms), CHANNEL (pub/sub
 --              channel that wakes the API's watchers)
--- A script's own KEYS and ARGV start at 14 and 5.
+-- A script's own KEYS and ARGV start at 15 and 5.
 --
 -- Index keys: a record carries `families`, the JSON list of its index families written at
 -- creation from core.records.Keys.families; `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S`
@@ -20,6 +21,7 @@
 local REC, EVENTS, HISTORY, LINE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local OUTBOX, SCHEDULED, EXPIRY, CANCELLING = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local LEASE, SEQ, PAGES, META, LINE_EVENTS = KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local WEBHOOKS = KEYS[14]
 local ID, NOW, NOW_MS, CHANNEL = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 
 -- At most this many entries of history are kept per task (the oldest go first).
@@ -105,13 +107,20 @@ local function enqueue(priority)
   return turn
 end
 
+local function ended_for_webhooks()
+  -- the end waits in WEBHOOKS for the deliverer, in the same script as the end itself: an
+  -- end is never missed, whether the deliverer runs or not
+  redis.call('ZADD', WEBHOOKS, 'NX', NOW_MS, ID)
+end
+
 local function end_task(old, final, error, forget_ms)
   -- a task reaches its final state: recorded, out of the cancelling set, its lease (if any)
-  -- gone, forgotten in its time, and the end told
+  -- gone, forgotten in its time, its webhooks to plan, and the end told
   move_state(old, final, {'finished_at', NOW, 'error', error})
   redis.call('ZREM', CANCELLING, ID)
   redis.call('DEL', LEASE)
   redis.call('ZADD', EXPIRY, forget_ms, ID)
+  ended_for_webhooks()
   if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
 end
 
