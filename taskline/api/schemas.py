@@ -17,6 +17,7 @@ from pydantic import (
 from taskline.core.previews import cut
 from taskline.core.records import Snapshot, State
 from taskline.core.settings import Settings
+from taskline.core.webhooks import MAX_URL_LENGTH
 from taskline.declaring import MAX_DELAY_SECONDS
 
 
@@ -105,6 +106,12 @@ class TaskCreate(BaseModel):
     )
     not_before: NotBefore | None = Field(
         None, description="Postpone the task until then (state SCHEDULED)."
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description="An http(s) URL POSTed the task, signed, when it ends; its host must be "
+        "on TASKLINE_WEBHOOK_HOSTS (422 otherwise).",
     )
 
 

@@ -49,6 +49,7 @@ from taskline.core.transitions import (
     TooLarge,
     Unknown,
 )
+from taskline.core.webhooks import allowed, hosts_of, url_problem
 
 # How often a retry looks whether the first request's publish has ended.
 PUBLISH_POLL_SECONDS = 0.05
@@ -165,6 +166,7 @@ class Submitter:
         # timeout, so that WAIT answers first.
         self.replicas = settings.redis_replicas_to_ack if uses_sentinels(settings) else 0
         self.replicated_ms = int(500 * settings.connect_timeout)
+        self.webhook_hosts = hosts_of(settings.webhook_hosts)
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
         """Publish the task's turn to its line's queue and take it off the outbox once
@@ -186,12 +188,14 @@ class Submitter:
         not_before: datetime | None = None,
         idempotency_key: str | None = None,
         link: Link | None = None,
+        callback_url: str | None = None,
     ) -> Snapshot:
         """Create a task and put it in line (or in the postponed set); returns it.
 
         Retrying with the same Idempotency-Key and body answers the same task again. `link`:
         the task this one retries or clones (a retry is refused unless that task ended
-        FAILURE or CANCELLED and was not retried yet).
+        FAILURE or CANCELLED and was not retried yet). `callback_url`: POSTed the task when
+        it ends, refused (422) unless its host is on TASKLINE_WEBHOOK_HOSTS.
         """
         if not user.changes:  # whatever route asks (one creates on a GET)
             raise ForbiddenError(
@@ -199,7 +203,14 @@ class Submitter:
             )
         owner = user.name
         params = validate_params(self.tasks, name, params)
+        if callback_url is not None and not allowed(callback_url, self.webhook_hosts):
+            raise InvalidParamsError(
+                f"callback_url: {url_problem(callback_url) or 'its host is not allowed'}: "
+                "only http(s) URLs whose host is on TASKLINE_WEBHOOK_HOSTS may be called back"
+            )
         request: list[Any] = [name, params, priority, not_before and iso(not_before)]
+        if callback_url:
+            request.append(callback_url)
         if link:  # the same key and params as a plain submission, yet another request
             request.append([link.kind, link.task_id])
         digest = hashlib.sha256(json.dumps(request).encode()).hexdigest()
@@ -225,6 +236,7 @@ class Submitter:
                 max_task_bytes=self.settings.max_task_bytes,
                 max_user_bytes=self.settings.max_user_bytes,
                 link=link,
+                callback_url=callback_url or "",
             )
         )
         match outcome:

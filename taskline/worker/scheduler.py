@@ -10,6 +10,7 @@ with RabbitMQ's queue: turns missing there (a purged queue, a lost message) are 
 again, the rest of the line after them too, so the order holds (on a quorum queue, where any
 turn runs the line's head, only as many turns as are missing). All of it is state in Redis, so
 a restart of this process loses nothing; the worker runs each turn once, however often it comes.
+Beside the ticks, a thread delivers the webhooks of ended tasks (worker.webhooks).
 """
 
 import json
@@ -34,6 +35,7 @@ from taskline.core.replies import text_or_none, texts
 from taskline.core.settings import Settings, get_settings, lines_of
 from taskline.core.transitions import Call, Deleted, Recovered, Requeued, Transitions
 from taskline.worker.publisher import BrokerUnavailableError, Publisher
+from taskline.worker.webhooks import run_in_thread as deliver_webhooks
 
 log = logging.getLogger("taskline.scheduler")
 
@@ -345,7 +347,9 @@ def main() -> None:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    webhooks = deliver_webhooks(settings, stop)
     Scheduler(settings).run(stop)
+    webhooks.join(timeout=10)
 
 
 if __name__ == "__main__":

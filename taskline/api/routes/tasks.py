@@ -239,7 +239,13 @@ async def accept(
     if body.delay_seconds is not None:
         params["delay_seconds"] = body.delay_seconds
     snapshot = await submitter.submit(
-        body.name, params, user, body.priority, body.not_before, idempotency_key
+        body.name,
+        params,
+        user,
+        body.priority,
+        body.not_before,
+        idempotency_key,
+        callback_url=body.callback_url,
     )
     return accepted(snapshot)
 

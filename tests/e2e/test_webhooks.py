@@ -1,0 +1,169 @@
+"""Webhooks through the real stack: a receiver on loopback checks each call's signature, hears
+of the right ends only, sees retries (and their attempts in the task's history), is never
+followed through a redirect; callbacks to hosts off the allow-list are refused at submission;
+a delivery waiting in the outbox survives a restart of the scheduler that delivers it."""
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from taskline.core.webhooks import SIGNATURE_HEADER, verify
+from tests.client import submit, wait_done
+from tests.processes import Stack
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "webhook-test-secret-0123456789"
+
+
+class Receiver:
+    """A tiny HTTP server: records each POST (path, body, whether its signature holds) and
+    answers with the next of `answers` for its path (200 once they run out)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict, bool]] = []
+        self.answers: dict[str, list[int]] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                good = verify(SECRET.encode(), self.headers[SIGNATURE_HEADER], body) and (
+                    self.headers["Content-Type"] == "application/json"
+                )
+                receiver.calls.append((self.path, json.loads(body), good))
+                queued = receiver.answers.get(self.path, [])
+                code = queued.pop(0) if queued else 200
+                self.send_response(code)
+                if code in (301, 302, 307):
+                    self.send_header("Location", "/followed")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def of(self, path: str) -> list[tuple[str, dict, bool]]:
+        return [call for call in self.calls if call[0] == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    found.thread.start()
+    yield found
+    found.server.shutdown()
+    found.server.server_close()
+
+
+@pytest.fixture
+def hooked(make_stack: Callable[..., Stack], receiver: Receiver) -> Stack:
+    stack = make_stack(
+        TASKLINE_WEBHOOK_HOSTS="127.0.0.1",
+        TASKLINE_WEBHOOK_SECRET=SECRET,
+        TASKLINE_WEBHOOKS=f"FAILURE={receiver.url}/alerts;SUCCESS,FAILURE={receiver.url}/all",
+        TASKLINE_WEBHOOK_RETRY_SECONDS="60",
+    )
+    stack.start()
+    return stack
+
+
+def webhook_history(api: httpx.Client, task_id: str, url: str = "") -> list[dict]:
+    """The task's delivery attempts (to `url` alone, if given)."""
+    history = api.get(f"/tasks/{task_id}/history").json()
+    return [e for e in history if e["change"] == "webhook" and url in ("", e["url"])]
+
+
+def test_callbacks_and_global_webhooks_hear_of_the_right_ends_signed(
+    hooked: Stack, receiver: Receiver
+) -> None:
+    with hooked.client() as api:
+        good = submit(api, "reverse", {"text": "abc"}, callback_url=f"{receiver.url}/own")
+        done = wait_done(api, good["id"])
+        assert done["state"] == "SUCCESS"
+        wait_until(lambda: receiver.of("/own") and receiver.of("/all"), 30, what="deliveries")
+        ((_, body, signed),) = receiver.of("/own")
+        assert signed and body == api.get(f"/tasks/{good['id']}").json()  # GET /tasks/{id}'s
+        assert body["state"] == "SUCCESS" and body["result"] == done["result"]
+        assert all(signed for _, _, signed in receiver.calls)
+        assert receiver.of("/alerts") == []  # FAILURE only
+        wait_until(lambda: len(webhook_history(api, good["id"])) == 2, 10, what="history")
+        assert {e["url"] for e in webhook_history(api, good["id"])} == {
+            f"{receiver.url}/own",
+            f"{receiver.url}/all",
+        }
+        assert all(
+            e["status"] == 200 and e["attempt"] == 1 for e in webhook_history(api, good["id"])
+        )
+
+
+def test_a_failed_call_is_retried_and_a_redirect_is_not_followed(
+    hooked: Stack, receiver: Receiver
+) -> None:
+    receiver.answers["/flaky"] = [500, 200]
+    receiver.answers["/moved"] = [302]
+    with hooked.client() as api:
+        flaky = submit(api, "reverse", {"text": "a"}, callback_url=f"{receiver.url}/flaky")
+        moved = submit(api, "reverse", {"text": "b"}, callback_url=f"{receiver.url}/moved")
+        own = f"{receiver.url}/flaky"
+        wait_until(lambda: len(webhook_history(api, flaky["id"], own)) >= 2, 30, what="a retry")
+        attempts = [(e["attempt"], e.get("status")) for e in webhook_history(api, flaky["id"], own)]
+        assert (1, 500) in attempts and (2, 200) in attempts
+        assert len(receiver.of("/flaky")) == 2
+        to = f"{receiver.url}/moved"
+        wait_until(lambda: webhook_history(api, moved["id"], to), 30, what="the redirect")
+        assert webhook_history(api, moved["id"], to)[0]["status"] == 302
+        assert receiver.of("/followed") == []
+
+
+def test_a_host_off_the_allow_list_is_refused_and_nothing_is_created(
+    hooked: Stack, receiver: Receiver
+) -> None:
+    with hooked.client() as api:
+        before = api.get("/tasks").json()["items"]
+        for url in ("http://evil.example/x", "ftp://127.0.0.1/x", "http://127.0.0.1/" + "a" * 3000):
+            response = api.post(
+                "/tasks", json={"name": "reverse", "params": {"text": "x"}, "callback_url": url}
+            )
+            assert response.status_code == 422, response.text
+            assert "detail" in response.json()
+        refused = api.post(
+            "/tasks",
+            json={
+                "name": "reverse",
+                "params": {"text": "x"},
+                "callback_url": "http://evil.example/",
+            },
+        )
+        assert "TASKLINE_WEBHOOK_HOSTS" in refused.json()["detail"]
+        assert api.get("/tasks").json()["items"] == before
+
+
+def test_a_waiting_delivery_survives_a_restart_of_the_scheduler(
+    hooked: Stack, receiver: Receiver
+) -> None:
+    receiver.answers["/later"] = [503, 503, 503, 503, 503, 503, 200]
+    with hooked.client() as api:
+        task = submit(api, "reverse", {"text": "abc"}, callback_url=f"{receiver.url}/later")
+        own = f"{receiver.url}/later"
+        wait_until(lambda: webhook_history(api, task["id"], own), 30, what="a first attempt")
+        hooked.stop("scheduler")
+        waiting = hooked.redis.zrange(hooked.key("webhook-deliveries"), 0, -1)
+        assert [json.loads(m)["url"] for m in waiting] == [own]
+        receiver.answers["/later"] = [200]
+        hooked.start("scheduler")
+        wait_until(
+            lambda: any(e.get("status") == 200 for e in webhook_history(api, task["id"], own)),
+            30,
+            what="the delivery after the restart",
+        )
+        assert hooked.redis.zcard(hooked.key("webhook-deliveries")) == 0
