@@ -232,6 +232,12 @@ class Keys:
         return f"{self.prefix}webhook-deliveries"
 
     @property
+    def webhook_deliveries_by_task(self) -> str:
+        """The same deliveries as `<task id> <member>`, all scored 0: deleting a task finds
+        its own by ZRANGEBYLEX (core/lua/delete.lua), so none outlives its task."""
+        return f"{self.prefix}webhook-deliveries-by-task"
+
+    @property
     def seq(self) -> str:
         """The creation counter: orders the indexes and the line."""
         return f"{self.prefix}seq"

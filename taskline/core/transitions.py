@@ -483,6 +483,7 @@ class Calls:
         """Forget a task that is not running (a range it reserved and never used is given back).
 
         `unpublished`: its first message never reached RabbitMQ; its Idempotency-Key goes too.
+        It leaves the webhook outbox and its deliveries, made or not (worker.webhooks).
         """
 
         def parse(reply: list[Any]) -> Deleted | Running | Unknown:
@@ -493,7 +494,9 @@ class Calls:
                     return Running()
             return Unknown()
 
-        return self._task("delete", task_id, [], ["1" if unpublished else ""], parse)
+        extra_keys = [self.keys.webhook_deliveries, self.keys.webhook_deliveries_by_task]
+        args = ["1" if unpublished else ""]
+        return self._task("delete", task_id, extra_keys, args, parse)
 
     def claim(
         self,

@@ -8,7 +8,8 @@ so a deliverer down for a while would find the ends it missed trimmed away. Ever
 ends a task adds it to `webhooks` in the same script (core/lua/task.lua), so no end is missed
 whether this process runs or not; that set holds one member per ended task still kept (the
 retention bounds it). Here each end is planned into deliveries (`webhook-deliveries`, one per
-URL, at most TASKLINE_WEBHOOK_OUTBOX_MAX; the ends wait for room), and each delivery stays
+URL, at most TASKLINE_WEBHOOK_OUTBOX_MAX; the ends wait for room; indexed by task too, so
+that deleting a task takes its deliveries with it), and each delivery stays
 there, rescheduled with exponential backoff, until its URL answers 2xx or
 TASKLINE_WEBHOOK_RETRY_SECONDS have passed since the end: a restart loses nothing. Delivery
 is at least once (a crash between a call and its recording repeats it): receivers keep the
@@ -59,6 +60,11 @@ class Delivery:
         return json.dumps(
             {"id": self.task_id, "url": self.url, "attempt": self.attempt, "ended": self.ended_ms}
         )
+
+    @property
+    def indexed(self) -> str:
+        """Its entry in the deliveries by task (core/lua/delete.lua takes a task's own)."""
+        return f"{self.task_id} {self.member}"
 
     @classmethod
     def parse(cls, member: str) -> "Delivery":
@@ -113,26 +119,41 @@ class Deliverer:
         ended: list[tuple[str, float]] = [(str(pair[0]), float(pair[1])) for pair in found]
         if not ended:
             return 0
-        snapshots = await self._snapshots([task_id for task_id, _ in ended])
-        planned: dict[str, float] = {}
-        taken: list[str] = []
-        for task_id, ended_ms in ended:
-            snapshot = snapshots.get(task_id)
-            urls = []
-            if snapshot:
-                record = snapshot.record
-                urls = targets(record.state, record.callback_url, self.hooks)
-            if len(planned) + len(urls) > room and taken:
-                break  # the rest wait for room
-            taken.append(task_id)
-            for url in urls:
-                planned[Delivery(task_id, url, 1, int(ended_ms)).member] = now_ms()
         async with self.redis.pipeline(transaction=True) as pipe:
-            if planned:
-                pipe.zadd(self.keys.webhook_deliveries, planned)
+            # a task deleted between the read and the write would leave deliveries behind:
+            # watched, its deletion cancels the write, and the next pass plans afresh
+            await pipe.watch(*(self.keys.task(task_id) for task_id, _ in ended))
+            snapshots = await self._snapshots([task_id for task_id, _ in ended])
+            planned: list[Delivery] = []
+            taken: list[str] = []
+            for task_id, ended_ms in ended:
+                snapshot = snapshots.get(task_id)
+                urls = []
+                if snapshot:
+                    record = snapshot.record
+                    urls = targets(record.state, record.callback_url, self.hooks)
+                if len(planned) + len(urls) > room and taken:
+                    break  # the rest wait for room
+                taken.append(task_id)
+                planned += [Delivery(task_id, url, 1, int(ended_ms)) for url in urls]
+            pipe.multi()  # type: ignore[no-untyped-call]
+            self._add(pipe, planned, now_ms())
             pipe.zrem(self.keys.webhooks, *taken)
-            await pipe.execute()
+            try:
+                await pipe.execute()
+            except redis.WatchError:
+                return 0
         return len(taken)
+
+    def _add(self, pipe: Any, deliveries: list[Delivery], due_ms: int) -> None:
+        """Queue the deliveries, due then, in both sets (by due time, and by task)."""
+        if deliveries:
+            pipe.zadd(self.keys.webhook_deliveries, {d.member: due_ms for d in deliveries})
+            pipe.zadd(self.keys.webhook_deliveries_by_task, {d.indexed: 0 for d in deliveries})
+
+    def _remove(self, pipe: Any, delivery: Delivery) -> None:
+        pipe.zrem(self.keys.webhook_deliveries, delivery.member)
+        pipe.zrem(self.keys.webhook_deliveries_by_task, delivery.indexed)
 
     async def deliver_due(self) -> int:
         """Make the deliveries that are due, side by side; returns how many."""
@@ -150,7 +171,9 @@ class Deliverer:
 
     async def _deliver(self, delivery: Delivery, snapshot: Snapshot | None) -> None:
         if snapshot is None:  # deleted or forgotten meanwhile: nobody to tell of
-            await self.redis.zrem(self.keys.webhook_deliveries, delivery.member)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self._remove(pipe, delivery)
+                await pipe.execute()
             return
         body = task_out(snapshot).model_dump_json().encode()
         outcome: dict[str, Any] = {"url": delivery.url, "attempt": delivery.attempt}
@@ -206,9 +229,9 @@ class Deliverer:
                     if exists:
                         pipe.rpush(history, change)
                         pipe.ltrim(history, -HISTORY_MAX, -1)
-                    pipe.zrem(self.keys.webhook_deliveries, delivery.member)
+                    self._remove(pipe, delivery)
                     if follow is not None and exists:
-                        pipe.zadd(self.keys.webhook_deliveries, {follow.member: due_ms})
+                        self._add(pipe, [follow], due_ms)
                     await pipe.execute()
                     return
                 except redis.WatchError:

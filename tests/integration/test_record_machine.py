@@ -15,7 +15,9 @@ postponed set and the outbox alike, and in no other line's; no serial range rese
 and none given back or changed once its task ran; a retried task is postponed with its
 failures recorded, oldest first, each with the attempt that failed; Celery's state of a task
 is the last one written, never over a SUCCESS; a task and its retry name each other, and a
-task has one retry at most; every change on the stream of changes names its task's line.
+task has one retry at most; every change on the stream of changes names its task's line;
+every ended task waits in the webhook outbox until the deliverer plans its deliveries (one per
+URL that hears of its end), and a deleted task leaves neither behind.
 
 The machine runs twice: with turns of a classic priority queue, each naming its task, and with
 turns of a quorum queue, each bound on delivery to the head of its own line
@@ -23,6 +25,7 @@ turns of a quorum queue, each bound on delivery to the head of its own line
 is passed on while tasks wait, so no waiting task is left without a message.
 """
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +33,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import engine
@@ -50,8 +54,10 @@ from taskline.builtins import SERIAL_RANGE
 from taskline.core.ledger import Allocation
 from taskline.core.lines import Line
 from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, line_keys, now_ms
+from taskline.core.settings import Settings
 from taskline.core.transitions import (
     Alive,
+    AsyncTransitions,
     Cancelled,
     Cancelling,
     Claimed,
@@ -82,6 +88,8 @@ from taskline.core.transitions import (
     Unknown,
     VersionMismatch,
 )
+from taskline.core.webhooks import hooks_of, targets
+from taskline.worker.webhooks import Deliverer, Delivery
 from tests.support import run_name
 
 pytestmark = pytest.mark.integration
@@ -108,6 +116,9 @@ LEDGERS = sorted(
 CHANGE = {"change": "edited"}
 # The states of a task that may be retried (as a new task).
 RETRIABLE = (State.FAILURE, State.CANCELLED)
+# A task's own callback, and a global webhook of failures (nothing is ever called here).
+CALLBACK = "http://hooks.example/own"
+HOOKS = "FAILURE=http://hooks.example/failed"
 # Failures a record keeps: fewer than the API's, so that the older ones are seen to go.
 ERRORS_KEPT = 1
 
@@ -159,6 +170,7 @@ creations = {
     "line": st.sampled_from([line.name for line in LINES]),
     # an Idempotency-Key and the request's digest
     "key": st.none() | st.tuples(st.sampled_from(["k1", "k2"]), st.sampled_from(["d1", "d2"])),
+    "callback_url": st.sampled_from(["", CALLBACK]),
 }
 
 
@@ -227,6 +239,8 @@ class Task:
     retry_of: str | None = None  # the ended task it runs again
     retried_by: str | None = None  # the last task that ran it again
     clone_of: str | None = None
+    callback_url: str = ""
+    planned: bool = False  # ended, and its webhooks planned by the deliverer
 
     @property
     def stored_success(self) -> bool:
@@ -387,6 +401,7 @@ class RecordMachine(RuleBasedStateMachine):
         line: str,
         params: dict[str, Any],
         link: Link | None = None,
+        callback_url: str = "",
     ) -> str | MultipleResults[str]:
         """Create a task; `link`: as a retry or a clone of another task. A creation refused
         changes nothing."""
@@ -407,6 +422,7 @@ class RecordMachine(RuleBasedStateMachine):
             10_000,
             reserve,
             link=link,
+            callback_url=callback_url,
         )
         if refusal is not None:
             assert outcome == refusal
@@ -414,7 +430,7 @@ class RecordMachine(RuleBasedStateMachine):
             return multiple()
 
         state = State.QUEUED if due is None else State.SCHEDULED
-        task = Task(name, owner, params, priority, state, line)
+        task = Task(name, owner, params, priority, state, line, callback_url=callback_url)
         if reserve is not None:
             task.entry = (*reserve, task_id)
             self.ledger.add(task.entry)
@@ -436,6 +452,7 @@ class RecordMachine(RuleBasedStateMachine):
         assert (record.priority, record.owner, record.version) == (priority, owner, 1)
         assert (record.attempts, record.line) == (0, line)
         assert (record.retry_of, record.clone_of) == (task.retry_of, task.clone_of)
+        assert record.callback_url == (callback_url or None)
         assert record.not_before == (None if due is None else moment(due)[0])
         position = self._line(line).index(task_id) + 1 if due is None else None
         assert outcome.snapshot.position == position
@@ -1275,6 +1292,34 @@ class RecordMachine(RuleBasedStateMachine):
         task.outbox = True
         assert turn == task.turn
 
+    def _unplanned(self) -> list[str]:
+        """Ended tasks whose webhooks the deliverer has still to plan."""
+        return sorted(
+            t for t, task in self.model.items() if task.state in TERMINAL and not task.planned
+        )
+
+    @precondition(lambda self: self._unplanned())
+    @rule()
+    def plan_webhooks(self) -> None:
+        """The deliverer (worker.webhooks) takes the ended tasks off the webhook outbox, each
+        with one delivery per URL that hears of its end (none: it just leaves)."""
+        assert asyncio.run(self._plan()) == len(self._unplanned())
+        for task_id in self._unplanned():
+            self.model[task_id].planned = True
+
+    async def _plan(self) -> int:
+        client = redis.asyncio.Redis(decode_responses=True)
+        try:
+            deliverer = Deliverer(Settings(key_prefix=self.keys.prefix, webhooks=HOOKS), client)
+            waiting = {name: keys.line for name, keys in self.lines.items()}
+            deliverer.reads = AsyncTransitions(client, self.keys, waiting)
+            try:
+                return await deliverer.plan()
+            finally:
+                await deliverer.close()
+        finally:
+            await client.aclose()
+
     @rule(task_ids=st.lists(tasks, max_size=3))
     def read(self, task_ids: list[str]) -> None:
         """The API reads tasks in one round trip: known ones in the order asked, each with
@@ -1300,6 +1345,7 @@ class RecordMachine(RuleBasedStateMachine):
         names = [keys.line_events, *self.index_keys, *(keys.ledger(ledger) for ledger in LEDGERS)]
         for sets in self.lines.values():
             names += [sets.line, sets.scheduled, sets.outbox, sets.cancelling, sets.expiry]
+        names += [keys.webhooks, keys.webhook_deliveries, keys.webhook_deliveries_by_task]
         for task_id in [*self.model, *self.gone]:
             names += [keys.task(task_id), keys.lease(task_id), keys.pages(task_id)]
             names.append(keys.meta(task_id))
@@ -1324,6 +1370,7 @@ class RecordMachine(RuleBasedStateMachine):
         self._no_serial_issued_twice(found)
         self._retries_linked_both_ways(found)
         self._changes_name_their_lines(found)
+        self._webhooks_follow_their_tasks(found)
 
     def _one_state_per_task(self, found: dict[str, Any]) -> None:
         """Each task is in its family's `all` set and in exactly one state set, the state of
@@ -1428,6 +1475,27 @@ class RecordMachine(RuleBasedStateMachine):
             assert change.get("line") == task.line, change
         if told:
             self.told = told[-1][0]
+
+    def _webhooks_follow_their_tasks(self, found: dict[str, Any]) -> None:
+        """Every ended task is in the webhook outbox until the deliverer plans it, then has
+        one delivery per URL that hears of its end (its callback_url, the global hooks of its
+        state), indexed by task too; no task that has not ended, nor one deleted, is in
+        either: no delivery outlives its task."""
+        keys = self.keys
+        outbox = {member for member, _ in found[keys.webhooks] or []}
+        assert outbox == set(self._unplanned())
+        hooks = hooks_of(HOOKS)
+        expected = {
+            (task_id, url, 1)
+            for task_id, task in self.model.items()
+            if task.planned
+            for url in targets(task.state, task.callback_url or None, hooks)
+        }
+        deliveries = [Delivery.parse(member) for member, _ in found[keys.webhook_deliveries] or []]
+        assert {(d.task_id, d.url, d.attempt) for d in deliveries} == expected
+        assert len(deliveries) == len(expected)
+        indexed = {member for member, _ in found[keys.webhook_deliveries_by_task] or []}
+        assert indexed == {d.indexed for d in deliveries}
 
     def _no_serial_issued_twice(self, found: dict[str, Any]) -> None:
         """Reserved ranges never overlap, the ledger holds what the model says, and a range
