@@ -161,6 +161,12 @@ class TaskClone(BaseModel):
     not_before: NotBefore | None = Field(
         None, description="Postpone the new task until then (state SCHEDULED)."
     )
+    callback_url: str | None = Field(
+        None,
+        max_length=MAX_URL_LENGTH,
+        description="Another callback_url, checked as `POST /tasks` checks it; `null`: none. "
+        "Left out, the original's.",
+    )
 
 
 class Progress(BaseModel):
@@ -288,6 +294,11 @@ class TaskOut(BaseModel):
     )
     clone_of: str | None = Field(
         None, description="The task this one was cloned from (`POST /tasks/{id}/clone`)."
+    )
+    callback_url: str | None = Field(
+        None,
+        description="POSTed the task, signed, when it ends (see README, Webhooks); a retry "
+        "keeps it, a clone keeps it unless its body changes it.",
     )
     links: Links
     truncated: bool = Field(
@@ -476,6 +487,7 @@ def task_out(snapshot: Snapshot, cut_to: int | None = None, *, traceback: bool =
         retry_of=record.retry_of,
         retried_by=record.retried_by,
         clone_of=record.clone_of,
+        callback_url=record.callback_url,
         links=Links(self=link, result=f"{link}/result", events=f"{link}/events"),
         truncated=truncated,
     )

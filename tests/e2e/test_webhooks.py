@@ -148,6 +148,37 @@ def test_a_host_off_the_allow_list_is_refused_and_nothing_is_created(
         assert api.get("/tasks").json()["items"] == before
 
 
+def test_the_callback_url_is_shown_kept_by_a_retry_and_changed_by_a_clone(
+    hooked: Stack, receiver: Receiver
+) -> None:
+    own = f"{receiver.url}/own"
+    with hooked.client() as api:
+        later = {"not_before": "2999-01-01T00:00:00Z"}
+        task = submit(api, "reverse", {"text": "abc"}, callback_url=own, **later)
+        assert task["callback_url"] == own
+        assert api.get(f"/tasks/{task['id']}").json()["callback_url"] == own  # the hot path
+        assert api.get(f"/tasks/{task['id']}?wait=0").json()["callback_url"] == own  # the route
+        assert api.post(f"/tasks/{task['id']}/cancel").status_code in (200, 202)
+        wait_until(lambda: receiver.of("/own"), 30, what="the cancelled task's call")
+        retry = api.post(f"/tasks/{task['id']}/retry", json={})
+        assert retry.status_code == 202, retry.text
+        assert retry.json()["callback_url"] == own
+        kept = api.post(f"/tasks/{task['id']}/clone", json=later)
+        assert kept.status_code == 202 and kept.json()["callback_url"] == own
+        moved = api.post(
+            f"/tasks/{task['id']}/clone", json={"callback_url": f"{receiver.url}/other", **later}
+        )
+        assert moved.status_code == 202 and moved.json()["callback_url"] == f"{receiver.url}/other"
+        dropped = api.post(f"/tasks/{task['id']}/clone", json={"callback_url": None, **later})
+        assert dropped.status_code == 202 and dropped.json()["callback_url"] is None
+        refused = api.post(
+            f"/tasks/{task['id']}/clone", json={"callback_url": "http://evil.example/", **later}
+        )
+        assert refused.status_code == 422 and "TASKLINE_WEBHOOK_HOSTS" in refused.json()["detail"]
+        plain = submit(api, "reverse", {"text": "x"}, **later)
+        assert plain["callback_url"] is None
+
+
 def test_a_waiting_delivery_survives_a_restart_of_the_scheduler(
     hooked: Stack, receiver: Receiver
 ) -> None:

@@ -282,11 +282,19 @@ async def retry_task(
     """Run a task that ended FAILURE or CANCELLED again: a new task of its type, params and
     priority, submitted as `POST /tasks` submits (limits, quota, Idempotency-Key), linked
     both ways (`retry_of`, `retried_by`, and each task's history). A task is retried once:
-    a retry of the retry runs it once more."""
+    a retry of the retry runs it once more. Its callback_url is the original's, checked
+    against TASKLINE_WEBHOOK_HOSTS as it stands now."""
     record = (await visible(store, task_id, user)).record
     link = Link("retry", task_id, record.retried_by)
     snapshot = await submitter.submit(
-        record.name, record.params, user, record.priority, None, idempotency_key, link
+        record.name,
+        record.params,
+        user,
+        record.priority,
+        None,
+        idempotency_key,
+        link,
+        callback_url=record.callback_url,
     )
     return accepted(snapshot)
 
@@ -307,8 +315,11 @@ async def clone_task(
 ) -> Response:
     """Submit a new task from any task's type and params, with changes (`params` merged in
     as a JSON merge patch): validated and submitted as `POST /tasks` does (a range is
-    reserved afresh); the new task names its original in `clone_of`."""
+    reserved afresh); the new task names its original in `clone_of`. Its callback_url is
+    the original's unless the body gives another (`null`: none), checked as POST /tasks does."""
     record = (await visible(store, task_id, user)).record
+    changed = "callback_url" in body.model_fields_set
+    callback_url = body.callback_url if changed else record.callback_url
     params = merged(record.params, body.params)
     if body.delay_seconds is not None:
         params["delay_seconds"] = body.delay_seconds
@@ -321,6 +332,7 @@ async def clone_task(
         body.not_before,
         idempotency_key,
         Link("clone", task_id),
+        callback_url=callback_url,
     )
     return accepted(snapshot)
 
