@@ -17,7 +17,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Taskline-Signature"
-# Longest callback_url or global webhook URL (characters).
+# Longest callback_url or global webhook URL (characters). A constant of the schema, not a
+# setting: it bounds a field of the request (422 beyond, and at most this much per record and
+# per delivery), as the task name's and the Idempotency-Key's lengths are; 2,048 is what
+# browsers, proxies and HTTP servers commonly accept, so a longer URL would be refused by the
+# receiver's side anyway (README, Webhooks).
 MAX_URL_LENGTH = 2048
 ENDED = ("SUCCESS", "FAILURE", "CANCELLED")
 
