@@ -105,6 +105,9 @@ class TaskDeclaration:
     time_limit: int = 330
     retry: RetryPolicy | None = None
     exclusive_range: ExclusiveRange | None = None
+    # A param whose size drives the run time (e.g. "digits"): run times are kept and
+    # estimated per size bucket of it too (core.estimates), not only per type.
+    estimate_by: str | None = None
     # The module that declared it (set by `declare`), named in loading errors.
     module: str = field(default="", compare=False)
 
@@ -123,6 +126,7 @@ def declare(
     time_limit: int = 330,
     retry: RetryPolicy | None = None,
     exclusive_range: ExclusiveRange | None = None,
+    estimate_by: str | None = None,
 ) -> TaskDeclaration:
     """Declare a task type; the packages named by TASKLINE_TASK_PACKAGES call this on import."""
     caller = inspect.currentframe()
@@ -137,6 +141,7 @@ def declare(
         time_limit=time_limit,
         retry=retry,
         exclusive_range=exclusive_range,
+        estimate_by=estimate_by,
         module=module,
     )
     _declared.append(declaration)

@@ -71,6 +71,7 @@ LEIBNIZ_PI = declare(
     description="Compute pi to `digits` decimals by the Leibniz series, with live estimates.",
     soft_time_limit=300,
     time_limit=330,
+    estimate_by="digits",
 )
 
 REVERSE = declare(
@@ -102,6 +103,7 @@ GENERATE_SERIALS = declare(
     soft_time_limit=120,
     time_limit=150,
     exclusive_range=SERIAL_RANGE,
+    estimate_by="count",
 )
 
 __all__ = ["GENERATE_SERIALS", "LEIBNIZ_PI", "MAX_DELAY_SECONDS", "REVERSE", "SERIAL_RANGE"]

@@ -140,6 +140,11 @@ class Keys:
             f"{self.prefix}serial-checks:address:{where}",
         ]
 
+    def runtimes(self, name: str, bucket: str = "") -> str:
+        """The last run times (ms) of a task type, newest first, or of its runs whose params
+        fell in one size bucket (core.estimates): a list capped at TASKLINE_ESTIMATE_SAMPLES."""
+        return f"{self.prefix}runtimes:{name}" + (f":{bucket}" if bucket else "")
+
     def meta(self, task_id: str) -> str:
         """Celery's result-backend key (Celery adds the same prefix as `global_keyprefix`)."""
         return f"{self.prefix}celery-task-meta-{task_id}"

@@ -118,6 +118,12 @@ def check(declaration: TaskDeclaration) -> None:
             raise TaskPackageError(
                 f"{where}: its exclusive range's scope {reserved.scope!r} is not a param"
             )
+    if declaration.estimate_by is not None and (
+        declaration.estimate_by not in declaration.params.model_fields
+    ):
+        raise TaskPackageError(
+            f"{where}: estimate_by names {declaration.estimate_by!r}, which is not a param"
+        )
 
 
 @lru_cache

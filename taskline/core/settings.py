@@ -225,6 +225,25 @@ class Settings(BaseSettings):
     progress_interval: float = Field(
         0.2, description="Minimum seconds between two progress writes of a task."
     )
+    estimate_samples: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Run times kept per task type (and per size bucket, where the type declares "
+        "`estimate_by`): the median of these is a run's estimate.",
+    )
+    estimate_ahead: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Most waiting tasks ahead of a task that its expected start adds up; "
+        "beyond them it extrapolates by their mean.",
+    )
+    estimate_default_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="A run's estimate while its type has no run time recorded yet.",
+    )
     worker_expiry_seconds: float = Field(
         10.0,
         gt=2.0,

@@ -188,6 +188,21 @@ def _meta_args(meta: ResultMeta | None) -> list[Any]:
 
 
 @dataclass(frozen=True, slots=True)
+class RunTime:
+    """A run's time in ms, recorded with its successful finish under its task type `name`
+    (and its size `bucket`, '' for none), each list keeping the last `samples`."""
+
+    name: str
+    ms: int
+    samples: int
+    bucket: str = ""
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.ms < 0:
+            raise ValueError("a run time is >= 0 ms, and at least one is kept")
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
     token: int  # the run's token: every write of the run carries it
     params: dict[str, Any]
@@ -563,11 +578,13 @@ class Calls:
         stored: int = 0,
         meta: ResultMeta | None = None,
         traceback: str = "",
+        run_time: RunTime | None = None,
     ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner);
         `stored`: the bytes of the result Celery keeps, counted against the owner's; `meta`:
         Celery's meta of the end, stored with it; `traceback`: a failure's (cut already),
-        kept on the record and counted against the owner's bytes too.
+        kept on the record and counted against the owner's bytes too; `run_time`: recorded
+        for estimates if the run ends SUCCESS (core.estimates), in the same round trip.
 
         False when that run no longer holds the task: nothing changed.
         """
@@ -575,7 +592,12 @@ class Calls:
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
         args += [forget_ms, stored, *_meta_args(meta), traceback]
-        return self._task("finish", task_id, [], args, bool)
+        extra: list[str] = []
+        if run_time is not None:
+            args += [run_time.ms, run_time.samples]
+            kept = self.keys.runtimes(run_time.name)
+            extra = [kept, self.keys.runtimes(run_time.name, run_time.bucket)]
+        return self._task("finish", task_id, extra, args, bool)
 
     def retry(
         self,

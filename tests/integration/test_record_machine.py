@@ -17,7 +17,8 @@ failures recorded, oldest first, each with the attempt that failed; Celery's sta
 is the last one written, never over a SUCCESS; a task and its retry name each other, and a
 task has one retry at most; every change on the stream of changes names its task's line;
 every ended task waits in the webhook outbox until the deliverer plans its deliveries (one per
-URL that hears of its end), and a deleted task leaves neither behind.
+URL that hears of its end), and a deleted task leaves neither behind; a successful finish
+keeps its run time, capped, by type and size bucket, and no other end does.
 
 The machine runs twice: with turns of a classic priority queue, each naming its task, and with
 turns of a quorum queue, each bound on delivery to the head of its own line
@@ -82,6 +83,7 @@ from taskline.core.transitions import (
     Retried,
     Retrying,
     Running,
+    RunTime,
     Skipped,
     Stale,
     Transitions,
@@ -98,6 +100,8 @@ pytestmark = pytest.mark.integration
 LEASE_MS = 600_000
 FOREVER = 2**42
 MAX_TASKS = 6
+# Run times a finish keeps per list in the machine: few, so that the cap is reached.
+RUNTIMES_KEPT = 3
 SHRINK_SECONDS = 45
 SERIALS = "generate_serials"
 # A test-only ranged type beside the serials: one ledger, no scope, other field names.
@@ -290,6 +294,8 @@ class RecordMachine(RuleBasedStateMachine):
         self.tried: set[tuple[str, int, int, State, bool]] = set()
         self.clock = 0
         self.told = ""  # the last change of the stream of changes checked
+        # run times recorded by successful finishes (core.estimates), newest first, by list
+        self.runtimes: dict[str, list[int]] = {}
 
     def teardown(self) -> None:
         for key in self.client.scan_iter(f"{self.keys.prefix}*", count=1000):
@@ -1150,11 +1156,17 @@ class RecordMachine(RuleBasedStateMachine):
         data=st.data(),
         final=st.sampled_from([State.SUCCESS, State.FAILURE, State.CANCELLED]),
         by_runner=st.booleans(),
+        run_ms=st.none() | st.integers(0, 10**6),
+        bucket=st.sampled_from(["", "b3"]),
     )
-    def finish(self, data: st.DataObject, final: State, by_runner: bool) -> None:
+    def finish(
+        self, data: st.DataObject, final: State, by_runner: bool, run_ms: int | None, bucket: str
+    ) -> None:
         """The running attempt ends, named by its token (the pool child) or its runner (the
         worker's main process, or the scheduler once the run is gone); the pool child's
-        SUCCESS carries Celery's, stored with it (unless a SUCCESS is stored already)."""
+        SUCCESS carries Celery's, stored with it (unless a SUCCESS is stored already), and
+        its run time (`run_ms`), kept for estimates by its type and size bucket, the last
+        RUNTIMES_KEPT of each; no other end keeps one."""
         task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
         task = self.model[task_id]
         error = None if final == State.SUCCESS else {"type": "Boom", "message": "it broke"}
@@ -1163,7 +1175,17 @@ class RecordMachine(RuleBasedStateMachine):
             named["meta"] = celery_meta(task_id, final)
             if not task.stored_success:
                 task.meta = final
+        if run_ms is not None:
+            named["run_time"] = RunTime(task.name, run_ms, RUNTIMES_KEPT, bucket)
+            if final == State.SUCCESS:
+                lists = {self.keys.runtimes(task.name), self.keys.runtimes(task.name, bucket)}
+                for key in lists:
+                    kept = self.runtimes.setdefault(key, [])
+                    kept[:0] = [run_ms]
+                    del kept[RUNTIMES_KEPT:]
         assert self._of(task_id).finish(task_id, final, error, FOREVER, **named) is True
+        for key, kept in self.runtimes.items():
+            assert [int(ms) for ms in self.client.lrange(key, 0, -1)] == kept, key
         task.state = final
         task.lease = False
         task.forget = True

@@ -12,6 +12,12 @@
 -- ARGV[12] meta_expires its expiry in seconds (0: none)
 -- ARGV[13] traceback    a failure's traceback (cut to its setting), kept as the record's
 --                       `traceback` and its bytes counted as `stored` is; '' for none
+-- ARGV[14] run_ms       the run's time in ms, recorded for estimates (core.estimates) if it
+--                       ends SUCCESS; '' records none (a padded run, or a run ended from
+--                       outside)
+-- ARGV[15] samples      run times kept per list (TASKLINE_ESTIMATE_SAMPLES)
+-- KEYS[15] RUNTIMES     the task type's run times (ms, newest first), a list
+-- KEYS[16] BUCKET       its size bucket's run times; RUNTIMES again when it has none
 -- Replies: 1 ended, 0 stale (the run no longer holds the task: nothing changed)
 
 local token, runner, final, error, forget_ms =
@@ -32,5 +38,13 @@ if stored > 0 and usage and usage ~= '' then
   redis.call('INCRBY', usage, stored)
 end
 end_task('STARTED', final, error, forget_ms)
+local run_ms, samples = ARGV[14], tonumber(ARGV[15])
+if final == 'SUCCESS' and run_ms and run_ms ~= '' and KEYS[15] then
+  -- folded in here: the finish is the worker's round trip anyway, so estimates cost none
+  for _, list in ipairs(KEYS[16] ~= KEYS[15] and {KEYS[15], KEYS[16]} or {KEYS[15]}) do
+    redis.call('LPUSH', list, run_ms)
+    redis.call('LTRIM', list, 0, samples - 1)
+  end
+end
 store_meta(meta, meta_expires)
 return 1

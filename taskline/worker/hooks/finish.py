@@ -8,15 +8,22 @@ A run killed by the worker's main process is ended from there (hooks.limits).
 
 Celery's SUCCESS of the run, held by its result backend, goes with a successful end: stored
 only if the run still holds its task. Celery writes any other end itself.
+
+A successful run that was not padded (`delay_seconds` 0) records its run time for estimates
+(core.estimates) in the same script as its end: the finish is a round trip the run makes
+anyway, so the worker's cost per task does not grow (README Performance).
 """
 
+import time
 import traceback
 
 from pydantic import ValidationError
 
 from taskline.context import Cancelled, Superseded
+from taskline.core.estimates import bucket_of
 from taskline.core.previews import cut_to_end
 from taskline.core.records import State, now_ms
+from taskline.core.transitions import RunTime
 from taskline.worker.hooks.run import Run
 
 # How a run ended, as its record keeps it: its state and, for a failure, its error.
@@ -70,4 +77,19 @@ def finish(run: Run, end: End, trace: str = "") -> None:
         stored=stored,
         meta=meta,
         traceback=trace if state is State.FAILURE else "",
+        run_time=run_time(run) if success else None,
+    )
+
+
+def run_time(run: Run) -> RunTime | None:
+    """The run's time to record for estimates; None for a padded run (its time is its
+    padding) or one whose body never started."""
+    if not run.started or run.delay or run.params is None:
+        return None
+    declared = run.declaration if run.declaration and run.declaration.estimate_by else None
+    return RunTime(
+        name=run.name,
+        ms=round((time.monotonic() - run.started) * 1000),
+        samples=run.settings.estimate_samples,
+        bucket=bucket_of(declared, run.params.model_dump()) if declared else "",
     )
