@@ -14,8 +14,9 @@ from pydantic import (
     Field,
 )
 
+from taskline.core.estimates import Expected
 from taskline.core.previews import cut
-from taskline.core.records import Snapshot, State
+from taskline.core.records import Snapshot, State, iso
 from taskline.core.settings import Settings
 from taskline.core.webhooks import MAX_URL_LENGTH
 from taskline.declaring import MAX_DELAY_SECONDS
@@ -362,6 +363,38 @@ class TaskPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
+class EtaOut(BaseModel):
+    """When a task should start and end (README "How long until mine runs?")."""
+
+    id: str
+    state: State
+    expected_start: str | None = Field(
+        description="ISO-8601 UTC; when it started for a running task; null once it ended."
+    )
+    expected_end: str | None = Field(description="ISO-8601 UTC; null once it ended.")
+    ahead: int | None = Field(
+        None, description="Tasks that run before it (the running one included)."
+    )
+    extrapolated: bool = Field(
+        False,
+        description="More tasks are ahead than TASKLINE_ESTIMATE_AHEAD: the rest are taken "
+        "at the mean of those counted.",
+    )
+
+    @classmethod
+    def of(cls, task_id: str, state: State, expected: Expected | None) -> "EtaOut":
+        if expected is None:
+            return cls(id=task_id, state=state, expected_start=None, expected_end=None)
+        return cls(
+            id=task_id,
+            state=state,
+            expected_start=iso(expected.start),
+            expected_end=iso(expected.end),
+            ahead=expected.ahead,
+            extrapolated=expected.extrapolated,
+        )
+
+
 class QueueOut(BaseModel):
     """A line as its worker will take it."""
 
@@ -373,6 +406,10 @@ class QueueOut(BaseModel):
     next: list[TaskOut] = Field(description="The next tasks, in the order they will run.")
     workers: list[str] = Field(description="Workers seen consuming in the last seconds.")
     consumers: int | None = Field(description="Consumers RabbitMQ reports on the queue.")
+    expected: list[EtaOut] = Field(
+        default_factory=list,
+        description="When the running and the next tasks listed should start and end.",
+    )
 
 
 class LinesOut(BaseModel):

@@ -213,6 +213,42 @@ class TaskStore:
             "workers": workers,
         }
 
+    async def ahead(
+        self, line: str, task_id: str, priority: int, waiting: bool, most: int
+    ) -> tuple[list[str], list[str], int]:
+        """What runs before a task of a line, in one round trip: the running tasks, the first
+        `most` waiting ahead of it, and how many wait ahead of it in all. `waiting`: it is in
+        line (those before it are ahead); else it is postponed, and every waiting task of its
+        priority or higher will be ahead when it joins the line (core/lua/task.lua's order)."""
+        sets = self.sets(line)
+        name = line or self.lines.main.name
+        below = f"({(10 - priority) * 10**13}"  # line scores of priority >= `priority`
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zrange(self.keys.index("STARTED", line=name), 0, -1)
+                if waiting:
+                    pipe.zrank(sets.line, task_id)
+                    pipe.zrange(sets.line, 0, most - 1)
+                else:
+                    pipe.zcount(sets.line, "-inf", below)
+                    pipe.zrangebyscore(sets.line, "-inf", below, start=0, num=most)
+                running, count, first = await pipe.execute()
+        if count is None:  # left the line meanwhile
+            count = 0
+        ids = [i for i in texts(first)[: min(count, most)] if i != task_id]
+        return texts(running), ids, int(count)
+
+    async def runtimes(self, lists: list[str], samples: int) -> list[list[int]]:
+        """The run times (ms) kept in each of these lists (core.estimates), one round trip."""
+        if not lists:
+            return []
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in lists:
+                    pipe.lrange(key, 0, samples - 1)
+                found = await pipe.execute()
+        return [[int(v) for v in values] for values in found]
+
     async def workers(self) -> list[dict[str, Any]]:
         """The reports of the workers alive, as they wrote them. Two round trips: the index,
         then the reports (one whose key lapsed is gone, whatever the index still says)."""

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query
 from taskline.api.auth import User
 from taskline.api.deps import CurrentUser, ProducerDep, SettingsDep, StoreDep
 from taskline.api.errors import TaskNotFoundError
+from taskline.api.predictions import Predictor
 from taskline.api.preview import budget
 from taskline.api.producer import Producer
-from taskline.api.schemas import LinesOut, QueueOut, task_out
+from taskline.api.schemas import EtaOut, LinesOut, QueueOut, task_out
 from taskline.api.store import TaskStore
 from taskline.core.lines import LINE_PATTERN, Line
 from taskline.core.records import Snapshot
+from taskline.core.registry import tasks_of
 from taskline.core.settings import Settings
 
 router = APIRouter(tags=["tasks"])
@@ -41,12 +43,14 @@ async def lines_out(
 
     read_lines = await asyncio.gather(*(read(line) for line in lines))
     reports = {r["node"]: r for r in await store.workers()}
+    predictor = Predictor(store, tasks_of(settings), settings)
     shown = []
     for line, (found, consumers, snapshots) in zip(lines, read_lines, strict=True):
         tasks = {s.record.id: s for s in snapshots}
         running = [tasks[i] for i in found["running"] if i in tasks]
         upcoming = [tasks[i] for i in found["next"] if i in tasks]
         cut_to = budget(settings, len(running) + len(upcoming))
+        expected = await predictor.of_line(running, upcoming)
         shown.append(
             QueueOut(
                 line=line.name,
@@ -61,6 +65,11 @@ async def lines_out(
                     if reports.get(node, {}).get("queue", line.queue) == line.queue
                 ],
                 consumers=consumers,
+                expected=[
+                    EtaOut.of(s.record.id, s.record.state, expected.get(s.record.id))
+                    for s in (*running, *upcoming)
+                    if user.sees(s.record.owner)
+                ],
             )
         )
     return shown
@@ -79,7 +88,7 @@ async def read_queue(
     ] = None,
 ) -> QueueOut:
     """Show a line (by default the main line): its depth, the running task, the next tasks
-    and the workers.
+    with when each should start and end, and the workers.
 
     Users who are not admins see counts for everyone but only their own tasks listed.
     Large parts of the tasks are cut short, as in GET /tasks.

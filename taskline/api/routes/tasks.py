@@ -51,8 +51,10 @@ from taskline.api.errors import (
     UnavailableError,
 )
 from taskline.api.events import EventHub, wait_for
+from taskline.api.predictions import Predictor
 from taskline.api.preview import budget
 from taskline.api.schemas import (
+    EtaOut,
     EventId,
     HistoryEntry,
     ResultPage,
@@ -83,6 +85,7 @@ from taskline.api.submit import (
 from taskline.core.lines import LINE_PATTERN
 from taskline.core.log_tags import tag_task
 from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
+from taskline.core.registry import tasks_of
 from taskline.core.replies import text_or_none
 from taskline.core.transitions import (
     Cancelling,
@@ -459,6 +462,19 @@ async def read_task_result_page(
     if items is None:
         raise TaskNotFoundError(f"task {task_id} has no page {page} (it has {pages})")
     return ResultPage(id=task_id, page=page, pages=pages, items=items)
+
+
+@router.get("/{task_id}/eta", response_model=EtaOut, responses={**_AUTH, **_NOT_FOUND})
+async def read_task_eta(
+    task_id: str, store: StoreDep, settings: SettingsDep, user: CurrentUser
+) -> EtaOut:
+    """Say when a waiting task should start and end, or a running one end (null once ended).
+
+    Estimated from the run times of recent runs of each task type in line ahead of it
+    (README "How long until mine runs?")."""
+    snapshot = await visible(store, task_id, user)
+    expected = await Predictor(store, tasks_of(settings), settings).of_task(snapshot)
+    return EtaOut.of(task_id, snapshot.record.state, expected)
 
 
 @router.get(
