@@ -330,6 +330,8 @@ INFO = [
     Info("listing p50 with 1,000 stored, ms", ("listing", "p50_ms_small")),
     Info("submit → STARTED max, ms", ("latency", "max_ms")),
     Info("access log cost: status reads /s, 1 - on ÷ off, %", ("access_log", "reads_cost_pct")),
+    Info("predicted start, mean absolute error, ms", ("predict", "start_mae_ms")),
+    Info("predicted end, mean absolute error, ms", ("predict", "end_mae_ms")),
     Info(
         "access log cost: submissions /s, 1 - on ÷ off, %",
         ("access_log", "submissions_cost_pct"),

@@ -3,7 +3,7 @@
 Starts its own processes on queues and Redis prefixes of its own (two Taskline APIs: 1 and 2
 uvicorn processes; the worker and, for the takeover, standbys; Flower; an AsyncResult baseline
 app; a bare Celery worker), loads them from separate processes (wrk, the bare producer, the SSE
-clients), and writes bench/results/latest.{json,md,png} (`--only worker` or `--only takeover`:
+clients), and writes bench/results/latest.{json,md,png} (`--only worker`, `--only takeover`, …:
 that phase alone, about a minute, into latest-<phase>.{json,md,png}). Every figure is the
 median of several runs, with the spread; every comparison is a ratio taken within the same
 repetition. Everything it started is stopped and every key and queue it made is deleted, also
@@ -40,6 +40,7 @@ from bench.stack import BROKER_URL, REDIS_URL, USER, Deployment, cleanup, deploy
 from bench.wrk import Request, closed_loop, fixed_rate
 from taskline.worker.celery_app import create_celery_app
 from taskline.worker.hooks.lease import LEASE_MS, LEASE_RENEW_SECONDS
+from tests import predicting
 from tests.client import TERMINAL, submit, wait_done, wait_state
 from tests.support import free_port, stored_bytes, wait_until
 
@@ -1113,6 +1114,8 @@ def run(opts: Options) -> dict[str, Any]:
                 phase_latency(ctx, client)
             with ctx.phase("SSE fan-out of the whole line (GET /events)"):
                 phase_sse(ctx, client, line=True)
+            with ctx.phase("prediction error"):
+                phase_predict(ctx, client)
         # Flower turns task events on in every worker it sees (the bare one too): stop it.
         procs.stop_pid(ctx.pids["flower"])
         procs.stop_pid(ctx.pids["baseline"])
@@ -1159,6 +1162,31 @@ def run_alone(
     return {"options": vars(opts), "figures": ctx.figures, "notes": ctx.notes}
 
 
+def phase_predict(ctx: Context, client: httpx.Client) -> None:
+    """The mean absolute error of GET /tasks/{id}/eta's expected starts and ends on a known
+    workload of padded runs behind a running one (tests/predicting.py), once per run."""
+    starts, ends = [], []
+    for _ in range(ctx.opts.runs):
+        found = predicting.measure(client)
+        starts.append(found["start_mae_s"] * 1000)
+        ends.append(found["end_mae_s"] * 1000)
+    ctx.figures["predict"] = {
+        "what": f"{len(predicting.DELAYS)} padded `reverse` runs of known length waiting "
+        "behind a running one: |expected - real| of their starts and ends, mean",
+        "start_mae_ms": stats(starts),
+        "end_mae_ms": stats(ends),
+    }
+
+
+def predict_alone(ctx: Context) -> None:
+    """`--only predict`: the predictions' error on a known workload."""
+    with (
+        httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client,
+        ctx.phase("prediction error"),
+    ):
+        phase_predict(ctx, client)
+
+
 def worker_alone(ctx: Context) -> None:
     """`--only worker`: the worker phase with the bare workers (and the worker's profile)."""
     with ctx.phase("worker throughput"):
@@ -1193,6 +1221,7 @@ ALONE: dict[str, tuple[list[str], Callable[[Context], None], bool]] = {
     "takeover": ([], takeover_alone, True),
     "access": ([], access_alone, False),
     "lines": (["lines"], lines_alone, False),
+    "predict": ([], predict_alone, True),
 }
 
 
@@ -1234,7 +1263,8 @@ def main() -> None:
         choices=sorted(ALONE),
         help="run one phase alone, about a minute (worker: throughput and Redis cost per "
         "task; takeover: a standby taking over from a killed worker; access: the access "
-        "log's cost to reads and submissions; lines: two lines' throughput side by side)",
+        "log's cost to reads and submissions; lines: two lines' throughput side by side; "
+        "predict: the error of expected starts and ends)",
     )
     args = parser.parse_args()
     opts = Options(profile=args.profile, only=args.only)
