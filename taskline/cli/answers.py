@@ -217,9 +217,17 @@ WORKERS = Obj(
 )
 """GET /workers, as far as `taskline workers` reads it."""
 
+ETA = Obj({"id": Text, "state": Text}, {"expected_start": TIME, "expected_end": TIME})
+"""GET /tasks/{id}/eta: when a task should start and end."""
 QUEUE = Obj(
     {"depth": Number, "running": ListOf(TASK), "next": ListOf(TASK)},
-    {"line": Text, "queue": Text, "scheduled": Number, "consumers": (Number, NULL)},
+    {
+        "line": Text,
+        "queue": Text,
+        "scheduled": Number,
+        "consumers": (Number, NULL),
+        "expected": ListOf(ETA),
+    },
 )
 """GET /queue (one line), as far as `taskline queue` reads it."""
 LINES = Obj({"lines": ListOf(QUEUE)})

@@ -12,6 +12,7 @@ import typer
 
 from taskline.cli import config
 from taskline.cli.answers import (
+    ETA,
     HISTORY,
     LINES,
     PAGE,
@@ -316,9 +317,13 @@ def status(
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """Show a task: state, progress, place in line, result or error."""
+    """Show a task: state, progress, place in line, when it should start and end (a waiting
+    or running one), result or error."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
         task = decoded(call(s.client, "GET", f"/tasks/{task_id}"), TASK)
+        if task["state"] not in ("SUCCESS", "FAILURE", "CANCELLED"):
+            eta = decoded(call(s.client, "GET", f"/tasks/{task_id}/eta"), ETA)
+            task |= {k: eta.get(k) for k in ("expected_start", "expected_end")}
         s.out.either(task, detail(task))
 
 

@@ -117,6 +117,8 @@ def detail(task: dict[str, Any]) -> Table:
         ("not before", local(task.get("not_before"))),
         ("position", str(task.get("queue_position") or "")),
         ("started", local(task.get("started_at"))),
+        ("expected start", local(task.get("expected_start")) if not task.get("started_at") else ""),
+        ("expected end", local(task.get("expected_end"))),
         ("finished", local(task.get("finished_at"))),
         ("attempts", str(task.get("attempts") or "")),
         ("worker", task.get("worker") or ""),
@@ -205,13 +207,15 @@ def history_view(entries: list[dict[str, Any]]) -> Table:
 
 
 def lines_view(lines: list[dict[str, Any]]) -> Table:
-    """Each line: its queue, how many wait and are postponed, what runs, what comes next."""
+    """Each line: its queue, how many wait and are postponed, what runs (and when it should
+    end), what comes next (and when each should start)."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     for heading in ("LINE", "QUEUE", "WAITING", "POSTPONED", "WORKERS", "RUNNING", "NEXT"):
         table.add_column(heading, no_wrap=heading not in ("RUNNING", "NEXT"))
     for line in lines:
-        running = ", ".join(f"{short(t['id'])} {t.get('name', '')}" for t in line["running"])
-        upcoming = ", ".join(f"{short(t['id'])} {t.get('name', '')}" for t in line["next"])
+        expected = {e["id"]: e for e in line.get("expected") or []}
+        running = ", ".join(_named(t, expected, "expected_end") for t in line["running"])
+        upcoming = ", ".join(_named(t, expected, "expected_start") for t in line["next"])
         table.add_row(
             text(line.get("line", "")),
             text(line.get("queue", "")),
@@ -222,3 +226,9 @@ def lines_view(lines: list[dict[str, Any]]) -> Table:
             text(upcoming or "-"),
         )
     return table
+
+
+def _named(task: dict[str, Any], expected: dict[str, dict[str, Any]], field: str) -> str:
+    """`id name ~HH:MM:SS`: when a running task should end, or a waiting one start."""
+    moment = expected.get(task["id"], {}).get(field)
+    return f"{short(task['id'])} {task.get('name', '')}" + (f" ~{clock(moment)}" if moment else "")

@@ -1,10 +1,14 @@
 """How long until mine runs: expected starts and ends on the real stack, and how far they fall
 from the real ones on a known workload (tests/predicting.py)."""
 
+import json
+import re
+
 import httpx
 import pytest
 
 from tests.client import submit, wait_done, wait_state
+from tests.e2e.test_cli import Run, config, taskline  # noqa: F401 (fixtures)
 from tests.predicting import DELAYS, measure, moment
 
 pytestmark = pytest.mark.e2e
@@ -71,3 +75,25 @@ def test_a_postponed_task_is_expected_no_earlier_than_its_time(api: httpx.Client
 
 def first_started(api: httpx.Client, task_id: str) -> str:
     return str(api.get(f"/tasks/{task_id}").json()["started_at"])
+
+
+@pytest.mark.timeout(90)
+def test_the_command_line_shows_when_a_waiting_task_should_start_and_end(
+    taskline: Run,  # noqa: F811 (the fixture)
+    api: httpx.Client,
+) -> None:
+    first = submit(api, "reverse", {"text": "a"}, delay_seconds=3)
+    wait_state(api, first["id"], {"STARTED", "PROGRESS"})
+    later = submit(api, "reverse", {"text": "b"}, delay_seconds=0.5)
+    shown = taskline("status", later["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"expected start\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", shown.stdout)
+    assert re.search(r"expected end\s+\d{4}-", shown.stdout), shown.stdout
+    as_json = json.loads(taskline("status", later["id"], "--json").stdout)
+    assert as_json["expected_start"] and as_json["expected_end"]
+    line = taskline("queue", "--line", "default")
+    assert line.returncode == 0, line.stderr
+    assert re.search(rf"{later['id'][:8]}… reverse ~\d\d:\d\d:\d\d", line.stdout), line.stdout
+    wait_done(api, later["id"])
+    ended = json.loads(taskline("status", later["id"], "--json").stdout)
+    assert "expected_start" not in ended
