@@ -391,3 +391,30 @@ def test_the_workers_card_shows_the_active_worker_and_its_standby(
     finally:
         context.close()
         ui_stack.stop("worker-standby")
+
+
+def test_the_running_task_shows_its_expected_end_and_a_waiting_one_its_start(
+    browser: "Browser", ui_stack: Stack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        with ui_stack.client() as admin:
+            busy = submit(admin, "reverse", {"text": "busy"}, delay_seconds=8)["id"]
+            wait_state(admin, busy, {"STARTED", "PROGRESS"})
+            after = submit(admin, "reverse", {"text": "after"}, delay_seconds=1)["id"]
+            page = context.new_page()
+            errors = page_errors(page)
+            sign_in(page, ui_stack.url, "admin")
+            # Read with the host's figures, every 2 s.
+            clock = r"~\d{1,2}:\d\d:\d\d(\s?[AP]M)?"  # the browser's local time
+            running = page.locator(f'.running-task[data-task-id="{busy}"] .eta')
+            expect(running).to_have_text(re.compile(rf"^{clock}"), timeout=10_000)
+            waiting = page.locator(f'#waiting [data-task-id="{after}"] .meta')
+            expect(waiting).to_contain_text(re.compile(rf"starts {clock}, ends {clock}"))
+            save(page, "expected-times.png", tmp_path)
+            assert errors == []
+            wait_state(admin, after, {"SUCCESS"})
+    finally:
+        context.close()

@@ -19,6 +19,7 @@
   const PROGRESS_SHOWN = new Set(["percent", "current", "total", "intermediate"]);
   const HOST_EVERY_MS = 2000;
   const HISTORY = 60; // samples per chart: two minutes at one every 2 s
+  const EXPECTED_SHOWN = 50; // next tasks per line whose expected start is read
   const SVG = "http://www.w3.org/2000/svg";
 
   const state = {
@@ -33,6 +34,7 @@
     lineFilter: "", // the line shown, "" for every line
     byLine: new Map(), // line → {waiting, depth}, as its `line` events and GET /lines tell
     positions: new Map(), // a waiting task → its place in its own line
+    expected: new Map(), // a running or waiting task → {expected_start, expected_end} (GET /lines)
     cancelling: new Set(),
     fetching: new Map(),
     clockOffset: null, // server clock minus ours, from the events' `at`
@@ -636,6 +638,7 @@
         { className: "facts" },
         h("div", {}, h("dt", { text: "Progress" }), h("dd", { className: "percent" })),
         h("div", {}, h("dt", { text: "Elapsed" }), h("dd", { className: "elapsed" })),
+        h("div", {}, h("dt", { text: "Expected end" }), h("dd", { className: "eta" })),
         h("div", {}, h("dt", { text: "Attempt" }), h("dd", { className: "attempts" })),
         h("div", {}, h("dt", { text: "Worker" }), h("dd", { className: "worker" })),
         h("div", { className: "wide" }, h("dt", { text: "Intermediate value" }),
@@ -668,6 +671,8 @@
     setText($(".attempts", article), String(task.attempts || 1));
     setText($(".worker", article), task.worker || "—");
     article.dataset.started = task.started_at || "";
+    const expected = state.expected.get(task.id);
+    setText($(".eta", article), expected && expected.expected_end ? `~${clock(expected.expected_end)}` : "—");
     const cancel = $("[data-act=cancel]", article);
     const cancelling = state.cancelling.has(task.id);
     cancel.disabled = cancelling || cancel.dataset.busy === "1";
@@ -737,7 +742,11 @@
     if (pos) setText(pos, `#${(state.positions && state.positions.get(task.id)) || index + 1}`);
     const meta = $(".meta", row);
     if (kind === "waiting") {
-      setText(meta, `queued ${clock(task.queued_at)}`);
+      const expected = state.expected.get(task.id);
+      const eta = expected && expected.expected_start
+        ? ` · starts ~${clock(expected.expected_start)}, ends ~${clock(expected.expected_end)}`
+        : "";
+      setText(meta, `queued ${clock(task.queued_at)}${eta}`);
     } else if (kind === "postponed") {
       row.dataset.notBefore = task.not_before || "";
       meta.dataset.at = task.not_before || "";
@@ -1121,12 +1130,29 @@
     }
   }
 
+  // When the running and next tasks of each line should start and end (README "How long
+  // until mine runs?"): read with the host's figures, not on every event.
+  async function refreshExpected() {
+    try {
+      const answer = await api("GET", `/lines?limit=${EXPECTED_SHOWN}`);
+      if (!state.token) return;
+      state.expected = new Map();
+      for (const line of answer.lines || []) {
+        for (const e of line.expected || []) state.expected.set(e.id, e);
+      }
+      scheduleRender();
+    } catch (err) {
+      // The rows go on without their expected times until the next read.
+    }
+  }
+
   function startHost() {
     stopHost();
     const loop = () => {
       if (!document.hidden) {
         refreshHost();
         refreshWorkers();
+        refreshExpected();
       }
       state.host.timer = setTimeout(loop, HOST_EVERY_MS);
     };
