@@ -70,3 +70,30 @@ def test_a_superseded_run_and_an_unclaimed_one_record_no_end(worker: Worker) -> 
     unclaimed = worker.run(created.snapshot.record.id)  # its claim never succeeded
     finish(unclaimed, (State.FAILURE, {"type": "RedisError", "message": "down"}))
     assert worker.field(unclaimed.task_id, "state") == "QUEUED"
+
+
+def test_a_successful_unpadded_run_keeps_its_run_time_and_no_other_end_does(
+    worker: Worker,
+) -> None:
+    kept = worker.keys.runtimes("reverse")
+    run = claimed(worker)
+    run.begin(ReverseParams(text="abc"), 60)
+    run.started -= 0.25  # the body ran a quarter of a second
+    finish(run, (State.SUCCESS, None))
+    assert [int(ms) for ms in worker.client.lrange(kept, 0, -1)] == [pytest.approx(250, abs=50)]
+
+    padded = claimed(worker)
+    padded.begin(ReverseParams(text="abc", delay_seconds=1), 60)
+    finish(padded, (State.SUCCESS, None))  # its time is its padding: not kept
+    failed = claimed(worker)
+    failed.begin(ReverseParams(text="abc"), 60)
+    finish(failed, (State.FAILURE, {"type": "ValueError", "message": "bad"}))
+    assert worker.client.llen(kept) == 1
+
+    for _ in range(3):  # the list keeps the last TASKLINE_ESTIMATE_SAMPLES
+        again = claimed(worker)
+        again.settings = again.settings.model_copy(update={"estimate_samples": 2})
+        again.begin(ReverseParams(text="abc"), 60)
+        finish(again, (State.SUCCESS, None))
+    assert worker.client.llen(kept) == 2
+    assert int(worker.client.lindex(kept, 0) or 0) < 50
