@@ -183,6 +183,14 @@ class ResultMeta:
     expires: int
 
 
+def _seconds_since(moment: str, now_ms: int) -> float | None:
+    """Seconds from an ISO time of a record to `now_ms` (None for none or a bad one)."""
+    try:
+        return max(0.0, now_ms / 1000 - datetime.fromisoformat(moment).timestamp())
+    except ValueError:
+        return None
+
+
 def _meta_args(meta: ResultMeta | None) -> list[Any]:
     return ["", 0] if meta is None else [meta.value, meta.expires]
 
@@ -207,6 +215,8 @@ class Claimed:
     token: int  # the run's token: every write of the run carries it
     params: dict[str, Any]
     params_bytes: int = field(default=0, compare=False)  # as stored
+    # Seconds from the task's creation to this claim, on Redis's clock (None: not known).
+    waited: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,8 +564,9 @@ class Calls:
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped | PassedOn:
             match reply:
-                case ["claimed", token, found]:
-                    return Claimed(int(token), json.loads(found), len(found.encode()))
+                case ["claimed", token, found, queued_at, claimed_ms]:
+                    waited = _seconds_since(queued_at, int(claimed_ms))
+                    return Claimed(int(token), json.loads(found), len(found.encode()), waited)
                 case ["held", holder]:
                     return Held(holder)
                 case ["skipped", why]:

@@ -31,7 +31,8 @@
 -- ARGV[18] main          '1' when that line is the main line, which a record made before
 --                        lines (no `line` field) is on
 -- Replies:
---   {'claimed', token, params}   run it
+--   {'claimed', token, params, queued_at, now_ms}   run it (queued_at: the record's, ISO;
+--                                now_ms: the claim's time, for the run's wait)
 --   {'held', holder}             a live run of this turn holds the lease: try again later
 --   {'skipped', why}             do not run: unknown, superseded, duplicate, a final state
 --                                (SUCCESS: a lost run Celery stored so), cancelled (a run
@@ -138,4 +139,4 @@ redis.call('ZREM', OUTBOX, ID)
 redis.call('DEL', PAGES)
 emit('started', 'STARTED', {'attempts', token})
 store_meta(meta, meta_expires)
-return {'claimed', token, params}
+return {'claimed', token, params, redis.call('HGET', REC, 'queued_at') or '', NOW_MS}
