@@ -262,6 +262,12 @@ class Settings(BaseSettings):
         description="true: the API writes one line per request (method, route template, "
         "status, duration, request id, user); false: none.",
     )
+    metrics: bool = Field(
+        True,
+        description="true: the API counts submissions and HTTP requests, and the worker "
+        "counts its tasks' ends, for `/metrics`; false: neither counts (`/metrics` still "
+        "tells what it reads at the scrape: tasks by state, lines, workers).",
+    )
     reconcile_seconds: float = Field(
         10.0,
         description="How often the scheduler compares the line with RabbitMQ's queue; a turn "

@@ -231,6 +231,7 @@ def _finish_when_child_gone(task: TasklineTask, task_id: str, end: End) -> None:
         node=_node.get("name"),
         retention_seconds=task.settings.retention_seconds,
         log=logger,
+        metrics=task.settings.metrics,
     )
 
 

@@ -63,6 +63,7 @@ def claim(
         outcome = attempt()
     if isinstance(outcome, Claimed):
         run.token, run.params_bytes = outcome.token, outcome.params_bytes
+        run.waited, run.claimed_at = outcome.waited, time.monotonic()
     return outcome
 
 

@@ -17,9 +17,11 @@ anyway, so the worker's cost per task does not grow (README Performance).
 import time
 import traceback
 
+import redis
 from pydantic import ValidationError
 
 from taskline.context import Cancelled, Superseded
+from taskline.core import task_metrics
 from taskline.core.estimates import bucket_of
 from taskline.core.previews import cut_to_end
 from taskline.core.records import State, now_ms
@@ -68,7 +70,7 @@ def finish(run: Run, end: End, trace: str = "") -> None:
     success = state is State.SUCCESS
     stored = run.stored if success else 0
     meta = run.celery_held(State.SUCCESS) if success else None
-    run.transitions.finish(
+    recorded = run.transitions.finish(
         run.task_id,
         state,
         error,
@@ -79,6 +81,8 @@ def finish(run: Run, end: End, trace: str = "") -> None:
         traceback=trace if state is State.FAILURE else "",
         run_time=run_time(run) if success else None,
     )
+    if recorded and run.settings.metrics:
+        count_end(run, state)
 
 
 def run_time(run: Run) -> RunTime | None:
@@ -93,3 +97,15 @@ def run_time(run: Run) -> RunTime | None:
         samples=run.settings.estimate_samples,
         bucket=bucket_of(declared, run.params.model_dump()) if declared else "",
     )
+
+
+def count_end(run: Run, state: State) -> None:
+    """Add the recorded end to the deployment's figures (core.task_metrics): counted only
+    once the end is recorded, so a stale run counts nothing."""
+    ran = time.monotonic() - run.claimed_at if run.claimed_at else None
+    pipe = run.store.pipeline(transaction=False)
+    task_metrics.ended(pipe, run.settings.key_prefix, run.name, state.value, run.waited, ran)
+    try:
+        pipe.execute()
+    except redis.RedisError as exc:  # a figure is not worth failing the task's end over
+        run.log.warning("ended-task figures not counted: %s", exc)

@@ -15,6 +15,7 @@ import time
 import psutil
 import redis
 
+from taskline.core import task_metrics
 from taskline.core.records import State, now_ms
 from taskline.core.registry import limits
 from taskline.core.replies import text_or_none
@@ -48,13 +49,16 @@ def finish_when_child_gone(
     node: str | None,
     retention_seconds: int,
     log: logging.Logger,
+    metrics: bool = True,
     wait: float = CHILD_EXIT_SECONDS,
 ) -> threading.Thread:
     """Record the end of a run of this worker (`node`; None: not known, any) that its main
-    process killed, once its child is gone (at most `wait` seconds); the thread doing it."""
+    process killed, once its child is gone (at most `wait` seconds), and count it (`metrics`,
+    core.task_metrics); the thread doing it."""
 
     def finish() -> None:
-        runner = text_or_none(store.hget(transitions.keys.task(task_id), "runner"))
+        found = store.hmget(transitions.keys.task(task_id), ["runner", "name"])
+        runner, name = (text_or_none(v) for v in found)
         runner_node, _, pid = (runner or "").rpartition(":")
         if not pid.isdecimal() or runner_node != (node or runner_node):
             return
@@ -66,7 +70,11 @@ def finish_when_child_gone(
             return
         state, error = end
         forget_at = now_ms() + retention_seconds * 1000
-        transitions.finish(task_id, state, error, forget_at, runner=runner)
+        if transitions.finish(task_id, state, error, forget_at, runner=runner) and metrics:
+            # counted once recorded; its times are not at hand here: the end alone
+            pipe = store.pipeline(transaction=False)
+            task_metrics.ended(pipe, transitions.keys.prefix, name or "", state.value, None, None)
+            pipe.execute()
 
     thread = threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True)
     thread.start()

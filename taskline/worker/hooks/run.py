@@ -48,6 +48,10 @@ class Run:
     # this message to finish) and the bytes of the params as stored.
     token: int = 0
     params_bytes: int = 0
+    # The claim's too, for the ended-task figures (core.task_metrics): seconds the task
+    # waited (None: not known) and when it was claimed, on the time.monotonic() clock.
+    waited: float | None = None
+    claimed_at: float = 0.0
     params: Params | None = None
     # Set as the body starts, on the time.monotonic() clock.
     started: float = 0.0
