@@ -1,5 +1,6 @@
 """Every request's id, and its one access line: method, route template, status, duration,
-request id, task and user.
+request id, task and user; the same template, status and duration are counted for
+`/metrics` (api.metrics), here rather than in a middleware of their own.
 
 The request id is the client's `X-Request-ID` when it is sane (core.log_tags.sane: at most
 128 of `A-Z a-z 0-9 . _ : + / = -`), else a new one; it is echoed in the response's
@@ -24,6 +25,7 @@ from itertools import count
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskline.api.metrics import ProcessMetrics
 from taskline.core import log_tags
 from taskline.core.log_format import AccessLines, LineHandler
 from taskline.core.log_tags import CURRENT, Tags
@@ -64,9 +66,12 @@ class AccessLog:
 class Access:
     """ASGI middleware (the outermost of the app's): request ids, tags and access lines."""
 
-    def __init__(self, app: ASGIApp, log: AccessLog | None) -> None:
+    def __init__(
+        self, app: ASGIApp, log: AccessLog | None, metrics: ProcessMetrics | None = None
+    ) -> None:
         self.app = app
         self.log = log
+        self.metrics = metrics  # counts each request as its line tells it (api.metrics)
         # New request ids: 32 hex digits, a random half per process and a counter (unique
         # without asking the system for randomness on every request).
         self._prefix = secrets.token_hex(8)
@@ -110,10 +115,14 @@ class Access:
             raise
         finally:
             CURRENT.reset(token)
-            if self.log:
-                ms = (time.perf_counter() - began) * 1000
+            if self.log or self.metrics:
+                seconds = time.perf_counter() - began
                 method = scope["method"] if kind == "http" else "WS"
-                self.log.add(method, _route(scope), status, ms, tags)
+                route = _route(scope)
+                if self.log:
+                    self.log.add(method, route, status, seconds * 1000, tags)
+                if self.metrics:
+                    self.metrics.answered(method, route, status, seconds)
 
 
 def _incoming(scope: Scope) -> str | None:

@@ -20,6 +20,7 @@ from taskline.api.events import EventHub
 from taskline.api.hotpaths import HotPaths
 from taskline.api.limits import BodyLimit
 from taskline.api.line import LineHub
+from taskline.api.metrics import ProcessMetrics, multiprocess_dir
 from taskline.api.producer import Producer
 from taskline.api.routes import (
     auth,
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     exit_if_old_layout(settings, "API")  # before it serves: no ledger of the old layout
     adopt_at_start(settings, "API")  # the main line's listing finds records made before lines
     hide_tokens()
+    # This process's counters (api.metrics), in the shared directory when one is set.
+    multiprocess_dir()
+    process_metrics = ProcessMetrics() if settings.metrics else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.producer = Producer(settings)
         app.state.ledger = Ledger(redis, keys)
         app.state.submitter = Submitter(app.state.store, app.state.producer, settings)
+        if process_metrics is not None:
+            app.state.submitter.on_created = process_metrics.created
         app.state.sampler = CpuSampler()
         await app.state.sampler.start()
         try:
@@ -145,11 +151,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.metrics = process_metrics
     # The last added runs first: the body limit also guards the hot paths, and every request
     # has its id and its access line, refused ones too.
     app.add_middleware(HotPaths)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(Access, log=AccessLog(log_handler) if settings.access_log else None)
+    app.add_middleware(
+        Access,
+        log=AccessLog(log_handler) if settings.access_log else None,
+        metrics=process_metrics,
+    )
     for module in (tasks, events, queue, workers, catalog, auth, health, metrics, stats):
         app.include_router(module.router)
     if BUILTINS in packages_of(settings.task_packages):  # routes for the built-ins' sake

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from taskline.api.errors import UnavailableError
 from taskline.api.reads import GatheredReads
+from taskline.core import task_metrics
 from taskline.core.lines import Lines, parse_lines
 from taskline.core.records import Keys, Snapshot, line_keys, now_ms
 from taskline.core.replies import Entry, entries, scored, text, texts
@@ -276,6 +277,19 @@ class TaskStore:
             scheduled=dict(zip(self.line_keys, sizes[1::2], strict=True)),
             workers=workers,
         )
+
+    async def ended(self) -> task_metrics.Ended:
+        """The deployment's ended-task figures (core.task_metrics), as the workers count them."""
+        with redis_errors():
+            raw = await self.redis.hgetall(task_metrics.key(self.keys.prefix))
+        return task_metrics.parse({text(k): text(v) for k, v in raw.items()})
+
+    async def count_end(self, name: str, outcome: str) -> None:
+        """Count an end this process recorded (core.task_metrics): a waiting task cancelled."""
+        with redis_errors():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                task_metrics.ended(pipe, self.keys.prefix, name, outcome, None, None)
+                await pipe.execute()
 
     async def page_of_result(self, task_id: str, page: int) -> tuple[list[Any] | None, int]:
         """One page of a large result (or None) and the number of pages."""

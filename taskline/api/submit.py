@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -167,6 +168,8 @@ class Submitter:
         self.replicas = settings.redis_replicas_to_ack if uses_sentinels(settings) else 0
         self.replicated_ms = int(500 * settings.connect_timeout)
         self.webhook_hosts = hosts_of(settings.webhook_hosts)
+        # Told the task type of each task created and accepted (api.metrics); None: nothing.
+        self.on_created: Callable[[str], None] | None = None
 
     async def publish_turn(self, snapshot: Snapshot, turn: int) -> None:
         """Publish the task's turn to its line's queue and take it off the outbox once
@@ -282,10 +285,11 @@ class Submitter:
                         name, params, user, priority, not_before, idempotency_key, link
                     )
                 return again
-            case Created(turn=turn, snapshot=snapshot) if turn:
-                await self._publish_new(snapshot, turn)
-                return snapshot
-            case Created(snapshot=snapshot):
+            case Created(turn=turn, snapshot=snapshot):
+                if turn:
+                    await self._publish_new(snapshot, turn)
+                if self.on_created is not None:
+                    self.on_created(name)
                 return snapshot
         raise AssertionError(outcome)
 

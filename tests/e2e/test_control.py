@@ -283,10 +283,10 @@ def test_queue_shows_running_next_and_workers(api: httpx.Client) -> None:
     assert queue["next"][0]["id"] == waiting["id"] and queue["depth"] >= 1
     assert len(queue["workers"]) == 1 and queue["consumers"] == 1
     metrics = api.get("/metrics").text
-    assert 'taskline_tasks{state="STARTED"} 1' in metrics
-    assert "taskline_workers 1" in metrics
+    assert 'taskline_tasks{state="STARTED"} 1.0' in metrics
+    assert "taskline_workers 1.0\n" in metrics
     depth = next(line for line in metrics.splitlines() if line.startswith("taskline_queue_depth"))
-    assert int(depth.split()[1]) >= 1
+    assert float(depth.split()[1]) >= 1
     wait_done(api, waiting["id"])
 
 

@@ -164,10 +164,10 @@ def test_ready_and_metrics_count_the_consumers_of_every_line(lines_stack: Stack)
     with lines_stack.client() as admin:
         metrics = admin.get("/metrics").text.splitlines()
     for line in ("slow", "default"):
-        assert f'taskline_consumers{{line="{line}"}} 1' in metrics
+        assert f'taskline_consumers{{line="{line}"}} 1.0' in metrics
         assert any(m.startswith(f'taskline_queue_depth{{line="{line}"}} ') for m in metrics)
         assert any(m.startswith(f'taskline_scheduled{{line="{line}"}} ') for m in metrics)
-    assert "taskline_workers 2" in metrics
+    assert "taskline_workers 2.0" in metrics
 
 
 def test_every_line_shown_at_once_reads_the_workers_reports_once(

@@ -88,6 +88,7 @@ from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso, now
 from taskline.core.registry import tasks_of
 from taskline.core.replies import text_or_none
 from taskline.core.transitions import (
+    Cancelled,
     Cancelling,
     Conflict,
     Ended,
@@ -628,6 +629,8 @@ async def cancel_task(
             return task_out(
                 await wait_until_terminal(store, hub, task_id, user, CANCEL_ANSWER_SECONDS)
             )
+        case Cancelled() if settings.metrics:  # a waiting task: its end is recorded here
+            await store.count_end(current.name, State.CANCELLED.value)
     return task_out(await visible(store, task_id, user))
 
 
