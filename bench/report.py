@@ -233,6 +233,26 @@ TARGETS = [
         "CPU µs per submission without",
     ),
     Target(
+        "metrics_read_cost",
+        "metrics cost: API CPU per status read, on ÷ off - 1",
+        ("metrics", "reads_cpu_cost_pct"),
+        "%",
+        "<=",
+        5,
+        ("metrics", "reads_cpu_us_off"),
+        "CPU µs per read without",
+    ),
+    Target(
+        "metrics_submit_cost",
+        "metrics cost: API CPU per submission, on ÷ off - 1",
+        ("metrics", "submissions_cpu_cost_pct"),
+        "%",
+        "<=",
+        5,
+        ("metrics", "submissions_cpu_us_off"),
+        "CPU µs per submission without",
+    ),
+    Target(
         "stored_ratio",
         "Redis bytes per stored task ÷ its 400 KB body",
         ("stored", "ratio_vs_body"),
@@ -499,6 +519,7 @@ def markdown(results: dict[str, Any]) -> str:
         "waits behind another task; API CPU from psutil between its started_at and "
         "finished_at; events compared with the task's Redis stream.",
         f"- access log cost: {lookup(f, ('access_log', 'method'))}.",
+        f"- metrics cost: {lookup(f, ('metrics', 'method'))}.",
         f"- memory: {lookup(memory, ('api_after_reading_all', 'what'))}. "
         f"{lookup(memory, ('api_main', 'what'))}. Worker: RSS of the worker and its pool "
         f"child before and after {lookup(f, ('worker', 'tasks_between'))} tasks "

@@ -18,15 +18,18 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -261,11 +264,63 @@ def phase_access_log(ctx: Context) -> None:
     deployment with TASKLINE_ACCESS_LOG=false, in turns (on, off, off, on: each half as
     long; then the other way round), worker stopped. Both log to a file, in the default
     (text) format."""
-    o = ctx.opts
     port = free_port()
-    urls = {"on": ctx.urls["api1"], "off": f"http://127.0.0.1:{port}"}
     off = ctx.main.start_api(port, 1, "api-no-access-log", TASKLINE_ACCESS_LOG="false")
+    urls = {"on": ctx.urls["api1"], "off": f"http://127.0.0.1:{port}"}
+    method = (
+        "wrk -t2 -c32 closed loop on two 1-process APIs of one deployment, access log on and "
+        "off (TASKLINE_ACCESS_LOG=false), each repetition on, off, off, on (or off, on, on, "
+        "off) in runs half as long; cost = 1 - rate on ÷ rate off, and API CPU per request on "
+        "÷ off - 1 (psutil, user + system, ÷ requests answered: unlike the rate, not moved by "
+        "other processes taking the CPU), per repetition; text format, written to a file"
+    )
     pids = {"on": ctx.pids["api1"], "off": off.pid}
+    on_off(ctx, "access log", "access_log", method, urls, pids, (off,))
+
+
+def phase_metrics(ctx: Context) -> None:
+    """What the Prometheus counters (api.metrics) cost the hot paths: two fresh 1-process APIs
+    of the deployment, each with a multiprocess directory of its own as supervisord gives it,
+    one counting (TASKLINE_METRICS=true, as deployed) and one not; otherwise as the access
+    log's phase (both write access lines)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+    ports = {"on": free_port(), "off": free_port()}
+    apis = {
+        k: ctx.main.start_api(
+            port,
+            1,
+            f"api-metrics-{k}",
+            TASKLINE_METRICS="true" if k == "on" else "false",
+            PROMETHEUS_MULTIPROC_DIR=str(folder / k),
+        )
+        for k, port in ports.items()
+    }
+    urls = {k: f"http://127.0.0.1:{port}" for k, port in ports.items()}
+    method = (
+        "wrk -t2 -c32 closed loop on two fresh 1-process APIs of one deployment, metrics on "
+        "and off (TASKLINE_METRICS=false), each with a PROMETHEUS_MULTIPROC_DIR of its own; "
+        "each repetition on, off, off, on (or off, on, on, off) in runs half as long; cost = "
+        "1 - rate on ÷ rate off, and API CPU per request on ÷ off - 1, per repetition"
+    )
+    try:
+        pids = {k: p.pid for k, p in apis.items()}
+        on_off(ctx, "metrics", "metrics", method, urls, pids, tuple(apis.values()))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def on_off(
+    ctx: Context,
+    label: str,
+    key: str,
+    method: str,
+    urls: dict[str, str],
+    pids: dict[str, int],
+    started: tuple[subprocess.Popen, ...],
+) -> None:
+    """Reads and submissions on two APIs (`urls` and `pids` by "on" and "off") in turns, into
+    ctx.figures[key]; `started`: the processes to stop at the end."""
+    o = ctx.opts
     try:
         created = httpx.post(
             f"{urls['on']}/tasks", content=REVERSE_BODY, headers={**ctx.auth(), **JSON_TYPE}
@@ -308,7 +363,7 @@ def phase_access_log(ctx: Context) -> None:
                 runs[f"{load}_cost"].append(100 * (1 - rate["on"] / rate["off"]))
                 runs[f"{load}_cpu_cost"].append(100 * (us["on"] / us["off"] - 1))
             ctx.log(
-                f"access log run {i + 1}: "
+                f"{label} run {i + 1}: "
                 + ", ".join(
                     f"{load} {runs[f'{load}_on'][i]:.0f}/s on, {runs[f'{load}_off'][i]:.0f}/s "
                     f"off ({runs[f'{load}_cost'][i]:+.1f} %), API CPU "
@@ -318,16 +373,10 @@ def phase_access_log(ctx: Context) -> None:
                 )
             )
     finally:
-        procs.stop(off)
+        for proc in started:
+            procs.stop(proc)
         ctx.main.purge()
-    figures: dict[str, Any] = {
-        "method": "wrk -t2 -c32 closed loop on two 1-process APIs of one deployment, access "
-        "log on and off (TASKLINE_ACCESS_LOG=false), each repetition on, off, off, on (or "
-        "off, on, on, off) in runs half as long; cost = 1 - rate on ÷ rate off, and API CPU "
-        "per request on ÷ off - 1 (psutil, user + system, ÷ requests answered: unlike the "
-        "rate, not moved by other processes taking the CPU), per repetition; text format, "
-        "written to a file",
-    }
+    figures: dict[str, Any] = {"method": method}
     for load in loads:
         figures[f"{load}_on_per_s"] = stats(runs[f"{load}_on"])
         figures[f"{load}_off_per_s"] = stats(runs[f"{load}_off"])
@@ -335,7 +384,7 @@ def phase_access_log(ctx: Context) -> None:
         figures[f"{load}_cpu_us_on"] = stats(runs[f"{load}_cpu_on"])
         figures[f"{load}_cpu_us_off"] = stats(runs[f"{load}_cpu_off"])
         figures[f"{load}_cpu_cost_pct"] = stats(runs[f"{load}_cpu_cost"])
-    ctx.figures["access_log"] = figures
+    ctx.figures[key] = figures
 
 
 def phase_reads(ctx: Context, client: httpx.Client) -> None:
@@ -1102,6 +1151,8 @@ def run(opts: Options) -> dict[str, Any]:
             phase_submissions(ctx)
         with ctx.phase("access log cost (worker stopped)"):
             phase_access_log(ctx)
+        with ctx.phase("metrics cost (worker stopped)"):
+            phase_metrics(ctx)
         start_worker(ctx)
         with httpx.Client(base_url=ctx.urls["api1"], headers=ctx.auth(), timeout=30) as client:
             with ctx.phase("status reads"):
@@ -1208,6 +1259,12 @@ def lines_alone(ctx: Context) -> None:
         phase_lines(ctx)
 
 
+def metrics_alone(ctx: Context) -> None:
+    """`--only metrics`: the Prometheus counters' cost to reads and submissions (no worker)."""
+    with ctx.phase("metrics cost"):
+        phase_metrics(ctx)
+
+
 def access_alone(ctx: Context) -> None:
     """`--only access`: the access log's cost to reads and submissions (no worker)."""
     with ctx.phase("access log cost"):
@@ -1222,6 +1279,7 @@ ALONE: dict[str, tuple[list[str], Callable[[Context], None], bool]] = {
     "access": ([], access_alone, False),
     "lines": (["lines"], lines_alone, False),
     "predict": ([], predict_alone, True),
+    "metrics": ([], metrics_alone, False),
 }
 
 
@@ -1264,7 +1322,8 @@ def main() -> None:
         help="run one phase alone, about a minute (worker: throughput and Redis cost per "
         "task; takeover: a standby taking over from a killed worker; access: the access "
         "log's cost to reads and submissions; lines: two lines' throughput side by side; "
-        "predict: the error of expected starts and ends)",
+        "predict: the error of expected starts and ends; metrics: the Prometheus counters' "
+        "cost)",
     )
     args = parser.parse_args()
     opts = Options(profile=args.profile, only=args.only)
