@@ -176,3 +176,53 @@ def worker_families(reports: list[dict[str, Any]], active: dict[str, str | None]
         node, line = str(report.get("node", "")), str(report.get("line", ""))
         family.add_metric([node, line], 1 if active.get(line) == node else 0)
     return family
+
+
+def _gauge(name: str, doc: str, label: str, values: dict[str, Any]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for key, value in values.items():
+        if value is not None:
+            family.add_metric([key], value)
+    return family
+
+
+def scraped(
+    counts: dict[str, int],
+    depth: dict[str, int],
+    scheduled: dict[str, int],
+    consumers: dict[str, int | None],
+    workers: int,
+    reports: list[dict[str, Any]],
+    active: dict[str, str | None],
+    ended: task_metrics.Ended,
+    checks: int,
+) -> list[Metric]:
+    """The families read at a scrape: tasks by state, each line's depth, postponed tasks and
+    consumers (None: RabbitMQ did not say), the workers seen, their reports and each line's
+    active node, the ended tasks, and this process's password checks."""
+    return [
+        _gauge("taskline_tasks", "Tasks known, by state.", "state", dict(counts)),
+        _gauge("taskline_queue_depth", "Tasks waiting their turn, by line.", "line", dict(depth)),
+        _gauge(
+            "taskline_scheduled",
+            "Tasks postponed to a later time, by line.",
+            "line",
+            dict(scheduled),
+        ),
+        _gauge(
+            "taskline_consumers",
+            "Consumers RabbitMQ reports on each line's queue.",
+            "line",
+            dict(consumers),
+        ),
+        GaugeMetricFamily(
+            "taskline_workers", "Workers seen consuming in the last seconds.", value=workers
+        ),
+        worker_families(reports, active),
+        *ended_families(ended),
+        CounterMetricFamily(
+            "taskline_password_checks",
+            "Passwords checked (argon2) by this API process.",
+            value=checks,
+        ),
+    ]

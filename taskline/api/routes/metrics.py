@@ -11,7 +11,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from taskline.api import metrics
 from taskline.api.deps import AdminUser, AuthenticatorDep, ProducerDep, StoreDep
@@ -22,14 +21,6 @@ from taskline.core.records import State
 router = APIRouter(tags=["health"])
 
 _STATES = [s for s in State if s is not State.PROGRESS]
-
-
-def _gauge(name: str, doc: str, label: str, values: dict[str, Any]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=[label])
-    for key, value in values.items():
-        if value is not None:
-            family.add_metric([key], value)
-    return family
 
 
 @router.get(
@@ -60,37 +51,9 @@ async def read_metrics(
     by_line: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for report in reports:
         by_line[str(report.get("line", ""))].append(report)
-    workers = GaugeMetricFamily(
-        "taskline_workers", "Workers seen consuming in the last seconds.", value=sizes.workers
-    )
-    checks = CounterMetricFamily(
-        "taskline_password_checks",
-        "Passwords checked (argon2) by this API process.",
-        value=authenticator.checks.run,
-    )
-    live: list[Metric] = [
-        _gauge(
-            "taskline_tasks",
-            "Tasks known, by state.",
-            "state",
-            {s.value: counts[s.value] for s in _STATES},
-        ),
-        _gauge("taskline_queue_depth", "Tasks waiting their turn, by line.", "line", sizes.depth),
-        _gauge(
-            "taskline_scheduled",
-            "Tasks postponed to a later time, by line.",
-            "line",
-            sizes.scheduled,
-        ),
-        _gauge(
-            "taskline_consumers",
-            "Consumers RabbitMQ reports on each line's queue.",
-            "line",
-            consumers,
-        ),
-        workers,
-        metrics.worker_families(reports, {n: active_node(r) for n, r in by_line.items()}),
-        *metrics.ended_families(ended),
-        checks,
-    ]
+    active = {line: active_node(found) for line, found in by_line.items()}
+    live = metrics.scraped(
+        counts, sizes.depth, sizes.scheduled, consumers, sizes.workers, reports, active, ended,
+        authenticator.checks.run,
+    )  # fmt: skip
     return Response(counted + metrics.exposed(live), media_type=CONTENT_TYPE_LATEST)
