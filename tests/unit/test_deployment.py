@@ -6,7 +6,9 @@ caller's. scripts/ensure-test-tools.sh installs docker-compose; without it they 
 """
 
 import configparser
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -355,3 +357,78 @@ def test_compose_lines_profile_runs_a_worker_of_one_line_beside_the_app(tmp_path
         **{k.removeprefix(PREFIX).lower(): v for k, v in env.items() if k.startswith(PREFIX)},
     )
     assert settings.worker_line == "slow" and production_problems(settings) == []
+
+
+MONITORING = ("monitoring",)
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "taskline.json"
+
+
+def exposed_names() -> set[str]:
+    """Every sample name `/metrics` shows, from the code that writes it (api.metrics), with a
+    figure of each kind counted."""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from taskline.api import metrics
+    from taskline.core import task_metrics
+
+    process = metrics.ProcessMetrics()
+    process.created("reverse")
+    process.answered("GET", "/tasks/{task_id}", 200, 0.001)
+    ended = task_metrics.Ended(
+        ends={("reverse", "SUCCESS"): 1},
+        waits={"reverse": task_metrics.Histogram()},
+        runs={"reverse": task_metrics.Histogram()},
+    )
+    report = {"node": "n", "line": "default"}
+    live = metrics.scraped(
+        {"QUEUED": 1}, {"default": 1}, {"default": 0}, {"default": 1}, 1, [report],
+        {"default": "n"}, ended, 0,
+    )  # fmt: skip
+    text = generate_latest(process.registry) + metrics.exposed(live)
+    return {
+        sample.name
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+
+
+def test_compose_monitoring_profile_runs_prometheus_and_grafana_on_loopback(
+    tmp_path: Path,
+) -> None:
+    """`--profile monitoring`: Prometheus (scraping the app as the admin) and Grafana with its
+    data source and dashboard provisioned, published on loopback only."""
+    write_secrets(tmp_path)
+    assert not set(resolved(tmp_path)["services"]) & {"prometheus", "grafana"}  # profile only
+    services = resolved(tmp_path, MONITORING)["services"]
+    assert {"prometheus", "grafana", "app"} <= set(services)
+    assert published(services["prometheus"]) == {9090: "127.0.0.1"}
+    assert published(services["grafana"]) == {3000: "127.0.0.1"}
+    volumes = " ".join(str(v) for v in services["grafana"]["volumes"])
+    assert "deploy/grafana/provisioning" in volumes and "deploy/grafana/dashboards" in volumes
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())["scrape_configs"]
+    (job,) = scrape
+    assert job["metrics_path"] == "/metrics" and job["static_configs"][0]["targets"] == ["app:8000"]
+    assert job["basic_auth"]["username"] == "admin" and "password_file" in job["basic_auth"]
+    sources = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+    (source,) = yaml.safe_load(sources.read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+
+
+def test_every_dashboard_panel_shows_metrics_that_the_api_exposes() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    sources = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+    uid = yaml.safe_load(sources.read_text())["datasources"][0]["uid"]
+    names = exposed_names()
+    titles = set()
+    for panel in dashboard["panels"]:
+        titles.add(panel["title"])
+        assert panel["datasource"]["uid"] == uid, panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used = set(re.findall(r"taskline_[a-z_]+", target["expr"]))
+            assert used, target["expr"]
+            assert used <= names, (panel["title"], used - names)
+    # throughput, wait and run times, HTTP latency, line depth, workers
+    for word in ("ended", "Wait", "Run", "latency", "depth", "Workers"):
+        assert any(word in title for title in titles), word
