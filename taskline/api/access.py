@@ -85,6 +85,8 @@ class Access:
             finally:
                 if self.log:
                     self.log.flush()
+                if self.metrics:
+                    self.metrics.flush()
             return
         request_id = _incoming(scope) or f"{self._prefix}{next(self._count):016x}"
         header = (HEADER, request_id.encode())

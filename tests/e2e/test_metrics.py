@@ -61,11 +61,19 @@ def test_counters_add_up_across_api_processes_and_the_worker(stack: Stack) -> No
 
         success = {"type": "reverse", "outcome": "SUCCESS"}
         counted = value(before, "taskline_tasks_ended_total", **success) + 3
+        posts = {"method": "POST", "route": "/tasks", "status": "202"}
+        posted = value(before, "taskline_http_requests_total", **posts) + 5
 
         def ended() -> Samples | None:
-            """The scrape once the worker's count of the last end is in (it follows the end)."""
+            """The scrape once the worker's count of the last end is in (it follows the end)
+            and the other process wrote its requests (within a second, api.metrics)."""
             now = scrape(b)
-            return now if value(now, "taskline_tasks_ended_total", **success) >= counted else None
+            done = value(now, "taskline_tasks_ended_total", **success) >= counted
+            return (
+                now
+                if done and value(now, "taskline_http_requests_total", **posts) >= posted
+                else None
+            )
 
         after = wait_until(ended, 30, what="the worker's ends counted")
 

@@ -375,6 +375,7 @@ def exposed_names() -> set[str]:
     process = metrics.ProcessMetrics()
     process.created("reverse")
     process.answered("GET", "/tasks/{task_id}", 200, 0.001)
+    process.flush()
     ended = task_metrics.Ended(
         ends={("reverse", "SUCCESS"): 1},
         waits={"reverse": task_metrics.Histogram()},
