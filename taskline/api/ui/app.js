@@ -21,6 +21,10 @@
   const HISTORY = 60; // samples per chart: two minutes at one every 2 s
   const EXPECTED_SHOWN = 50; // next tasks per line whose expected start is read
   const SVG = "http://www.w3.org/2000/svg";
+  const HEALTH_EVERY_MS = 5000;
+  const HEALTH_POINTS = 60; // samples per line and chart: five minutes at one every 5 s
+  const HEALTH_PENDING_MAX = 1000; // ended tasks awaiting their full read, at most
+  const BULK_KINDS = { cancel: "Cancel", retry: "Retry", delete: "Delete" };
 
   const state = {
     token: null,
@@ -44,6 +48,11 @@
     types: [],
     host: { timer: null, cpu: [], memory: [] },
     links: { flower_port: 5555, console_port: 9001 },
+    view: { kind: "dashboard", id: null, reload: null },
+    // The explorer's query: the cursors of the newer pages (to go back), and this page's.
+    explorer: { query: null, cursor: null, newer: [], next: null, items: [], selected: new Set() },
+    // Per line: a fixed number of samples of each figure, and what ended since the last one.
+    health: { timer: null, lines: new Map(), pending: new Set() },
   };
 
   // ---- small DOM helpers ----------------------------------------------------------------
@@ -116,6 +125,10 @@
 
   function shortId(id) {
     return id.slice(0, 8);
+  }
+
+  function taskHref(id) {
+    return `#task/${encodeURIComponent(id)}`;
   }
 
   function paramsText(params) {
@@ -250,6 +263,7 @@
     sessionStorage.removeItem(USER_KEY);
     closeSource();
     stopHost();
+    stopHealth();
     state.token = null;
     state.user = null;
     state.generation += 1;
@@ -262,6 +276,13 @@
     setText($("#role"), "");
     for (const id of ["running", "waiting", "postponed", "recent"]) $(`#${id}`).replaceChildren();
     $("#dashboard").hidden = true;
+    $("#explorer").hidden = true;
+    $("#task-view").hidden = true;
+    $("#found").replaceChildren();
+    $("#task-body").replaceChildren();
+    state.explorer.query = null;
+    state.health.lines.clear();
+    state.health.pending.clear();
     delete $("#dashboard").dataset.synced;
     $("#session").hidden = true;
     $("#signin").hidden = false;
@@ -293,9 +314,10 @@
     loadRole();
     $("#signin").hidden = true;
     $("#session").hidden = false;
-    $("#dashboard").hidden = false;
+    route();
     connect();
     startHost();
+    startHealth();
     if (!state.types.length) loadTypes();
   }
 
@@ -397,6 +419,13 @@
     }
     select.value = state.lineFilter;
     $("#line-choice").hidden = state.lines.length < 2;
+    const lineFilter = $("#filter-line");
+    if (lineFilter.options.length !== lines.length + 1) {
+      const chosen = lineFilter.value;
+      lineFilter.replaceChildren(h("option", { value: "", text: "any line" }),
+        ...state.lines.map((name) => h("option", { value: name, text: name })));
+      lineFilter.value = chosen;
+    }
     scheduleRender();
   }
 
@@ -451,6 +480,8 @@
       state.line = state.line.filter((other) => other !== id);
       state.cancelling.delete(id);
     } else {
+      if (event.kind === "ended") noteEnded(id);
+      if (state.view.kind === "task" && state.view.id === id) reloadTaskSoon();
       if (event.kind === "cancelling") state.cancelling.add(id);
       if (event.kind === "ended" || event.kind === "requeued") state.cancelling.delete(id);
       const task = state.tasks.get(id);
@@ -493,6 +524,7 @@
           if (entry.events.some((event) => event.kind === "deleted")) return;
           for (const event of entry.events) apply(task, event);
           state.tasks.set(id, task);
+          measureEnded(task);
         },
         (err) => {
           if (entry.generation === state.generation && err.status === 404) {
@@ -589,7 +621,7 @@
     return h(
       "div",
       { className: "task-head" },
-      h("span", { className: "name", text: task.name }),
+      h("a", { className: "name", href: taskHref(task.id), text: task.name }),
       h("code", { className: "id", title: task.id, text: shortId(task.id) }),
       badge(task.state),
       h("span", { className: "owner" }),
@@ -868,6 +900,8 @@
     }
     const select = $("#task-name");
     select.replaceChildren(...state.types.map((t) => h("option", { value: t.name, text: t.name })));
+    $("#filter-name").replaceChildren(
+      ...state.types.map((t) => h("option", { value: t.name, text: t.name })));
     buildParams();
   }
 
@@ -998,7 +1032,9 @@
 
   // ---- host charts (GET /cpu/percent, /memory, /partitions/usage every 2 s) ------------------
 
-  function sparkline(values, label) {
+  // Values from 0 (bottom) to `top` (a percentage by default; the line-health charts pass
+  // their own largest sample).
+  function sparkline(values, label, top = 100) {
     const width = 120;
     const height = 32;
     const chart = svg("svg", {
@@ -1008,9 +1044,9 @@
     // The samples so far span the width (a single one is a flat line); 0-100 % bottom to top.
     const series = values.length === 1 ? [values[0], values[0]] : values;
     const step = width / Math.max(1, series.length - 1);
-    const y = (v) => (height - 1 - (v / 100) * (height - 2)).toFixed(1);
+    const y = (v) => (height - 1 - (Math.min(v, top) / (top || 1)) * (height - 2)).toFixed(1);
     const points = series.map((v, i) => `${(i * step).toFixed(1)},${y(v)}`).join(" ");
-    for (const level of [25, 50, 75]) {
+    for (const level of [0.25, 0.5, 0.75].map((part) => part * top)) {
       chart.append(svg("line", { class: "grid", x1: 0, x2: width, y1: y(level), y2: y(level) }));
     }
     if (values.length) {
@@ -1164,6 +1200,603 @@
     state.host.timer = null;
   }
 
+  // ---- views: the dashboard, the explorer (#explore), a task's page (#task/<id>) ------------
+
+  function route() {
+    if (!state.token) return;
+    const hash = location.hash;
+    const view = state.view;
+    if (hash.startsWith("#task/")) {
+      view.kind = "task";
+      view.id = decodeURIComponent(hash.slice("#task/".length));
+    } else {
+      view.kind = hash === "#explore" ? "explore" : "dashboard";
+      view.id = null;
+    }
+    $("#dashboard").hidden = view.kind !== "dashboard";
+    $("#explorer").hidden = view.kind !== "explore";
+    $("#task-view").hidden = view.kind !== "task";
+    for (const [id, kind] of [["#nav-dashboard", "dashboard"], ["#nav-explore", "explore"]]) {
+      if (view.kind === kind) $(id).setAttribute("aria-current", "page");
+      else $(id).removeAttribute("aria-current");
+    }
+    if (view.kind === "explore") {
+      if (!state.explorer.query) search();
+      renderHealth();
+    } else if (view.kind === "task") {
+      loadTaskPage(view.id, true);
+    }
+  }
+
+  // ---- the explorer: GET /tasks with the form's filters, a page at a time -------------------
+
+  // Local datetime-local values as the API's ISO-8601 UTC.
+  function isoOf(value) {
+    const ms = Date.parse(value);
+    return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+  }
+
+  // The one place the filter form becomes a query: every filter, repeated for a multiple
+  // choice (state=…&state=…). Filters the API does not know yet it ignores.
+  function filterParams(form) {
+    const params = new URLSearchParams();
+    for (const box of form.querySelectorAll("input[name=state]:checked")) {
+      params.append("state", box.value);
+    }
+    for (const option of form.elements.name.selectedOptions) params.append("name", option.value);
+    const text = (name) => form.elements[name].value.trim();
+    if (text("line")) params.set("line", text("line"));
+    if (document.body.dataset.role === "admin" && text("owner")) {
+      params.set("owner", text("owner"));
+    }
+    if (text("id_prefix")) params.set("id_prefix", text("id_prefix").toLowerCase());
+    for (const name of ["created_after", "created_before", "finished_after", "finished_before"]) {
+      const iso = isoOf(form.elements[name].value);
+      if (iso) params.set(name, iso);
+    }
+    params.set("limit", form.elements.limit.value || "25");
+    return params;
+  }
+
+  function onFilter(event) {
+    event.preventDefault();
+    search();
+  }
+
+  // A new query: from the newest page.
+  function search() {
+    const ex = state.explorer;
+    ex.query = filterParams($("#filter-form"));
+    ex.cursor = null;
+    ex.newer = [];
+    loadFound();
+  }
+
+  function turnPage(step) {
+    const ex = state.explorer;
+    if (step > 0 && ex.next) {
+      ex.newer.push(ex.cursor);
+      ex.cursor = ex.next;
+    } else if (step < 0 && ex.newer.length) {
+      ex.cursor = ex.newer.pop();
+    } else {
+      return;
+    }
+    loadFound();
+  }
+
+  async function loadFound() {
+    const ex = state.explorer;
+    const params = new URLSearchParams(ex.query);
+    if (ex.cursor) params.set("cursor", ex.cursor);
+    const asked = params.toString();
+    ex.asked = asked;
+    showError($("#filter-error"), null);
+    $("#explorer").dataset.loading = "1";
+    let page;
+    try {
+      page = await api("GET", `/tasks?${asked}`);
+    } catch (err) {
+      if (ex.asked === asked) {
+        showError($("#filter-error"), err);
+        delete $("#explorer").dataset.loading;
+      }
+      return;
+    }
+    if (ex.asked !== asked || !state.token) return;
+    ex.items = page.items || [];
+    ex.next = page.next_cursor;
+    ex.selected.clear();
+    renderFound();
+    delete $("#explorer").dataset.loading;
+  }
+
+  function renderFound() {
+    const ex = state.explorer;
+    $("#found").replaceChildren(...ex.items.map(foundRow));
+    $("#found-empty").hidden = ex.items.length > 0;
+    setText($("#found-count"), String(ex.items.length));
+    $("#page-newer").disabled = ex.newer.length === 0;
+    $("#page-older").disabled = !ex.next;
+    setText($("#page-number"), `page ${ex.newer.length + 1}`);
+    renderSelection();
+  }
+
+  function foundRow(task) {
+    const when = task.finished_at
+      ? `ended ${clock(task.finished_at)}`
+      : task.started_at ? `started ${clock(task.started_at)}` : `queued ${clock(task.queued_at)}`;
+    const tag = `${task.name} ${shortId(task.id)}`;
+    return h("li", { className: "found-row", dataset: { foundId: task.id, state: task.state } },
+      h("input", {
+        type: "checkbox", className: "pick writes", value: task.id, "aria-label": `Select ${tag}`,
+      }),
+      h("div", { className: "task-main" },
+        h("div", { className: "task-head" },
+          h("a", { className: "name", href: taskHref(task.id), text: task.name }),
+          h("code", { className: "id", title: task.id, text: shortId(task.id) }),
+          badge(task.state),
+          h("span", { className: "owner", text: task.owner ? `by ${task.owner}` : "" }),
+          h("span", { className: "line", text: task.line ? `line ${task.line}` : "" })),
+        h("p", { className: "params", text: paramsText(task.params) || "no parameters" }),
+        h("p", { className: "meta", text: when })));
+  }
+
+  function renderSelection() {
+    const ex = state.explorer;
+    const count = ex.selected.size;
+    setText($("#selected-count"), `${count} selected`);
+    for (const button of document.querySelectorAll("[data-bulk]")) {
+      button.disabled = count === 0 || button.dataset.busy === "1";
+    }
+    const all = $("#select-page");
+    all.checked = count > 0 && count === ex.items.length;
+    all.indeterminate = count > 0 && count < ex.items.length;
+    for (const box of document.querySelectorAll("#found .pick")) {
+      box.checked = ex.selected.has(box.value);
+    }
+  }
+
+  function onSelect(event) {
+    const box = event.target.closest(".pick");
+    if (!box) return;
+    if (box.checked) state.explorer.selected.add(box.value);
+    else state.explorer.selected.delete(box.value);
+    renderSelection();
+  }
+
+  function selectPage() {
+    const ex = state.explorer;
+    if ($("#select-page").checked) for (const task of ex.items) ex.selected.add(task.id);
+    else ex.selected.clear();
+    renderSelection();
+  }
+
+  // POST /tasks/bulk/{cancel,retry,delete} with {"ids": […]}: one result per task, shown.
+  async function onBulk(event) {
+    const button = event.currentTarget;
+    const kind = button.dataset.bulk;
+    const ids = [...state.explorer.selected];
+    if (!ids.length) return;
+    if (kind === "delete" && button.dataset.armed !== "1") {
+      button.dataset.armed = "1";
+      setText(button, `Confirm delete of ${ids.length}`);
+      setTimeout(() => {
+        button.dataset.armed = "";
+        setText(button, "Delete selected");
+      }, 4000);
+      return;
+    }
+    button.dataset.armed = "";
+    setText(button, `${BULK_KINDS[kind]} selected`);
+    showError($("#bulk-error"), null);
+    button.dataset.busy = "1";
+    renderSelection();
+    try {
+      const report = await api("POST", `/tasks/bulk/${kind}`, { json: { ids } });
+      showReport(report.results || []);
+    } catch (err) {
+      showError($("#bulk-error"), err);
+      // A 503 lists what was done before the call stopped.
+      if (err.detail && Array.isArray(err.detail.results)) showReport(err.detail.results);
+    } finally {
+      button.dataset.busy = "";
+      loadFound();
+    }
+  }
+
+  function showReport(results) {
+    const report = $("#bulk-report");
+    report.replaceChildren(...results.map((item) => {
+      const detail = item.detail && typeof item.detail === "object"
+        ? item.detail.message || JSON.stringify(item.detail)
+        : show(item.detail);
+      const id = String(item.id);
+      const row = h("li", { dataset: { id, outcome: item.outcome } },
+        h("a", { href: taskHref(id), text: shortId(id) }),
+        h("span", { className: "outcome-word", text: ` ${item.outcome}` }));
+      if (item.retry_id) {
+        row.append(h("span", { text: " as " }),
+          h("a", { href: taskHref(String(item.retry_id)), text: shortId(String(item.retry_id)) }));
+      }
+      if (detail) row.append(h("span", { className: "hint", text: ` · ${detail}` }));
+      return row;
+    }));
+    report.hidden = results.length === 0;
+  }
+
+  // ---- a task's page: GET /tasks/{id} and its history, its actions -------------------------
+
+  function reloadTaskSoon() {
+    clearTimeout(state.view.reload);
+    state.view.reload = setTimeout(() => {
+      if (state.view.kind === "task") loadTaskPage(state.view.id, false);
+    }, 250);
+  }
+
+  async function loadTaskPage(id, fresh) {
+    const path = `/tasks/${encodeURIComponent(id)}`;
+    if (fresh) {
+      $("#task-body").replaceChildren();
+      setText($("#task-title"), `Task ${shortId(id)}`);
+      delete $("#task-view").dataset.loaded;
+    }
+    showError($("#task-error"), null);
+    let task;
+    let history;
+    try {
+      [task, history] = await Promise.all([api("GET", path), api("GET", `${path}/history`)]);
+    } catch (err) {
+      if (state.view.id === id) showError($("#task-error"), err);
+      return;
+    }
+    if (state.view.kind !== "task" || state.view.id !== id) return;
+    // An open clone editor or postpone time survives a live update; the rest is redrawn.
+    const open = $("#task-body [data-keep]");
+    renderTaskPage(task, history, open);
+    $("#task-view").dataset.loaded = task.state;
+  }
+
+  function fact(title, value, className) {
+    return h("div", { className }, h("dt", { text: title }), h("dd", { text: value }));
+  }
+
+  function pretty(value) {
+    return h("pre", { className: "json", text: JSON.stringify(value, null, 2) });
+  }
+
+  function taskLink(title, id) {
+    return h("li", {}, h("span", { text: `${title} ` }),
+      h("a", { href: taskHref(id), text: shortId(id), title: id }));
+  }
+
+  function renderTaskPage(task, history, kept) {
+    setText($("#task-title"), `${task.name} ${shortId(task.id)}`);
+    const body = [];
+    const ran = task.started_at && task.finished_at
+      ? duration(Date.parse(task.finished_at) - Date.parse(task.started_at)) : "—";
+    body.push(h("div", { className: "task-head" }, badge(task.state),
+      h("code", { className: "id", text: task.id }),
+      h("span", { className: "owner", text: task.owner ? `by ${task.owner}` : "" })));
+    body.push(h("dl", { className: "facts" },
+      fact("Line", task.line || "—"),
+      fact("Priority", String(task.priority)),
+      fact("Queue position", task.queue_position == null ? "—" : `#${task.queue_position}`),
+      fact("Attempts", String(task.attempts || 0)),
+      fact("Queued", clock(task.queued_at)),
+      fact("Not before", clock(task.not_before)),
+      fact("Started", clock(task.started_at)),
+      fact("Finished", clock(task.finished_at)),
+      fact("Ran for", ran),
+      fact("Worker", task.worker || "—")));
+    if (task.progress) {
+      const percent = Math.max(0, Math.min(100, Number(task.progress.percent) || 0));
+      const fill = h("div", { className: "fill" });
+      fill.style.width = `${percent}%`;
+      body.push(h("h3", { text: `Progress ${percent.toFixed(1)} %` }),
+        h("div", { className: "bar", role: "progressbar", "aria-label": "Progress",
+          "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": percent.toFixed(1) }, fill),
+        pretty(task.progress));
+    }
+    const links = [];
+    if (task.retry_of) links.push(taskLink("Retry of", task.retry_of));
+    if (task.retried_by) links.push(taskLink("Retried by", task.retried_by));
+    if (task.clone_of) links.push(taskLink("Clone of", task.clone_of));
+    if (links.length) body.push(h("ul", { className: "links" }, ...links));
+    body.push(taskActions(task, kept));
+    body.push(h("h3", { text: "Params" }), h("div", { className: "params-json" }, pretty(task.params)));
+    if (task.error) {
+      body.push(h("h3", { text: "Error" }),
+        h("p", { className: "error-text task-error" },
+          h("strong", { text: task.error.type }), h("span", { text: `: ${task.error.message}` })));
+      if (task.error.traceback) {
+        body.push(h("details", { className: "traceback" }, h("summary", { text: "Traceback" }),
+          h("pre", { text: task.error.traceback })));
+      }
+    }
+    if ((task.errors || []).length) {
+      body.push(h("h3", { text: "Earlier attempts" }), h("ul", { className: "attempt-errors" },
+        ...task.errors.map((e) => h("li", {
+          text: `attempt ${e.attempt} · ${clock(e.at)} · ${e.type}: ${e.message}`,
+        }))));
+    }
+    if (task.state === "SUCCESS") body.push(...resultBlock(task));
+    body.push(h("h3", { text: "Timeline" }), timeline(history));
+    $("#task-body").replaceChildren(...body);
+  }
+
+  // The result as the task's read gives it; a paged result (generate_serials) also page by
+  // page from GET /tasks/{id}/pages/{n}.
+  function resultBlock(task) {
+    const nodes = [h("h3", { text: "Result" }), h("div", { className: "result-json" },
+      pretty(task.result))];
+    const pages = task.result && typeof task.result === "object" ? Number(task.result.pages) : 0;
+    if (Number.isInteger(pages) && pages > 1) {
+      const out = h("div", { className: "result-page" });
+      const shown = h("span", { className: "hint", text: "" });
+      let at = -1;
+      const go = async (n) => {
+        try {
+          const page = await api("GET", `/tasks/${encodeURIComponent(task.id)}/pages/${n}`);
+          at = n;
+          setText(shown, `page ${n + 1} of ${page.pages} · ${page.items.length} items`);
+          out.replaceChildren(pretty(page.items));
+        } catch (err) {
+          showError(out, err);
+        }
+      };
+      const prev = h("button", { type: "button", className: "plain", text: "Previous result page" });
+      const next = h("button", { type: "button", className: "plain", text: "Next result page" });
+      prev.addEventListener("click", () => go(Math.max(0, at - 1)));
+      next.addEventListener("click", () => go(Math.min(pages - 1, at + 1)));
+      nodes.push(h("div", { className: "pager" }, prev, shown, next), out);
+    }
+    return nodes;
+  }
+
+  // Each change with its time; the fields other than `at` and `change` say what changed.
+  // Kinds this page does not know (webhook deliveries…) show the same way.
+  function timeline(history) {
+    const list = h("ol", { className: "timeline" });
+    for (const entry of history || []) {
+      const kind = typeof entry.change === "string" ? entry.change : JSON.stringify(entry.change);
+      const rest = Object.entries(entry).filter(([key]) => key !== "at" && key !== "change");
+      const item = h("li", { dataset: { change: kind } },
+        h("time", { dateTime: entry.at || "", text: clock(entry.at) }),
+        h("strong", { className: "change", text: kind }));
+      if (rest.length) {
+        item.append(h("span", {
+          className: "what", text: rest.map(([key, v]) => `${key}=${clip(show(v), 200)}`).join(" · "),
+        }));
+      }
+      list.append(item);
+    }
+    if (!list.children.length) list.append(h("li", { className: "empty", text: "No change yet." }));
+    return list;
+  }
+
+  function taskActions(task, kept) {
+    const buttons = [];
+    const button = (act, text, className = "") => h("button", {
+      type: "button", className, dataset: { taskAct: act }, text,
+    });
+    if (RETRYABLE.has(task.state) && !task.retried_by) buttons.push(button("retry", "Retry"));
+    if (task.state === "SCHEDULED") buttons.push(button("release", "Run now"));
+    if (!TERMINAL.has(task.state)) buttons.push(button("cancel", "Cancel", "danger"));
+    if (!RUNNING.has(task.state)) buttons.push(button("delete", "Delete", "danger"));
+    const forms = [];
+    if (task.state === "QUEUED" || task.state === "SCHEDULED") {
+      forms.push(h("form", { className: "inline", dataset: { taskForm: "postpone" } },
+        h("label", {}, "Postpone until ",
+          h("input", { type: "datetime-local", name: "when", required: "",
+            value: localInput(Date.now() + 3600 * 1000) })),
+        h("button", { type: "submit", text: "Postpone" })));
+    }
+    const clone = kept && kept.dataset.keep === "clone"
+      ? kept
+      : h("details", { className: "clone", dataset: { keep: "clone" } },
+        h("summary", { text: "Clone with other params" }),
+        h("form", { dataset: { taskForm: "clone" } },
+          h("label", { for: "clone-params", text: "Params (JSON)" }),
+          h("textarea", { id: "clone-params", name: "params", rows: "6", spellcheck: "false",
+            text: JSON.stringify(task.params, null, 2) }),
+          h("button", { type: "submit", text: "Clone" })));
+    return h("div", { className: "task-actions writes", dataset: { taskId: task.id } },
+      h("div", { className: "actions" }, ...buttons), ...forms, clone,
+      h("div", { className: "task-act-error error", role: "alert" }),
+      h("p", { className: "status task-act-status", role: "status" }));
+  }
+
+  async function taskAct(box, button, action) {
+    const error = $(".task-act-error", box);
+    showError(error, null);
+    button.disabled = true;
+    try {
+      const said = await action(`/tasks/${encodeURIComponent(box.dataset.taskId)}`);
+      if (said === null) return; // the page moved on (a clone's page, the explorer)
+      await loadTaskPage(state.view.id, false);
+      const status = $("#task-body .task-act-status");
+      if (said && status) setText(status, said);
+    } catch (err) {
+      showError(error, err);
+      button.disabled = false;
+    }
+  }
+
+  function onTaskAction(event) {
+    const button = event.target.closest("button[data-task-act]");
+    if (!button) return;
+    const box = button.closest("[data-task-id]");
+    const kind = button.dataset.taskAct;
+    if (kind === "retry") {
+      taskAct(box, button, async (url) => {
+        const retry = await api("POST", `${url}/retry`);
+        return `Retried as ${shortId(retry.id)}.`;
+      });
+    } else if (kind === "cancel") {
+      taskAct(box, button, (url) => api("POST", `${url}/cancel`).then(() => ""));
+    } else if (kind === "release") {
+      taskAct(box, button, (url) => api("PATCH", url, { json: { not_before: null } }).then(() => ""));
+    } else if (kind === "delete") {
+      if (button.dataset.armed !== "1") {
+        button.dataset.armed = "1";
+        setText(button, "Confirm delete");
+        return;
+      }
+      taskAct(box, button, async (url) => {
+        await api("DELETE", url);
+        state.explorer.query = null;
+        location.hash = "#explore";
+        return null;
+      });
+    }
+  }
+
+  // A JSON merge patch that turns `from` into `to`: keys left out become null.
+  function mergePatch(from, to) {
+    const patch = { ...to };
+    for (const key of Object.keys(from || {})) if (!(key in to)) patch[key] = null;
+    return patch;
+  }
+
+  function onTaskForm(event) {
+    const form = event.target.closest("form[data-task-form]");
+    if (!form) return;
+    event.preventDefault();
+    const box = form.closest("[data-task-id]");
+    const button = $("button[type=submit]", form);
+    if (form.dataset.taskForm === "postpone") {
+      const when = new Date(form.elements.when.value);
+      taskAct(box, button, (url) => api("PATCH", url, {
+        json: { not_before: when.toISOString() },
+      }).then(() => ""));
+    } else if (form.dataset.taskForm === "clone") {
+      taskAct(box, button, async (url) => {
+        let params;
+        try {
+          params = JSON.parse(form.elements.params.value);
+        } catch (err) {
+          throw new ApiError(0, "Params: not valid JSON");
+        }
+        if (!params || typeof params !== "object" || Array.isArray(params)) {
+          throw new ApiError(0, "Params: a JSON object");
+        }
+        const original = await api("GET", url);
+        const clone = await api("POST", `${url}/clone`, {
+          json: { params: mergePatch(original.params, params) },
+        });
+        form.closest("details").open = false;
+        location.hash = taskHref(clone.id);
+        return null;
+      });
+    }
+  }
+
+  // ---- line health: per line, sampled while the tab is visible ------------------------------
+
+  function healthOf(line) {
+    let of = state.health.lines.get(line);
+    if (!of) {
+      of = { depth: [], postponed: [], throughput: [], wait: [], run: [], ended: [] };
+      state.health.lines.set(line, of);
+    }
+    return of;
+  }
+
+  function keep(series, value) {
+    series.push(value);
+    if (series.length > HEALTH_POINTS) series.shift();
+  }
+
+  // An ended task is measured once its full read (which the event asks for) comes in.
+  function noteEnded(id) {
+    const pending = state.health.pending;
+    if (pending.size >= HEALTH_PENDING_MAX) pending.delete(pending.values().next().value);
+    pending.add(id);
+  }
+
+  function measureEnded(task) {
+    if (!state.health.pending.has(task.id) || !TERMINAL.has(task.state)) return;
+    state.health.pending.delete(task.id);
+    const queued = Date.parse(task.queued_at || "");
+    const started = Date.parse(task.started_at || "");
+    const finished = Date.parse(task.finished_at || "");
+    const of = healthOf(task.line || "");
+    if (of.ended.length >= HEALTH_PENDING_MAX) return;
+    of.ended.push({
+      wait: Number.isFinite(queued) && Number.isFinite(started) ? started - queued : null,
+      run: Number.isFinite(started) && Number.isFinite(finished) ? finished - started : null,
+    });
+  }
+
+  function mean(values) {
+    const known = values.filter((v) => v !== null && v >= 0);
+    return known.length ? known.reduce((a, b) => a + b, 0) / known.length : 0;
+  }
+
+  async function sampleHealth() {
+    let answer;
+    try {
+      answer = await api("GET", "/lines?limit=1");
+    } catch {
+      return;
+    }
+    if (!state.token) return;
+    const perMinute = 60000 / HEALTH_EVERY_MS;
+    for (const line of answer.lines || []) {
+      const of = healthOf(line.line);
+      keep(of.depth, line.depth);
+      keep(of.postponed, line.scheduled);
+      keep(of.throughput, of.ended.length * perMinute);
+      keep(of.wait, mean(of.ended.map((e) => e.wait)) / 1000);
+      keep(of.run, mean(of.ended.map((e) => e.run)) / 1000);
+      of.ended = [];
+    }
+    renderHealth();
+  }
+
+  function healthChart(title, values, unit = "") {
+    const last = values.length ? values[values.length - 1] : 0;
+    const peak = Math.max(0, ...values);
+    const shown = (v) => (unit === "s" ? `${v.toFixed(1)} s` : String(Number(v.toFixed(1))));
+    const text = shown(last);
+    const about = `${title}: ${text} (peak ${shown(peak)}), last ${values.length} samples`;
+    return h("div", { className: "chart" },
+      h("span", { className: "chart-label", text: title }),
+      h("span", { className: "chart-value", text }),
+      sparkline(values, about, Math.max(1, peak)));
+  }
+
+  function renderHealth() {
+    if (state.view.kind !== "explore") return;
+    const cards = [];
+    for (const [line, of] of state.health.lines) {
+      cards.push(h("div", { className: "health-line", dataset: { line } },
+        h("h3", { text: `line ${line || "default"}` }),
+        h("div", { className: "charts" },
+          healthChart("depth", of.depth),
+          healthChart("postponed", of.postponed),
+          healthChart("ended / min", of.throughput),
+          healthChart("wait", of.wait, "s"),
+          healthChart("run", of.run, "s"))));
+    }
+    $("#health").replaceChildren(...cards);
+  }
+
+  function startHealth() {
+    stopHealth();
+    const loop = () => {
+      if (!document.hidden) sampleHealth();
+      state.health.timer = setTimeout(loop, HEALTH_EVERY_MS);
+    };
+    loop();
+  }
+
+  function stopHealth() {
+    clearTimeout(state.health.timer);
+    state.health.timer = null;
+  }
+
   // ---- start -------------------------------------------------------------------------------
 
   async function loadLinks() {
@@ -1186,6 +1819,18 @@
     $("#line-filter").addEventListener("change", chooseLine);
     document.addEventListener("click", onClick);
     document.addEventListener("submit", onRowSubmit);
+    window.addEventListener("hashchange", route);
+    $("#filter-form").addEventListener("submit", onFilter);
+    $("#filter-form").addEventListener("reset", () => setTimeout(() => search(), 0));
+    $("#page-older").addEventListener("click", () => turnPage(1));
+    $("#page-newer").addEventListener("click", () => turnPage(-1));
+    $("#select-page").addEventListener("change", selectPage);
+    $("#found").addEventListener("change", onSelect);
+    for (const button of document.querySelectorAll("[data-bulk]")) {
+      button.addEventListener("click", onBulk);
+    }
+    $("#task-view").addEventListener("click", onTaskAction);
+    $("#task-view").addEventListener("submit", onTaskForm);
     setInterval(tick, 1000);
     loadLinks();
     const token = sessionStorage.getItem(TOKEN_KEY);
