@@ -1,7 +1,8 @@
 """The dashboard's explorer (#explore) and task page (#task/<id>), in headless Chromium
 against a real stack: filter by state and name, page with the cursor, open a task and read its
 params, timeline and result (a paged one too), retry a failure from its page, follow the line
-health; a viewer sees no control that changes a task; a phone scrolls no wider than itself.
+health; cancel, retry and delete a selection in bulk (POST /tasks/bulk/*, each task's outcome
+listed); a viewer sees no control that changes a task; a phone scrolls no wider than itself.
 
 Screenshots go to the test's tmp directory; with UPDATE_SCREENSHOTS=1 also to
 docs/screenshots/ (explorer.png, task-page.png).
@@ -9,6 +10,7 @@ docs/screenshots/ (explorer.png, task-page.png).
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -137,6 +139,7 @@ def test_the_explorer_filters_by_state_and_name_and_pages_with_the_cursor(
         expect(page.locator("#page-number")).to_have_text("page 1")
         assert shown_ids(page) == first
         assert page.evaluate(UNLABELLED) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
 
         # The line health of the page's lines: depth, postponed, throughput, wait and run.
         # A reverse that ends now shows as throughput in a later sample.
@@ -270,3 +273,74 @@ def test_a_viewer_sees_no_control_that_changes_a_task(
         assert errors == []
     finally:
         context.close()
+
+
+def test_the_selected_tasks_are_cancelled_retried_and_deleted_in_bulk(
+    browser: "Browser", explorer_stack: Stack
+) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=DESKTOP)
+    with explorer_stack.client() as api:
+        try:
+            soon = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            held = [
+                submit(api, "reverse", {"text": f"held {n}"}, not_before=soon)["id"]
+                for n in range(3)
+            ]
+            page = context.new_page()
+            errors = page_errors(page)
+            sign_in(page, explorer_stack.url, "admin")
+            explore(page)
+            form = page.locator("#filter-form")
+            form.get_by_label("SCHEDULED").check()
+            form.get_by_label("Task type").select_option("reverse")
+            search(page)
+            assert sorted(shown_ids(page)) == sorted(held)
+            report = page.locator("#bulk-report")
+
+            # All on the page, cancelled: one line of the report each.
+            page.get_by_label("Select all on this page").check()
+            expect(page.locator("#selected-count")).to_have_text("3 selected")
+            page.get_by_role("button", name="Cancel selected").click()
+            expect(report.locator('[data-outcome="cancelled"]')).to_have_count(3)
+            expect(page.locator(FOUND)).to_have_count(0)
+            assert {read(api, task_id)["state"] for task_id in held} == {"CANCELLED"}
+
+            # Two of them retried; then the first again, with a third: the first is refused
+            # (it was retried already), the third retried.
+            form.get_by_label("SCHEDULED").uncheck()
+            form.get_by_label("CANCELLED").check()
+            search(page)
+
+            def pick(task_id: str) -> None:
+                page.get_by_label(f"Select reverse {task_id[:8]}").check()
+
+            pick(held[0])
+            pick(held[1])
+            page.get_by_role("button", name="Retry selected").click()
+            expect(report.locator('[data-outcome="retried"]')).to_have_count(2)
+            retried = read(api, held[0])["retried_by"]
+            expect(report.locator(f'[data-id="{held[0]}"] a').last).to_have_attribute(
+                "href", f"#task/{retried}"
+            )
+            pick(held[0])
+            pick(held[2])
+            page.get_by_role("button", name="Retry selected").click()
+            refused = report.locator(f'[data-id="{held[0]}"][data-outcome="refused"]')
+            expect(refused).to_contain_text("retried")
+            expect(report.locator(f'[data-id="{held[2]}"]')).to_have_attribute(
+                "data-outcome", "retried"
+            )
+
+            # Deleted, with a second click to confirm.
+            for task_id in held:
+                pick(task_id)
+            page.get_by_role("button", name="Delete selected").click()
+            page.get_by_role("button", name="Confirm delete of 3").click()
+            expect(report.locator('[data-outcome="deleted"]')).to_have_count(3)
+            for task_id in held:
+                assert api.get(f"/tasks/{task_id}").status_code == 404
+            assert errors == []
+        finally:
+            context.close()
