@@ -134,11 +134,13 @@ class Link:
     """Where a new task comes from: the task it retries (linked both ways, once; that task
     must have ended FAILURE or CANCELLED) or clones (linked from the new task only).
     `seen_retry` is the retried task's `retried_by` as the caller read it: a retry that is
-    gone since (deleted, forgotten) may be replaced, one that is not refuses (Retried)."""
+    gone since (deleted, forgotten) may be replaced, one that is not refuses (Retried).
+    `via` (e.g. 'bulk'): what asked for a retry, recorded in the retried task's history."""
 
     kind: Literal["retry", "clone"]
     task_id: str
     seen_retry: str | None = None
+    via: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +474,7 @@ class Calls:
             (link.seen_retry or "") if link else "",
             self.keys.line_name,
             callback_url,
+            link.via if link else "",
         ]
 
         def parse(reply: list[Any]) -> CreateOutcome:
@@ -658,9 +661,10 @@ class Calls:
         return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
 
     def cancel(
-        self, task_id: str, stop_ms: int, forget_ms: int
+        self, task_id: str, stop_ms: int, forget_ms: int, via: str = ""
     ) -> Call[Cancelled | Cancelling | Ended | Unknown]:
-        """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`)."""
+        """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`);
+        `via` (e.g. 'bulk') is recorded in its history entry."""
 
         def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
             match reply:
@@ -672,7 +676,7 @@ class Calls:
                     return Ended(State(state))
             return Unknown()
 
-        return self._task("cancel", task_id, [], [stop_ms, forget_ms], parse)
+        return self._task("cancel", task_id, [], [stop_ms, forget_ms, via], parse)
 
     def edit(
         self,

@@ -3,9 +3,12 @@
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- ARGV[5] stop_ms (when a run ignoring the request is stopped hard)   ARGV[6] forget_ms
+-- ARGV[7] via     what asked, recorded in the history entry ('' for a single request;
+--                 'bulk' for a bulk action), as `via`
 -- Replies: {'cancelled'} | {'cancelling'} | {'ended', state} | {'unknown'}
 
 local stop_ms, forget_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local via = ARGV[7] ~= '' and ARGV[7] or nil
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
 if state == 'SUCCESS' or state == 'FAILURE' or state == 'CANCELLED' then
@@ -16,7 +19,7 @@ if state == 'STARTED' then
   if not asked or asked == '' then
     redis.call('HSET', REC, 'cancel_requested', NOW)
     redis.call('ZADD', CANCELLING, stop_ms, ID)
-    remember({at = NOW, change = 'cancel requested'})
+    remember({at = NOW, change = 'cancel requested', via = via})
     line_event('cancelling', state)
   end
   return {'cancelling'}
@@ -28,6 +31,6 @@ redis.call('HINCRBY', REC, 'version', 1)
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX}) do redis.call('ZREM', key, ID) end
 redis.call('ZADD', EXPIRY, forget_ms, ID)
 ended_for_webhooks()
-remember({at = NOW, change = 'cancelled', from = state})
+remember({at = NOW, change = 'cancelled', from = state, via = via})
 emit('ended', 'CANCELLED')
 return {'cancelled'}

@@ -27,6 +27,8 @@
 -- ARGV[22] origin id      ARGV[23] the origin's `retried_by` as the caller read it, or ''
 -- ARGV[24] line           the name of the task's line (whose keys these are)
 -- ARGV[25] callback_url   where the task's end is POSTed (kept as `callback_url`), or ''
+-- ARGV[26] via            what asked for a retry ('' a single request, 'bulk' a bulk
+--                         action), recorded as `via` in the origin's 'retried' entry
 -- Replies:
 --   {'created', state, turn (0 when postponed), record as a flat list, rank in line or false}
 --   {'existing', task id, digest}   the Idempotency-Key was used already
@@ -49,6 +51,7 @@ local per_minute, first, last = tonumber(ARGV[15]), ARGV[16], ARGV[17]
 local size, max_task, max_user = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
 local link, origin_id, seen_retry = ARGV[21], ARGV[22], ARGV[23]
 local line, callback_url = ARGV[24], ARGV[25]
+local via = ARGV[26] ~= '' and ARGV[26] or nil
 
 if digest ~= '' then
   local seen = redis.call('HMGET', IDEMPOTENCY, 'id', 'digest')
@@ -98,7 +101,8 @@ if link == 'retry' then
   created.retry_of = origin_id
   redis.call('HSET', ORIGIN, 'retried_by', ID)
   redis.call('HINCRBY', ORIGIN, 'version', 1)
-  redis.call('RPUSH', ORIGIN_HISTORY, cjson.encode({at = NOW, change = 'retried', by = ID}))
+  redis.call('RPUSH', ORIGIN_HISTORY,
+             cjson.encode({at = NOW, change = 'retried', by = ID, via = via}))
   redis.call('LTRIM', ORIGIN_HISTORY, -HISTORY_MAX, -1)
   redis.call('XADD', LINE_EVENTS, 'MAXLEN', '~', 10000, '*', 'kind', 'retried', 'id', origin_id,
              'state', origin[1], 'at', NOW, 'name', origin[3], 'owner', origin[4] or '',
