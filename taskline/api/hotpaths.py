@@ -15,10 +15,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskline.api.access import ROUTE
+from taskline.api.control import visible
 from taskline.api.deps import credentials
 from taskline.api.errors import TasklineError, error_response
 from taskline.api.limits import replay
-from taskline.api.routes.tasks import IDEMPOTENCY_KEY_MAX, accept, task_response, visible
+from taskline.api.routes.tasks import IDEMPOTENCY_KEY_MAX, accept, task_response
 from taskline.api.schemas import TaskCreate
 
 TASKS = "/tasks"

@@ -28,7 +28,9 @@ from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from taskline.api import control
 from taskline.api.auth import User
+from taskline.api.control import visible
 from taskline.api.deps import (
     CurrentUser,
     HubDep,
@@ -84,21 +86,18 @@ from taskline.api.submit import (
 )
 from taskline.core.lines import LINE_PATTERN
 from taskline.core.log_tags import tag_task
-from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso, now_ms
+from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso
 from taskline.core.registry import tasks_of
 from taskline.core.replies import text_or_none
 from taskline.core.transitions import (
-    Cancelled,
     Cancelling,
     Conflict,
-    Ended,
     Kept,
     Limited,
     Link,
     Overlap,
     OverQuota,
     Postpone,
-    Running,
     TooLarge,
     Unknown,
     VersionMismatch,
@@ -114,15 +113,6 @@ MAX_PAGE = 500
 # A cancel answers once the task has stopped, or after this long with its current state.
 CANCEL_ANSWER_SECONDS = 2.0
 KEEPALIVE_SECONDS = 15.0
-
-
-async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
-    """The task if it exists and the user may see it, else TaskNotFoundError."""
-    tag_task(task_id)
-    snapshot = await store.read(task_id)
-    if snapshot is None or not user.sees(snapshot.record.owner):
-        raise TaskNotFoundError(f"task {task_id} not found")
-    return snapshot
 
 
 class _LastEncoded:
@@ -288,19 +278,7 @@ async def retry_task(
     both ways (`retry_of`, `retried_by`, and each task's history). A task is retried once:
     a retry of the retry runs it once more. Its callback_url is the original's, checked
     against TASKLINE_WEBHOOK_HOSTS as it stands now."""
-    record = (await visible(store, task_id, user)).record
-    link = Link("retry", task_id, record.retried_by)
-    snapshot = await submitter.submit(
-        record.name,
-        record.params,
-        user,
-        record.priority,
-        None,
-        idempotency_key,
-        link,
-        callback_url=record.callback_url,
-    )
-    return accepted(snapshot)
+    return accepted(await control.retry(store, submitter, task_id, user, idempotency_key))
 
 
 @router.post(
@@ -611,26 +589,8 @@ async def cancel_task(
     task_id: str, store: StoreDep, hub: HubDep, settings: SettingsDep, user: CurrentUser
 ) -> TaskOut:
     """Cancel a task: a waiting one never runs, a running one is stopped within a second."""
-    current = (await visible(store, task_id, user)).record
-    now = now_ms()
-    outcome = await store.change(
-        store.of(current.line).cancel(
-            task_id,
-            now + int(settings.cancel_grace_seconds * 1000),
-            now + settings.retention_seconds * 1000,
-        )
-    )
-    match outcome:
-        case Unknown():
-            raise TaskNotFoundError(f"task {task_id} not found")
-        case Ended(state):
-            raise ConflictError(f"task {task_id} already ended in {state}")
-        case Cancelling():
-            return task_out(
-                await wait_until_terminal(store, hub, task_id, user, CANCEL_ANSWER_SECONDS)
-            )
-        case Cancelled() if settings.metrics:  # a waiting task: its end is recorded here
-            await store.count_end(current.name, State.CANCELLED.value)
+    if isinstance(await control.cancel(store, settings, task_id, user), Cancelling):
+        return task_out(await wait_until_terminal(store, hub, task_id, user, CANCEL_ANSWER_SECONDS))
     return task_out(await visible(store, task_id, user))
 
 
@@ -641,12 +601,7 @@ async def cancel_task(
 )
 async def delete_task(task_id: str, store: StoreDep, user: CurrentUser) -> Response:
     """Forget a task that is not running: record, result, history and indexes."""
-    current = (await visible(store, task_id, user)).record
-    match await store.change(store.of(current.line).delete(task_id)):
-        case Unknown():
-            raise TaskNotFoundError(f"task {task_id} not found")
-        case Running():
-            raise ConflictError(f"task {task_id} is running: cancel it first")
+    await control.delete(store, task_id, user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
