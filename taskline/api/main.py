@@ -24,6 +24,7 @@ from taskline.api.metrics import ProcessMetrics, multiprocess_dir
 from taskline.api.producer import Producer
 from taskline.api.routes import (
     auth,
+    bulk,
     catalog,
     docs,
     events,
@@ -161,7 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         log=AccessLog(log_handler) if settings.access_log else None,
         metrics=process_metrics,
     )
-    for module in (tasks, events, queue, workers, catalog, auth, health, metrics, stats):
+    # Bulk first: `/tasks/bulk/cancel` would otherwise be the cancel of a task named "bulk".
+    for module in (bulk, tasks, events, queue, workers, catalog, auth, health, metrics, stats):
         app.include_router(module.router)
     if BUILTINS in packages_of(settings.task_packages):  # routes for the built-ins' sake
         app.include_router(serials.router)

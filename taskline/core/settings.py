@@ -205,6 +205,14 @@ class Settings(BaseSettings):
     cancel_grace_seconds: float = Field(
         3.0, description="A running task that ignores a cancel is killed after this long."
     )
+    bulk_max: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Most tasks one bulk cancel, retry or delete acts on: the ids it may name "
+        "(422 beyond), the matching tasks a filter call goes through before it answers with a "
+        "cursor to continue.",
+    )
     soft_shutdown_seconds: float = Field(
         30.0, description="A stopping worker lets its task run this long, then requeues it."
     )
