@@ -176,6 +176,11 @@ TASK = Obj({"id": Text, "state": Text}, TASK_FIELDS)
 RESULT = Obj({"id": Text, "state": Text})
 PAGE = Obj({"items": ListOf(TASK)}, {"next_cursor": (Text, NULL)})
 TOKEN = Obj({"access_token": Text}, {"expires_in": (Number, NULL)})
+BULK = Obj(
+    {"results": ListOf(Obj({"id": Text, "outcome": Text}, {"retry_id": (Text, NULL)}))},
+    {"next_cursor": (Text, NULL)},
+)
+"""A bulk action's report (POST /tasks/bulk/...): one result per task."""
 TASK_TYPES = ListOf(Obj({"name": Text, "params_schema": object}, {"description": (Text, NULL)}))
 
 USAGE = Obj(optional={"percent": Number, "used": Number, "total": Number})

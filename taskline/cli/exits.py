@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     FAILURE = 4  # the task ended in FAILURE
     CANCELLED = 5  # the task ended CANCELLED
     UNFINISHED = 6  # `result` of a task that has not ended yet
+    REFUSED = 7  # a bulk cancel, retry or delete refused some of its tasks
 
 
 def for_state(state: str) -> ExitCode:
@@ -65,5 +66,6 @@ EXIT_CODES_HELP = "\n".join(
         (ExitCode.FAILURE, "the task ended in FAILURE"),
         (ExitCode.CANCELLED, "the task ended CANCELLED"),
         (ExitCode.UNFINISHED, "`result`: the task has not ended yet"),
+        (ExitCode.REFUSED, "a bulk cancel, retry or delete: some tasks were refused"),
     )
 )

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from taskline.cli import config
+from taskline.cli import bulk, config
 from taskline.cli.answers import (
     ETA,
     HISTORY,
@@ -102,6 +102,36 @@ Json = Annotated[
     ),
 ]
 TaskId = Annotated[str, typer.Argument(help="The task's id.", show_default=False)]
+TaskIds = Annotated[
+    list[str] | None,
+    typer.Argument(help="The task's id, or several (a bulk action).", show_default=False),
+]
+BULK = "Bulk, by filter (instead of ids)"
+FILTERS = "--state, --name, --line"
+FilterState = Annotated[
+    str | None,
+    typer.Option(
+        "--state",
+        help="Every task in this state (QUEUED, SCHEDULED, STARTED, FAILURE, …).",
+        rich_help_panel=BULK,
+        show_default=False,
+    ),
+]
+FilterName = Annotated[
+    str | None,
+    typer.Option(
+        "--name", help="Every task of this type.", rich_help_panel=BULK, show_default=False
+    ),
+]
+FilterLine = Annotated[
+    str | None,
+    typer.Option(
+        "--line",
+        help="Every task on this line (not with --name).",
+        rich_help_panel=BULK,
+        show_default=False,
+    ),
+]
 Params = Annotated[
     list[str] | None,
     typer.Option(
@@ -222,7 +252,10 @@ def submit(
 @app.command()
 def retry(
     ctx: typer.Context,
-    task_id: TaskId,
+    task_ids: TaskIds = None,
+    state: FilterState = None,
+    name: FilterName = None,
+    line: FilterLine = None,
     wait: Wait = False,
     url: Url = None,
     token: Token = None,
@@ -231,11 +264,56 @@ def retry(
     as_json: Json = False,
 ) -> None:
     """Run a task that ended FAILURE or CANCELLED again, as a new task linked to it (a task
-    is retried once); print the new task, or with --wait follow it to its result."""
+    is retried once); print the new task, or with --wait follow it to its result. Several
+    ids, or a filter, retry each and print a report (exit 7 if any was refused)."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        task = decoded(call(s.client, "POST", f"/tasks/{task_id}/retry"), TASK)
-        code = accepted(s, task, wait)
+        if (task_id := single(task_ids, state, name, line)) is None:
+            if wait:
+                raise CliError("--wait follows one task: give one id", ExitCode.USAGE)
+            code = bulk_action(s, "retry", task_ids, state, name, line)
+        else:
+            task = decoded(call(s.client, "POST", f"/tasks/{task_id}/retry"), TASK)
+            code = accepted(s, task, wait)
     raise typer.Exit(code)
+
+
+def single(
+    task_ids: list[str] | None, state: str | None, name: str | None, line: str | None
+) -> str | None:
+    """The one id of a single action, or None for a bulk one (several ids, or a filter);
+    a usage error for neither, or both."""
+    ids, filtered = task_ids or [], any((state, name, line))
+    if ids and filtered:
+        raise CliError(
+            "give task ids or a filter (--state, --name, --line), not both", ExitCode.USAGE
+        )
+    if not ids and not filtered:
+        raise CliError(
+            "give a task id, several, or a filter (--state, --name, --line)", ExitCode.USAGE
+        )
+    return ids[0] if len(ids) == 1 else None
+
+
+def bulk_action(
+    s: Session,
+    action: str,
+    task_ids: list[str] | None,
+    state: str | None,
+    name: str | None,
+    line: str | None,
+) -> ExitCode:
+    """Send a bulk action, print its report; REFUSED if any task was refused."""
+    query = {
+        k: v for k, v in (("state", state and state.upper()), ("name", name), ("line", line)) if v
+    }
+    results = bulk.act(s.client, action, task_ids or [], query)
+    if s.out.json:
+        s.out.document({"results": results})
+    elif results:
+        s.out.show(bulk.report(results))
+    else:
+        s.out.note("no tasks")
+    return bulk.exit_code(results)
 
 
 @app.command()
@@ -464,17 +542,26 @@ def types(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    task_id: TaskId,
+    task_ids: TaskIds = None,
+    state: FilterState = None,
+    name: FilterName = None,
+    line: FilterLine = None,
     url: Url = None,
     token: Token = None,
     user: User = None,
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """Cancel a task: a waiting one never runs, a running one stops within a second."""
+    """Cancel a task: a waiting one never runs, a running one stops within a second. Several
+    ids, or a filter, cancel each and print a report (exit 7 if any was refused)."""
+    code = ExitCode.OK
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        task = decoded(call(s.client, "POST", f"/tasks/{task_id}/cancel"), TASK)
-        s.out.either(task, summary(task))
+        if (task_id := single(task_ids, state, name, line)) is None:
+            code = bulk_action(s, "cancel", task_ids, state, name, line)
+        else:
+            task = decoded(call(s.client, "POST", f"/tasks/{task_id}/cancel"), TASK)
+            s.out.either(task, summary(task))
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -527,20 +614,29 @@ def priority(
 @app.command()
 def delete(
     ctx: typer.Context,
-    task_id: TaskId,
+    task_ids: TaskIds = None,
+    state: FilterState = None,
+    name: FilterName = None,
+    line: FilterLine = None,
     url: Url = None,
     token: Token = None,
     user: User = None,
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """Forget a task that is not running: record, result, events and history."""
+    """Forget a task that is not running: record, result, events and history. Several ids,
+    or a filter, delete each and print a report (exit 7 if any was refused)."""
+    code = ExitCode.OK
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        call(s.client, "DELETE", f"/tasks/{task_id}")
-        if s.out.json:
-            s.out.document({"id": task_id, "deleted": True})
+        if (task_id := single(task_ids, state, name, line)) is None:
+            code = bulk_action(s, "delete", task_ids, state, name, line)
         else:
-            s.out.text(f"deleted {task_id}")
+            call(s.client, "DELETE", f"/tasks/{task_id}")
+            if s.out.json:
+                s.out.document({"id": task_id, "deleted": True})
+            else:
+                s.out.text(f"deleted {task_id}")
+    raise typer.Exit(code)
 
 
 @app.command()

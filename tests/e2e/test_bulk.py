@@ -3,15 +3,19 @@ not be acted on, a filter paged by its cursor, the TASKLINE_BULK_MAX bound, refu
 viewers, histories, and two bulk cancels of the same tasks at once."""
 
 import functools
+import json
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.client import read, submit, wait_done, wait_state
+from tests.e2e.test_cli import TASKLINE, cli_env
 from tests.processes import Stack
 
 pytestmark = pytest.mark.e2e
@@ -255,3 +259,54 @@ def test_two_bulk_cancels_of_the_same_tasks_cancel_each_once(bulk_stack: Stack) 
                 assert changes == ["created", "cancelled"], changes
             deleted = by_id(alice.post("/tasks/bulk/delete", json={"ids": ids}))
             assert {r["outcome"] for r in deleted.values()} == {"deleted"}
+
+
+def test_the_command_acts_on_several_ids_or_a_filter_and_exits_7_on_a_refusal(
+    bulk_stack: Stack, tmp_path: Path
+) -> None:
+    assert TASKLINE.exists(), f"{TASKLINE} is not installed (pip install -e .)"
+
+    def taskline(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(TASKLINE), *args],
+            env=cli_env(bulk_stack, tmp_path / "config", "alice"),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+
+    with bulk_stack.client("alice") as alice:
+        first, second = postponed(alice, "one"), postponed(alice, "two")
+        done = taskline("cancel", first, second, UNKNOWN_ID)
+        assert done.returncode == 7, done
+        rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()}
+        assert rows[first][0] == rows[second][0] == "cancelled", done.stdout
+        assert rows[UNKNOWN_ID][:1] == ["refused"] and "not found" in done.stdout
+        again = taskline("cancel", first, second)
+        assert again.returncode == 7 and "already ended in CANCELLED" in again.stdout, again
+
+        retried = taskline("retry", "--state", "cancelled", "--name", "reverse", "--json")
+        assert retried.returncode == 0, retried
+        results = json.loads(retried.stdout)["results"]
+        assert {r["id"] for r in results} == {first, second}
+        assert all(r["outcome"] == "retried" for r in results)
+        for result in results:
+            assert read(alice, result["retry_id"])["retry_of"] == result["id"]
+            wait_done(alice, result["retry_id"])
+
+        deleted = taskline("delete", first, second)
+        assert deleted.returncode == 0, deleted
+        assert deleted.stdout.count("deleted") == 2, deleted.stdout
+        assert alice.get(f"/tasks/{first}").status_code == 404
+        retries = [r["retry_id"] for r in results]
+        assert taskline("delete", *retries).returncode == 0
+
+        # Nothing is sent for ids and a filter together, or for neither.
+        for usage in (
+            ("cancel",),
+            ("delete", first, "--state", "QUEUED"),
+            ("retry", first, second, "--wait"),
+        ):
+            refused = taskline(*usage)
+            assert refused.returncode == 2, (usage, refused)
