@@ -157,31 +157,47 @@ class TaskStore:
 
     async def page(
         self,
-        state: str | None,
-        name: str | None,
+        states: list[str],
+        names: list[str],
         owner: str | None,
         limit: int,
         cursor: int | None,
         line: str | None = None,
     ) -> tuple[list[Snapshot], int | None]:
-        """Newest first from the matching index (by name or by line, not both); returns the
-        page and the next cursor."""
+        """Newest first from the matching indexes (by name or by line, not both); returns the
+        page and the next cursor.
+
+        One index per state and name asked (none asked: every state, every name), read in
+        one round trip, each its `limit + 1` newest below the cursor, merged here: the scores
+        are creation sequences, one per task, so the merge is newest first with no task twice
+        and the cursor is the last score given. One index is the plain read of before."""
         top = f"({cursor}" if cursor is not None else "+inf"
+        keys = [
+            self.keys.index(state, name, owner, line)
+            for state in states or [""]
+            for name in names or [""]
+        ]
         with redis_errors():
-            entries = scored(
-                await self.redis.zrevrangebyscore(
-                    self.keys.index(state, name, owner, line),
-                    top,
-                    "-inf",
-                    start=0,
-                    num=limit + 1,
-                    withscores=True,
-                )
-            )
-        more = len(entries) > limit
-        entries = entries[:limit]
-        snapshots = await self.read_many([task_id for task_id, _ in entries])
-        return snapshots, int(entries[-1][1]) if more else None
+            if len(keys) == 1:
+                replies = [
+                    await self.redis.zrevrangebyscore(
+                        keys[0], top, "-inf", start=0, num=limit + 1, withscores=True
+                    )
+                ]
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.zrevrangebyscore(
+                            key, top, "-inf", start=0, num=limit + 1, withscores=True
+                        )
+                    replies = await pipe.execute()
+        found = [entry for reply in replies for entry in scored(reply)]
+        if len(keys) > 1:
+            found = sorted(dict(found).items(), key=lambda entry: entry[1], reverse=True)
+        more = len(found) > limit
+        found = found[:limit]
+        snapshots = await self.read_many([task_id for task_id, _ in found])
+        return snapshots, int(found[-1][1]) if more else None
 
     async def events_after(self, task_id: str, last_id: str) -> list[Entry]:
         """Events of a task after `last_id` ('0' for all)."""

@@ -164,6 +164,13 @@ class Settings(BaseSettings):
         description="The cut parts of all the tasks of one page or snapshot together stay "
         "within this (shorter cuts on larger pages), so a page stays under 1 MiB.",
     )
+    search_most_names: int = Field(
+        20,
+        ge=1,
+        le=100,
+        description="Task names one listing may ask for (`?name=a&name=b`); each name, times "
+        "each state asked, is one index read for the page; 422 beyond.",
+    )
     max_streams_per_user: int = Field(
         20, description="Open event streams and waiting long polls per user; 429 beyond."
     )

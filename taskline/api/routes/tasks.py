@@ -10,7 +10,7 @@ import functools
 import hashlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import (
     APIRouter,
@@ -26,6 +26,7 @@ from fastapi import (
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import StringConstraints
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from taskline.api import control
@@ -44,6 +45,7 @@ from taskline.api.deps import (
 )
 from taskline.api.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidParamsError,
     PreconditionFailedError,
     TasklineError,
@@ -324,34 +326,40 @@ async def read_tasks(
     store: StoreDep,
     settings: SettingsDep,
     user: CurrentUser,
-    state: State | None = None,
-    name: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_]+$")] = None,
+    state: Annotated[list[State] | None, Query()] = None,
+    name: Annotated[
+        list[Annotated[str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9_]+$")]] | None,
+        Query(),
+    ] = None,
+    owner: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     line: Annotated[str | None, Query(max_length=32, pattern=LINE_PATTERN)] = None,
 ) -> TaskPage:
-    """List tasks, newest first, optionally by state and by name or line; page with `cursor`.
+    """List tasks, newest first, by any of several states (`state=A&state=B`), any of
+    several names (`name=a&name=b`) or a line, and (admins and viewers) by `owner`; page
+    with `cursor`.
 
     Large params, progress, results and errors are cut short (`truncated`; the task's own
     URL gives the whole), the more so the larger `limit`: a page stays under 1 MiB."""
     # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
-    index_state = State.STARTED if state is State.PROGRESS else state
-    if name and line:
+    states = sorted({State.STARTED if s is State.PROGRESS else s for s in state or []})
+    names = sorted(set(name or []))
+    if names and line:
         # A query that does not validate: FastAPI's own 422 shape, as the document says.
-        raise RequestValidationError(
-            [
-                {
-                    "type": "value_error",
-                    "loc": ("query", "line"),
-                    "msg": "filter by name or by line, not both: a task type is on one line",
-                    "input": line,
-                }
-            ]
+        _refuse("line", line, "filter by name or by line, not both: a task type is on one line")
+    if len(names) > settings.search_most_names:
+        _refuse(
+            "name",
+            names,
+            f"at most {settings.search_most_names} names (TASKLINE_SEARCH_MOST_NAMES)",
         )
+    if owner is not None and not user.sees(owner):
+        raise ForbiddenError("only an admin or a viewer lists the tasks of another owner")
     snapshots, next_cursor = await store.page(
-        index_state and index_state.value,
-        name,
-        user.owner_filter,
+        [s.value for s in states],
+        names,
+        user.owner_filter if owner is None else owner,
         limit,
         int(cursor) if cursor else None,
         line,
@@ -359,6 +367,13 @@ async def read_tasks(
     return TaskPage(
         items=[task_out(s, budget(settings, limit)) for s in snapshots],
         next_cursor=None if next_cursor is None else str(next_cursor),
+    )
+
+
+def _refuse(field: str, value: object, message: str) -> NoReturn:
+    """A 422 in FastAPI's own shape, for a query that does not validate as a whole."""
+    raise RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
     )
 
 
