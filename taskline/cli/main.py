@@ -453,13 +453,21 @@ def history(
 def list_tasks(
     ctx: typer.Context,
     state: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
-            help="QUEUED, SCHEDULED, STARTED, PROGRESS, SUCCESS, FAILURE or CANCELLED.",
+            help="QUEUED, SCHEDULED, STARTED, PROGRESS, SUCCESS, FAILURE or CANCELLED; "
+            "repeat for any of several.",
             show_default=False,
         ),
     ] = None,
-    name: Annotated[str | None, typer.Option(help="Task type.", show_default=False)] = None,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(help="Task type; repeat for any of several.", show_default=False),
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(help="The tasks of this user (an admin's or a viewer's).", show_default=False),
+    ] = None,
     line: Annotated[
         str | None, typer.Option(help="Line (not with --name).", show_default=False)
     ] = None,
@@ -470,13 +478,15 @@ def list_tasks(
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """List tasks, newest first, as a table."""
+    """List tasks, newest first, as a table; search by states, names, owner or line."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
-        query: dict[str, str] = {}
+        query: dict[str, str | list[str]] = {}
         if state:
-            query["state"] = state.upper()
+            query["state"] = [one.upper() for one in state]
         if name:
             query["name"] = name
+        if owner:
+            query["owner"] = owner
         if line:
             query["line"] = line
         items: list[dict[str, Any]] = []

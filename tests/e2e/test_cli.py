@@ -288,6 +288,25 @@ def test_status_list_and_stats_json_parse(taskline: Run, api: httpx.Client) -> N
     assert table.returncode == 0 and table.stdout.split()[:3] == ["ID", "NAME", "STATE"]
 
 
+def test_list_searches_several_states_names_and_an_owner(
+    taskline: Run, api: httpx.Client, stack: Stack
+) -> None:
+    with stack.client("bob") as bob:
+        reversed_ = submit(bob, "reverse", {"text": "searched"})
+        pi = submit(bob, "leibniz_pi", {"digits": 3})
+        wait_done(bob, reversed_["id"])
+        wait_done(bob, pi["id"])
+    args = ["--name", "reverse", "--name", "leibniz_pi", "--state", "success", "--state", "failure"]
+    listed = taskline("--json", "list", *args, "--owner", "bob", "--limit", "500")
+    assert listed.returncode == 0, listed.stderr
+    items = json.loads(listed.stdout)["items"]
+    assert {reversed_["id"], pi["id"]} <= {i["id"] for i in items}
+    assert {i["owner"] for i in items} == {"bob"}
+    assert {i["state"] for i in items} <= {"SUCCESS", "FAILURE"}
+    refused = taskline("list", "--owner", "bob", user="alice")
+    assert refused.returncode == 3 and "owner" in refused.stderr
+
+
 def test_workers_shows_the_active_worker_its_task_and_its_host(
     taskline: Run, api: httpx.Client, stack: Stack
 ) -> None:
