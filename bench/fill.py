@@ -16,10 +16,13 @@ from taskline.core.records import Keys
 from taskline.core.transitions import Transitions
 
 BATCH = 2000
+# When a cancelled stored task would be forgotten: never, while a run lasts.
+FOREVER_MS = 2**52
 
 
-def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
-    """Create `count` QUEUED tasks of `owner` under `prefix`; returns the seconds it took."""
+def fill(client: redis.Redis, prefix: str, count: int, owner: str, cancel_every: int = 0) -> float:
+    """Create `count` QUEUED tasks of `owner` under `prefix` (every `cancel_every`-th then
+    cancelled, for searches by state); returns the seconds it took."""
     transitions = Transitions(client, Keys(prefix))
     start = time.perf_counter()
     made = 0
@@ -28,8 +31,9 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
             for i in range(made, min(count, made + BATCH)):
                 name = "reverse" if i % 2 else "leibniz_pi"
                 params = {"text": f"text {i}"} if i % 2 else {"digits": 6}
+                task_id = str(uuid.uuid4())
                 create = transitions.calls.create(
-                    str(uuid.uuid4()),
+                    task_id,
                     name,
                     params,
                     5,
@@ -41,6 +45,9 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str) -> float:
                     None,
                 )
                 transitions.queue(pipe, create)
+                if cancel_every and i % cancel_every == 0:
+                    cancel = transitions.calls.cancel(task_id, 0, FOREVER_MS)
+                    transitions.queue(pipe, cancel)
             pipe.execute()
         made = min(count, made + BATCH)
     return time.perf_counter() - start

@@ -472,7 +472,28 @@ def markdown_table(results: dict[str, Any]) -> str:
         if info.reference:
             ref = f"{info.reference_label}: {fmt(lookup(figures, info.reference))}"
         lines.append(f"| {info.label} | {fmt(lookup(figures, info.path))} | {ref} |")
-    return "\n".join(lines)
+    return "\n".join(lines + search_table(figures))
+
+
+def search_table(figures: dict[str, Any]) -> list[str]:
+    """The searches of `GET /tasks` (a page of 50), p50 and p95 against the p50 target."""
+    search = figures.get("search")
+    if not search:
+        return []
+    target = search["target_p50_ms"]
+    lines = [
+        "",
+        f"| search, page of 50 among {search['stored']:,} stored | query | p50 ms "
+        f"[min–max] | p95 ms [min–max] | p50 ≤ {target} ms |",
+        "|---|---|---|---|---|",
+    ]
+    for label, found in search["searches"].items():
+        met = "**met**" if found["p50_ms"]["median"] <= target else "**missed**"
+        lines.append(
+            f"| {label} | `{found['query']}` | {fmt(found['p50_ms'])} | "
+            f"{fmt(found['p95_ms'])} | {met} |"
+        )
+    return lines
 
 
 def markdown(results: dict[str, Any]) -> str:

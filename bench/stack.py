@@ -154,7 +154,7 @@ def deployments(names: list[str], logs: Path) -> dict[str, Deployment]:
 
 def cleanup(tag: str) -> dict[str, int]:
     """Delete every queue, exchange and Redis key of a run tag."""
-    names = ("main", "bare", "monitored", "list1k", "list100k", "lines", "lines.serials")
+    names = ("main", "bare", "monitored", "list1k", "list100k", "search", "lines", "lines.serials")
     queues = [f"bench-{tag}-{name}" for name in names]
     deleted = remove(BROKER_URL, REDIS_URL, queues, f"bench-{tag}-*")
     return {"queues": len(queues), "keys": deleted}

@@ -1123,6 +1123,59 @@ def phase_lines(ctx: Context) -> None:
     }
 
 
+# The searches of the search figure: (label, query of a page of 50).
+SEARCHES = [
+    ("one state (the single-index path)", "state=CANCELLED"),
+    ("several states", "state=CANCELLED&state=FAILURE&state=SUCCESS"),
+    ("name + state", "name=reverse&state=CANCELLED"),
+    ("names + states", "name=reverse&name=leibniz_pi&state=QUEUED&state=CANCELLED"),
+    ("owner + states", f"owner={USER}&state=QUEUED&state=CANCELLED"),
+]
+
+
+def phase_search(ctx: Context) -> None:
+    """GET /tasks searches (a page of 50) among 100,000 stored tasks, every fifth cancelled."""
+    o = ctx.opts
+    large = ctx.deps["search"]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    large.start_api(port)
+    auth = {"Authorization": f"Bearer {large.token(url)}"}
+    client = redis.Redis.from_url(REDIS_URL)
+    seconds = fill(client, large.prefix, o.stored, USER, cancel_every=5)
+    client.close()
+    ctx.log(f"stored {o.stored} tasks in Redis in {seconds:.1f} s")
+    figures: dict[str, Any] = {}
+    for label, query in SEARCHES:
+        request = Request(f"{url}/tasks?limit=50&{query}", headers=auth)
+        runs = [
+            checked(closed_loop(request, o.list_seconds, connections=1, threads=1), {200}, label)
+            for _ in range(o.runs)
+        ]
+        figures[label] = {
+            "query": query,
+            "p50_ms": stats([r["p50_ms"] for r in runs]),
+            "p95_ms": stats([r["p95_ms"] for r in runs]),
+        }
+        ctx.log(
+            f"search {label}: p50 {figures[label]['p50_ms']['median']:.2f} ms, "
+            f"p95 {figures[label]['p95_ms']['median']:.2f} ms"
+        )
+    ctx.figures["search"] = {
+        "stored": o.stored,
+        "method": "wrk, 1 connection, closed loop, GET /tasks?limit=50&… as an admin, "
+        "every fifth task CANCELLED, the rest QUEUED, names alternating",
+        "target_p50_ms": 10,
+        "searches": figures,
+    }
+
+
+def search_alone(ctx: Context) -> None:
+    """`--only search`: the search figure alone (no worker)."""
+    with ctx.phase("search"):
+        phase_search(ctx)
+
+
 def main_api_memory(ctx: Context) -> None:
     """RSS of the main 1-process API after everything it served."""
     store = redis.Redis.from_url(REDIS_URL)
@@ -1142,7 +1195,7 @@ def main_api_memory(ctx: Context) -> None:
 def run(opts: Options) -> dict[str, Any]:
     """Every phase, in an order that needs the fewest restarts; always cleans up."""
     started = time.monotonic()
-    deps = deployments(["main", "bare", "monitored", "list1k", "list100k", "lines"], LOGS)
+    deps = deployments(["main", "bare", "monitored", "list1k", "list100k", "lines", "search"], LOGS)
     ctx = Context(opts, deps)
     ctx.log(f"run tag {ctx.main.tag}, logs in {LOGS.relative_to(procs.ROOT)}")
     try:
@@ -1184,6 +1237,9 @@ def run(opts: Options) -> dict[str, Any]:
         procs.stop_all()
         with ctx.phase("listing"):
             phase_listing(ctx)
+        procs.stop_all()
+        with ctx.phase("search"):
+            phase_search(ctx)
     finally:
         procs.stop_all()
         cleaned = cleanup(ctx.main.tag)
@@ -1280,6 +1336,7 @@ ALONE: dict[str, tuple[list[str], Callable[[Context], None], bool]] = {
     "lines": (["lines"], lines_alone, False),
     "predict": ([], predict_alone, True),
     "metrics": ([], metrics_alone, False),
+    "search": (["search"], search_alone, False),
 }
 
 
@@ -1323,7 +1380,7 @@ def main() -> None:
         "task; takeover: a standby taking over from a killed worker; access: the access "
         "log's cost to reads and submissions; lines: two lines' throughput side by side; "
         "predict: the error of expected starts and ends; metrics: the Prometheus counters' "
-        "cost)",
+        "cost; search: GET /tasks searches among 100,000 stored)",
     )
     args = parser.parse_args()
     opts = Options(profile=args.profile, only=args.only)

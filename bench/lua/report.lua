@@ -28,8 +28,9 @@ function done(summary, latency, requests)
   io.write(string.format(
     'BENCH {"requests":%d,"duration_s":%.6f,"errors_connect":%d,"errors_read":%d,' ..
     '"errors_write":%d,"errors_timeout":%d,"errors_status":%d,"p50_ms":%.3f,"p90_ms":%.3f,' ..
-    '"p99_ms":%.3f,"max_ms":%.3f,"mean_ms":%.3f,"statuses":{%s}}\n',
+    '"p95_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f,"mean_ms":%.3f,"statuses":{%s}}\n',
     summary.requests, summary.duration / 1e6, e.connect, e.read, e.write, e.timeout, e.status,
-    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3, latency:percentile(99) / 1e3,
+    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3,
+    latency:percentile(95) / 1e3, latency:percentile(99) / 1e3,
     latency.max / 1e3, latency.mean / 1e3, table.concat(parts, ",")))
 end
