@@ -176,6 +176,12 @@ class Keys:
         family = self.index_family(name, owner, line)
         return f"{family}state:{state}" if state else f"{family}all"
 
+    def search(self, kind: str) -> str:
+        """A search index of every task (core/lua/task.lua): `ids` (score 0, for prefixes by
+        ZRANGEBYLEX), `created` (by creation ms), `finished` (a task in a final state, by
+        when it got there, ms)."""
+        return f"{self.index_family()}{kind}"
+
     def index_family(
         self, name: str | None = None, owner: str | None = None, line: str | None = None
     ) -> str:

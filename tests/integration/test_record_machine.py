@@ -10,7 +10,8 @@ lease lapses, a redelivered message, a stale run writing late, the confirm of an
 lost run put back in line, a message sent by name without a turn, a retry asked twice or
 after its retry was deleted, of a task gone meanwhile. A small model of each record says what
 every call must answer (a creation refused changes nothing), and after every step the
-invariants are read back from Redis: one state per task, in the indexes, its line, the
+invariants are read back from Redis: one state per task, in the indexes (and every kept task
+in exactly its search indexes, a forgotten one in none), its line, the
 postponed set and the outbox alike, and in no other line's; no serial range reserved twice,
 and none given back or changed once its task ran; a retried task is postponed with its
 failures recorded, oldest first, each with the attempt that failed; Celery's state of a task
@@ -126,6 +127,8 @@ HOOKS = "FAILURE=http://hooks.example/failed"
 # Failures a record keeps: fewer than the API's, so that the older ones are seen to go.
 ERRORS_KEPT = 1
 
+# The search indexes of every task (core/lua/task.lua).
+SEARCH_INDEXES = ("ids", "created", "finished")
 # What the invariants read, in one round trip: per key its type and, by that type, a sorted
 # set's members and scores, a hash's fields, a string, a list's length, a stream's entries
 # from ARGV[1] on; false when missing.
@@ -1365,6 +1368,7 @@ class RecordMachine(RuleBasedStateMachine):
         when missing: one round trip, by READ."""
         keys = self.keys
         names = [keys.line_events, *self.index_keys, *(keys.ledger(ledger) for ledger in LEDGERS)]
+        names += [keys.search(kind) for kind in SEARCH_INDEXES]
         for sets in self.lines.values():
             names += [sets.line, sets.scheduled, sets.outbox, sets.cancelling, sets.expiry]
         names += [keys.webhooks, keys.webhook_deliveries, keys.webhook_deliveries_by_task]
@@ -1387,6 +1391,7 @@ class RecordMachine(RuleBasedStateMachine):
     def agrees_with_redis(self) -> None:
         found = self._read()
         self._one_state_per_task(found)
+        self._in_exactly_its_search_indexes(found)
         self._records_agree(found)
         self._line_postponed_outbox_agree(found)
         self._no_serial_issued_twice(found)
@@ -1413,6 +1418,23 @@ class RecordMachine(RuleBasedStateMachine):
                         s for s, key in zip(State, index, strict=True) if task_id in members[key]
                     ]
                     assert states == [task.state], (task_id, owner, line)
+
+    def _in_exactly_its_search_indexes(self, found: dict[str, Any]) -> None:
+        """Every kept task is in the id and creation indexes, and in the end index while its
+        state is final, by the time its record says it ended (not before it was created); a
+        deleted task is in none."""
+        members = {kind: dict(found[self.keys.search(kind)] or []) for kind in SEARCH_INDEXES}
+        assert set(members["ids"]) == set(self.model)
+        assert set(members["ids"].values()) <= {0.0}
+        assert set(members["created"]) == set(self.model)
+        ended = {task_id for task_id, task in self.model.items() if task.state in TERMINAL}
+        assert set(members["finished"]) == ended
+        for task_id in ended:
+            finished_at = found[self.keys.task(task_id)]["finished_at"]
+            at = datetime.fromisoformat(finished_at.replace("Z", "+00:00"))
+            # NOW and NOW_MS are read from the clock one after the other: a moment apart
+            assert abs(members["finished"][task_id] - at.timestamp() * 1000) < 1000, task_id
+            assert members["finished"][task_id] >= members["created"][task_id], task_id
 
     def _records_agree(self, found: dict[str, Any]) -> None:
         """Each record says what the model says; its lease is held by its running attempt

@@ -1,5 +1,6 @@
 -- delete: forget a task that is not running: record, result, events, history, pages,
--- indexes; a reserved range it never used goes back to the ledger.
+-- indexes (its families' and the search indexes of task.lua); a reserved range it never
+-- used goes back to the ledger.
 --
 -- KEYS, ARGV[1..4]: those of task.lua.
 -- KEYS[15] deliveries   webhook deliveries still to make (worker.webhooks), by due ms
@@ -27,6 +28,9 @@ local fams = families()
 for _, fam in ipairs(fams) do
   redis.call('ZREM', fam .. 'all', ID)
   redis.call('ZREM', fam .. 'state:' .. state, ID)
+end
+for _, kind in ipairs({'ids', 'created', 'finished'}) do
+  redis.call('ZREM', search_index(kind), ID)
 end
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX, EXPIRY, CANCELLING, WEBHOOKS}) do
   redis.call('ZREM', key, ID)

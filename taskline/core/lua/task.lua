@@ -16,7 +16,11 @@
 --
 -- Index keys: a record carries `families`, the JSON list of its index families written at
 -- creation from core.records.Keys.families; `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S`
--- are the sorted sets of each (score: the creation sequence).
+-- are the sorted sets of each (score: the creation sequence). Beside the families, under the
+-- first (all tasks, `PREFIX .. 'index:'`; core.records.Keys.search), the search indexes:
+-- `ids` (every task's id, score 0: prefixes by ZRANGEBYLEX), `created` (every task by its
+-- creation ms) and `finished` (every task in a final state, by when it got there, ms). A
+-- task is in them from its creation (index_all) until it is deleted (delete.lua).
 
 local REC, EVENTS, HISTORY, LINE = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local OUTBOX, SCHEDULED, EXPIRY, CANCELLING = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
@@ -52,20 +56,35 @@ local function families()
   return record.families, record.seq
 end
 
+local FINAL = {SUCCESS = true, FAILURE = true, CANCELLED = true}
+
+local function search_index(kind)
+  -- a search index (ids, created, finished): under the first family, of all tasks
+  return families()[1] .. kind
+end
+
 local function move_state(old, new, fields)
-  -- the record's state and its index entries; `fields`, more of the record's fields to set
-  -- with it (a flat list of names and values)
+  -- the record's state and its index entries (and its end ms, in a final state);
+  -- `fields`, more of the record's fields to set with it (a flat list of names and values)
   local fams, seq = families()
   for _, fam in ipairs(fams) do
     if old then redis.call('ZREM', fam .. 'state:' .. old, ID) end
     redis.call('ZADD', fam .. 'state:' .. new, seq, ID)
   end
+  if FINAL[new] then
+    redis.call('ZADD', search_index('finished'), NOW_MS, ID)
+  elseif old and FINAL[old] then
+    redis.call('ZREM', search_index('finished'), ID)
+  end
   redis.call('HSET', REC, 'state', new, unpack(fields or {}))
 end
 
 local function index_all()
+  -- a new record in its families' `all` sets and in the search indexes of every task
   local fams, seq = families()
   for _, fam in ipairs(fams) do redis.call('ZADD', fam .. 'all', seq, ID) end
+  redis.call('ZADD', search_index('ids'), 0, ID)
+  redis.call('ZADD', search_index('created'), NOW_MS, ID)
 end
 
 local function line_event(kind, state, extra)
