@@ -106,7 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         keys = Keys(settings.key_prefix)
         app.state.store = TaskStore(
-            redis, keys, round(settings.worker_expiry_seconds * 1000), lines_of(settings)
+            redis,
+            keys,
+            round(settings.worker_expiry_seconds * 1000),
+            lines_of(settings),
+            most_examined=settings.search_most_examined,
         )
         # First: it refuses users whose names are not allowed, before anything else starts.
         app.state.authenticator = Authenticator(settings, app.state.store)

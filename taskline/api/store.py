@@ -58,6 +58,35 @@ class Sizes:
     workers: int
 
 
+@dataclass(frozen=True, slots=True)
+class Search:
+    """What a listing asks for (GET /tasks): any of `states`, any of `names`, an owner, a
+    line, creation and end time ranges (ms: at or after, before; None unbounded), an id
+    prefix."""
+
+    states: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    owner: str | None = None
+    line: str | None = None
+    created: tuple[int | None, int | None] = (None, None)
+    finished: tuple[int | None, int | None] = (None, None)
+    id_prefix: str = ""
+
+
+class TooBroadError(Exception):
+    """An id prefix that more tasks start with than a search examines."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(most)
+        self.most = most
+
+
+def _within(at: float | None, bounds: tuple[int | None, int | None]) -> bool:
+    """Whether an end time (ms, None: not ended) is in a range (at or after, before)."""
+    after, before = bounds
+    return at is not None and (after is None or at >= after) and (before is None or at < before)
+
+
 class TaskStore:
     """Reads task records and changes them through the transition scripts, each on its
     task's line (`of(line)`); `transitions` are the main line's, and read every line."""
@@ -68,8 +97,10 @@ class TaskStore:
         keys: Keys,
         worker_expiry_ms: int = 10_000,
         lines: Lines | None = None,
+        most_examined: int = 1000,
     ) -> None:
         self.redis = redis
+        self.most_examined = most_examined  # ids one search call examines beside the indexes
         self.keys = keys
         self.worker_expiry_ms = worker_expiry_ms  # a worker silent this long is gone
         self.lines = lines or parse_lines("", "")
@@ -156,48 +187,152 @@ class TaskStore:
             return await self.transitions.read(task_ids)
 
     async def page(
-        self,
-        states: list[str],
-        names: list[str],
-        owner: str | None,
-        limit: int,
-        cursor: int | None,
-        line: str | None = None,
+        self, search: Search, limit: int, cursor: int | None
     ) -> tuple[list[Snapshot], int | None]:
-        """Newest first from the matching indexes (by name or by line, not both); returns the
-        page and the next cursor.
+        """Newest first, the tasks a search finds through the indexes; returns the page and
+        the next cursor (a creation sequence: the page's last, or the last examined).
 
-        One index per state and name asked (none asked: every state, every name), read in
-        one round trip, each its `limit + 1` newest below the cursor, merged here: the scores
-        are creation sequences, one per task, so the merge is newest first with no task twice
-        and the cursor is the last score given. One index is the plain read of before."""
-        top = f"({cursor}" if cursor is not None else "+inf"
+        One index per state and name asked (none asked: every state, every name) of the
+        family the owner and line pick, each read for its `limit + 1` newest below the
+        cursor in one round trip, merged here: the scores are creation sequences, one per
+        task, so the merge is newest first with no task twice. One index is the plain read
+        of before. A creation time range bounds the sequences (`created`, the index of
+        creation times, names the first and last task in it). An id prefix takes its
+        candidates from `ids` (at most `most_examined`, else TooBroadError), and a finished time
+        range is checked on `finished` for at most `most_examined` tasks of the indexes a
+        call: a page may then come short, with a cursor to go on from.
+        """
         keys = [
-            self.keys.index(state, name, owner, line)
-            for state in states or [""]
-            for name in names or [""]
+            self.keys.index(state, name, search.owner, search.line)
+            for state in search.states or [""]
+            for name in search.names or [""]
         ]
         with redis_errors():
-            if len(keys) == 1:
-                replies = [
-                    await self.redis.zrevrangebyscore(
-                        keys[0], top, "-inf", start=0, num=limit + 1, withscores=True
-                    )
-                ]
+            low, high = await self._created_bounds(search.created)
+            if cursor is not None:
+                high = cursor - 1 if high is None else min(high, cursor - 1)
+            if low is not None and high is not None and low > high:
+                return [], None
+            if search.id_prefix:
+                found, more, last = await self._by_prefix(keys, search, low, high, limit)
+            elif search.finished != (None, None):
+                found, more, last = await self._examined(keys, search, low, high, limit)
             else:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.zrevrangebyscore(
-                            key, top, "-inf", start=0, num=limit + 1, withscores=True
-                        )
-                    replies = await pipe.execute()
+                found = await self._newest(keys, low, high, limit + 1)
+                more, last = len(found) > limit, None
+        found = found[:limit]
+        snapshots = await self.read_many([task_id for task_id, _ in found])
+        if more:
+            return snapshots, int(found[-1][1]) if found else last
+        return snapshots, last
+
+    async def _newest(
+        self, keys: list[str], low: int | None, high: int | None, count: int
+    ) -> list[tuple[str, float]]:
+        """The `count` newest of the indexes `keys` between two sequences (both included)."""
+        top = "+inf" if high is None else high
+        bottom = "-inf" if low is None else low
+        if len(keys) == 1:
+            replies = [
+                await self.redis.zrevrangebyscore(
+                    keys[0], top, bottom, start=0, num=count, withscores=True
+                )
+            ]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.zrevrangebyscore(key, top, bottom, start=0, num=count, withscores=True)
+                replies = await pipe.execute()
         found = [entry for reply in replies for entry in scored(reply)]
         if len(keys) > 1:
             found = sorted(dict(found).items(), key=lambda entry: entry[1], reverse=True)
-        more = len(found) > limit
-        found = found[:limit]
-        snapshots = await self.read_many([task_id for task_id, _ in found])
-        return snapshots, int(found[-1][1]) if more else None
+        return found[:count]
+
+    async def _created_bounds(
+        self, created: tuple[int | None, int | None]
+    ) -> tuple[int | None, int | None]:
+        """The first and last creation sequence of a creation time range (ms, at or after,
+        before); None where unbounded, (1, 0) when no task was created in it."""
+        after, before = created
+        if after is None and before is None:
+            return None, None
+        index = self.keys.search("created")
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(index, "-inf" if after is None else after, "+inf", start=0, num=1)
+            pipe.zrevrangebyscore(
+                index, "+inf" if before is None else f"({before}", "-inf", start=0, num=1
+            )
+            first, last = await pipe.execute()
+        if not first or not last:
+            return 1, 0
+        seqs = await self.redis.zmscore(self.keys.index(), [text(first[0]), text(last[0])])
+        if seqs[0] is None or seqs[1] is None:
+            return 1, 0
+        return (
+            None if after is None else int(seqs[0]),
+            None if before is None else int(seqs[1]),
+        )
+
+    async def _by_prefix(
+        self, keys: list[str], search: Search, low: int | None, high: int | None, limit: int
+    ) -> tuple[list[tuple[str, float]], bool, int | None]:
+        """The tasks whose id starts with the prefix, in the indexes `keys`, newest first."""
+        prefix = search.id_prefix.encode()
+        ids = texts(
+            await self.redis.zrangebylex(
+                self.keys.search("ids"),
+                b"[" + prefix,
+                b"[" + prefix + b"\xff",
+                start=0,
+                num=self.most_examined + 1,
+            )
+        )
+        if len(ids) > self.most_examined:
+            raise TooBroadError(self.most_examined)
+        if not ids:
+            return [], False, None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zmscore(key, ids)
+            if search.finished != (None, None):
+                pipe.zmscore(self.keys.search("finished"), ids)
+            replies = await pipe.execute()
+        ended = replies.pop() if search.finished != (None, None) else [0.0] * len(ids)
+        seq: dict[str, float] = {}
+        for reply in replies:
+            for task_id, score in zip(ids, reply, strict=True):
+                if score is not None:
+                    seq[task_id] = score
+        kept = [
+            (task_id, seq[task_id])
+            for task_id, at in zip(ids, ended, strict=True)
+            if task_id in seq
+            and (low is None or seq[task_id] >= low)
+            and (high is None or seq[task_id] <= high)
+            and (search.finished == (None, None) or _within(at, search.finished))
+        ]
+        kept.sort(key=lambda entry: entry[1], reverse=True)
+        return kept, len(kept) > limit, None
+
+    async def _examined(
+        self, keys: list[str], search: Search, low: int | None, high: int | None, limit: int
+    ) -> tuple[list[tuple[str, float]], bool, int | None]:
+        """The newest tasks of the indexes `keys` that ended in the finished range, among at
+        most `most_examined` of them: (found, more, the cursor after the last examined)."""
+        examined = await self._newest(keys, low, high, self.most_examined)
+        if not examined:
+            return [], False, None
+        ended = await self.redis.zmscore(
+            self.keys.search("finished"), [task_id for task_id, _ in examined]
+        )
+        kept = [
+            entry for entry, at in zip(examined, ended, strict=True) if _within(at, search.finished)
+        ]
+        if len(kept) > limit:
+            return kept, True, None
+        if len(examined) == self.most_examined:  # maybe more below: go on from the last
+            return kept, False, int(examined[-1][1])
+        return kept, False, None
 
     async def events_after(self, task_id: str, last_id: str) -> list[Entry]:
         """Events of a task after `last_id` ('0' for all)."""

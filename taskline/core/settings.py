@@ -171,6 +171,14 @@ class Settings(BaseSettings):
         description="Task names one listing may ask for (`?name=a&name=b`); each name, times "
         "each state asked, is one index read for the page; 422 beyond.",
     )
+    search_most_examined: int = Field(
+        1000,
+        ge=10,
+        le=100_000,
+        description="Tasks one listing call examines beside the indexes: the tasks an id "
+        "prefix names (a 422 beyond: a longer prefix), and those checked against a finished "
+        "time range (a page may then come short, with a cursor to go on from).",
+    )
     max_streams_per_user: int = Field(
         20, description="Open event streams and waiting long polls per user; 429 beyond."
     )

@@ -1,6 +1,8 @@
-"""Searching the listing: several states, several names, an owner, merged from the indexes."""
+"""Searching the listing: several states, several names, an owner, creation and end time
+ranges, an id prefix; each through the indexes."""
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -102,6 +104,9 @@ def test_bad_searches_are_refused_with_a_detail(make_stack: Callable[..., Stack]
             {"name": ["bad name"]},
             {"owner": "no:colons"},
             {"name": "reverse", "line": "main"},
+            {"created_after": "yesterday"},
+            {"finished_before": "2026-13-01T00:00:00Z"},
+            {"id_prefix": "no spaces"},
         ):
             reply = admin.get("/tasks", params=query)
             assert reply.status_code == 422, query
@@ -142,3 +147,48 @@ def test_a_deleted_task_leaves_no_index_entry(make_stack: Callable[..., Stack]) 
         assert all(stack.redis.zscore(key, cancelled[0]) is None for key in indexes)
         assert cancelled[0] not in pages(admin, state=["CANCELLED", "QUEUED"], owner="alice")
         assert cancelled[1] in pages(admin, state=["CANCELLED", "QUEUED"])
+
+
+def test_time_ranges_and_id_prefixes(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(TASKLINE_SEARCH_MOST_EXAMINED="12")
+    stack.start("api")
+    made = store_tasks(stack, 120)
+    # one process wrote them: creation times never go back as the sequence goes on
+    created = dict(stack.redis.zrange(stack.key("index:created"), 0, -1, withscores=True))
+    ended = dict(stack.redis.zrange(stack.key("index:finished"), 0, -1, withscores=True))
+    assert set(created) == {row[0] for row in made}
+    assert set(ended) == {row[0] for row in made if row[3] == "CANCELLED"}
+    newest_first = [row[0] for row in reversed(made)]
+    at = created["task-0040"]
+    until = created["task-0090"]
+    iso = datetime.fromtimestamp(at / 1000, UTC).isoformat(timespec="milliseconds")
+    with stack.client() as admin, stack.client("bob") as bob:
+        after = [t for t in newest_first if created[t] >= at]
+        assert pages(admin, created_after=iso.replace("+00:00", "Z")) == after
+        assert pages(admin, created_after=f"{at / 1000:.3f}") == after
+        between = [t for t in after if created[t] < until]
+        assert pages(admin, created_after=iso, created_before=str(until / 1000)) == between
+        assert pages(admin, created_before="0") == []
+        # bob's cancelled tasks created in the range
+        assert pages(bob, created_after=iso, state=["CANCELLED"]) == [
+            t for t in after if t in ended and int(t[-4:]) % 2
+        ]
+        # an end time range: checked on at most 12 tasks a call, pages may come short
+        since = sorted(ended.values())[len(ended) // 2]
+        finished = [t for t in newest_first if t in ended and ended[t] >= since]
+        assert pages(admin, finished_after=str(since / 1000)) == finished
+        assert pages(admin, finished_after=str(since / 1000), limit=2) == finished
+        short = admin.get("/tasks", params={"finished_after": "9999999999"}).json()
+        assert short["items"] == [] and short["next_cursor"] is not None
+        # id prefixes, alone and with the other filters
+        assert pages(admin, id_prefix="task-001", limit=3) == [
+            f"task-{i:04d}" for i in range(19, 9, -1)
+        ]
+        assert pages(admin, id_prefix="task-001", state=["CANCELLED"]) == ["task-0015", "task-0010"]
+        assert pages(bob, id_prefix="task-001") == [f"task-{i:04d}" for i in (19, 17, 15, 13, 11)]
+        assert pages(admin, id_prefix="task-0015", finished_after=str(since / 1000)) == [
+            t for t in ["task-0015"] if t in finished
+        ]
+        assert pages(admin, id_prefix="nothing") == []
+        broad = admin.get("/tasks", params={"id_prefix": "task-0"})
+        assert broad.status_code == 422 and "longer prefix" in str(broad.json()["detail"])

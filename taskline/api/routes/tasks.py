@@ -10,6 +10,7 @@ import functools
 import hashlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 from fastapi import (
@@ -72,7 +73,7 @@ from taskline.api.schemas import (
     resume_point,
     task_out,
 )
-from taskline.api.store import TaskStore, redis_errors
+from taskline.api.store import Search, TaskStore, TooBroadError, redis_errors
 from taskline.api.streams import Fence, StreamSlots
 from taskline.api.submit import (
     Submitter,
@@ -112,6 +113,7 @@ _AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "Not authenticate
 MAX_WAIT_SECONDS = 60
 IDEMPOTENCY_KEY_MAX = 200
 MAX_PAGE = 500
+_MOMENT = "ISO-8601 (UTC unless it says) or seconds since the epoch."
 # A cancel answers once the task has stopped, or after this long with its current state.
 CANCEL_ANSWER_SECONDS = 2.0
 KEEPALIVE_SECONDS = 15.0
@@ -332,13 +334,20 @@ async def read_tasks(
         Query(),
     ] = None,
     owner: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")] = None,
+    created_after: Annotated[str | None, Query(max_length=40, description=_MOMENT)] = None,
+    created_before: Annotated[str | None, Query(max_length=40, description=_MOMENT)] = None,
+    finished_after: Annotated[str | None, Query(max_length=40, description=_MOMENT)] = None,
+    finished_before: Annotated[str | None, Query(max_length=40, description=_MOMENT)] = None,
+    id_prefix: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     line: Annotated[str | None, Query(max_length=32, pattern=LINE_PATTERN)] = None,
 ) -> TaskPage:
     """List tasks, newest first, by any of several states (`state=A&state=B`), any of
-    several names (`name=a&name=b`) or a line, and (admins and viewers) by `owner`; page
-    with `cursor`.
+    several names (`name=a&name=b`) or a line, (admins and viewers) by `owner`, by creation
+    and end time ranges (at or after, before) and by id prefix; page with `cursor`. A page
+    that checked its bound of tasks against an end time range may come short (even empty)
+    with a `next_cursor`: go on from it.
 
     Large params, progress, results and errors are cut short (`truncated`; the task's own
     URL gives the whole), the more so the larger `limit`: a page stays under 1 MiB."""
@@ -356,18 +365,51 @@ async def read_tasks(
         )
     if owner is not None and not user.sees(owner):
         raise ForbiddenError("only an admin or a viewer lists the tasks of another owner")
-    snapshots, next_cursor = await store.page(
-        [s.value for s in states],
-        names,
-        user.owner_filter if owner is None else owner,
-        limit,
-        int(cursor) if cursor else None,
-        line,
+    search = Search(
+        states=tuple(s.value for s in states),
+        names=tuple(names),
+        owner=user.owner_filter if owner is None else owner,
+        line=line,
+        created=(
+            _moment("created_after", created_after),
+            _moment("created_before", created_before),
+        ),
+        finished=(
+            _moment("finished_after", finished_after),
+            _moment("finished_before", finished_before),
+        ),
+        id_prefix=id_prefix or "",
     )
+    try:
+        snapshots, next_cursor = await store.page(search, limit, int(cursor) if cursor else None)
+    except TooBroadError as exc:
+        _refuse(
+            "id_prefix",
+            id_prefix,
+            f"more than {exc.most} tasks start with it (TASKLINE_SEARCH_MOST_EXAMINED): "
+            "give a longer prefix",
+        )
     return TaskPage(
         items=[task_out(s, budget(settings, limit)) for s in snapshots],
         next_cursor=None if next_cursor is None else str(next_cursor),
     )
+
+
+def _moment(field: str, value: str | None) -> int | None:
+    """A time bound as epoch ms, from ISO-8601 (UTC unless it says) or seconds since the
+    epoch; a 422 for anything else."""
+    if value is None:
+        return None
+    try:
+        try:
+            return round(float(value) * 1000)
+        except ValueError:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return round(moment.timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):
+        _refuse(field, value, "a moment is ISO-8601 (2026-12-05T10:00:00Z) or epoch seconds")
 
 
 def _refuse(field: str, value: object, message: str) -> NoReturn:
