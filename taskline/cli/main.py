@@ -449,6 +449,11 @@ def history(
         s.out.either(entries, history_view(entries))
 
 
+_MOMENT_OPTION = typer.Option(
+    help="ISO-8601 (UTC unless it says) or epoch seconds.", show_default=False
+)
+
+
 @app.command(name="list")
 def list_tasks(
     ctx: typer.Context,
@@ -471,6 +476,13 @@ def list_tasks(
     line: Annotated[
         str | None, typer.Option(help="Line (not with --name).", show_default=False)
     ] = None,
+    created_after: Annotated[str | None, _MOMENT_OPTION] = None,
+    created_before: Annotated[str | None, _MOMENT_OPTION] = None,
+    finished_after: Annotated[str | None, _MOMENT_OPTION] = None,
+    finished_before: Annotated[str | None, _MOMENT_OPTION] = None,
+    id_prefix: Annotated[
+        str | None, typer.Option(help="Ids that start with this.", show_default=False)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many tasks, newest first.")] = 50,
     url: Url = None,
     token: Token = None,
@@ -478,7 +490,8 @@ def list_tasks(
     password: Password = None,
     as_json: Json = False,
 ) -> None:
-    """List tasks, newest first, as a table; search by states, names, owner or line."""
+    """List tasks, newest first, as a table; search by states, names, owner, line, creation
+    and end times (at or after, before) and id prefix."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
         query: dict[str, str | list[str]] = {}
         if state:
@@ -489,6 +502,14 @@ def list_tasks(
             query["owner"] = owner
         if line:
             query["line"] = line
+        bounds = {
+            "created_after": created_after,
+            "created_before": created_before,
+            "finished_after": finished_after,
+            "finished_before": finished_before,
+            "id_prefix": id_prefix,
+        }
+        query.update({field: value for field, value in bounds.items() if value})
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while len(items) < limit:

@@ -305,6 +305,24 @@ def test_list_searches_several_states_names_and_an_owner(
     assert {i["state"] for i in items} <= {"SUCCESS", "FAILURE"}
     refused = taskline("list", "--owner", "bob", user="alice")
     assert refused.returncode == 3 and "owner" in refused.stderr
+    found = taskline(
+        "--json",
+        "list",
+        "--id-prefix",
+        reversed_["id"],
+        "--created-after",
+        reversed_["queued_at"],
+        "--finished-after",
+        "0",
+        "--finished-before",
+        "9999999999",
+    )
+    assert found.returncode == 0, found.stderr
+    assert [i["id"] for i in json.loads(found.stdout)["items"]] == [reversed_["id"]]
+    later = taskline("--json", "list", "--id-prefix", reversed_["id"], "--created-before", "1")
+    assert later.returncode == 0 and json.loads(later.stdout)["items"] == []
+    bad = taskline("list", "--created-after", "soon")
+    assert bad.returncode == 3 and "ISO-8601" in bad.stderr
 
 
 def test_workers_shows_the_active_worker_its_task_and_its_host(
