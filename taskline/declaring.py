@@ -1,4 +1,5 @@
-"""How a task type is declared: its name, params model, limits, retries and reserved ranges.
+"""How a task type is declared: its name, params model, limits, retries, reserved ranges and
+searchable params.
 
 A declaration is all the API ever loads of a task type, so it stays light: pydantic and the
 standard library, never the implementation (named by its dotted path, imported only by the
@@ -108,6 +109,9 @@ class TaskDeclaration:
     # A param whose size drives the run time (e.g. "digits"): run times are kept and
     # estimated per size bucket of it too (core.estimates), not only per type.
     estimate_by: str | None = None
+    # Params a listing may search by value (`GET /tasks?param.text=hello`): each task's
+    # value of them is indexed at creation and edit (core/searchable.py).
+    searchable: tuple[str, ...] = ()
     # The module that declared it (set by `declare`), named in loading errors.
     module: str = field(default="", compare=False)
 
@@ -127,6 +131,7 @@ def declare(
     retry: RetryPolicy | None = None,
     exclusive_range: ExclusiveRange | None = None,
     estimate_by: str | None = None,
+    searchable: tuple[str, ...] = (),
 ) -> TaskDeclaration:
     """Declare a task type; the packages named by TASKLINE_TASK_PACKAGES call this on import."""
     caller = inspect.currentframe()
@@ -142,6 +147,7 @@ def declare(
         retry=retry,
         exclusive_range=exclusive_range,
         estimate_by=estimate_by,
+        searchable=searchable,
         module=module,
     )
     _declared.append(declaration)

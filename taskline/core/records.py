@@ -81,9 +81,12 @@ class Keys:
             self.webhooks,
         ]
 
-    def families(self, name: str, owner: str, line: str = "") -> list[str]:
+    def families(
+        self, name: str, owner: str, line: str = "", searched: Iterable[str] = ()
+    ) -> list[str]:
         """The index families a task belongs to: all tasks, by name, by owner, by both; by
-        its line and by line and owner (a record made without a line has none of these)."""
+        its line and by line and owner (a record made without a line has none of these);
+        by each searchable param's value (core.searchable: `searched`), and by it and owner."""
         found = [
             self.index_family(),
             self.index_family(name=name),
@@ -92,6 +95,8 @@ class Keys:
         ]
         if line:
             found += [self.index_family(line=line), self.index_family(owner=owner, line=line)]
+        for param in searched:
+            found += [self.index_family(param=param), self.index_family(owner=owner, param=param)]
         return found
 
     def ledger(self, ledger_id: str) -> str:
@@ -166,14 +171,16 @@ class Keys:
         name: str | None = None,
         owner: str | None = None,
         line: str | None = None,
+        param: str | None = None,
     ) -> str:
         """The sorted set of task ids (score: creation sequence) for a filter.
 
         Families: all tasks, by name, by owner, by owner and name, by line, by line and
-        owner (no family is by name and line: a task type is on one line); each has an `all`
-        set and one set per state (kept by core.transitions).
+        owner (no family is by name and line: a task type is on one line), by a searchable
+        param's value (`param`, core.searchable.part: it names the type) and by it and
+        owner; each has an `all` set and one set per state (kept by core.transitions).
         """
-        family = self.index_family(name, owner, line)
+        family = self.index_family(name, owner, line, param)
         return f"{family}state:{state}" if state else f"{family}all"
 
     def search(self, kind: str) -> str:
@@ -183,7 +190,11 @@ class Keys:
         return f"{self.index_family()}{kind}"
 
     def index_family(
-        self, name: str | None = None, owner: str | None = None, line: str | None = None
+        self,
+        name: str | None = None,
+        owner: str | None = None,
+        line: str | None = None,
+        param: str | None = None,
     ) -> str:
         family = f"{self.prefix}index:"
         if line:
@@ -192,6 +203,8 @@ class Keys:
             family += f"owner:{owner}:"
         if name:
             family += f"name:{name}:"
+        if param:
+            family += f"param:{param}:"
         return family
 
     @property

@@ -16,6 +16,9 @@ from taskline.core.lines import LinesError
 from taskline.core.settings import Settings, lines_of
 from taskline.declaring import MAX_DELAY_SECONDS, Params, TaskDeclaration, declared_in
 
+# The types of a param a listing may search by (declare(searchable=...)).
+SEARCHABLE_TYPES = (str, int, bool)
+
 
 class TaskPackageError(Exception):
     """A task package cannot be loaded; the message says which module and what to do."""
@@ -106,9 +109,16 @@ def check(declaration: TaskDeclaration) -> None:
         raise TaskPackageError(
             f"{where}: its params model has no JSON schema ({exc}): use JSON types"
         ) from exc
+    fields = declaration.params.model_fields
+    if isinstance(declaration.searchable, str):
+        raise TaskPackageError(f"{where}: searchable names params in a tuple, e.g. ('text',)")
+    for param in declaration.searchable:
+        if param not in fields or fields[param].annotation not in SEARCHABLE_TYPES:
+            raise TaskPackageError(
+                f"{where}: searchable param {param!r} must be a str, int or bool param"
+            )
     reserved = declaration.exclusive_range
     if reserved is not None:
-        fields = declaration.params.model_fields
         for role, name in (("first", reserved.first), ("count", reserved.count)):
             if name not in fields or fields[name].annotation is not int:
                 raise TaskPackageError(

@@ -12,7 +12,7 @@ outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same out
 """
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, wraps
@@ -428,13 +428,15 @@ class Calls:
         max_user_bytes: int = UNLIMITED,
         link: Link | None = None,
         callback_url: str = "",
+        searched: Sequence[str] = (),
     ) -> Call[CreateOutcome]:
         """Record a task (QUEUED, or SCHEDULED with `not_before`: ISO text and ms).
 
         `idempotency` is (key, request digest); `reserve` the range to reserve. Its params
         count against the owner's bytes, up to `max_user_bytes`. `link`: the task it retries
         or clones, recorded in both tasks' histories for a retry. `callback_url`: where its
-        end is POSTed ('' for nowhere).
+        end is POSTed ('' for nowhere). `searched`: the values of its searchable params its
+        indexes hold (core.searchable.searched).
         """
         now = now_ms()
         encoded = dumps(params)
@@ -457,7 +459,7 @@ class Calls:
             encoded,
             priority,
             owner,
-            dumps(self.keys.families(name, owner, self.keys.line_name)),
+            dumps(self.keys.families(name, owner, self.keys.line_name, searched)),
             nb_iso,
             nb_ms,
             max_waiting,
@@ -693,9 +695,11 @@ class Calls:
         per_minute: int = UNLIMITED,
         max_task_bytes: int = UNLIMITED,
         max_user_bytes: int = UNLIMITED,
+        families: list[str] | None = None,
     ) -> Call[EditOutcome]:
         """Change a waiting task; `reserve` is the range new params need (swapped atomically
         while the task never ran, else refused unless it is the range the task holds).
+        `families`: its index families with the new params (Keys.families), None to keep.
 
         An edit counts against the editor's creations and edits a minute, and new params
         against the bytes of a task and of its owner (the API passes the bounds; tools and
@@ -719,6 +723,7 @@ class Calls:
             len(encoded.encode()),
             max_task_bytes,
             max_user_bytes,
+            "" if families is None else dumps(families),
         ]
         extra_keys = [self.keys.ledger(ledger), self.keys.rate(editor, now // 60_000)]
 

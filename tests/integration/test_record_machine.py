@@ -56,6 +56,7 @@ from taskline.builtins import SERIAL_RANGE
 from taskline.core.ledger import Allocation
 from taskline.core.lines import Line
 from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, line_keys, now_ms
+from taskline.core.searchable import searched
 from taskline.core.settings import Settings
 from taskline.core.transitions import (
     Alive,
@@ -127,6 +128,10 @@ HOOKS = "FAILURE=http://hooks.example/failed"
 # Failures a record keeps: fewer than the API's, so that the older ones are seen to go.
 ERRORS_KEPT = 1
 
+# The searchable params of the machine's types, and the longest value indexed: `reverse`'s
+# text is "x" * 1 to 12, indexed up to 6 long.
+SEARCHABLE = {"reverse": ("text",)}
+SEARCH_VALUE_BYTES = 6
 # The search indexes of every task (core/lua/task.lua).
 SEARCH_INDEXES = ("ids", "created", "finished")
 # What the invariants read, in one round trip: per key its type and, by that type, a sorted
@@ -205,6 +210,11 @@ def params_of(name: str, serials: Reservation) -> dict[str, Any]:
     return {"text": "x" * first}
 
 
+def searched_of(name: str, params: dict[str, Any]) -> list[str]:
+    """The values of a task's searchable params its indexes hold (as api.submit finds)."""
+    return searched(name, SEARCHABLE.get(name, ()), params, SEARCH_VALUE_BYTES)
+
+
 def reservation_of(name: str, params: dict[str, Any] | None) -> Reservation | None:
     """The range a type's declaration reserves for these params (as api.submit does)."""
     declared = RANGED.get(name)
@@ -248,6 +258,8 @@ class Task:
     clone_of: str | None = None
     callback_url: str = ""
     planned: bool = False  # ended, and its webhooks planned by the deliverer
+    # The values of its searchable params its indexes hold (core.searchable.searched).
+    searched: list[str] = field(default_factory=list)
 
     @property
     def stored_success(self) -> bool:
@@ -288,6 +300,9 @@ class RecordMachine(RuleBasedStateMachine):
             for family in families
             for suffix in ["all", *(f"state:{state}" for state in State)]
         )
+        self.static = set(self.index_keys)
+        # index families of searchable params' values, as tasks come to them
+        self.param_families: set[str] = set()
         self.model: dict[str, Task] = {}  # records that exist
         self.gone: dict[str, Task] = {}  # records deleted
         self.ledger: set[Entry] = set()
@@ -432,6 +447,7 @@ class RecordMachine(RuleBasedStateMachine):
             reserve,
             link=link,
             callback_url=callback_url,
+            searched=searched_of(name, params),
         )
         if refusal is not None:
             assert outcome == refusal
@@ -440,6 +456,8 @@ class RecordMachine(RuleBasedStateMachine):
 
         state = State.QUEUED if due is None else State.SCHEDULED
         task = Task(name, owner, params, priority, state, line, callback_url=callback_url)
+        task.searched = searched_of(name, params)
+        self.param_families.update(self.keys.families(name, owner, line, task.searched))
         if reserve is not None:
             task.entry = (*reserve, task_id)
             self.ledger.add(task.entry)
@@ -717,8 +735,22 @@ class RecordMachine(RuleBasedStateMachine):
         seen = {"any": None, "current": task.version, "stale": task.version - 1}[version]
         params = params_of(task.name, serials) if new_params else None
         reserve = reservation_of(task.name, params)
+        searched = None if params is None else searched_of(task.name, params)
+        families = (
+            None
+            if searched is None
+            else self.keys.families(task.name, task.owner, task.line, searched)
+        )
         outcome = self._of(task_id).edit(
-            task_id, seen, params, priority, postpone, moment(due), CHANGE, reserve
+            task_id,
+            seen,
+            params,
+            priority,
+            postpone,
+            moment(due),
+            CHANGE,
+            reserve,
+            families=families,
         )
         if task.state not in WAITING:
             assert outcome == Conflict(task.state)
@@ -741,8 +773,10 @@ class RecordMachine(RuleBasedStateMachine):
                 return
             task.entry = (*reserve, task_id)
             self.ledger.add(task.entry)
-        if params is not None:
+        if params is not None and searched is not None and families is not None:
             task.params = params
+            task.searched = searched
+            self.param_families.update(families)
         requeue = False
         if priority is not None and priority != task.priority:
             task.priority = priority
@@ -1367,7 +1401,8 @@ class RecordMachine(RuleBasedStateMachine):
         (member, score), the stream of changes as its changes since the last checked), None
         when missing: one round trip, by READ."""
         keys = self.keys
-        names = [keys.line_events, *self.index_keys, *(keys.ledger(ledger) for ledger in LEDGERS)]
+        names = [keys.line_events, *self._index_keys()]
+        names += [keys.ledger(ledger) for ledger in LEDGERS]
         names += [keys.search(kind) for kind in SEARCH_INDEXES]
         for sets in self.lines.values():
             names += [sets.line, sets.scheduled, sets.outbox, sets.cancelling, sets.expiry]
@@ -1399,14 +1434,25 @@ class RecordMachine(RuleBasedStateMachine):
         self._changes_name_their_lines(found)
         self._webhooks_follow_their_tasks(found)
 
+    def _index_keys(self) -> list[str]:
+        """Every index set a task could be in: of every name, owner and line, and of every
+        searchable param's value a task has had."""
+        dynamic = sorted(
+            f"{family}{suffix}"
+            for family in self.param_families
+            for suffix in ["all", *(f"state:{state}" for state in State)]
+        )
+        return [*self.index_keys, *(key for key in dynamic if key not in self.static)]
+
     def _one_state_per_task(self, found: dict[str, Any]) -> None:
         """Each task is in its family's `all` set and in exactly one state set, the state of
-        its record; no other task is in any index."""
-        keys = self.index_keys
+        its record (its searchable params' values' families too, as they are now); no other
+        task is in any index."""
+        keys = self._index_keys()
         members = {key: {member for member, _ in found[key] or []} for key in keys}
         expected: dict[str, set[str]] = {key: set() for key in keys}
         for task_id, task in self.model.items():
-            for family in self.keys.families(task.name, task.owner, task.line):
+            for family in self.keys.families(task.name, task.owner, task.line, task.searched):
                 expected[f"{family}all"].add(task_id)
                 expected[f"{family}state:{task.state}"].add(task_id)
         assert members == expected

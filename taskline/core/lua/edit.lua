@@ -16,6 +16,8 @@
 -- ARGV[15] size         bytes of the new params as stored (0 when kept)
 -- ARGV[16] max_task     most bytes one task may hold
 -- ARGV[17] max_user     most bytes the owner's kept tasks may hold (counted in `usage`)
+-- ARGV[18] families     the task's index families with the new params (JSON list; its
+--                       searchable params' values may have changed), '' to keep them
 -- Replies: {'edited', turn to publish or 0} | {'conflict', state} | {'precondition', version}
 --          | {'overlap', ledger entry} | {'kept', attempts} | {'limited'} | {'too_large', size}
 --          | {'over_quota', bytes the owner's tasks hold} | {'unknown'}
@@ -25,6 +27,7 @@ local version, params, new_priority, postpone = ARGV[5], ARGV[6], ARGV[7], ARGV[
 local not_before, not_before_ms, change = ARGV[9], tonumber(ARGV[10]), ARGV[11]
 local first, last, per_minute = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local size, max_task, max_user = tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
+local new_families = ARGV[18]
 
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
@@ -68,6 +71,7 @@ if params ~= '' then
   redis.call('HSET', REC, 'params', params, 'bytes', size)
   if usage and usage ~= '' then redis.call('INCRBY', usage, grows) end
 end
+if new_families ~= '' then refamily(cjson.decode(new_families), state) end
 local requeue = false
 if new_priority ~= '' and new_priority ~= priority then
   priority = new_priority

@@ -15,8 +15,9 @@
 -- A script's own KEYS and ARGV start at 15 and 5.
 --
 -- Index keys: a record carries `families`, the JSON list of its index families written at
--- creation from core.records.Keys.families; `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S`
--- are the sorted sets of each (score: the creation sequence). Beside the families, under the
+-- creation from core.records.Keys.families (rewritten by an edit of its searchable params,
+-- refamily); `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S` are the sorted sets of each
+-- (score: the creation sequence). Beside the families, under the
 -- first (all tasks, `PREFIX .. 'index:'`; core.records.Keys.search), the search indexes:
 -- `ids` (every task's id, score 0: prefixes by ZRANGEBYLEX), `created` (every task by its
 -- creation ms) and `finished` (every task in a final state, by when it got there, ms). A
@@ -85,6 +86,29 @@ local function index_all()
   for _, fam in ipairs(fams) do redis.call('ZADD', fam .. 'all', seq, ID) end
   redis.call('ZADD', search_index('ids'), 0, ID)
   redis.call('ZADD', search_index('created'), NOW_MS, ID)
+end
+
+local function refamily(new, state)
+  -- the record's index families become `new` (an edit changed its searchable params): out
+  -- of the families it leaves, into those it joins, in its state `state`
+  local record = fixed()
+  local joins, left = {}, {}
+  for _, fam in ipairs(new) do joins[fam] = true end
+  for _, fam in ipairs(record.families) do
+    left[fam] = true
+    if not joins[fam] then
+      redis.call('ZREM', fam .. 'all', ID)
+      redis.call('ZREM', fam .. 'state:' .. state, ID)
+    end
+  end
+  for _, fam in ipairs(new) do
+    if not left[fam] then
+      redis.call('ZADD', fam .. 'all', record.seq, ID)
+      redis.call('ZADD', fam .. 'state:' .. state, record.seq, ID)
+    end
+  end
+  redis.call('HSET', REC, 'families', cjson.encode(new))
+  record.families = new
 end
 
 local function line_event(kind, state, extra)
