@@ -62,7 +62,7 @@ class Sizes:
 class Search:
     """What a listing asks for (GET /tasks): any of `states`, any of `names`, an owner, a
     line, creation and end time ranges (ms: at or after, before; None unbounded), an id
-    prefix."""
+    prefix, a searchable param's value."""
 
     states: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
@@ -71,6 +71,9 @@ class Search:
     created: tuple[int | None, int | None] = (None, None)
     finished: tuple[int | None, int | None] = (None, None)
     id_prefix: str = ""
+    # A searchable param's value: its index family part in each type that declares it
+    # (core.searchable.part); the names then pick nothing more.
+    params: tuple[str, ...] = ()
 
 
 class TooBroadError(Exception):
@@ -207,6 +210,12 @@ class TaskStore:
             for state in search.states or [""]
             for name in search.names or [""]
         ]
+        if search.params:
+            keys = [
+                self.keys.index(state, owner=search.owner, param=param)
+                for state in search.states or [""]
+                for param in search.params
+            ]
         with redis_errors():
             low, high = await self._created_bounds(search.created)
             if cursor is not None:

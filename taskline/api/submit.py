@@ -33,6 +33,7 @@ from taskline.api.store import TaskStore
 from taskline.core.records import Snapshot, iso, now_ms, to_ms
 from taskline.core.redis_clients import uses_sentinels
 from taskline.core.registry import Registry, tasks_of
+from taskline.core.searchable import searched
 from taskline.core.settings import Settings
 from taskline.core.transitions import (
     Call,
@@ -240,6 +241,12 @@ class Submitter:
                 max_user_bytes=self.settings.max_user_bytes,
                 link=link,
                 callback_url=callback_url or "",
+                searched=searched(
+                    name,
+                    self.tasks[name].searchable,
+                    params,
+                    self.settings.search_value_bytes,
+                ),
             )
         )
         match outcome:

@@ -82,6 +82,7 @@ REVERSE = declare(
     result_schema={"type": "string"},
     soft_time_limit=60,
     time_limit=90,
+    searchable=("text",),
 )
 
 # The serial ledger: one per model, so a serial is never issued twice (GET /serials/{serial}

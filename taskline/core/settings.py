@@ -179,6 +179,13 @@ class Settings(BaseSettings):
         "prefix names (a 422 beyond: a longer prefix), and those checked against a finished "
         "time range (a page may then come short, with a cursor to go on from).",
     )
+    search_value_bytes: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="The longest value of a searchable param that is indexed (`GET "
+        "/tasks?param.text=…`): a longer one is not, and a search by one is a 422.",
+    )
     max_streams_per_user: int = Field(
         20, description="Open event streams and waiting long polls per user; 429 beyond."
     )

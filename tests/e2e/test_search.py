@@ -192,3 +192,37 @@ def test_time_ranges_and_id_prefixes(make_stack: Callable[..., Stack]) -> None:
         assert pages(admin, id_prefix="nothing") == []
         broad = admin.get("/tasks", params={"id_prefix": "task-0"})
         assert broad.status_code == 422 and "longer prefix" in str(broad.json()["detail"])
+
+
+def test_searchable_params_by_value(make_stack: Callable[..., Stack]) -> None:
+    stack = make_stack(TASKLINE_SEARCH_VALUE_BYTES="20")
+    stack.start("api")
+    with stack.client("alice") as alice, stack.client("bob") as bob, stack.client() as admin:
+        hello = [submit(alice, "reverse", {"text": "hello"})["id"] for _ in range(3)]
+        other = submit(alice, "reverse", {"text": "hello!"})["id"]
+        bobs = submit(bob, "reverse", {"text": "hello"})["id"]
+        submit(alice, "reverse", {"text": "h" * 21})  # too long to be indexed: found by none
+        assert pages(alice, **{"param.text": "hello"}) == hello[::-1]
+        assert pages(admin, **{"param.text": "hello"}, limit=2) == [bobs, *hello[::-1]]
+        assert pages(admin, **{"param.text": "hello"}, owner="bob") == [bobs]
+        assert pages(admin, **{"param.text": "hello!"}, name=["reverse"]) == [other]
+        assert pages(admin, **{"param.text": "hello"}, state=["CANCELLED"]) == []
+        assert pages(admin, **{"param.text": "hello"}, id_prefix=hello[0]) == [hello[0]]
+        # an edit moves it to its new value's index
+        assert alice.patch(f"/tasks/{hello[0]}", json={"params": {"text": "bye"}}).is_success
+        assert pages(alice, **{"param.text": "bye"}) == [hello[0]]
+        assert pages(alice, **{"param.text": "hello"}) == hello[:0:-1]
+        assert alice.post(f"/tasks/{hello[1]}/cancel").is_success
+        assert pages(alice, **{"param.text": "hello"}, state=["CANCELLED"]) == [hello[1]]
+        assert alice.delete(f"/tasks/{hello[1]}").is_success
+        assert pages(admin, **{"param.text": "hello"}) == [bobs, hello[2]]
+        for query in (
+            {"param.text": "h" * 21},  # longer than indexed
+            {"param.digits": "6"},  # not declared searchable
+            {"param.text": "x", "name": ["leibniz_pi"]},
+            {"param.text": "x", "param.other": "y"},
+            {"param.text": "x", "line": "default"},
+        ):
+            reply = admin.get("/tasks", params=query)
+            assert reply.status_code == 422, query
+            assert reply.json()["detail"], query

@@ -90,8 +90,9 @@ from taskline.api.submit import (
 from taskline.core.lines import LINE_PATTERN
 from taskline.core.log_tags import tag_task
 from taskline.core.records import TERMINAL, Snapshot, State, dumps, now_iso
-from taskline.core.registry import tasks_of
+from taskline.core.registry import Registry, tasks_of
 from taskline.core.replies import text_or_none
+from taskline.core.searchable import part, searched
 from taskline.core.transitions import (
     Cancelling,
     Conflict,
@@ -325,8 +326,10 @@ async def clone_task(
 
 @router.get("", response_model=TaskPage, responses=_AUTH)
 async def read_tasks(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
+    submitter: SubmitterDep,
     user: CurrentUser,
     state: Annotated[list[State] | None, Query()] = None,
     name: Annotated[
@@ -345,9 +348,10 @@ async def read_tasks(
 ) -> TaskPage:
     """List tasks, newest first, by any of several states (`state=A&state=B`), any of
     several names (`name=a&name=b`) or a line, (admins and viewers) by `owner`, by creation
-    and end time ranges (at or after, before) and by id prefix; page with `cursor`. A page
-    that checked its bound of tasks against an end time range may come short (even empty)
-    with a `next_cursor`: go on from it.
+    and end time ranges (at or after, before), by id prefix and by a searchable param's
+    value (`param.text=hello`: exact, of the types that declare it; one at a time); page
+    with `cursor`. A page that checked its bound of tasks against an end time range may come
+    short (even empty) with a `next_cursor`: go on from it.
 
     Large params, progress, results and errors are cut short (`truncated`; the task's own
     URL gives the whole), the more so the larger `limit`: a page stays under 1 MiB."""
@@ -379,6 +383,7 @@ async def read_tasks(
             _moment("finished_before", finished_before),
         ),
         id_prefix=id_prefix or "",
+        params=_param_search(request, submitter.tasks, names, line, settings.search_value_bytes),
     )
     try:
         snapshots, next_cursor = await store.page(search, limit, int(cursor) if cursor else None)
@@ -393,6 +398,29 @@ async def read_tasks(
         items=[task_out(s, budget(settings, limit)) for s in snapshots],
         next_cursor=None if next_cursor is None else str(next_cursor),
     )
+
+
+def _param_search(
+    request: Request, tasks: Registry, names: list[str], line: str | None, most_bytes: int
+) -> tuple[str, ...]:
+    """The index family parts of a `param.NAME=value` search (one at most): of each task
+    type (of `names`, if given) that declares NAME searchable; a 422 for anything else."""
+    asked = [(k, v) for k, v in request.query_params.multi_items() if k.startswith("param.")]
+    if not asked:
+        return ()
+    field, value = asked[0]
+    if len(asked) > 1:
+        _refuse(field, [k for k, _ in asked], "search by one param's value at a time")
+    if line:
+        _refuse("line", line, "search by a param's value or by line, not both")
+    param = field.removeprefix("param.")
+    types = [n for n in (names or sorted(tasks)) if n in tasks and param in tasks[n].searchable]
+    if not types:
+        among = f" of {', '.join(names)}" if names else ""
+        _refuse(field, value, f"{param!r} is no searchable param of a task type{among}")
+    if len(value.encode()) > most_bytes:
+        _refuse(field, value, f"values longer than {most_bytes} bytes are not indexed")
+    return tuple(part(name, param, value) for name in types)
 
 
 def _moment(field: str, value: str | None) -> int | None:
@@ -575,6 +603,12 @@ async def update_task(
         }
     version = expected_version(if_match)
     reserve = reservation(tasks, current.name, params) if params is not None else None
+    families = None
+    if params is not None and current.name in tasks:  # its searchable params' values anew
+        found = searched(
+            current.name, tasks[current.name].searchable, params, settings.search_value_bytes
+        )
+        families = store.keys.families(current.name, current.owner, current.line, found)
     outcome = await store.change(
         store.of(current.line).edit(
             task_id,
@@ -589,6 +623,7 @@ async def update_task(
             per_minute=settings.creations_per_minute,
             max_task_bytes=settings.max_task_bytes,
             max_user_bytes=settings.max_user_bytes,
+            families=families,
         )
     )
     match outcome:
