@@ -483,6 +483,13 @@ def list_tasks(
     id_prefix: Annotated[
         str | None, typer.Option(help="Ids that start with this.", show_default=False)
     ] = None,
+    param: Annotated[
+        str | None,
+        typer.Option(
+            help="NAME=VALUE: a searchable param's value (exact).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="How many tasks, newest first.")] = 50,
     url: Url = None,
     token: Token = None,
@@ -491,7 +498,7 @@ def list_tasks(
     as_json: Json = False,
 ) -> None:
     """List tasks, newest first, as a table; search by states, names, owner, line, creation
-    and end times (at or after, before) and id prefix."""
+    and end times (at or after, before), id prefix and a searchable param's value."""
     with session(ctx, Options(url, token, user, password), as_json) as s:
         query: dict[str, str | list[str]] = {}
         if state:
@@ -510,6 +517,11 @@ def list_tasks(
             "id_prefix": id_prefix,
         }
         query.update({field: value for field, value in bounds.items() if value})
+        if param:
+            field, equals, value = param.partition("=")
+            if not equals or not field:
+                raise typer.BadParameter("NAME=VALUE", param_hint="--param")
+            query[f"param.{field}"] = value
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while len(items) < limit:

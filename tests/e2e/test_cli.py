@@ -323,6 +323,10 @@ def test_list_searches_several_states_names_and_an_owner(
     assert later.returncode == 0 and json.loads(later.stdout)["items"] == []
     bad = taskline("list", "--created-after", "soon")
     assert bad.returncode == 3 and "ISO-8601" in bad.stderr
+    by_text = taskline("--json", "list", "--param", "text=searched", "--owner", "bob")
+    assert by_text.returncode == 0, by_text.stderr
+    assert reversed_["id"] in [i["id"] for i in json.loads(by_text.stdout)["items"]]
+    assert taskline("list", "--param", "searched").returncode != 0
 
 
 def test_workers_shows_the_active_worker_its_task_and_its_host(
