@@ -13,9 +13,12 @@ import uuid
 import redis
 
 from taskline.core.records import Keys
+from taskline.core.searchable import searched
 from taskline.core.transitions import Transitions
 
 BATCH = 2000
+# The searchable params of the built-ins (taskline.builtins), indexed as the API would.
+SEARCHABLE = {"reverse": ("text",)}
 # When a cancelled stored task would be forgotten: never, while a run lasts.
 FOREVER_MS = 2**52
 
@@ -30,7 +33,8 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str, cancel_every:
         with client.pipeline(transaction=False) as pipe:
             for i in range(made, min(count, made + BATCH)):
                 name = "reverse" if i % 2 else "leibniz_pi"
-                params = {"text": f"text {i}"} if i % 2 else {"digits": 6}
+                # 500 texts, each of 100 tasks: a search by one fills a page of 50
+                params = {"text": f"text-{i % 1000}"} if i % 2 else {"digits": 6}
                 task_id = str(uuid.uuid4())
                 create = transitions.calls.create(
                     task_id,
@@ -43,6 +47,7 @@ def fill(client: redis.Redis, prefix: str, count: int, owner: str, cancel_every:
                     None,
                     count + 1,
                     None,
+                    searched=searched(name, SEARCHABLE.get(name, ()), params, 256),
                 )
                 transitions.queue(pipe, create)
                 if cancel_every and i % cancel_every == 0:

@@ -1130,6 +1130,9 @@ SEARCHES = [
     ("name + state", "name=reverse&state=CANCELLED"),
     ("names + states", "name=reverse&name=leibniz_pi&state=QUEUED&state=CANCELLED"),
     ("owner + states", f"owner={USER}&state=QUEUED&state=CANCELLED"),
+    ("id prefix (3 hex digits)", "id_prefix=abc"),
+    ("param value", "param.text=text-501"),
+    ("param value + state", "param.text=text-501&state=CANCELLED"),
 ]
 
 
@@ -1145,8 +1148,20 @@ def phase_search(ctx: Context) -> None:
     seconds = fill(client, large.prefix, o.stored, USER, cancel_every=5)
     client.close()
     ctx.log(f"stored {o.stored} tasks in Redis in {seconds:.1f} s")
+    client = redis.Redis.from_url(REDIS_URL)
+    middle = client.zrange(
+        f"{large.prefix}index:created", o.stored // 2, o.stored // 2, withscores=True
+    )
+    client.close()
+    searches = [
+        *SEARCHES,
+        (
+            "created since the middle + state",
+            f"created_after={middle[0][1] / 1000:.3f}&state=QUEUED",
+        ),
+    ]
     figures: dict[str, Any] = {}
-    for label, query in SEARCHES:
+    for label, query in searches:
         request = Request(f"{url}/tasks?limit=50&{query}", headers=auth)
         runs = [
             checked(closed_loop(request, o.list_seconds, connections=1, threads=1), {200}, label)
@@ -1164,7 +1179,8 @@ def phase_search(ctx: Context) -> None:
     ctx.figures["search"] = {
         "stored": o.stored,
         "method": "wrk, 1 connection, closed loop, GET /tasks?limit=50&… as an admin, "
-        "every fifth task CANCELLED, the rest QUEUED, names alternating",
+        "every fifth task CANCELLED, the rest QUEUED, names alternating, 500 texts of "
+        "reverse (searchable) of 100 tasks each",
         "target_p50_ms": 10,
         "searches": figures,
     }
