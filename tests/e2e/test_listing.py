@@ -71,3 +71,6 @@ def test_finished_tasks_are_forgotten_after_retention(make_stack: Callable[..., 
         assert task["id"] not in pages(api)
         assert not list(stack.redis.scan_iter(match=f"{stack.settings.key_prefix}*{task['id']}"))
         assert stack.redis.zcard(stack.key("index:state:SUCCESS")) == 0
+        # the search indexes (ids, creation and end times, the text's value) forget it too
+        indexes = list(stack.redis.scan_iter(match=stack.key("index:*")))
+        assert all(stack.redis.zscore(key, task["id"]) is None for key in indexes)

@@ -215,6 +215,9 @@ def test_searchable_params_by_value(make_stack: Callable[..., Stack]) -> None:
         assert alice.post(f"/tasks/{hello[1]}/cancel").is_success
         assert pages(alice, **{"param.text": "hello"}, state=["CANCELLED"]) == [hello[1]]
         assert alice.delete(f"/tasks/{hello[1]}").is_success
+        indexes = list(stack.redis.scan_iter(match=stack.key("index:*")))
+        assert any(":param:" in key for key in indexes)
+        assert all(stack.redis.zscore(key, hello[1]) is None for key in indexes)
         assert pages(admin, **{"param.text": "hello"}) == [bobs, hello[2]]
         for query in (
             {"param.text": "h" * 21},  # longer than indexed
