@@ -66,7 +66,8 @@ def accepted(api: httpx.Client, text: str) -> dict:
 
 
 def stop_redis_and_check_503s(server: RedisServer, stack: Stack, api: httpx.Client) -> None:
-    """Stop Redis: reads, submissions and listings answer 503 at once; nothing crashes."""
+    """Stop Redis: reads, submissions, listings and searches answer 503 at once; nothing
+    crashes."""
     known = submit(api, "reverse", {"text": "before"})
     wait_until(lambda: ended(api, known["id"]), 30)
     mark = log_size(stack, "scheduler")
@@ -76,6 +77,11 @@ def stop_redis_and_check_503s(server: RedisServer, stack: Stack, api: httpx.Clie
         "read": lambda: api.get(f"/tasks/{known['id']}"),
         "create": lambda: api.post("/tasks", json=body),
         "list": lambda: api.get("/tasks"),
+        "search": lambda: api.get("/tasks", params={"state": ["QUEUED", "FAILURE"]}),
+        "search by time": lambda: api.get("/tasks", params={"created_after": "0"}),
+        "search by end": lambda: api.get("/tasks", params={"finished_after": "0"}),
+        "search by id": lambda: api.get("/tasks", params={"id_prefix": "a"}),
+        "search by text": lambda: api.get("/tasks", params={"param.text": "before"}),
         "workers": lambda: api.get("/workers"),
     }
     for name, call in calls.items():
