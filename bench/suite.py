@@ -1132,7 +1132,7 @@ SEARCHES = [
     ("owner + states", f"owner={USER}&state=QUEUED&state=CANCELLED"),
     ("id prefix (3 hex digits)", "id_prefix=abc"),
     ("param value", "param.text=text-501"),
-    ("param value + state", "param.text=text-501&state=CANCELLED"),
+    ("param value + state", "param.text=text-505&state=CANCELLED"),
 ]
 
 
