@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from taskline.api.store import TaskStore
+from taskline.api.store import Search, TaskStore
 from taskline.core.lines import LINE_PATTERN
 from taskline.core.records import Snapshot, State
 
@@ -34,4 +34,10 @@ class TaskFilter(BaseModel):
         below `cursor`; and the cursor of the next page, if any."""
         # PROGRESS is how a STARTED task with progress reads; both are "running" in the index.
         state = State.STARTED if self.state is State.PROGRESS else self.state
-        return await store.page(state and state.value, self.name, owner, limit, cursor, self.line)
+        search = Search(
+            states=(state.value,) if state else (),
+            names=(self.name,) if self.name else (),
+            owner=owner,
+            line=self.line,
+        )
+        return await store.page(search, limit, cursor)
