@@ -12,7 +12,7 @@ from taskline.api.errors import ConflictError, TaskNotFoundError
 from taskline.api.store import TaskStore
 from taskline.api.submit import Submitter
 from taskline.core.log_tags import tag_task
-from taskline.core.records import Snapshot, State, now_ms
+from taskline.core.records import Snapshot, now_ms
 from taskline.core.settings import Settings
 from taskline.core.transitions import Cancelled, Cancelling, Ended, Link, Running, Unknown
 
@@ -38,6 +38,7 @@ async def cancel(
             now + int(settings.cancel_grace_seconds * 1000),
             now + settings.retention_seconds * 1000,
             via,
+            metrics=settings.metrics,  # a waiting task's end, counted by the cancel script
         )
     )
     match outcome:
@@ -45,8 +46,6 @@ async def cancel(
             raise TaskNotFoundError(f"task {task_id} not found")
         case Ended(state):
             raise ConflictError(f"task {task_id} already ended in {state}")
-        case Cancelled() if settings.metrics:  # a waiting task: its end is recorded here
-            await store.count_end(current.name, State.CANCELLED.value)
     return outcome
 
 

@@ -444,13 +444,6 @@ class TaskStore:
             raw = await self.redis.hgetall(task_metrics.key(self.keys.prefix))
         return task_metrics.parse({text(k): text(v) for k, v in raw.items()})
 
-    async def count_end(self, name: str, outcome: str) -> None:
-        """Count an end this process recorded (core.task_metrics): a waiting task cancelled."""
-        with redis_errors():
-            async with self.redis.pipeline(transaction=False) as pipe:
-                task_metrics.ended(pipe, self.keys.prefix, name, outcome, None, None)
-                await pipe.execute()
-
     async def page_of_result(self, task_id: str, page: int) -> tuple[list[Any] | None, int]:
         """One page of a large result (or None) and the number of pages."""
         key = self.keys.pages(task_id)

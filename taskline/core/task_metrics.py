@@ -7,13 +7,14 @@ prefix, and every API process exposes the same totals at its `/metrics` (api.met
 hash holds a fixed set of fields per task type (the catalogue bounds the types): a count per
 outcome, and per histogram a count per bucket (not cumulative) and a sum.
 
-One round trip per end (a pipeline of increments, no script): written after the end is
-recorded, so a process that dies between the two loses that one count, never counts twice.
+No round trip of its own: the script that records an end counts it (core/lua/task.lua's
+`count_end`, with the fields below), atomically with the end and only when it records one,
+so a stale run's finish counts nothing, and an end is counted once whoever records it. The
+bucket of a run's times is found here (`bucket`), so BUCKETS are defined in this one place.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 # Upper bounds (seconds) of the wait (created → started) and run (started → ended) buckets:
 # from a trivial task on an idle line to an hour-long one.
@@ -34,19 +35,6 @@ def bucket(seconds: float) -> int:
         if seconds <= bound:
             return i
     return len(BUCKETS) - 1
-
-
-def ended(
-    pipe: Any, prefix: str, name: str, outcome: str, waited: float | None, ran: float | None
-) -> None:
-    """Queue on `pipe` (a Redis pipeline) the increments of one end: its outcome, and the
-    wait and run times that are known."""
-    fields = key(prefix)
-    pipe.hincrby(fields, f"ended|{name}|{outcome}", 1)
-    for histogram, seconds in ((WAIT, waited), (RUN, ran)):
-        if seconds is not None:
-            pipe.hincrby(fields, f"{histogram}|{name}|{bucket(seconds)}", 1)
-            pipe.hincrbyfloat(fields, f"{histogram}_sum|{name}", seconds)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.client import Pipeline
 from redis.exceptions import NoScriptError
 
+from taskline.core import task_metrics
 from taskline.core.ledger import Allocation
 from taskline.core.previews import cut
 from taskline.core.records import (
@@ -195,6 +196,21 @@ def _seconds_since(moment: str, now_ms: int) -> float | None:
 
 def _meta_args(meta: ResultMeta | None) -> list[Any]:
     return ["", 0] if meta is None else [meta.value, meta.expires]
+
+
+def _counted(metrics: bool) -> str:
+    """The flag of a script that may end a task: '1' counts the end it records in the
+    deployment's ended-task figures (core.task_metrics, TASKLINE_METRICS), in the same script."""
+    return "1" if metrics else ""
+
+
+def _times_args(waited: float | None, ran: float | None) -> list[Any]:
+    """A run's wait and run seconds as a finish counts them: each its bucket's index in
+    task_metrics.BUCKETS (kept there alone) and its seconds; '' and '' when not known."""
+    args: list[Any] = []
+    for seconds in (waited, ran):
+        args += ["", ""] if seconds is None else [task_metrics.bucket(seconds), float(seconds)]
+    return args
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +413,8 @@ class Calls:
     def __init__(self, keys: Keys, lines: Mapping[str, str] | None = None) -> None:
         self.keys = keys
         self.lines = waiting_sets(keys, lines)
+        # the deployment's ended-task figures, counted by the scripts that record ends
+        self.metrics = task_metrics.key(keys.prefix)
 
     def _task(
         self,
@@ -542,6 +560,7 @@ class Calls:
         forget_ms: int,
         meta: ResultMeta | None = None,
         quorum: bool = False,
+        metrics: bool = True,
     ) -> Call[Claimed | Held | Skipped | PassedOn]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
@@ -549,7 +568,8 @@ class Calls:
         lost run's SUCCESS); `meta`: Celery's STARTED meta of the run, stored if it is
         claimed. `quorum`: the message is a turn of a replicated queue, bound at delivery to
         the task it runs (`head`): its turn number does not matter, and one that comes to
-        nothing is passed on while tasks wait.
+        nothing is passed on while tasks wait. `metrics`: an end the claim records (see
+        `forget_ms`) is counted in the ended-task figures (core.task_metrics).
         """
         args = [
             turn or "",
@@ -565,6 +585,7 @@ class Calls:
             "1" if quorum else "",
             self.keys.line_name,
             "1" if self.keys.main else "",
+            _counted(metrics),
         ]
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped | PassedOn:
@@ -580,7 +601,7 @@ class Calls:
                     return PassedOn(why)
             raise ValueError(f"claim: unexpected reply {reply!r}")
 
-        return self._task("claim", task_id, [], args, parse)
+        return self._task("claim", task_id, [self.metrics], args, parse)
 
     def finish(
         self,
@@ -595,24 +616,30 @@ class Calls:
         meta: ResultMeta | None = None,
         traceback: str = "",
         run_time: RunTime | None = None,
+        waited: float | None = None,
+        ran: float | None = None,
+        metrics: bool = True,
     ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner);
         `stored`: the bytes of the result Celery keeps, counted against the owner's; `meta`:
         Celery's meta of the end, stored with it; `traceback`: a failure's (cut already),
         kept on the record and counted against the owner's bytes too; `run_time`: recorded
         for estimates if the run ends SUCCESS (core.estimates), in the same round trip.
+        `metrics`: the end is counted in the ended-task figures (core.task_metrics) by the
+        same script, with the run's `waited` and `ran` seconds where known.
 
-        False when that run no longer holds the task: nothing changed.
+        False when that run no longer holds the task: nothing changed, nothing counted.
         """
         if (token is None) == (runner is None):
             raise ValueError("name the run by its token or by its runner")
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
         args += [forget_ms, stored, *_meta_args(meta), traceback]
-        extra: list[str] = []
+        args += ["", ""] if run_time is None else [run_time.ms, run_time.samples]
+        args += [_counted(metrics), *_times_args(waited, ran)]
+        extra = [self.metrics]
         if run_time is not None:
-            args += [run_time.ms, run_time.samples]
             kept = self.keys.runtimes(run_time.name)
-            extra = [kept, self.keys.runtimes(run_time.name, run_time.bucket)]
+            extra += [kept, self.keys.runtimes(run_time.name, run_time.bucket)]
         return self._task("finish", task_id, extra, args, bool)
 
     def retry(
@@ -663,10 +690,11 @@ class Calls:
         return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
 
     def cancel(
-        self, task_id: str, stop_ms: int, forget_ms: int, via: str = ""
+        self, task_id: str, stop_ms: int, forget_ms: int, via: str = "", *, metrics: bool = True
     ) -> Call[Cancelled | Cancelling | Ended | Unknown]:
         """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`);
-        `via` (e.g. 'bulk') is recorded in its history entry."""
+        `via` (e.g. 'bulk') is recorded in its history entry; `metrics`: a waiting task's end
+        is counted (core.task_metrics) by the same script."""
 
         def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
             match reply:
@@ -678,7 +706,8 @@ class Calls:
                     return Ended(State(state))
             return Unknown()
 
-        return self._task("cancel", task_id, [], [stop_ms, forget_ms, via], parse)
+        args = [stop_ms, forget_ms, via, _counted(metrics)]
+        return self._task("cancel", task_id, [self.metrics], args, parse)
 
     def edit(
         self,
@@ -758,10 +787,10 @@ class Calls:
         return self._task("reissue", task_id, [], [], int)
 
     def recover(
-        self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int
+        self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int, *, metrics: bool = True
     ) -> Call[Requeued | Recovered | Alive | Skipped]:
         """Settle a run whose lease lapsed and that renewed nothing for `quiet_ms`: see
-        core/lua/recover.lua."""
+        core/lua/recover.lua; `metrics`: an end it records is counted (core.task_metrics)."""
 
         def parse(reply: list[Any]) -> Requeued | Recovered | Alive | Skipped:
             match reply:
@@ -775,8 +804,8 @@ class Calls:
                     return Alive()
             return Skipped("not running")
 
-        args = ["1" if node_alive else "", forget_ms, quiet_ms]
-        return self._task("recover", task_id, [], args, parse)
+        args = ["1" if node_alive else "", forget_ms, quiet_ms, _counted(metrics)]
+        return self._task("recover", task_id, [self.metrics], args, parse)
 
     def confirm(self, turns: list[tuple[str, int]]) -> Call[int]:
         """Take confirmed turns off the outbox, each only if it is still its task's turn."""

@@ -242,7 +242,9 @@ class Scheduler:
             line = self.lines.named(named or "")
             forget_at = now_ms() + self.settings.retention_seconds * 1000
             alive = self._worker_alive(runner)
-            outcome = self.on[line.name].recover(task_id, alive, forget_at, LOST_AFTER_MS)
+            outcome = self.on[line.name].recover(
+                task_id, alive, forget_at, LOST_AFTER_MS, metrics=self.settings.metrics
+            )
             if isinstance(outcome, Requeued):
                 log.warning(
                     "run %s of task %s was lost: back in line",

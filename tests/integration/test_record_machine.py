@@ -19,7 +19,10 @@ is the last one written, never over a SUCCESS; a task and its retry name each ot
 task has one retry at most; every change on the stream of changes names its task's line;
 every ended task waits in the webhook outbox until the deliverer plans its deliveries (one per
 URL that hears of its end), and a deleted task leaves neither behind; a successful finish
-keeps its run time, capped, by type and size bucket, and no other end does.
+keeps its run time, capped, by type and size bucket, and no other end does; every end the
+model records is counted once in the ended-task figures, by type and outcome, with the wait
+and run times its finish gave (a stale or repeated finish counts nothing), whichever script
+recorded it (a cancel, a claim, a finish, a recovery), and no other script counts.
 
 The machine runs twice: with turns of a classic priority queue, each naming its task, and with
 turns of a quorum queue, each bound on delivery to the head of its own line
@@ -29,6 +32,7 @@ is passed on while tasks wait, so no waiting task is left without a message.
 
 import asyncio
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,6 +57,7 @@ from hypothesis.stateful import (
 
 from taskline import ExclusiveRange
 from taskline.builtins import SERIAL_RANGE
+from taskline.core import task_metrics
 from taskline.core.ledger import Allocation
 from taskline.core.lines import Line
 from taskline.core.records import TERMINAL, WAITING, Keys, State, iso, line_keys, now_ms
@@ -127,6 +132,8 @@ CALLBACK = "http://hooks.example/own"
 HOOKS = "FAILURE=http://hooks.example/failed"
 # Failures a record keeps: fewer than the API's, so that the older ones are seen to go.
 ERRORS_KEPT = 1
+# A run's wait or run seconds as a finish gives them (None: not known), over a few buckets.
+seconds = st.none() | st.sampled_from([0.0, 0.004, 0.2, 7.5, 4000.0])
 
 # The searchable params of the machine's types, and the longest value indexed: `reverse`'s
 # text is "x" * 1 to 12, indexed up to 6 long.
@@ -314,6 +321,10 @@ class RecordMachine(RuleBasedStateMachine):
         self.told = ""  # the last change of the stream of changes checked
         # run times recorded by successful finishes (core.estimates), newest first, by list
         self.runtimes: dict[str, list[int]] = {}
+        # the ended-task figures the recorded ends add up to (core.task_metrics): the
+        # counting fields, and the sums of seconds
+        self.figures: Counter[str] = Counter()
+        self.sums: dict[str, float] = {}
 
     def teardown(self) -> None:
         for key in self.client.scan_iter(f"{self.keys.prefix}*", count=1000):
@@ -387,6 +398,20 @@ class RecordMachine(RuleBasedStateMachine):
         if task.entry is not None and task.attempts == 0:
             self.ledger.discard(task.entry)
             task.entry = None
+
+    def _ended(
+        self, task: Task, final: State, waited: float | None = None, ran: float | None = None
+    ) -> None:
+        """The model records an end: its state, forgotten in time, and counted once in the
+        figures, with the wait and run seconds its finish gave."""
+        task.state = final
+        task.forget = True
+        self.figures[f"ended|{task.name}|{final}"] += 1
+        for histogram, time in ((task_metrics.WAIT, waited), (task_metrics.RUN, ran)):
+            if time is not None:
+                self.figures[f"{histogram}|{task.name}|{task_metrics.bucket(time)}"] += 1
+                total = f"{histogram}_sum|{task.name}"
+                self.sums[total] = self.sums.get(total, 0.0) + time
 
     def _footprint(self, task_id: str) -> list[Any]:
         """All a run's write could touch: compared before and after a write that must fail."""
@@ -833,11 +858,10 @@ class RecordMachine(RuleBasedStateMachine):
         else:
             assert outcome == Cancelled()
             self._give_back(task)
-            task.state = State.CANCELLED
+            self._ended(task, State.CANCELLED)
             task.outbox = False
             task.due_ms = None
             task.version += 1
-            task.forget = True
 
     @rule(target=tasks, task_id=consumes(tasks), unpublished=st.booleans())
     def delete(self, task_id: str, unpublished: bool) -> str | MultipleResults[str]:
@@ -957,13 +981,11 @@ class RecordMachine(RuleBasedStateMachine):
             # Celery's result backend stored the lost run's SUCCESS itself: that is its end,
             # recorded rather than run again (as a quorum turn and the recovery record it).
             assert outcome == Skipped(State.SUCCESS)
-            task.state = State.SUCCESS
-            task.forget = True
+            self._ended(task, State.SUCCESS)
         elif task.state == State.STARTED and task.cancel_requested:
             # The run asked to stop died: that is the stop, and the task is forgotten in time.
             assert outcome == Skipped("cancelled")
-            task.state = State.CANCELLED
-            task.forget = True
+            self._ended(task, State.CANCELLED)
         elif task.state != State.QUEUED and task.state != State.STARTED:
             assert outcome == Skipped(task.state)
         else:
@@ -996,8 +1018,7 @@ class RecordMachine(RuleBasedStateMachine):
             assert outcome == Held(f"{task.attempts} {task.runner}")
             return
         if task.state == State.STARTED and (task.stored_success or task.cancel_requested):
-            task.state = State.SUCCESS if task.stored_success else State.CANCELLED
-            task.forget = True
+            self._ended(task, State.SUCCESS if task.stored_success else State.CANCELLED)
         if task.state in (State.QUEUED, State.STARTED):
             self._claimed(task, outcome, runner)
         else:
@@ -1076,8 +1097,7 @@ class RecordMachine(RuleBasedStateMachine):
         self.model[task_id] = task
         if name in RANGED:
             assert outcome == Skipped("refused")
-            task.state = State.FAILURE
-            task.forget = True
+            self._ended(task, State.FAILURE)
             return task_id
         assert outcome == Claimed(1, params)
         task.state = State.STARTED
@@ -1195,15 +1215,28 @@ class RecordMachine(RuleBasedStateMachine):
         by_runner=st.booleans(),
         run_ms=st.none() | st.integers(0, 10**6),
         bucket=st.sampled_from(["", "b3"]),
+        waited=seconds,
+        ran=seconds,
+        again=st.booleans(),
     )
     def finish(
-        self, data: st.DataObject, final: State, by_runner: bool, run_ms: int | None, bucket: str
+        self,
+        data: st.DataObject,
+        final: State,
+        by_runner: bool,
+        run_ms: int | None,
+        bucket: str,
+        waited: float | None,
+        ran: float | None,
+        again: bool,
     ) -> None:
         """The running attempt ends, named by its token (the pool child) or its runner (the
         worker's main process, or the scheduler once the run is gone); the pool child's
         SUCCESS carries Celery's, stored with it (unless a SUCCESS is stored already), and
         its run time (`run_ms`), kept for estimates by its type and size bucket, the last
-        RUNTIMES_KEPT of each; no other end keeps one."""
+        RUNTIMES_KEPT of each; no other end keeps one. The end is counted with the run's
+        `waited` and `ran` seconds; `again`: the same finish is sent once more (a retry after
+        a lost reply), which changes and counts nothing."""
         task_id = data.draw(st.sampled_from(self._ids(State.STARTED)))
         task = self.model[task_id]
         error = None if final == State.SUCCESS else {"type": "Boom", "message": "it broke"}
@@ -1220,12 +1253,16 @@ class RecordMachine(RuleBasedStateMachine):
                     kept = self.runtimes.setdefault(key, [])
                     kept[:0] = [run_ms]
                     del kept[RUNTIMES_KEPT:]
+        named.update(waited=waited, ran=ran)
         assert self._of(task_id).finish(task_id, final, error, FOREVER, **named) is True
         for key, kept in self.runtimes.items():
             assert [int(ms) for ms in self.client.lrange(key, 0, -1)] == kept, key
-        task.state = final
+        self._ended(task, final, waited, ran)
         task.lease = False
-        task.forget = True
+        if again:
+            before = self._footprint(task_id)
+            assert self._of(task_id).finish(task_id, final, error, FOREVER, **named) is False
+            assert self._footprint(task_id) == before
 
     @precondition(lambda self: self._ids(State.STARTED))
     @rule(
@@ -1319,8 +1356,7 @@ class RecordMachine(RuleBasedStateMachine):
             # (a live worker stops a run asked to stop, and records it itself)
             final = State.SUCCESS if task.stored_success else State.CANCELLED
             assert outcome == Recovered(final)
-            task.state = final
-            task.forget = True
+            self._ended(task, final)
         elif task.cancel_requested:
             assert outcome == Alive()
         else:
@@ -1407,6 +1443,7 @@ class RecordMachine(RuleBasedStateMachine):
         for sets in self.lines.values():
             names += [sets.line, sets.scheduled, sets.outbox, sets.cancelling, sets.expiry]
         names += [keys.webhooks, keys.webhook_deliveries, keys.webhook_deliveries_by_task]
+        names.append(task_metrics.key(keys.prefix))
         for task_id in [*self.model, *self.gone]:
             names += [keys.task(task_id), keys.lease(task_id), keys.pages(task_id)]
             names.append(keys.meta(task_id))
@@ -1433,6 +1470,7 @@ class RecordMachine(RuleBasedStateMachine):
         self._retries_linked_both_ways(found)
         self._changes_name_their_lines(found)
         self._webhooks_follow_their_tasks(found)
+        self._ends_counted_once(found)
 
     def _index_keys(self) -> list[str]:
         """Every index set a task could be in: of every name, owner and line, and of every
@@ -1586,6 +1624,20 @@ class RecordMachine(RuleBasedStateMachine):
         assert len(deliveries) == len(expected)
         indexed = {member for member, _ in found[keys.webhook_deliveries_by_task] or []}
         assert indexed == {d.indexed for d in deliveries}
+
+    def _ends_counted_once(self, found: dict[str, Any]) -> None:
+        """The ended-task figures hold, per type and outcome, the ends the model recorded,
+        and per histogram and bucket the times their finishes gave, with their sums: each
+        end counted once, by the script that recorded it."""
+        raw = found[task_metrics.key(self.keys.prefix)] or {}
+        counts = {name: int(value) for name, value in raw.items() if "_sum|" not in name}
+        assert counts == dict(self.figures)
+        sums = {name: float(value) for name, value in raw.items() if "_sum|" in name}
+        assert sums == pytest.approx(self.sums)
+        ends = {
+            tuple(name.split("|")[1:]): n for name, n in self.figures.items() if "ended|" in name
+        }
+        assert task_metrics.parse(raw).ends == ends  # as /metrics reads them
 
     def _no_serial_issued_twice(self, found: dict[str, Any]) -> None:
         """Reserved ranges never overlap, the ledger holds what the model says, and a range

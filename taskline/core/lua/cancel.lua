@@ -5,10 +5,13 @@
 -- ARGV[5] stop_ms (when a run ignoring the request is stopped hard)   ARGV[6] forget_ms
 -- ARGV[7] via     what asked, recorded in the history entry ('' for a single request;
 --                 'bulk' for a bulk action), as `via`
+-- ARGV[8] counted '1' counts a waiting task's end in METRICS (TASKLINE_METRICS), '' not
+-- KEYS[15] METRICS  the deployment's ended-task figures (core.task_metrics), a hash
 -- Replies: {'cancelled'} | {'cancelling'} | {'ended', state} | {'unknown'}
 
 local stop_ms, forget_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local via = ARGV[7] ~= '' and ARGV[7] or nil
+if ARGV[8] == '1' then METRICS = KEYS[15] end
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
 if state == 'SUCCESS' or state == 'FAILURE' or state == 'CANCELLED' then
@@ -31,6 +34,7 @@ redis.call('HINCRBY', REC, 'version', 1)
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX}) do redis.call('ZREM', key, ID) end
 redis.call('ZADD', EXPIRY, forget_ms, ID)
 ended_for_webhooks()
+count_end('CANCELLED')
 remember({at = NOW, change = 'cancelled', from = state, via = via})
 emit('ended', 'CANCELLED')
 return {'cancelled'}

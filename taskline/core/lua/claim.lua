@@ -30,6 +30,9 @@
 --                        without lines)
 -- ARGV[18] main          '1' when that line is the main line, which a record made before
 --                        lines (no `line` field) is on
+-- ARGV[19] counted       '1': an end this claim records is counted in METRICS
+--                        (TASKLINE_METRICS); '' it is not
+-- KEYS[15] METRICS       the deployment's ended-task figures (core.task_metrics), a hash
 -- Replies:
 --   {'claimed', token, params, queued_at, now_ms}   run it (queued_at: the record's, ISO;
 --                                now_ms: the claim's time, for the run's wait)
@@ -45,6 +48,7 @@ local turn, redelivered, name, params = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARGV[12])
 local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
 local quorum, line, main = ARGV[16] == '1', ARGV[17], ARGV[18] == '1'
+if ARGV[19] == '1' then METRICS = KEYS[15] end
 
 local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested',
                          'line')

@@ -16,9 +16,17 @@
 --                       ends SUCCESS; '' records none (a padded run, or a run ended from
 --                       outside)
 -- ARGV[15] samples      run times kept per list (TASKLINE_ESTIMATE_SAMPLES)
--- KEYS[15] RUNTIMES     the task type's run times (ms, newest first), a list
--- KEYS[16] BUCKET       its size bucket's run times; RUNTIMES again when it has none
--- Replies: 1 ended, 0 stale (the run no longer holds the task: nothing changed)
+-- ARGV[16] counted      '1': the end is counted in METRICS (TASKLINE_METRICS); '' it is not
+-- ARGV[17] wait_bucket  ARGV[18] wait_seconds: the run's wait (creation → claim), its
+--                       bucket's index in core.task_metrics.BUCKETS and its seconds; ''
+--                       when not known
+-- ARGV[19] run_bucket   ARGV[20] run_seconds: its run (claim → end), the same
+-- KEYS[15] METRICS      the deployment's ended-task figures (core.task_metrics), a hash
+-- KEYS[16] RUNTIMES     the task type's run times (ms, newest first), a list; absent with
+--                       no run_ms
+-- KEYS[17] BUCKET       its size bucket's run times; RUNTIMES again when it has none
+-- Replies: 1 ended (and counted), 0 stale (the run no longer holds the task: nothing
+-- changed, nothing counted)
 
 local token, runner, final, error, forget_ms =
   ARGV[5], ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
@@ -37,11 +45,19 @@ if stored > 0 and usage and usage ~= '' then
   redis.call('HINCRBY', REC, 'bytes', stored)
   redis.call('INCRBY', usage, stored)
 end
-end_task('STARTED', final, error, forget_ms)
+-- counted here, with the end: the finish is the worker's round trip anyway, so the figures
+-- cost none, and an end is counted once, whoever records it
+if ARGV[16] == '1' then METRICS = KEYS[15] end
+local times = {}
+for i, histogram in ipairs({'wait', 'run'}) do
+  local bucket, seconds = ARGV[15 + 2 * i], ARGV[16 + 2 * i]
+  if bucket ~= '' then table.insert(times, {histogram, bucket, seconds}) end
+end
+end_task('STARTED', final, error, forget_ms, times)
 local run_ms, samples = ARGV[14], tonumber(ARGV[15])
-if final == 'SUCCESS' and run_ms and run_ms ~= '' and KEYS[15] then
+if final == 'SUCCESS' and run_ms ~= '' and KEYS[16] then
   -- folded in here: the finish is the worker's round trip anyway, so estimates cost none
-  for _, list in ipairs(KEYS[16] ~= KEYS[15] and {KEYS[15], KEYS[16]} or {KEYS[15]}) do
+  for _, list in ipairs(KEYS[17] ~= KEYS[16] and {KEYS[16], KEYS[17]} or {KEYS[16]}) do
     redis.call('LPUSH', list, run_ms)
     redis.call('LTRIM', list, 0, samples - 1)
   end

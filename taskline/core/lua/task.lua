@@ -14,6 +14,11 @@
 --              channel that wakes the API's watchers)
 -- A script's own KEYS and ARGV start at 15 and 5.
 --
+-- A script that may end a task counts the end in the deployment's ended-task figures
+-- (core.task_metrics) when it records it, atomically and in the same round trip: it sets
+-- METRICS to that hash (one of its own KEYS; nil, as TASKLINE_METRICS=false leaves it, counts
+-- nothing) before it ends anything.
+--
 -- Index keys: a record carries `families`, the JSON list of its index families written at
 -- creation from core.records.Keys.families (rewritten by an edit of its searchable params,
 -- refamily); `FAMILY .. 'all'` and `FAMILY .. 'state:' .. S` are the sorted sets of each
@@ -150,20 +155,37 @@ local function enqueue(priority)
   return turn
 end
 
+-- The hash of ended-task figures an end is counted in; nil counts nothing.
+local METRICS = nil
+
+local function count_end(final, times)
+  -- the end's outcome under its type, and the run's `times` that are known: a list of
+  -- {histogram ('wait' or 'run'), bucket index, seconds}, the fields core.task_metrics reads
+  if not METRICS then return end
+  local name = fixed().name
+  redis.call('HINCRBY', METRICS, 'ended|' .. name .. '|' .. final, 1)
+  for _, entry in ipairs(times or {}) do
+    redis.call('HINCRBY', METRICS, entry[1] .. '|' .. name .. '|' .. entry[2], 1)
+    redis.call('HINCRBYFLOAT', METRICS, entry[1] .. '_sum|' .. name, entry[3])
+  end
+end
+
 local function ended_for_webhooks()
   -- the end waits in WEBHOOKS for the deliverer, in the same script as the end itself: an
   -- end is never missed, whether the deliverer runs or not
   redis.call('ZADD', WEBHOOKS, 'NX', NOW_MS, ID)
 end
 
-local function end_task(old, final, error, forget_ms)
+local function end_task(old, final, error, forget_ms, times)
   -- a task reaches its final state: recorded, out of the cancelling set, its lease (if any)
-  -- gone, forgotten in its time, its webhooks to plan, and the end told
+  -- gone, forgotten in its time, its webhooks to plan, counted (with the run's `times`, see
+  -- count_end), and the end told
   move_state(old, final, {'finished_at', NOW, 'error', error})
   redis.call('ZREM', CANCELLING, ID)
   redis.call('DEL', LEASE)
   redis.call('ZADD', EXPIRY, forget_ms, ID)
   ended_for_webhooks()
+  count_end(final, times)
   if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
 end
 

@@ -51,6 +51,7 @@ def claim(
         return run.transitions.claim(
             run.task_id, turn, redelivered, run.name, sent, run.runner, LEASE_MS, ranged,
             forget_ms=forget_ms, meta=meta, quorum=run.settings.queue_type == "quorum",
+            metrics=run.settings.metrics,
         )  # fmt: skip
 
     outcome = attempt()

@@ -10,18 +10,18 @@ Celery's SUCCESS of the run, held by its result backend, goes with a successful 
 only if the run still holds its task. Celery writes any other end itself.
 
 A successful run that was not padded (`delay_seconds` 0) records its run time for estimates
-(core.estimates) in the same script as its end: the finish is a round trip the run makes
-anyway, so the worker's cost per task does not grow (README Performance).
+(core.estimates) in the same script as its end, and the end is counted in the ended-task
+figures (core.task_metrics) with its wait and run times there too: the finish is a round
+trip the run makes anyway, so the worker's cost per task does not grow (README Performance),
+and a stale run, whose finish records nothing, counts nothing.
 """
 
 import time
 import traceback
 
-import redis
 from pydantic import ValidationError
 
 from taskline.context import Cancelled, Superseded
-from taskline.core import task_metrics
 from taskline.core.estimates import bucket_of
 from taskline.core.previews import cut_to_end
 from taskline.core.records import State, now_ms
@@ -70,7 +70,7 @@ def finish(run: Run, end: End, trace: str = "") -> None:
     success = state is State.SUCCESS
     stored = run.stored if success else 0
     meta = run.celery_held(State.SUCCESS) if success else None
-    recorded = run.transitions.finish(
+    run.transitions.finish(
         run.task_id,
         state,
         error,
@@ -80,9 +80,10 @@ def finish(run: Run, end: End, trace: str = "") -> None:
         meta=meta,
         traceback=trace if state is State.FAILURE else "",
         run_time=run_time(run) if success else None,
+        waited=run.waited,
+        ran=time.monotonic() - run.claimed_at if run.claimed_at else None,
+        metrics=run.settings.metrics,
     )
-    if recorded and run.settings.metrics:
-        count_end(run, state)
 
 
 def run_time(run: Run) -> RunTime | None:
@@ -97,15 +98,3 @@ def run_time(run: Run) -> RunTime | None:
         samples=run.settings.estimate_samples,
         bucket=bucket_of(declared, run.params.model_dump()) if declared else "",
     )
-
-
-def count_end(run: Run, state: State) -> None:
-    """Add the recorded end to the deployment's figures (core.task_metrics): counted only
-    once the end is recorded, so a stale run counts nothing."""
-    ran = time.monotonic() - run.claimed_at if run.claimed_at else None
-    pipe = run.store.pipeline(transaction=False)
-    task_metrics.ended(pipe, run.settings.key_prefix, run.name, state.value, run.waited, ran)
-    try:
-        pipe.execute()
-    except redis.RedisError as exc:  # a figure is not worth failing the task's end over
-        run.log.warning("ended-task figures not counted: %s", exc)

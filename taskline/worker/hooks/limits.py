@@ -15,7 +15,6 @@ import time
 import psutil
 import redis
 
-from taskline.core import task_metrics
 from taskline.core.records import State, now_ms
 from taskline.core.registry import limits
 from taskline.core.replies import text_or_none
@@ -54,11 +53,11 @@ def finish_when_child_gone(
 ) -> threading.Thread:
     """Record the end of a run of this worker (`node`; None: not known, any) that its main
     process killed, once its child is gone (at most `wait` seconds), and count it (`metrics`,
-    core.task_metrics); the thread doing it."""
+    core.task_metrics: by the finish script, the end alone, its times not being at hand
+    here); the thread doing it."""
 
     def finish() -> None:
-        found = store.hmget(transitions.keys.task(task_id), ["runner", "name"])
-        runner, name = (text_or_none(v) for v in found)
+        runner = text_or_none(store.hget(transitions.keys.task(task_id), "runner"))
         runner_node, _, pid = (runner or "").rpartition(":")
         if not pid.isdecimal() or runner_node != (node or runner_node):
             return
@@ -70,11 +69,7 @@ def finish_when_child_gone(
             return
         state, error = end
         forget_at = now_ms() + retention_seconds * 1000
-        if transitions.finish(task_id, state, error, forget_at, runner=runner) and metrics:
-            # counted once recorded; its times are not at hand here: the end alone
-            pipe = store.pipeline(transaction=False)
-            task_metrics.ended(pipe, transitions.keys.prefix, name or "", state.value, None, None)
-            pipe.execute()
+        transitions.finish(task_id, state, error, forget_at, runner=runner, metrics=metrics)
 
     thread = threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True)
     thread.start()

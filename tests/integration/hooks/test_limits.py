@@ -1,14 +1,17 @@
 """hooks.limits: the soft limit a run sees, and the end of a run the main process killed,
-recorded once its (real) child process is gone, and only for a run of this worker."""
+recorded once its (real) child process is gone, and only for a run of this worker; counted
+once (core.task_metrics), by the script that records it, or not at all with metrics off."""
 
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
 
 from taskline.builtins import REVERSE
+from taskline.core import task_metrics
 from taskline.core.records import State
 from taskline.core.registry import limits
 from taskline.core.transitions import Claimed
@@ -45,20 +48,30 @@ def test_the_soft_limit_is_the_declared_work_plus_the_longest_delay() -> None:
     assert soft_limit(None, None) == 0.0
 
 
+@pytest.mark.parametrize("metrics", [True, False])
 def test_a_killed_run_ends_once_its_child_is_gone(
-    worker: Worker, child: subprocess.Popen[bytes]
+    worker: Worker, child: subprocess.Popen[bytes], metrics: bool
 ) -> None:
     task_id = running_in(worker, child.pid)
     log = logging.getLogger("tests.hooks")
-    ending = finish_when_child_gone(
-        worker.client, worker.transitions, task_id, CANCELLED,
-        node=NODE, retention_seconds=60, log=log,
-    )  # fmt: skip
+    figures = task_metrics.key(worker.keys.prefix)
+    worker.client.delete(figures)
+
+    def finish() -> threading.Thread:
+        return finish_when_child_gone(
+            worker.client, worker.transitions, task_id, CANCELLED,
+            node=NODE, retention_seconds=60, log=log, metrics=metrics,
+        )  # fmt: skip
+
+    ending = finish()
     assert ending.is_alive() and worker.field(task_id, "state") == "STARTED"
     child.kill()  # the worker's main process kills the child
     ending.join(10)
     assert not ending.is_alive()
     assert worker.field(task_id, "state") == "CANCELLED"
+    finish().join(10)  # told twice: the end is recorded, and counted, once
+    counted = {f"ended|{REVERSE.name}|CANCELLED": "1"} if metrics else {}
+    assert worker.client.hgetall(figures) == counted
 
 
 def test_a_child_that_outlives_the_wait_or_a_run_of_another_worker_is_left_alone(
