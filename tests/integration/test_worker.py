@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from taskline.core import task_metrics
 from taskline.core.records import State, now_ms
 from taskline.core.transitions import Claimed, Created, Edited, source
 from taskline.worker.scheduler import Scheduler
@@ -132,20 +133,25 @@ def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
     embedded: Embedded,
 ) -> None:
     """A trivial run costs the worker two scripts on Redis: its claim, which stores Celery's
-    STARTED with it, and its finish, which stores its SUCCESS; the result backend sends no
-    write of its own (Redis's MONITOR lists the scripts the task's keys were sent to). What
-    Celery reads back is its own meta of the run: state, result, task name and worker."""
+    STARTED with it, and its finish, which stores its SUCCESS and counts the end in the
+    ended-task figures; the result backend sends no write of its own, and the run sends
+    nothing else of the deployment's (Redis's MONITOR lists every command, a script's own
+    as sent by `lua`). What Celery reads back is its own meta of the run: state, result,
+    task name and worker."""
     created = create(embedded, "reverse", {"text": "abc"})
     task_id = created.snapshot.record.id
     shas = {
         hashlib.sha1(source(name).encode()).hexdigest(): name
         for name in ("claim", "finish", "store_result")
     }
-    url = embedded.settings.redis_url
+    url, prefix = embedded.settings.redis_url, embedded.settings.key_prefix
     monitor = subprocess.Popen(
         ["redis-cli", "-u", url, "monitor"], stdout=subprocess.PIPE, text=True
     )
     sent: list[str] = []
+    # Every command of the deployment's keys a client sent (not a script's own): its
+    # connection, its name (a script's by its SHA) and the whole line.
+    commands: list[tuple[str, str, str]] = []
 
     def read() -> None:
         assert monitor.stdout is not None
@@ -153,6 +159,10 @@ def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
             words = line.split('"')
             if len(words) > 3 and words[1] == "EVALSHA" and task_id in line:
                 sent.append(shas.get(words[3], words[3]))
+            client = line.partition("]")[0].rpartition(" ")[2]
+            if len(words) > 1 and client != "lua" and prefix in line:
+                name = shas.get(words[3], words[1]) if words[1] == "EVALSHA" else words[1]
+                commands.append((client, name, line))
 
     reader = threading.Thread(target=read, daemon=True)
     try:
@@ -169,6 +179,17 @@ def test_a_run_stores_celerys_started_and_success_with_its_claim_and_finish(
         if monitor.stdout is not None:
             monitor.stdout.close()
     assert [name for name in sent if name in shas.values()] == ["claim", "finish"]
+    # The run's connections send nothing else of the deployment's from its claim on (no
+    # increment of the figures after the finish), and no client writes the figures: the
+    # finish script counts the end.
+    runs = {client for client, name, _ in commands if name in ("claim", "finish")}
+    claimed = next(i for i, (_, name, _) in enumerate(commands) if name == "claim")
+    by_run = [name for client, name, _ in commands[claimed:] if client in runs]
+    assert by_run == ["claim", "finish"], commands
+    figures = task_metrics.key(prefix)
+    scripts = shas.values()
+    assert not [line for _, name, line in commands if figures in line and name not in scripts]
+    assert embedded.redis.hget(figures, "ended|reverse|SUCCESS")
     result = embedded.app.AsyncResult(task_id)
     assert (result.state, result.get(timeout=5)) == ("SUCCESS", "cba")
     runner = field(embedded, task_id, "runner") or ""
