@@ -9,8 +9,8 @@ of any process adds up every process's (prometheus_client's multiprocess mode; t
 is emptied when the stack starts, as that mode requires). Without it, a scrape tells its own
 process's alone.
 
-Ended tasks and their wait and run times are counted by whichever process records the end
-(the worker's pool child, mostly), in Redis (core.task_metrics), not in that directory: a
+Ended tasks and their wait and run times are counted by the script that records the end
+(the worker's finish, mostly), in Redis (core.task_metrics), not in that directory: a
 worker may run on another machine than the API, and a directory is one host's. Everything
 else is read from Redis and RabbitMQ at the scrape: tasks by state, each line's depth,
 postponed tasks and consumers, and the workers seen.

@@ -294,9 +294,9 @@ class Settings(BaseSettings):
     )
     metrics: bool = Field(
         True,
-        description="true: the API counts submissions and HTTP requests, and the worker "
-        "counts its tasks' ends, for `/metrics`; false: neither counts (`/metrics` still "
-        "tells what it reads at the scrape: tasks by state, lines, workers).",
+        description="true: the API counts submissions and HTTP requests, and the scripts "
+        "that record tasks' ends count them, for `/metrics`; false: none counts (`/metrics` "
+        "still tells what it reads at the scrape: tasks by state, lines, workers).",
     )
     reconcile_seconds: float = Field(
         10.0,
