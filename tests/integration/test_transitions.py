@@ -9,6 +9,7 @@ import json
 import pytest
 import redis
 
+from taskline.core import task_metrics
 from taskline.core.ledger import Allocation
 from taskline.core.lines import Line
 from taskline.core.records import Keys, State, now_ms
@@ -24,6 +25,7 @@ from taskline.core.transitions import (
     Limited,
     Overlap,
     PassedOn,
+    Recovered,
     Requeued,
     Reservation,
     ResultMeta,
@@ -522,3 +524,39 @@ def test_a_record_made_before_lines_is_the_main_lines_to_claim(
     assert claim(side, "t1", created.turn, "w1:100") == Skipped("line")
     main = Transitions(client, Keys(keys.prefix, MAIN_LINE))
     assert isinstance(claim(main, "t1", created.turn, "w1:100"), Claimed)
+
+
+@pytest.mark.parametrize("metrics", [True, False])
+def test_the_script_that_records_an_end_counts_it_with_the_runs_times(
+    transitions: Transitions, client: redis.Redis, keys: Keys, metrics: bool
+) -> None:
+    """A finish counts its end by type and outcome, with the wait and run seconds it was
+    given, each in its bucket of core.task_metrics; a stale finish, a waiting task's cancel
+    and a lost run's recorded SUCCESS count theirs; with metrics off none counts."""
+    figures = task_metrics.key(keys.prefix)
+    ran = create(transitions, "ran")
+    run = claim(transitions, "ran", ran.turn, "w1:1")
+    done = transitions.finish(
+        "ran", State.SUCCESS, None, FOREVER, token=run.token, waited=0.02, ran=7.5, metrics=metrics
+    )
+    assert done is True
+    stale = transitions.finish("ran", State.FAILURE, None, FOREVER, token=run.token)
+    assert stale is False
+    create(transitions, "waiting")
+    assert transitions.cancel("waiting", FOREVER, FOREVER, metrics=metrics) == Cancelled()
+    lost = create(transitions, "lost")
+    claim(transitions, "lost", lost.turn, "w1:2")
+    client.set(keys.meta("lost"), json.dumps({"status": "SUCCESS"}))
+    client.delete(keys.lease("lost"))
+    assert transitions.recover("lost", False, FOREVER, 0, metrics=metrics) == Recovered(
+        State.SUCCESS
+    )
+    if not metrics:
+        assert client.exists(figures) == 0
+        return
+    found = task_metrics.parse(client.hgetall(figures))
+    assert found.ends == {("reverse", "SUCCESS"): 2, ("reverse", "CANCELLED"): 1}
+    waits, runs = found.waits["reverse"], found.runs["reverse"]
+    assert waits.counts[task_metrics.bucket(0.02)] == sum(waits.counts) == 1
+    assert runs.counts[task_metrics.bucket(7.5)] == sum(runs.counts) == 1
+    assert (waits.total, runs.total) == (pytest.approx(0.02), 7.5)
