@@ -51,7 +51,8 @@ def browser() -> Iterator["Browser"]:
 
 @pytest.fixture(scope="module")
 def tasks(explorer_stack: Stack) -> dict[str, object]:
-    """Twelve finished reverses, a failed word_report and a paged generate_serials."""
+    """Twelve finished reverses, a failed word_report, a paged generate_serials and a
+    cancelled reverse."""
     with explorer_stack.client() as api:
         reverses = [submit(api, "reverse", {"text": f"text {n}"})["id"] for n in range(12)]
         for task_id in reverses:
@@ -61,7 +62,14 @@ def tasks(explorer_stack: Stack) -> dict[str, object]:
         paged = {"code_model": "EX", "number": 0, "count": 2500}
         serials = submit(api, "generate_serials", paged)["id"]
         assert wait_done(api, serials)["state"] == "SUCCESS"
-    return {"reverses": reverses, "failed": failed, "serials": serials}
+        cancelled = submit(api, "reverse", {"text": "never"}, not_before="2099-01-01T00:00:00Z")
+        assert api.post(f"/tasks/{cancelled['id']}/cancel").status_code == 200
+    return {
+        "reverses": reverses,
+        "failed": failed,
+        "serials": serials,
+        "cancelled": cancelled["id"],
+    }
 
 
 def explore(page: "Page") -> None:
@@ -111,6 +119,17 @@ def test_the_explorer_filters_by_state_and_name_and_pages_with_the_cursor(
         form.get_by_label("Id starts with").fill("ABC")
         sent = search(page)
         assert sent["state"] == ["FAILURE", "CANCELLED"] and sent["id_prefix"] == ["abc"]
+        form.get_by_label("Id starts with").fill(tasks["cancelled"][:8])
+        search(page)
+        assert shown_ids(page) == [tasks["cancelled"]]
+        page.get_by_role("button", name="Clear").click()
+        expect(page.locator("#explorer")).not_to_have_attribute("data-loading", "1")
+
+        # Either state: the cancelled reverse and the failed word_report, newest first.
+        form.get_by_label("FAILURE").check()
+        form.get_by_label("CANCELLED").check()
+        search(page)
+        assert shown_ids(page) == [tasks["cancelled"], tasks["failed"]]
         page.get_by_role("button", name="Clear").click()
         expect(page.locator("#explorer")).not_to_have_attribute("data-loading", "1")
 
