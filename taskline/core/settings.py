@@ -328,7 +328,10 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Seconds to connect to a webhook's host."
     )
     webhook_read_timeout: float = Field(
-        5.0, gt=0, description="Seconds to wait for a webhook's answer."
+        5.0,
+        gt=0,
+        description="Seconds to wait for a webhook's answer; an attempt takes at most this and "
+        "the connect timeout in all, however slowly the answer comes.",
     )
     webhook_response_bytes: int = Field(
         4096, ge=0, description="Bytes of a webhook's answer read per attempt; the rest is dropped."

@@ -89,6 +89,9 @@ class Deliverer:
         self.reads = AsyncTransitions(client, self.keys, waiting)
         self.hooks = hooks_of(settings.webhooks)
         self.secret = settings.webhook_secret.get_secret_value().encode()
+        # An attempt's whole bound: the read timeout is per read, so a receiver that sends a
+        # byte now and then would otherwise hold the pass, and every other delivery, forever.
+        self.deadline = settings.webhook_connect_timeout + settings.webhook_read_timeout
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(
                 settings.webhook_read_timeout, connect=settings.webhook_connect_timeout
@@ -178,11 +181,15 @@ class Deliverer:
         body = task_out(snapshot).model_dump_json().encode()
         outcome: dict[str, Any] = {"url": delivery.url, "attempt": delivery.attempt}
         try:
-            status = await self._post(delivery.url, body)
+            async with asyncio.timeout(self.deadline):
+                status = await self._post(delivery.url, body)
             outcome["status"] = status
             delivered = 200 <= status < 300
         except httpx.HTTPError as exc:
             outcome["error"] = f"{type(exc).__name__}: {exc}"[:200]
+            delivered = False
+        except TimeoutError:
+            outcome["error"] = f"TimeoutError: no whole answer within {self.deadline:g} s"
             delivered = False
         follow: Delivery | None = None
         due_ms = now_ms() + backoff_ms(delivery.attempt)

@@ -1,9 +1,12 @@
 """Webhooks through the real stack: a receiver on loopback checks each call's signature, hears
 of the right ends only, sees retries (and their attempts in the task's history), is never
 followed through a redirect; callbacks to hosts off the allow-list are refused at submission;
-a delivery waiting in the outbox survives a restart of the scheduler that delivers it."""
+a delivery waiting in the outbox survives a restart of the scheduler that delivers it; a
+receiver that never finishes answering is cut off and holds up no other delivery."""
 
+import itertools
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -198,3 +201,66 @@ def test_a_waiting_delivery_survives_a_restart_of_the_scheduler(
             what="the delivery after the restart",
         )
         assert hooked.redis.zcard(hooked.key("webhook-deliveries")) == 0
+
+
+class Dripper:
+    """A receiver that never finishes answering: it reads the call, then sends its status
+    line a byte at a time, each well within the read timeout, until stopped."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/drip"
+        self.stop = threading.Event()
+        self.calls = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            self.calls += 1
+            for byte in itertools.cycle(b"HTTP/1.1 200 OK\r\nX-Slow: "):
+                if self.stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+
+@pytest.fixture
+def dripper() -> Iterator[Dripper]:
+    found = Dripper()
+    found.thread.start()
+    yield found
+    found.stop.set()
+    found.server.close()
+
+
+def test_a_receiver_that_never_finishes_answering_holds_up_no_other_delivery(
+    make_stack: Callable[..., Stack], receiver: Receiver, dripper: Dripper
+) -> None:
+    stack = make_stack(
+        TASKLINE_WEBHOOK_HOSTS="127.0.0.1",
+        TASKLINE_WEBHOOK_SECRET=SECRET,
+        TASKLINE_WEBHOOK_CONNECT_TIMEOUT="1",
+        TASKLINE_WEBHOOK_READ_TIMEOUT="1",
+    )
+    stack.start()
+    with stack.client() as api:
+        slow = submit(api, "reverse", {"text": "a"}, callback_url=dripper.url)
+        wait_until(lambda: dripper.calls >= 1, 30, what="the dripping receiver called")
+        good = submit(api, "reverse", {"text": "b"}, callback_url=f"{receiver.url}/own")
+        # An attempt takes at most the connect and read timeouts in all: the dripping one is
+        # cut off after 2 s, and the next pass delivers the other.
+        wait_until(lambda: receiver.of("/own"), 15, what="the other task's delivery")
+        attempts = webhook_history(api, slow["id"], dripper.url)
+        assert attempts and "error" in attempts[0] and "delivered" not in attempts[0]
+        assert webhook_history(api, good["id"])[0]["status"] == 200
