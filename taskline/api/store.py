@@ -122,15 +122,22 @@ class TaskStore:
         UnavailableError for a line this deployment no longer sets up."""
         found = self._on.get(line or self.lines.main.name)
         if found is None:
-            raise UnavailableError(
-                f"line {line!r} is not one of TASKLINE_LINES ({', '.join(self.lines.names)}): "
-                "its tasks cannot be changed until it is set up again"
-            )
+            raise self._gone(line)
         return found
 
     def sets(self, line: str | None) -> Keys:
-        """The keys of a line's sets (None or '': the main line's)."""
-        return self.line_keys[line or self.lines.main.name]
+        """The keys of a line's sets (None or '': the main line's); UnavailableError for a
+        line this deployment no longer sets up, as `of`."""
+        found = self.line_keys.get(line or self.lines.main.name)
+        if found is None:
+            raise self._gone(line or "")
+        return found
+
+    def _gone(self, line: str) -> UnavailableError:
+        return UnavailableError(
+            f"line {line!r} is not one of TASKLINE_LINES ({', '.join(self.lines.names)}): "
+            "its tasks cannot be changed, nor their start foreseen, until it is set up again"
+        )
 
     async def change(self, transition: Awaitable[T]) -> T:
         """Run a transition (`store.change(store.transitions.cancel(...))`); 503 if unreachable."""

@@ -3,7 +3,7 @@ up the other's tasks; within each line, one at a time, by priority then submissi
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -297,3 +297,30 @@ def test_a_retry_is_told_on_the_line_of_the_task_it_retries(lines_stack: Stack) 
         assert not [e for e in told if other["id"] in (e["id"], e.get("by"))]
         for task in (retry, again, mark):
             assert wait_done(admin, task["id"])["state"] == "SUCCESS"
+
+
+@pytest.fixture
+def line_removed(make_stack: Callable[..., Stack]) -> Iterator[tuple[Stack, str, str]]:
+    """An API whose TASKLINE_LINES no longer has `slow`, with a postponed task of alice's on
+    it and one on the main line: (stack, the slow one, the main one)."""
+    stack = make_stack(TASKLINE_LINES=LINES)
+    stack.start("api")
+    with stack.client("alice") as alice:
+        later = "2099-01-01T00:00:00Z"
+        slow = submit(alice, "leibniz_pi", {"digits": 5}, not_before=later)["id"]
+        main = submit(alice, "reverse", {"text": "x"}, not_before=later)["id"]
+    stack.env["TASKLINE_LINES"] = "default=*"
+    stack.restart("api")
+    yield stack, slow, main
+    stack.env["TASKLINE_LINES"] = LINES
+
+
+def test_the_eta_of_a_task_whose_line_was_removed_is_a_503_that_names_it(
+    line_removed: tuple[Stack, str, str],
+) -> None:
+    stack, slow, main = line_removed
+    with stack.client("alice") as alice:
+        answer = alice.get(f"/tasks/{slow}/eta")
+        assert answer.status_code == 503, answer.text
+        assert "TASKLINE_LINES" in answer.json()["detail"]
+        assert alice.get(f"/tasks/{main}/eta").json()["expected_start"]
