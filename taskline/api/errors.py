@@ -77,6 +77,11 @@ class UnavailableError(TasklineError):
     status_code = 503
 
 
+class LineGoneError(UnavailableError):
+    """A task of a line this deployment no longer sets up (TASKLINE_LINES): that task's
+    trouble, not the services', so a bulk action reports it and goes on."""
+
+
 class UnconfirmedError(UnavailableError):
     """The message may be in RabbitMQ: its task stays QUEUED, republished if it was lost."""
 

@@ -12,7 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from taskline.api.errors import UnavailableError
+from taskline.api.errors import LineGoneError, UnavailableError
 from taskline.api.reads import GatheredReads
 from taskline.core import task_metrics
 from taskline.core.lines import Lines, parse_lines
@@ -133,8 +133,8 @@ class TaskStore:
             raise self._gone(line or "")
         return found
 
-    def _gone(self, line: str) -> UnavailableError:
-        return UnavailableError(
+    def _gone(self, line: str) -> LineGoneError:
+        return LineGoneError(
             f"line {line!r} is not one of TASKLINE_LINES ({', '.join(self.lines.names)}): "
             "its tasks cannot be changed, nor their start foreseen, until it is set up again"
         )

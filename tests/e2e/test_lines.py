@@ -324,3 +324,22 @@ def test_the_eta_of_a_task_whose_line_was_removed_is_a_503_that_names_it(
         assert answer.status_code == 503, answer.text
         assert "TASKLINE_LINES" in answer.json()["detail"]
         assert alice.get(f"/tasks/{main}/eta").json()["expected_start"]
+
+
+def test_a_bulk_action_reports_a_task_whose_line_was_removed_refused_and_goes_on(
+    line_removed: tuple[Stack, str, str],
+) -> None:
+    stack, slow, main = line_removed
+    with stack.client("alice") as alice:
+        answer = alice.post("/tasks/bulk/cancel", json={"ids": [slow, main]})
+        assert answer.status_code == 200, answer.text
+        results = {r["id"]: r for r in answer.json()["results"]}
+        assert results[slow]["outcome"] == "refused" and results[slow]["status"] == 503
+        assert "TASKLINE_LINES" in results[slow]["detail"]
+        assert results[main]["outcome"] == "cancelled"
+        # a filter goes past it too (else every call would stop at it, newest first)
+        answer = alice.post("/tasks/bulk/delete", json={"filter": {}})
+        assert answer.status_code == 200, answer.text
+        outcomes = {r["id"]: r["outcome"] for r in answer.json()["results"]}
+        assert outcomes == {slow: "refused", main: "deleted"}
+        assert read(alice, slow)["state"] == "SCHEDULED"

@@ -20,6 +20,7 @@ from taskline.api.auth import User
 from taskline.api.deps import CurrentUser, SettingsDep, StoreDep, SubmitterDep
 from taskline.api.errors import (
     InvalidParamsError,
+    LineGoneError,
     TasklineError,
     UnavailableError,
     UnconfirmedError,
@@ -129,13 +130,18 @@ async def targets(
 async def each(
     body: BulkRequest, store: TaskStore, settings: Settings, user: User, act: Act
 ) -> BulkReport:
-    """Act on every target in turn. A refusal is reported and the rest go on; Redis or
-    RabbitMQ unreachable ends the call with a 503 that lists what was done until then."""
+    """Act on every target in turn. A refusal is reported and the rest go on (a task whose
+    line is no longer set up among them); Redis or RabbitMQ unreachable ends the call with a
+    503 that lists what was done until then."""
     ids, next_cursor = await targets(body, store, settings, user)
     results: list[BulkResult] = []
     for task_id in ids:
         try:
             results.append(await act(task_id))
+        except LineGoneError as exc:  # that task's line is gone, not Redis or RabbitMQ
+            results.append(
+                BulkResult(id=task_id, outcome="refused", status=exc.status_code, detail=exc.detail)
+            )
         except UnavailableError as exc:
             if isinstance(exc, UnconfirmedError):  # a retry kept, published once RabbitMQ is back
                 results.append(BulkResult(id=task_id, outcome="retried", retry_id=exc.task_id))
