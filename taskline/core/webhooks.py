@@ -39,9 +39,13 @@ class Hook:
 
 
 def url_problem(url: str) -> str | None:
-    """Why `url` cannot be called (not http(s), no host, too long), or None."""
+    """Why `url` cannot be called (not http(s), no host, too long, a control character), or
+    None. urlsplit drops tabs and newlines silently, but the URL is kept as given: one would
+    never be called (httpx refuses it) and would forge a line in a text log."""
     if len(url) > MAX_URL_LENGTH:
         return f"is longer than {MAX_URL_LENGTH} characters"
+    if any(ord(c) < 0x20 or c == "\x7f" for c in url):
+        return "holds a control character"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises on a port that is not a number)

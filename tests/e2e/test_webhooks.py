@@ -133,7 +133,14 @@ def test_a_host_off_the_allow_list_is_refused_and_nothing_is_created(
 ) -> None:
     with hooked.client() as api:
         before = api.get("/tasks").json()["items"]
-        for url in ("http://evil.example/x", "ftp://127.0.0.1/x", "http://127.0.0.1/" + "a" * 3000):
+        for url in (
+            "http://evil.example/x",
+            "ftp://127.0.0.1/x",
+            "http://127.0.0.1/" + "a" * 3000,
+            # never callable (httpx refuses them), and a line of its own in a text log
+            "http://127.0.0.1/x\n2026-12-05T10:00:00.000Z ERROR forged",
+            "http://127.0.0.1/\x00",
+        ):
             response = api.post(
                 "/tasks", json={"name": "reverse", "params": {"text": "x"}, "callback_url": url}
             )
