@@ -7,7 +7,8 @@ text lets a receiver refuse an old call replayed, and `v1` leaves room for anoth
 Global webhooks (TASKLINE_WEBHOOKS) are entries separated by `;`, each `STATES=URL` with the
 ended states comma-separated (SUCCESS, FAILURE, CANCELLED, or `*` for all three), e.g.
 `FAILURE=https://alerts.example/hook;SUCCESS,FAILURE=https://ci.example/done`. A URL holds no
-`;`. A task's own `callback_url` hears of every end, once its host is on TASKLINE_WEBHOOK_HOSTS.
+`;`. A task's own `callback_url` hears of every end, while its host is on TASKLINE_WEBHOOK_HOSTS
+(checked at submission and again at each delivery).
 """
 
 import hashlib

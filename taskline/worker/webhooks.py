@@ -34,7 +34,7 @@ from taskline.core.records import Keys, Snapshot, dumps, line_keys, now_iso, now
 from taskline.core.replies import texts
 from taskline.core.settings import Settings, lines_of
 from taskline.core.transitions import AsyncTransitions
-from taskline.core.webhooks import SIGNATURE_HEADER, hooks_of, signature, targets
+from taskline.core.webhooks import SIGNATURE_HEADER, allowed, hooks_of, hosts_of, signature, targets
 
 log = logging.getLogger("taskline.webhooks")
 
@@ -88,6 +88,7 @@ class Deliverer:
         waiting = {name: keys.line for name, keys in lines.items()}
         self.reads = AsyncTransitions(client, self.keys, waiting)
         self.hooks = hooks_of(settings.webhooks)
+        self.hosts = hosts_of(settings.webhook_hosts)
         self.secret = settings.webhook_secret.get_secret_value().encode()
         # An attempt's whole bound: the read timeout is per read, so a receiver that sends a
         # byte now and then would otherwise hold the pass, and every other delivery, forever.
@@ -178,8 +179,13 @@ class Deliverer:
                 self._remove(pipe, delivery)
                 await pipe.execute()
             return
-        body = task_out(snapshot).model_dump_json().encode()
         outcome: dict[str, Any] = {"url": delivery.url, "attempt": delivery.attempt}
+        if not self._may_call(delivery.url):
+            outcome["error"] = "its host is no longer on TASKLINE_WEBHOOK_HOSTS"
+            outcome["gave_up"] = True
+            await self._record(delivery, outcome, None, now_ms())
+            return
+        body = task_out(snapshot).model_dump_json().encode()
         try:
             async with asyncio.timeout(self.deadline):
                 status = await self._post(delivery.url, body)
@@ -203,6 +209,11 @@ class Deliverer:
                 delivery.task_id, delivery.url, delivery.attempt + 1, delivery.ended_ms
             )
         await self._record(delivery, outcome, follow, due_ms)
+
+    def _may_call(self, url: str) -> bool:
+        """A global webhook, or a callback whose host is on the allow-list as it stands now:
+        a host taken off it is called no more, as a retry or clone would refuse it."""
+        return any(hook.url == url for hook in self.hooks) or allowed(url, self.hosts)
 
     async def _post(self, url: str, body: bytes) -> int:
         """POST the body signed; the answer's status, having read at most the bounded bytes."""

@@ -2,7 +2,8 @@
 of the right ends only, sees retries (and their attempts in the task's history), is never
 followed through a redirect; callbacks to hosts off the allow-list are refused at submission;
 a delivery waiting in the outbox survives a restart of the scheduler that delivers it; a
-receiver that never finishes answering is cut off and holds up no other delivery."""
+receiver that never finishes answering is cut off and holds up no other delivery; a host
+taken off the allow-list is called no more."""
 
 import itertools
 import json
@@ -271,3 +272,27 @@ def test_a_receiver_that_never_finishes_answering_holds_up_no_other_delivery(
         attempts = webhook_history(api, slow["id"], dripper.url)
         assert attempts and "error" in attempts[0] and "delivered" not in attempts[0]
         assert webhook_history(api, good["id"])[0]["status"] == 200
+
+
+def test_a_host_taken_off_the_allow_list_is_called_no_more(
+    make_stack: Callable[..., Stack], receiver: Receiver
+) -> None:
+    stack = make_stack(
+        TASKLINE_WEBHOOK_HOSTS="127.0.0.1",
+        TASKLINE_WEBHOOK_SECRET=SECRET,
+        TASKLINE_WEBHOOKS=f"*={receiver.url}/all",
+    )
+    stack.start("api", "scheduler")
+    with stack.client() as api:
+        own = f"{receiver.url}/own"
+        task = submit(
+            api, "reverse", {"text": "a"}, not_before="2099-01-01T00:00:00Z", callback_url=own
+        )
+        stack.env["TASKLINE_WEBHOOK_HOSTS"] = "hooks.example"
+        stack.restart("scheduler")
+        assert api.post(f"/tasks/{task['id']}/cancel").status_code == 200
+        # the global webhook tells that the end was delivered; the callback is not called
+        wait_until(lambda: webhook_history(api, task["id"], own), 30, what="the callback's turn")
+        assert receiver.of("/all") and receiver.of("/own") == []
+        ((refused,),) = [webhook_history(api, task["id"], own)]
+        assert refused["gave_up"] and "TASKLINE_WEBHOOK_HOSTS" in refused["error"]
