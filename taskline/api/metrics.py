@@ -88,8 +88,9 @@ class ProcessMetrics:
 
     def answered(self, method: str, route: str | None, status: int, seconds: float) -> None:
         """A request was answered (api.access: its template, status and duration); added up
-        in memory, written at the next flush."""
-        key = (method, route, status)
+        in memory, written at the next flush. Kept by label, not by the raw method: a server
+        that passes on any method a client makes up (h11) would grow the process otherwise."""
+        key = (method if method in METHODS else "OTHER", route, status)
         row = self._pending.get(key)
         if row is None:
             if not self._pending:
@@ -120,11 +121,10 @@ class ProcessMetrics:
         key = (method, route, status)
         children = self._requests.get(key)
         if children is None:
-            shown = method if method in METHODS else "OTHER"
             path = route or UNMATCHED
             children = self._requests[key] = (
-                self.requests.labels(shown, path, str(status)),
-                self.latency.labels(shown, path),
+                self.requests.labels(method, path, str(status)),
+                self.latency.labels(method, path),
             )
         return children
 

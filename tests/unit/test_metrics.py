@@ -29,6 +29,18 @@ def test_a_flush_writes_what_observing_each_request_would() -> None:
     assert samples(process.registry) == samples(reference)
 
 
+def test_odd_methods_a_client_makes_up_cost_the_process_one_entry() -> None:
+    # httptools knows a fixed list of methods, but h11 (`uvicorn --http h11`) passes any
+    # token on: what is kept per labels must be keyed by the label, not the raw method.
+    process = ProcessMetrics()
+    for n in range(1000):
+        process.answered(f"BREW{n}", None, 404, 0.002)
+    assert len(process._pending) == 1
+    process.flush()
+    assert len(process._requests) == 1
+    assert 'method="OTHER",route="unmatched",status="404"} 1000.0' in str(samples(process.registry))
+
+
 def samples(registry: CollectorRegistry) -> set[str]:
     """The request samples written, but for their creation times."""
     return {
