@@ -175,7 +175,7 @@ def measure(tree: Path, clients: int, seconds: float) -> dict:
         "quiet_reads": quiet,
         "good_reads": reads,
         "flood": flooded,
-        "password_checks": int(checks[0].split()[-1]) if checks else None,
+        "password_checks": int(float(checks[0].split()[-1])) if checks else None,
     }
 
 

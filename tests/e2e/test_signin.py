@@ -25,7 +25,7 @@ def password_checks(stack: Stack, admin: dict[str, str]) -> int:
     """How many passwords the API process has checked (argon2) so far."""
     metrics = httpx.get(f"{stack.url}/metrics", headers=admin).text
     line = next(x for x in metrics.splitlines() if x.startswith("taskline_password_checks"))
-    return int(line.split()[-1])
+    return int(float(line.split()[-1]))  # Prometheus text: a float, "3.0"
 
 
 def assert_locked_out(response: httpx.Response) -> int:
