@@ -12,7 +12,7 @@ import pytest
 import redis
 from httpx_sse import aconnect_sse, connect_sse
 
-from tests.client import submit, token, wait_done, watch_then_release
+from tests.client import submit, token, wait_done, wait_state, watch_then_release
 from tests.processes import PASSWORDS, Stack
 from tests.waiting import wait_until
 
@@ -189,9 +189,13 @@ def test_a_user_is_not_told_of_line_changes_made_only_by_others(stack: Stack) ->
         stack.client("bob") as bob,
         watching(stack, "bob") as bobs,
     ):
-        task = submit(alice, "reverse", {"text": "not for bob"})
-        wait_done(alice, task["id"])
+        # Bob's task waits behind alice's running one: a change of the line that is his.
+        # (Without the wait, a worker that claims it before the stream is read leaves the
+        # line as bob last saw it: nothing to tell.)
+        task = submit(alice, "reverse", {"text": "not for bob"}, delay_seconds=1.5)
+        wait_state(alice, task["id"], {"STARTED", "PROGRESS"})
         mine = submit(bob, "reverse", {"text": "bob's"})
+        wait_done(alice, task["id"])
         wait_done(bob, mine["id"])
         wait_until(lambda: "ended" in bobs.kinds(mine["id"]), 10)
         lines = [data for _, kind, data in bobs.events if kind == "line"]
