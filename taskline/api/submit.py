@@ -337,7 +337,8 @@ class Submitter:
         None when that task's first publish surely failed (the task and the key are gone):
         this request may create it afresh. While the first request may still be publishing
         it, the retry waits for that to end (at most the publish window), so that it never
-        answers with a task that is about to be removed.
+        answers with a task that is about to be removed; still unsettled after the window
+        (the first request stalled: RabbitMQ may yet refuse it), a 503, never the task.
         """
         if seen_digest != digest:
             raise InvalidParamsError(
@@ -352,5 +353,10 @@ class Submitter:
                 return None
             raise ConflictError(
                 f"the task created with this Idempotency-Key ({task_id}) was deleted"
+            )
+        if since is not None:
+            raise UnavailableError(
+                f"the first request with this Idempotency-Key is still sending its task "
+                f"({task_id}) to RabbitMQ; try again shortly"
             )
         return existing

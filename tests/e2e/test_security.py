@@ -179,6 +179,28 @@ def test_plain_submission_answers_exactly_as_the_full_route(stack: Stack) -> Non
         assert seen == [202, 202, 422, 422, 422, 422, 401]
 
 
+def test_a_repeat_while_the_first_publish_is_unsettled_is_a_503_never_its_task(
+    make_stack: Callable[..., Stack],
+) -> None:
+    """The first request with a key created its task and is still publishing it past the
+    window a repeat waits for (stalled: RabbitMQ may yet refuse it, and the task be
+    removed): the repeat answers 503, not that task; once its turn is settled, the task."""
+    stack = make_stack()
+    stack.start("api")  # no scheduler: nothing settles the outbox but the test
+    key = {"Idempotency-Key": "unsettled"}
+    with stack.client() as api:
+        first = api.post("/tasks", json=REVERSE, headers=key)
+        assert first.status_code == 202, first.text
+        task_id = first.json()["id"]
+        # Its turn back in the outbox, attempted long ago: a publish not settled yet.
+        stack.redis.zadd(stack.key("outbox"), {task_id: 1})
+        again = api.post("/tasks", json=REVERSE, headers=key)
+        assert again.status_code == 503 and "Idempotency-Key" in again.json()["detail"]
+        stack.redis.zrem(stack.key("outbox"), task_id)
+        settled = api.post("/tasks", json=REVERSE, headers=key)
+        assert settled.status_code == 202 and settled.json()["id"] == task_id
+
+
 def test_concurrent_retries_never_get_a_202_for_a_task_that_was_not_kept(
     make_stack: Callable[..., Stack],
 ) -> None:
