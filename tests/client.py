@@ -2,7 +2,9 @@
 
 import asyncio
 import random
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import httpx
@@ -12,6 +14,7 @@ from tests.waiting import wait_until
 
 __all__ = [
     "TERMINAL",
+    "at_once",
     "blocker",
     "ran_in_order",
     "read",
@@ -24,6 +27,18 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """The calls sent together, each on a thread of its own, released at one moment."""
+    start = threading.Barrier(len(calls))
+
+    def send(call: Callable[[], httpx.Response]) -> httpx.Response:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(send, calls))
 
 
 def submit(api: httpx.Client, name: str, params: dict, **extra: object) -> dict:

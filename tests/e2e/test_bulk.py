@@ -5,16 +5,14 @@ viewers, histories, and two bulk cancels of the same tasks at once."""
 import functools
 import json
 import subprocess
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.client import read, submit, wait_done, wait_state
+from tests.client import at_once, read, submit, wait_done, wait_state
 from tests.e2e.test_cli import TASKLINE, cli_env
 from tests.processes import Stack
 
@@ -225,18 +223,6 @@ def test_bodies_refused_whole_with_a_detail_and_nothing_changed(bulk_stack: Stac
         assert read(alice, task)["state"] == "SCHEDULED"
         assert [h["change"] for h in history(alice, task)] == ["created"]
         assert alice.delete(f"/tasks/{task}").status_code == 204
-
-
-def at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-    """The calls sent together, each on a thread of its own, released at one moment."""
-    start = threading.Barrier(len(calls))
-
-    def send(call: Callable[[], httpx.Response]) -> httpx.Response:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(send, calls))
 
 
 def test_two_bulk_cancels_of_the_same_tasks_cancel_each_once(bulk_stack: Stack) -> None:

@@ -3,15 +3,13 @@ traceback (admins only, bounded), `POST /tasks/{id}/retry` and `POST /tasks/{id}
 
 import functools
 import json
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.client import read, submit, wait_done, wait_state
+from tests.client import at_once, read, submit, wait_done, wait_state
 from tests.processes import Stack
 
 pytestmark = pytest.mark.e2e
@@ -230,18 +228,6 @@ def test_retries_and_clones_count_as_creations(make_stack: Callable[..., Stack])
         ):
             assert limited.status_code == 429 and limited.headers["retry-after"]
         assert read(api, retry.json()["id"])["retried_by"] is None
-
-
-def at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
-    """The calls sent together, each on a thread of its own, released at one moment."""
-    start = threading.Barrier(len(calls))
-
-    def send(call: Callable[[], httpx.Response]) -> httpx.Response:
-        start.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(send, calls))
 
 
 @pytest.mark.timeout(90)
