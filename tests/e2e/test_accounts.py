@@ -84,6 +84,19 @@ def test_an_admin_revokes_every_token_of_a_user(make_stack: Callable[..., Stack]
         assert client.get("/tasks", headers=stack.bearer("alice")).status_code == 200
 
 
+def refused_start(stack: Stack, users_named: str) -> str:
+    """The log of an API started with these TASKLINE_USERS, which must exit non-zero."""
+    env = {**stack.env, "TASKLINE_USERS": users_named}
+    log = stack.logs / "api.log"
+    proc = start(api_command(free_port()), env, log)
+    try:
+        wait_until(lambda: proc.poll() is not None, 30, interval=0.1)
+    finally:
+        stop(proc)
+    assert proc.returncode != 0
+    return log.read_text()
+
+
 def test_the_api_refuses_to_start_with_user_names_outside_the_safe_set(
     make_stack: Callable[..., Stack],
 ) -> None:
@@ -92,15 +105,8 @@ def test_the_api_refuses_to_start_with_user_names_outside_the_safe_set(
     entries = json.loads(users_setting())
     bad = ["ev:il", "two words", "x" * 65, ""]
     entries |= dict.fromkeys(bad, entries["bob"])
-    env = {**stack.env, "TASKLINE_USERS": json.dumps(entries)}
-    log = stack.logs / "api.log"
-    proc = start(api_command(free_port()), env, log)
-    try:
-        wait_until(lambda: proc.poll() is not None, 30, interval=0.1)
-    finally:
-        stop(proc)
-    assert proc.returncode != 0
-    refusal = next(line for line in log.read_text().splitlines() if "are not allowed" in line)
+    log = refused_start(stack, json.dumps(entries))
+    refusal = next(line for line in log.splitlines() if "are not allowed" in line)
     assert all(repr(name) in refusal for name in bad), refusal
     assert "'bob'" not in refusal
 
@@ -252,13 +258,6 @@ def test_the_api_refuses_to_start_with_a_role_it_does_not_know(
 ) -> None:
     """Naming the user, the role and the roles there are."""
     stack = make_stack()
-    env = {**stack.env, "TASKLINE_USERS": users(carol="reader")}
-    log = stack.logs / "api.log"
-    proc = start(api_command(free_port()), env, log)
-    try:
-        wait_until(lambda: proc.poll() is not None, 30, interval=0.1)
-    finally:
-        stop(proc)
-    assert proc.returncode != 0
+    log = refused_start(stack, users(carol="reader"))
     refusal = "user 'carol' has role 'reader': a role is one of 'admin', 'viewer', 'user'"
-    assert refusal in log.read_text()
+    assert refusal in log
