@@ -1,7 +1,6 @@
 """/docs in headless Chromium: Swagger UI draws the API's operations from the API's own files,
 under the page's Content-Security-Policy, and the page asks no other host for anything."""
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -9,21 +8,12 @@ import httpx
 import pytest
 
 from tests.processes import PASSWORDS, Stack
-from tests.ui_browser import chromium, page_errors
+from tests.ui_browser import page_errors
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    with chromium() as browser:
-        from playwright.sync_api import expect
-
-        expect.set_options(timeout=15_000)
-        yield browser
 
 
 def test_docs_work_from_the_apis_own_files_alone(browser: "Browser", stack: Stack) -> None:

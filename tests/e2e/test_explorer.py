@@ -20,7 +20,7 @@ import pytest
 from tests.client import read, submit, wait_done
 from tests.e2e.test_ui import DESKTOP, PHONE, UNLABELLED, save
 from tests.processes import Stack
-from tests.ui_browser import chromium, page_errors, sign_in
+from tests.ui_browser import page_errors, sign_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -38,15 +38,6 @@ def explorer_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with Stack(tmp_path_factory.mktemp("explorer-stack")) as stack:
         stack.start()
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    with chromium() as browser:
-        from playwright.sync_api import expect
-
-        expect.set_options(timeout=15_000)
-        yield browser
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 from tests.client import read, submit, wait_state
 from tests.processes import Stack
 from tests.support import ROOT
-from tests.ui_browser import chromium, page_errors, sign_in
+from tests.ui_browser import page_errors, sign_in
 from tests.waiting import wait_until
 
 if TYPE_CHECKING:
@@ -49,15 +49,6 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with Stack(tmp_path_factory.mktemp("ui-stack"), **ports) as stack:
         stack.start()
         yield stack
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator["Browser"]:
-    with chromium() as browser:
-        from playwright.sync_api import expect
-
-        expect.set_options(timeout=15_000)
-        yield browser
 
 
 def save(page: "Page", name: str, tmp_path: Path, **options: object) -> None:
