@@ -10,7 +10,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -86,3 +86,19 @@ def sign_in(page: "Page", base_url: str, user: str) -> None:
     expect(page.locator("#who")).to_have_text(user)
     expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     expect(page.locator("#dashboard")).to_have_attribute("data-synced", "1")
+
+
+@contextmanager
+def signed_in(
+    browser: "Browser", base_url: str, user: str, **options: Any
+) -> Iterator[tuple["Page", list[str]]]:
+    """A page of a new browser context (`options` open it) signed in as `user`, with its
+    page_errors; the context is closed on the way out."""
+    context = browser.new_context(**options)
+    try:
+        page = context.new_page()
+        errors = page_errors(page)
+        sign_in(page, base_url, user)
+        yield page, errors
+    finally:
+        context.close()

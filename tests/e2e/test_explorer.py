@@ -20,7 +20,7 @@ import pytest
 from tests.client import read, submit, wait_done
 from tests.e2e.test_ui import DESKTOP, PHONE, UNLABELLED, save
 from tests.processes import Stack
-from tests.ui_browser import page_errors, sign_in
+from tests.ui_browser import page_errors, sign_in, signed_in
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -96,11 +96,7 @@ def test_the_explorer_filters_by_state_and_name_and_pages_with_the_cursor(
 ) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=DESKTOP)
-    try:
-        page = context.new_page()
-        errors = page_errors(page)
-        sign_in(page, explorer_stack.url, "admin")
+    with signed_in(browser, explorer_stack.url, "admin", viewport=DESKTOP) as (page, errors):
         explore(page)
         form = page.locator("#filter-form")
 
@@ -162,8 +158,6 @@ def test_the_explorer_filters_by_state_and_name_and_pages_with_the_cursor(
         expect(ended).to_have_attribute("aria-label", re.compile(r"peak [1-9]"), timeout=20_000)
         save(page, "explorer.png", tmp_path, full_page=True)
         assert errors == []
-    finally:
-        context.close()
 
 
 def test_a_task_page_shows_params_timeline_and_result_pages(
@@ -171,11 +165,7 @@ def test_a_task_page_shows_params_timeline_and_result_pages(
 ) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=DESKTOP)
-    try:
-        page = context.new_page()
-        errors = page_errors(page)
-        sign_in(page, explorer_stack.url, "admin")
+    with signed_in(browser, explorer_stack.url, "admin", viewport=DESKTOP) as (page, errors):
         # From the dashboard's own row.
         done = tasks["reverses"][-1]
         page.locator(f'#recent > [data-task-id="{done}"] a.name').click()
@@ -196,8 +186,6 @@ def test_a_task_page_shows_params_timeline_and_result_pages(
         expect(view.locator(".pager .hint")).to_have_text("page 3 of 3 · 500 items")
         assert page.evaluate(UNLABELLED) == []
         assert errors == []
-    finally:
-        context.close()
 
 
 def test_a_failed_task_is_retried_from_its_page(
@@ -260,11 +248,7 @@ def test_a_viewer_sees_no_control_that_changes_a_task(
 ) -> None:
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport=DESKTOP)
-    try:
-        page = context.new_page()
-        errors = page_errors(page)
-        sign_in(page, explorer_stack.url, "carol")
+    with signed_in(browser, explorer_stack.url, "carol", viewport=DESKTOP) as (page, errors):
         expect(page.locator("body")).to_have_attribute("data-role", "viewer")
         explore(page)
         expect(page.locator(FOUND).first).to_be_visible()
@@ -281,8 +265,6 @@ def test_a_viewer_sees_no_control_that_changes_a_task(
         # A viewer is no admin: no traceback.
         expect(view.locator(".traceback")).to_have_count(0)
         assert errors == []
-    finally:
-        context.close()
 
 
 def test_the_selected_tasks_are_cancelled_retried_and_deleted_in_bulk(
