@@ -1186,12 +1186,6 @@ def phase_search(ctx: Context) -> None:
     }
 
 
-def search_alone(ctx: Context) -> None:
-    """`--only search`: the search figure alone (no worker)."""
-    with ctx.phase("search"):
-        phase_search(ctx)
-
-
 def main_api_memory(ctx: Context) -> None:
     """RSS of the main 1-process API after everything it served."""
     store = redis.Redis.from_url(REDIS_URL)
@@ -1319,40 +1313,26 @@ def worker_alone(ctx: Context) -> None:
             profile_worker(ctx)
 
 
-def takeover_alone(ctx: Context) -> None:
-    """`--only takeover`: the standby takeover phase."""
-    with ctx.phase("standby takeover"):
-        phase_takeover(ctx)
+def alone(title: str, phase: Callable[[Context], None]) -> Callable[[Context], None]:
+    """`--only`: a phase that needs nothing but the context, run under its title."""
 
+    def body(ctx: Context) -> None:
+        with ctx.phase(title):
+            phase(ctx)
 
-def lines_alone(ctx: Context) -> None:
-    """`--only lines`: two lines' throughput, alone and side by side."""
-    with ctx.phase("two lines side by side"):
-        phase_lines(ctx)
-
-
-def metrics_alone(ctx: Context) -> None:
-    """`--only metrics`: the Prometheus counters' cost to reads and submissions (no worker)."""
-    with ctx.phase("metrics cost"):
-        phase_metrics(ctx)
-
-
-def access_alone(ctx: Context) -> None:
-    """`--only access`: the access log's cost to reads and submissions (no worker)."""
-    with ctx.phase("access log cost"):
-        phase_access_log(ctx)
+    return body
 
 
 # --only NAME: the deployments besides main that the phase needs, the phase, and whether it
 # runs with the main deployment's worker.
 ALONE: dict[str, tuple[list[str], Callable[[Context], None], bool]] = {
     "worker": (["bare", "monitored"], worker_alone, True),
-    "takeover": ([], takeover_alone, True),
-    "access": ([], access_alone, False),
-    "lines": (["lines"], lines_alone, False),
+    "takeover": ([], alone("standby takeover", phase_takeover), True),
+    "access": ([], alone("access log cost", phase_access_log), False),
+    "lines": (["lines"], alone("two lines side by side", phase_lines), False),
     "predict": ([], predict_alone, True),
-    "metrics": ([], metrics_alone, False),
-    "search": (["search"], search_alone, False),
+    "metrics": ([], alone("metrics cost", phase_metrics), False),
+    "search": (["search"], alone("search", phase_search), False),
 }
 
 
