@@ -15,6 +15,7 @@ from taskline.core.log_tags import tag_task
 from taskline.core.records import Snapshot, now_ms
 from taskline.core.settings import Settings
 from taskline.core.transitions import Cancelled, Cancelling, Ended, Link, Running, Unknown
+from taskline.core.webhooks import heard
 
 
 async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
@@ -39,6 +40,7 @@ async def cancel(
             now + settings.retention_seconds * 1000,
             via,
             metrics=settings.metrics,  # a waiting task's end, counted by the cancel script
+            heard=heard(settings.webhooks),  # and put in the webhook outbox if a URL hears of it
         )
     )
     match outcome:

@@ -12,7 +12,7 @@ outcome, `AsyncTransitions` on an asyncio one (API) an awaitable of the same out
 """
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, wraps
@@ -37,6 +37,7 @@ from taskline.core.records import (
     now_iso,
     now_ms,
 )
+from taskline.core.webhooks import ENDED
 
 LUA = Path(__file__).with_name("lua")
 # How long an Idempotency-Key is remembered (s).
@@ -202,6 +203,13 @@ def _counted(metrics: bool) -> str:
     """The flag of a script that may end a task: '1' counts the end it records in the
     deployment's ended-task figures (core.task_metrics, TASKLINE_METRICS), in the same script."""
     return "1" if metrics else ""
+
+
+def _heard(states: Iterable[str]) -> str:
+    """The argument of a script that may end a task: the ended states a global webhook hears
+    of (core.webhooks.heard), comma-separated; an end no URL hears of is not put in the
+    webhook outbox (core/lua/task.lua)."""
+    return ",".join(sorted(states))
 
 
 def _times_args(waited: float | None, ran: float | None) -> list[Any]:
@@ -561,6 +569,7 @@ class Calls:
         meta: ResultMeta | None = None,
         quorum: bool = False,
         metrics: bool = True,
+        heard: Iterable[str] = ENDED,
     ) -> Call[Claimed | Held | Skipped | PassedOn]:
         """Take a message's turn before running it; `turn` None for a message without one.
 
@@ -569,7 +578,8 @@ class Calls:
         claimed. `quorum`: the message is a turn of a replicated queue, bound at delivery to
         the task it runs (`head`): its turn number does not matter, and one that comes to
         nothing is passed on while tasks wait. `metrics`: an end the claim records (see
-        `forget_ms`) is counted in the ended-task figures (core.task_metrics).
+        `forget_ms`) is counted in the ended-task figures (core.task_metrics); `heard`: the
+        ended states a global webhook hears of (core.webhooks.heard).
         """
         args = [
             turn or "",
@@ -586,6 +596,7 @@ class Calls:
             self.keys.line_name,
             "1" if self.keys.main else "",
             _counted(metrics),
+            _heard(heard),
         ]
 
         def parse(reply: list[Any]) -> Claimed | Held | Skipped | PassedOn:
@@ -619,6 +630,7 @@ class Calls:
         waited: float | None = None,
         ran: float | None = None,
         metrics: bool = True,
+        heard: Iterable[str] = ENDED,
     ) -> Call[bool]:
         """End the run named by its token (or, from outside the run, by its runner);
         `stored`: the bytes of the result Celery keeps, counted against the owner's; `meta`:
@@ -626,7 +638,8 @@ class Calls:
         kept on the record and counted against the owner's bytes too; `run_time`: recorded
         for estimates if the run ends SUCCESS (core.estimates), in the same round trip.
         `metrics`: the end is counted in the ended-task figures (core.task_metrics) by the
-        same script, with the run's `waited` and `ran` seconds where known.
+        same script, with the run's `waited` and `ran` seconds where known. `heard`: the ended
+        states a global webhook hears of (core.webhooks.heard).
 
         False when that run no longer holds the task: nothing changed, nothing counted.
         """
@@ -635,7 +648,7 @@ class Calls:
         args = ["" if token is None else token, runner or "", state.value, dumps(error)]
         args += [forget_ms, stored, *_meta_args(meta), traceback]
         args += ["", ""] if run_time is None else [run_time.ms, run_time.samples]
-        args += [_counted(metrics), *_times_args(waited, ran)]
+        args += [_counted(metrics), *_times_args(waited, ran), _heard(heard)]
         extra = [self.metrics]
         if run_time is not None:
             kept = self.keys.runtimes(run_time.name)
@@ -690,11 +703,19 @@ class Calls:
         return self._task("renew", task_id, [], [token, runner, lease_ms], bool)
 
     def cancel(
-        self, task_id: str, stop_ms: int, forget_ms: int, via: str = "", *, metrics: bool = True
+        self,
+        task_id: str,
+        stop_ms: int,
+        forget_ms: int,
+        via: str = "",
+        *,
+        metrics: bool = True,
+        heard: Iterable[str] = ENDED,
     ) -> Call[Cancelled | Cancelling | Ended | Unknown]:
         """Cancel a waiting task, or ask a running one to stop (hard stop at `stop_ms`);
         `via` (e.g. 'bulk') is recorded in its history entry; `metrics`: a waiting task's end
-        is counted (core.task_metrics) by the same script."""
+        is counted (core.task_metrics) by the same script; `heard`: the ended states a global
+        webhook hears of (core.webhooks.heard)."""
 
         def parse(reply: list[Any]) -> Cancelled | Cancelling | Ended | Unknown:
             match reply:
@@ -706,7 +727,7 @@ class Calls:
                     return Ended(State(state))
             return Unknown()
 
-        args = [stop_ms, forget_ms, via, _counted(metrics)]
+        args = [stop_ms, forget_ms, via, _counted(metrics), _heard(heard)]
         return self._task("cancel", task_id, [self.metrics], args, parse)
 
     def edit(
@@ -787,10 +808,18 @@ class Calls:
         return self._task("reissue", task_id, [], [], int)
 
     def recover(
-        self, task_id: str, node_alive: bool, forget_ms: int, quiet_ms: int, *, metrics: bool = True
+        self,
+        task_id: str,
+        node_alive: bool,
+        forget_ms: int,
+        quiet_ms: int,
+        *,
+        metrics: bool = True,
+        heard: Iterable[str] = ENDED,
     ) -> Call[Requeued | Recovered | Alive | Skipped]:
         """Settle a run whose lease lapsed and that renewed nothing for `quiet_ms`: see
-        core/lua/recover.lua; `metrics`: an end it records is counted (core.task_metrics)."""
+        core/lua/recover.lua; `metrics`: an end it records is counted (core.task_metrics);
+        `heard`: the ended states a global webhook hears of (core.webhooks.heard)."""
 
         def parse(reply: list[Any]) -> Requeued | Recovered | Alive | Skipped:
             match reply:
@@ -805,6 +834,7 @@ class Calls:
             return Skipped("not running")
 
         args = ["1" if node_alive else "", forget_ms, quiet_ms, _counted(metrics)]
+        args.append(_heard(heard))
         return self._task("recover", task_id, [self.metrics], args, parse)
 
     def confirm(self, turns: list[tuple[str, int]]) -> Call[int]:

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Taskline-Signature"
@@ -92,6 +93,14 @@ def hooks_of(text: str) -> tuple[Hook, ...]:
             raise WebhookSettingError(f"TASKLINE_WEBHOOKS: {url.strip()!r} {problem}")
         found.append(Hook(frozenset(states), url.strip()))
     return tuple(found)
+
+
+@lru_cache(maxsize=8)
+def heard(text: str) -> frozenset[str]:
+    """The ended states some global webhook of TASKLINE_WEBHOOKS hears of: the script that
+    records an end in another state, of a task without a callback_url, leaves it out of the
+    webhook outbox (core/lua/task.lua), as the deliverer would plan nothing for it."""
+    return frozenset(state for hook in hooks_of(text) for state in hook.states)
 
 
 def targets(state: str, callback_url: str | None, hooks: tuple[Hook, ...]) -> list[str]:

@@ -53,6 +53,7 @@ from taskline.core.records import TURN_HEADER, Keys, State
 from taskline.core.registry import tasks_of
 from taskline.core.settings import Settings
 from taskline.core.transitions import Claimed, PassedOn, ResultMeta, Transitions
+from taskline.core.webhooks import heard
 from taskline.declaring import Params, TaskDeclaration
 from taskline.worker.backend import held
 from taskline.worker.celery_app import TasklineCelery
@@ -232,6 +233,7 @@ def _finish_when_child_gone(task: TasklineTask, task_id: str, end: End) -> None:
         retention_seconds=task.settings.retention_seconds,
         log=logger,
         metrics=task.settings.metrics,
+        heard=heard(task.settings.webhooks),
     )
 
 

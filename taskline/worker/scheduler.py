@@ -34,6 +34,7 @@ from taskline.core.records import Keys, State, line_keys, now_ms
 from taskline.core.replies import text_or_none, texts
 from taskline.core.settings import Settings, get_settings, lines_of
 from taskline.core.transitions import Call, Deleted, Recovered, Requeued, Transitions
+from taskline.core.webhooks import heard
 from taskline.worker.publisher import BrokerUnavailableError, Publisher
 from taskline.worker.webhooks import run_in_thread as deliver_webhooks
 
@@ -243,7 +244,12 @@ class Scheduler:
             forget_at = now_ms() + self.settings.retention_seconds * 1000
             alive = self._worker_alive(runner)
             outcome = self.on[line.name].recover(
-                task_id, alive, forget_at, LOST_AFTER_MS, metrics=self.settings.metrics
+                task_id,
+                alive,
+                forget_at,
+                LOST_AFTER_MS,
+                metrics=self.settings.metrics,
+                heard=heard(self.settings.webhooks),
             )
             if isinstance(outcome, Requeued):
                 log.warning(

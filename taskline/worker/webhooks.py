@@ -6,8 +6,9 @@ Why an outbox the finishing scripts fill, rather than a consumer group on the st
 changes (`line-events`): that stream is trimmed to about 10,000 changes, progress among them,
 so a deliverer down for a while would find the ends it missed trimmed away. Every script that
 ends a task adds it to `webhooks` in the same script (core/lua/task.lua), so no end is missed
-whether this process runs or not; that set holds one member per ended task still kept (the
-retention bounds it). Here each end is planned into deliveries (`webhook-deliveries`, one per
+whether this process runs or not (an end no URL hears of, told by core.webhooks.heard, is
+not added); that set holds one member per such ended task still kept (the retention bounds
+it). Here each end is planned into deliveries (`webhook-deliveries`, one per
 URL, at most TASKLINE_WEBHOOK_OUTBOX_MAX; the ends wait for room; indexed by task too, so
 that deleting a task takes its deliveries with it), and each delivery stays
 there, rescheduled with exponential backoff, until its URL answers 2xx or

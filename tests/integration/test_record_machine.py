@@ -17,8 +17,10 @@ and none given back or changed once its task ran; a retried task is postponed wi
 failures recorded, oldest first, each with the attempt that failed; Celery's state of a task
 is the last one written, never over a SUCCESS; a task and its retry name each other, and a
 task has one retry at most; every change on the stream of changes names its task's line;
-every ended task waits in the webhook outbox until the deliverer plans its deliveries (one per
-URL that hears of its end), and a deleted task leaves neither behind; a successful finish
+every ended task a URL may hear of (its callback_url, a global webhook of its end's state as
+the ending scripts are told) waits in the webhook outbox until the deliverer plans its
+deliveries (one per URL that hears of its end), no other end waits there, and a deleted task
+leaves neither behind; a successful finish
 keeps its run time, capped, by type and size bucket, and no other end does; every end the
 model records is counted once in the ended-task figures, by type and outcome, with the wait
 and run times its finish gave (a stale or repeated finish counts nothing), whichever script
@@ -33,6 +35,7 @@ is passed on while tasks wait, so no waiting task is left without a message.
 import asyncio
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -97,7 +100,7 @@ from taskline.core.transitions import (
     Unknown,
     VersionMismatch,
 )
-from taskline.core.webhooks import hooks_of, targets
+from taskline.core.webhooks import ENDED, heard, hooks_of, targets
 from taskline.worker.webhooks import Deliverer, Delivery
 from tests.support import run_name
 
@@ -284,6 +287,9 @@ class RecordMachine(RuleBasedStateMachine):
     tasks = Bundle("tasks")
     # Turns of a quorum queue (worker.consumer binds each to the head of the line).
     quorum = False
+    # The ended states a global webhook hears of, as the ending scripts are told: an end in
+    # another state, of a task without a callback_url, stays out of the webhook outbox.
+    hearing: Iterable[str] = heard(HOOKS)
 
     def __init__(self) -> None:
         super().__init__()
@@ -846,7 +852,7 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _cancel(self, task_id: str, grace: int) -> None:
         stop_ms = now_ms() + grace * 1000
-        outcome = self._of(task_id).cancel(task_id, stop_ms, FOREVER)
+        outcome = self._of(task_id).cancel(task_id, stop_ms, FOREVER, heard=self.hearing)
         task = self.model[task_id]
         if task.state in TERMINAL:
             assert outcome == Ended(task.state)
@@ -968,6 +974,7 @@ class RecordMachine(RuleBasedStateMachine):
             forget_ms=FOREVER,
             meta=celery_meta(task_id, "STARTED"),  # stored only if claimed, as the worker's
             quorum=self.quorum,
+            heard=self.hearing,
         )
         if self.quorum and not turnless:
             self._take_turn(task_id, outcome, runner)
@@ -1091,7 +1098,16 @@ class RecordMachine(RuleBasedStateMachine):
         task_id = f"t{len(self.model) + len(self.gone)}"
         params = {"text": "adopted"}
         outcome = self.on[line].claim(
-            task_id, None, False, name, params, runner, LEASE_MS, name in RANGED, forget_ms=FOREVER
+            task_id,
+            None,
+            False,
+            name,
+            params,
+            runner,
+            LEASE_MS,
+            name in RANGED,
+            forget_ms=FOREVER,
+            heard=self.hearing,
         )
         task = Task(name, ADOPTED, params, 5, State.QUEUED, line)
         self.model[task_id] = task
@@ -1254,6 +1270,7 @@ class RecordMachine(RuleBasedStateMachine):
                     kept[:0] = [run_ms]
                     del kept[RUNTIMES_KEPT:]
         named.update(waited=waited, ran=ran)
+        named.update(heard=self.hearing)
         assert self._of(task_id).finish(task_id, final, error, FOREVER, **named) is True
         for key, kept in self.runtimes.items():
             assert [int(ms) for ms in self.client.lrange(key, 0, -1)] == kept, key
@@ -1349,7 +1366,10 @@ class RecordMachine(RuleBasedStateMachine):
 
     def _recover(self, task_id: str, node_alive: bool, quiet: bool) -> None:
         task = self.model[task_id]
-        outcome = self._of(task_id).recover(task_id, node_alive, FOREVER, FOREVER if quiet else 0)
+        quiet_ms = FOREVER if quiet else 0
+        outcome = self._of(task_id).recover(
+            task_id, node_alive, FOREVER, quiet_ms, heard=self.hearing
+        )
         if task.lease or quiet:
             assert outcome == Alive()
         elif task.stored_success or (task.cancel_requested and not node_alive):
@@ -1388,9 +1408,14 @@ class RecordMachine(RuleBasedStateMachine):
         assert turn == task.turn
 
     def _unplanned(self) -> list[str]:
-        """Ended tasks whose webhooks the deliverer has still to plan."""
+        """Ended tasks whose webhooks the deliverer has still to plan: those a URL may hear
+        of (a callback_url, or a global webhook of its end's state)."""
         return sorted(
-            t for t, task in self.model.items() if task.state in TERMINAL and not task.planned
+            t
+            for t, task in self.model.items()
+            if task.state in TERMINAL
+            and not task.planned
+            and (task.callback_url or task.state in self.hearing)
         )
 
     @precondition(lambda self: self._unplanned())
@@ -1605,7 +1630,8 @@ class RecordMachine(RuleBasedStateMachine):
             self.told = told[-1][0]
 
     def _webhooks_follow_their_tasks(self, found: dict[str, Any]) -> None:
-        """Every ended task is in the webhook outbox until the deliverer plans it, then has
+        """Every ended task a URL may hear of is in the webhook outbox until the deliverer
+        plans it (no other is ever there), then has
         one delivery per URL that hears of its end (its callback_url, the global hooks of its
         state), indexed by task too; no task that has not ended, nor one deleted, is in
         either: no delivery outlives its task."""
@@ -1658,6 +1684,7 @@ class QuorumRecordMachine(RecordMachine):
     """The same, with turns of a quorum queue."""
 
     quorum = True
+    hearing = ENDED  # the default: every end waits in the outbox
 
     @rule(line=st.sampled_from([line.name for line in LINES]))
     def head(self, line: str) -> None:

@@ -5,6 +5,7 @@ import pytest
 from taskline.core.webhooks import (
     WebhookSettingError,
     allowed,
+    heard,
     hooks_of,
     hosts_of,
     signature,
@@ -45,6 +46,16 @@ def test_global_webhooks_name_their_states() -> None:
     ]
     assert targets("CANCELLED", None, hooks) == ["http://c/"]
     assert targets("CANCELLED", None, ()) == []
+
+
+def test_the_ended_states_some_global_webhook_hears_of() -> None:
+    # an end in any other state, of a task without a callback_url, has nothing to deliver
+    assert heard("FAILURE=https://a.example/h; success , failure=http://b/") == {
+        "FAILURE",
+        "SUCCESS",
+    }
+    assert heard("*=http://c/") == {"SUCCESS", "FAILURE", "CANCELLED"}
+    assert heard("") == frozenset()
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,14 @@
 -- ARGV[7] via     what asked, recorded in the history entry ('' for a single request;
 --                 'bulk' for a bulk action), as `via`
 -- ARGV[8] counted '1' counts a waiting task's end in METRICS (TASKLINE_METRICS), '' not
+-- ARGV[9] heard   the ended states a global webhook hears of, comma-separated (hear_of)
 -- KEYS[15] METRICS  the deployment's ended-task figures (core.task_metrics), a hash
 -- Replies: {'cancelled'} | {'cancelling'} | {'ended', state} | {'unknown'}
 
 local stop_ms, forget_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
 local via = ARGV[7] ~= '' and ARGV[7] or nil
 if ARGV[8] == '1' then METRICS = KEYS[15] end
+hear_of(ARGV[9])
 local state = redis.call('HGET', REC, 'state')
 if not state then return {'unknown'} end
 if state == 'SUCCESS' or state == 'FAILURE' or state == 'CANCELLED' then
@@ -33,7 +35,7 @@ redis.call('HSET', REC, 'finished_at', NOW)
 redis.call('HINCRBY', REC, 'version', 1)
 for _, key in ipairs({LINE, SCHEDULED, OUTBOX}) do redis.call('ZREM', key, ID) end
 redis.call('ZADD', EXPIRY, forget_ms, ID)
-ended_for_webhooks()
+ended_for_webhooks('CANCELLED')
 count_end('CANCELLED')
 remember({at = NOW, change = 'cancelled', from = state, via = via})
 emit('ended', 'CANCELLED')

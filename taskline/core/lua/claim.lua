@@ -32,6 +32,8 @@
 --                        lines (no `line` field) is on
 -- ARGV[19] counted       '1': an end this claim records is counted in METRICS
 --                        (TASKLINE_METRICS); '' it is not
+-- ARGV[20] heard         the ended states a global webhook hears of, comma-separated
+--                        (hear_of)
 -- KEYS[15] METRICS       the deployment's ended-task figures (core.task_metrics), a hash
 -- Replies:
 --   {'claimed', token, params, queued_at, now_ms}   run it (queued_at: the record's, ISO;
@@ -49,6 +51,7 @@ local fams, ranged, runner, lease_ms = ARGV[9], ARGV[10], ARGV[11], tonumber(ARG
 local forget_ms, meta, meta_expires = tonumber(ARGV[13]), ARGV[14], ARGV[15]
 local quorum, line, main = ARGV[16] == '1', ARGV[17], ARGV[18] == '1'
 if ARGV[19] == '1' then METRICS = KEYS[15] end
+hear_of(ARGV[20])
 
 local found = redis.call('HMGET', REC, 'state', 'name', 'turn', 'params', 'cancel_requested',
                          'line')

@@ -21,6 +21,7 @@
 --                       bucket's index in core.task_metrics.BUCKETS and its seconds; ''
 --                       when not known
 -- ARGV[19] run_bucket   ARGV[20] run_seconds: its run (claim → end), the same
+-- ARGV[21] heard        the ended states a global webhook hears of, comma-separated (hear_of)
 -- KEYS[15] METRICS      the deployment's ended-task figures (core.task_metrics), a hash
 -- KEYS[16] RUNTIMES     the task type's run times (ms, newest first), a list; absent with
 --                       no run_ms
@@ -48,6 +49,7 @@ end
 -- counted here, with the end: the finish is the worker's round trip anyway, so the figures
 -- cost none, and an end is counted once, whoever records it
 if ARGV[16] == '1' then METRICS = KEYS[15] end
+hear_of(ARGV[21])
 local times = {}
 for i, histogram in ipairs({'wait', 'run'}) do
   local bucket, seconds = ARGV[15 + 2 * i], ARGV[16 + 2 * i]

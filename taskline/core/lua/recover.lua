@@ -10,6 +10,7 @@
 -- ARGV[7] quiet_ms     how long since the run's last renewal before it counts as lost: past
 --                      its lease, with time for a redelivered message to claim it first
 -- ARGV[8] counted      '1': an end this records is counted in METRICS (TASKLINE_METRICS)
+-- ARGV[9] heard        the ended states a global webhook hears of, comma-separated (hear_of)
 -- KEYS[15] METRICS     the deployment's ended-task figures (core.task_metrics), a hash
 -- Replies:
 --   {'alive'}          the lease is held, the run renewed within quiet_ms, or a live worker
@@ -21,6 +22,7 @@
 
 local node_alive, forget_ms, quiet_ms = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 if ARGV[8] == '1' then METRICS = KEYS[15] end
+hear_of(ARGV[9])
 if redis.call('HGET', REC, 'state') ~= 'STARTED' then return {'skipped'} end
 if redis.call('EXISTS', LEASE) == 1 then return {'alive'} end
 if NOW_MS - tonumber(redis.call('HGET', REC, 'renewed_ms') or '0') < quiet_ms then

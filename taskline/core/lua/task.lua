@@ -14,6 +14,10 @@
 --              channel that wakes the API's watchers)
 -- A script's own KEYS and ARGV start at 15 and 5.
 --
+-- A script that may end a task passes the ended states a global webhook hears of to
+-- hear_of (one of its own ARGV) before it ends anything: an end no URL hears of stays out
+-- of WEBHOOKS.
+--
 -- A script that may end a task counts the end in the deployment's ended-task figures
 -- (core.task_metrics) when it records it, atomically and in the same round trip: it sets
 -- METRICS to that hash (one of its own KEYS; nil, as TASKLINE_METRICS=false leaves it, counts
@@ -170,10 +174,24 @@ local function count_end(final, times)
   end
 end
 
-local function ended_for_webhooks()
+-- The ended states a global webhook hears of (TASKLINE_WEBHOOKS); a script that may end a
+-- task sets them from its caller's (hear_of) before it ends anything. By default all three.
+local HEARD = FINAL
+
+local function hear_of(states)
+  -- `states`: comma-separated, as core.transitions passes them ('' for none)
+  HEARD = {}
+  for state in string.gmatch(states, '[^,]+') do HEARD[state] = true end
+end
+
+local function ended_for_webhooks(final)
   -- the end waits in WEBHOOKS for the deliverer, in the same script as the end itself: an
-  -- end is never missed, whether the deliverer runs or not
-  redis.call('ZADD', WEBHOOKS, 'NX', NOW_MS, ID)
+  -- end is never missed, whether the deliverer runs or not. An end nothing hears of (no
+  -- global webhook of its state, no callback_url of its own) is not added: the deliverer
+  -- would only take it off again
+  if HEARD[final] or redis.call('HEXISTS', REC, 'callback_url') == 1 then
+    redis.call('ZADD', WEBHOOKS, 'NX', NOW_MS, ID)
+  end
 end
 
 local function end_task(old, final, error, forget_ms, times)
@@ -184,7 +202,7 @@ local function end_task(old, final, error, forget_ms, times)
   redis.call('ZREM', CANCELLING, ID)
   redis.call('DEL', LEASE)
   redis.call('ZADD', EXPIRY, forget_ms, ID)
-  ended_for_webhooks()
+  ended_for_webhooks(final)
   count_end(final, times)
   if error ~= '' then emit('ended', final, {'error', error}) else emit('ended', final) end
 end

@@ -23,6 +23,7 @@ from typing import Any
 
 from taskline.core.records import State, now_ms
 from taskline.core.transitions import Claimed, Held, PassedOn, Skipped
+from taskline.core.webhooks import heard
 from taskline.declaring import Params
 from taskline.worker.hooks.lease import LEASE_MS
 from taskline.worker.hooks.run import Run
@@ -51,7 +52,7 @@ def claim(
         return run.transitions.claim(
             run.task_id, turn, redelivered, run.name, sent, run.runner, LEASE_MS, ranged,
             forget_ms=forget_ms, meta=meta, quorum=run.settings.queue_type == "quorum",
-            metrics=run.settings.metrics,
+            metrics=run.settings.metrics, heard=heard(run.settings.webhooks),
         )  # fmt: skip
 
     outcome = attempt()

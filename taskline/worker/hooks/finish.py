@@ -26,6 +26,7 @@ from taskline.core.estimates import bucket_of
 from taskline.core.previews import cut_to_end
 from taskline.core.records import State, now_ms
 from taskline.core.transitions import RunTime
+from taskline.core.webhooks import heard
 from taskline.worker.hooks.run import Run
 
 # How a run ended, as its record keeps it: its state and, for a failure, its error.
@@ -83,6 +84,7 @@ def finish(run: Run, end: End, trace: str = "") -> None:
         waited=run.waited,
         ran=time.monotonic() - run.claimed_at if run.claimed_at else None,
         metrics=run.settings.metrics,
+        heard=heard(run.settings.webhooks),
     )
 
 

@@ -11,6 +11,7 @@ runner (node and pid), so this never ends an attempt that another worker took.
 import logging
 import threading
 import time
+from collections.abc import Iterable
 
 import psutil
 import redis
@@ -19,6 +20,7 @@ from taskline.core.records import State, now_ms
 from taskline.core.registry import limits
 from taskline.core.replies import text_or_none
 from taskline.core.transitions import Transitions
+from taskline.core.webhooks import ENDED
 from taskline.declaring import TaskDeclaration
 
 # How long the worker waits for a killed pool child to be gone before recording its end.
@@ -49,12 +51,14 @@ def finish_when_child_gone(
     retention_seconds: int,
     log: logging.Logger,
     metrics: bool = True,
+    heard: Iterable[str] = ENDED,
     wait: float = CHILD_EXIT_SECONDS,
 ) -> threading.Thread:
     """Record the end of a run of this worker (`node`; None: not known, any) that its main
     process killed, once its child is gone (at most `wait` seconds), and count it (`metrics`,
     core.task_metrics: by the finish script, the end alone, its times not being at hand
-    here); the thread doing it."""
+    here; `heard`: the ended states a global webhook hears of, core.webhooks.heard); the
+    thread doing it."""
 
     def finish() -> None:
         runner = text_or_none(store.hget(transitions.keys.task(task_id), "runner"))
@@ -69,7 +73,9 @@ def finish_when_child_gone(
             return
         state, error = end
         forget_at = now_ms() + retention_seconds * 1000
-        transitions.finish(task_id, state, error, forget_at, runner=runner, metrics=metrics)
+        transitions.finish(
+            task_id, state, error, forget_at, runner=runner, metrics=metrics, heard=heard
+        )
 
     thread = threading.Thread(target=finish, name=f"finish-{task_id}", daemon=True)
     thread.start()
