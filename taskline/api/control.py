@@ -4,7 +4,9 @@
 Each raises the error a single request answers with (TaskNotFoundError for an unknown task
 or another user's, ConflictError for the wrong state, the submission's errors for a retry,
 UnavailableError when Redis or RabbitMQ cannot be reached); `via` names what asked
-('bulk'), recorded in the task's history.
+('bulk'), recorded in the task's history; `seen` is the task as the caller already read it
+and found visible to the user (a bulk action reads all its tasks in one round trip), None to
+read it here.
 """
 
 from taskline.api.auth import User
@@ -27,11 +29,24 @@ async def visible(store: TaskStore, task_id: str, user: User) -> Snapshot:
     return snapshot
 
 
+async def _current(store: TaskStore, task_id: str, user: User, seen: Snapshot | None) -> Snapshot:
+    """The task as `seen`, else read and checked by `visible`."""
+    if seen is None:
+        return await visible(store, task_id, user)
+    tag_task(task_id)
+    return seen
+
+
 async def cancel(
-    store: TaskStore, settings: Settings, task_id: str, user: User, via: str = ""
+    store: TaskStore,
+    settings: Settings,
+    task_id: str,
+    user: User,
+    via: str = "",
+    seen: Snapshot | None = None,
 ) -> Cancelled | Cancelling:
     """Cancel a waiting task (Cancelled), or ask a running one to stop (Cancelling)."""
-    current = (await visible(store, task_id, user)).record
+    current = (await _current(store, task_id, user, seen)).record
     now = now_ms()
     outcome = await store.change(
         store.of(current.line).cancel(
@@ -58,10 +73,11 @@ async def retry(
     user: User,
     idempotency_key: str | None = None,
     via: str = "",
+    seen: Snapshot | None = None,
 ) -> Snapshot:
     """Submit a task that ended FAILURE or CANCELLED again, linked both ways; the new task.
     Its callback_url is the original's, checked against TASKLINE_WEBHOOK_HOSTS as it stands."""
-    record = (await visible(store, task_id, user)).record
+    record = (await _current(store, task_id, user, seen)).record
     link = Link("retry", task_id, record.retried_by, via)
     return await submitter.submit(
         record.name,
@@ -75,9 +91,9 @@ async def retry(
     )
 
 
-async def delete(store: TaskStore, task_id: str, user: User) -> None:
+async def delete(store: TaskStore, task_id: str, user: User, seen: Snapshot | None = None) -> None:
     """Forget a task that is not running: record, result, history and indexes."""
-    current = (await visible(store, task_id, user)).record
+    current = (await _current(store, task_id, user, seen)).record
     match await store.change(store.of(current.line).delete(task_id)):
         case Unknown():
             raise TaskNotFoundError(f"task {task_id} not found")

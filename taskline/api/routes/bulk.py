@@ -6,7 +6,8 @@ acts on their own tasks, an admin on all, a viewer on none (403); another user's
 reported as not found, as an unknown one is. One call acts on at most TASKLINE_BULK_MAX
 tasks: more ids are refused (422), and a filter call stops there and answers with a cursor
 to continue from. A task that cannot be acted on is reported refused, with the detail and
-status the single route would have answered; the others are still acted on.
+status the single route would have answered; the others are still acted on. The tasks are
+read together (a filter's page, or READ_CHUNK ids a round trip), then changed one by one.
 """
 
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ from taskline.api.errors import (
 )
 from taskline.api.filters import TaskFilter
 from taskline.api.store import TaskStore
+from taskline.core.records import Snapshot
 from taskline.core.settings import Settings
 from taskline.core.transitions import Cancelled
 
@@ -36,6 +38,8 @@ router = APIRouter(prefix="/tasks/bulk", tags=["tasks"])
 # What a bulk action records in each task's history (`via`).
 VIA = "bulk"
 SETTING = "TASKLINE_BULK_MAX"
+# Ids read by one round trip, as a page of the listing: a read blocks Redis while it runs.
+READ_CHUNK = 500
 
 Outcome = Literal["cancelled", "cancelling", "retried", "deleted", "refused"]
 TaskIdText = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -92,13 +96,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 
-Act = Callable[[str], Awaitable[BulkResult]]
+# Acts on a task: its id, and the task as read if the user may see it (None: read it again,
+# to answer as the single route would).
+Act = Callable[[str, Snapshot | None], Awaitable[BulkResult]]
 
 
 async def targets(
     body: BulkRequest, store: TaskStore, settings: Settings, user: User
-) -> tuple[list[str], str | None]:
-    """The ids to act on (each once, in order) and the cursor after them, if more match."""
+) -> tuple[list[tuple[str, Snapshot | None]], str | None]:
+    """The tasks to act on (each once, in order; None for one unknown or not the user's, as
+    read) and the cursor after them, if more match."""
     most = settings.bulk_max
     if body.ids is not None:
         ids = list(dict.fromkeys(body.ids))  # each once, in order
@@ -111,7 +118,12 @@ async def targets(
                     "max": most,
                 }
             )
-        return ids, None
+        seen: dict[str, Snapshot] = {}
+        for start in range(0, len(ids), READ_CHUNK):
+            for snapshot in await store.read_many(ids[start : start + READ_CHUNK]):
+                if user.sees(snapshot.record.owner):
+                    seen[snapshot.record.id] = snapshot
+        return [(task_id, seen.get(task_id)) for task_id in ids], None
     assert body.filter is not None
     limit = body.limit or most
     if limit > most:
@@ -124,7 +136,7 @@ async def targets(
         )
     cursor = int(body.cursor) if body.cursor else None
     snapshots, after = await body.filter.page(store, user.owner_filter, limit, cursor)
-    return [s.record.id for s in snapshots], None if after is None else str(after)
+    return [(s.record.id, s) for s in snapshots], None if after is None else str(after)
 
 
 async def each(
@@ -133,11 +145,11 @@ async def each(
     """Act on every target in turn. A refusal is reported and the rest go on (a task whose
     line is no longer set up among them); Redis or RabbitMQ unreachable ends the call with a
     503 that lists what was done until then."""
-    ids, next_cursor = await targets(body, store, settings, user)
+    tasks, next_cursor = await targets(body, store, settings, user)
     results: list[BulkResult] = []
-    for task_id in ids:
+    for task_id, seen in tasks:
         try:
-            results.append(await act(task_id))
+            results.append(await act(task_id, seen))
         except LineGoneError as exc:  # that task's line is gone, not Redis or RabbitMQ
             results.append(
                 BulkResult(id=task_id, outcome="refused", status=exc.status_code, detail=exc.detail)
@@ -167,8 +179,8 @@ async def cancel_tasks(
     """Cancel each task as `POST /tasks/{id}/cancel` does, without waiting: a waiting one is
     `cancelled`, a running one `cancelling` (it stops within a second)."""
 
-    async def act(task_id: str) -> BulkResult:
-        outcome = await control.cancel(store, settings, task_id, user, VIA)
+    async def act(task_id: str, seen: Snapshot | None) -> BulkResult:
+        outcome = await control.cancel(store, settings, task_id, user, VIA, seen)
         done: Outcome = "cancelled" if isinstance(outcome, Cancelled) else "cancelling"
         return BulkResult(id=task_id, outcome=done)
 
@@ -191,8 +203,8 @@ async def retry_tasks(
     """Retry each task as `POST /tasks/{id}/retry` does (limits and quota included): its new
     task is `retry_id`."""
 
-    async def act(task_id: str) -> BulkResult:
-        snapshot = await control.retry(store, submitter, task_id, user, via=VIA)
+    async def act(task_id: str, seen: Snapshot | None) -> BulkResult:
+        snapshot = await control.retry(store, submitter, task_id, user, via=VIA, seen=seen)
         return BulkResult(id=task_id, outcome="retried", retry_id=snapshot.record.id)
 
     return await each(body, store, settings, user, act)
@@ -204,8 +216,8 @@ async def delete_tasks(
 ) -> BulkReport:
     """Delete each task as `DELETE /tasks/{id}` does (a running one is refused)."""
 
-    async def act(task_id: str) -> BulkResult:
-        await control.delete(store, task_id, user)
+    async def act(task_id: str, seen: Snapshot | None) -> BulkResult:
+        await control.delete(store, task_id, user, seen)
         return BulkResult(id=task_id, outcome="deleted")
 
     return await each(body, store, settings, user, act)
