@@ -289,7 +289,14 @@ class Submitter:
                 again = await self._again(owner, idempotency_key, found, seen_digest, digest)
                 if again is None:  # its task was never published, and is gone: try again
                     return await self.submit(
-                        name, params, user, priority, not_before, idempotency_key, link
+                        name,
+                        params,
+                        user,
+                        priority,
+                        not_before,
+                        idempotency_key,
+                        link,
+                        callback_url=callback_url,
                     )
                 return again
             case Created(turn=turn, snapshot=snapshot):
