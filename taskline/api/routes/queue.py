@@ -13,12 +13,16 @@ from taskline.api.preview import budget
 from taskline.api.producer import Producer
 from taskline.api.schemas import EtaOut, LinesOut, QueueOut, task_out
 from taskline.api.store import TaskStore
+from taskline.core.estimates import Expected
 from taskline.core.lines import LINE_PATTERN, Line
 from taskline.core.records import Snapshot
 from taskline.core.registry import tasks_of
 from taskline.core.settings import Settings
 
 router = APIRouter(tags=["tasks"])
+
+# A line as read: its sets, its consumers, its running and next tasks and their predictions.
+Read = tuple[dict[str, Any], int | None, list[Snapshot], list[Snapshot], dict[str, Expected]]
 
 Limit = Annotated[int, Query(ge=1, le=100, description="How many next tasks to show.")]
 
@@ -32,25 +36,28 @@ async def lines_out(
     limit: int,
 ) -> list[QueueOut]:
     """Each line: its depth, running task, next tasks and workers, as `user` may see them.
-    The workers' reports are read once for all the lines, after them: a worker writes its
-    report before it is listed, so every worker a line lists has its report."""
+    The lines are read side by side, each with its predictions. The workers' reports are
+    read once for all the lines, after them: a worker writes its report before it is
+    listed, so every worker a line lists has its report."""
 
-    async def read(line: Line) -> tuple[dict[str, Any], int | None, list[Snapshot]]:
+    predictor = Predictor(store, tasks_of(settings), settings)
+
+    async def read(line: Line) -> Read:
         found, consumers = await asyncio.gather(
             store.queue(limit, line.name), producer.consumers(line.queue)
         )
-        return found, consumers, await store.read_many(found["running"] + found["next"])
+        tasks = {s.record.id: s for s in await store.read_many(found["running"] + found["next"])}
+        running = [tasks[i] for i in found["running"] if i in tasks]
+        upcoming = [tasks[i] for i in found["next"] if i in tasks]
+        return found, consumers, running, upcoming, await predictor.of_line(running, upcoming)
 
     read_lines = await asyncio.gather(*(read(line) for line in lines))
     reports = {r["node"]: r for r in await store.workers()}
-    predictor = Predictor(store, tasks_of(settings), settings)
     shown = []
-    for line, (found, consumers, snapshots) in zip(lines, read_lines, strict=True):
-        tasks = {s.record.id: s for s in snapshots}
-        running = [tasks[i] for i in found["running"] if i in tasks]
-        upcoming = [tasks[i] for i in found["next"] if i in tasks]
+    for line, (found, consumers, running, upcoming, expected) in zip(
+        lines, read_lines, strict=True
+    ):
         cut_to = budget(settings, len(running) + len(upcoming))
-        expected = await predictor.of_line(running, upcoming)
         shown.append(
             QueueOut(
                 line=line.name,
