@@ -148,7 +148,8 @@ class LineHub:
                     for _, fields in events
                     if fields.get("kind") in LINE_KINDS
                 } & set(self.lines)
-                heads = {line: await self.head(line) for line in sorted(changed)}
+                read = sorted(changed)  # each line's head, side by side
+                heads = dict(zip(read, await asyncio.gather(*map(self.head, read)), strict=True))
                 self._hand_out(Batch(events, heads or None))
             except (RedisError, OSError) as exc:
                 # Nothing is lost: the next read starts after the last event handed out, and
